@@ -1,0 +1,47 @@
+"""Time-ordered identifiers (UUIDv7 text) and lease tokens."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+import uuid
+
+__all__ = ["new_job_id", "new_token", "uuid7"]
+
+_lock = threading.Lock()
+_last_ms = 0
+_seq = 0
+
+
+def uuid7() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): 48 bits of milliseconds, then a counter that keeps ids made in
+    the same millisecond in order, then random bits.
+    """
+    global _last_ms, _seq
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            ms = _last_ms
+            _seq += 1
+            if _seq > 0xFFF:  # the counter is spent: borrow the next millisecond
+                ms += 1
+                _seq = 0
+        else:
+            _seq = int.from_bytes(os.urandom(2), "big") & 0x3FF
+        _last_ms = ms
+        seq = _seq
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
+    return uuid.UUID(int=value)
+
+
+def new_job_id() -> str:
+    """A new job id: UUIDv7 text, so ids sort in creation order."""
+    return str(uuid7())
+
+
+def new_token() -> str:
+    """A new lease token; unguessable, so a worker cannot forge another's lease."""
+    return secrets.token_hex(12)

@@ -1,0 +1,89 @@
+"""Retry policies: how long a failed attempt waits before the next one.
+
+A policy travels with its job as a short text (``exponential:base=1,factor=2,cap=300,jitter=0.2``)
+so that every store keeps it in one column and every language can read it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+from shoal.core.errors import InvalidArgument
+
+__all__ = ["RetryPolicy"]
+
+Kind = Literal["fixed", "exponential"]
+_KINDS: tuple[Kind, ...] = ("fixed", "exponential")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Delay before attempt n+1 after attempt n failed.
+
+    `fixed` waits `base` seconds every time; `exponential` waits `base * factor**(n-1)`, capped at
+    `cap`. `jitter` spreads each delay by up to that fraction either way, so that a burst of
+    failures does not retry in lock step.
+    """
+
+    kind: Kind = "exponential"
+    base: float = 1.0
+    factor: float = 2.0
+    cap: float = 300.0
+    jitter: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise InvalidArgument(
+                "backoff", f"unknown kind {self.kind!r}; use fixed or exponential"
+            )
+        if self.base < 0 or self.cap < 0:
+            raise InvalidArgument("backoff", "base and cap must not be negative")
+        if self.factor < 1:
+            raise InvalidArgument("backoff", "factor must be at least 1")
+        if not 0 <= self.jitter <= 1:
+            raise InvalidArgument("backoff", "jitter must be between 0 and 1")
+
+    @classmethod
+    def fixed(cls, delay: float) -> RetryPolicy:
+        """The same delay before every retry, without jitter."""
+        return cls(kind="fixed", base=delay, cap=delay, jitter=0.0)
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1 for the first)."""
+        if self.kind == "fixed":
+            raw = self.base
+        else:
+            raw = self.base * self.factor ** max(attempt - 1, 0)
+        raw = min(raw, self.cap)
+        if self.jitter:
+            spread = raw * self.jitter
+            raw += (rng or random).uniform(-spread, spread)
+        return max(raw, 0.0)
+
+    def encode(self) -> str:
+        """The policy as stored with a job."""
+        return (
+            f"{self.kind}:base={self.base:g},factor={self.factor:g},"
+            f"cap={self.cap:g},jitter={self.jitter:g}"
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> RetryPolicy:
+        """Read a policy written by `encode`; an empty text is the default policy."""
+        if not text:
+            return cls()
+        kind, _, params = text.partition(":")
+        values: dict[str, float] = {}
+        for item in filter(None, params.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or key not in ("base", "factor", "cap", "jitter"):
+                raise InvalidArgument("backoff", f"cannot read {item!r} in {text!r}")
+            try:
+                values[key] = float(value)
+            except ValueError:
+                raise InvalidArgument("backoff", f"{key} is not a number in {text!r}") from None
+        if kind not in _KINDS:
+            raise InvalidArgument("backoff", f"unknown kind {kind!r}; use fixed or exponential")
+        return cls(kind=kind, **values)

@@ -1,0 +1,396 @@
+"""`QueueService`: the one API every surface calls (gRPC, HTTP, TCP, dashboard, CLI, SDK).
+
+Adapters decode, call one method here, and encode; every rule of the job model is enforced
+here or in the store behind it, never in an adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import groupby
+
+from shoal.core.clock import Clock, SystemClock
+from shoal.core.errors import InvalidArgument, NotFound
+from shoal.core.events import Event, EventBus, job_event
+from shoal.core.ids import new_job_id
+from shoal.core.model import (
+    Job,
+    JobError,
+    JobPage,
+    JobQuery,
+    JobState,
+    LeaseRef,
+    QueueInfo,
+    QueueStats,
+    WorkerInfo,
+    WorkerState,
+)
+from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult, Store
+from shoal.core.retry import RetryPolicy
+from shoal.core.validation import EnqueueRequest, Limits, check_enqueue, check_name, check_query
+from shoal.core.wakeup import ReadySignal
+
+__all__ = ["ClaimInput", "QueuePolicy", "QueueService", "ServiceSettings"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """Defaults for the jobs of a queue, used where a job does not say."""
+
+    max_attempts: int = 3
+    backoff: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """How the service behaves; loaded from configuration by the composition root."""
+
+    lease_ttl: float = 15.0
+    heartbeat_interval: float = 2.0
+    #: Finished jobs are deleted this many seconds after they finish.
+    retention: float = 7 * 24 * 3600.0
+    limits: Limits = field(default_factory=Limits)
+    default_policy: QueuePolicy = field(default_factory=QueuePolicy)
+    #: Per-queue policies by queue name (any namespace).
+    queue_policies: Mapping[str, QueuePolicy] = field(default_factory=dict)
+
+    def policy(self, queue: str) -> QueuePolicy:
+        """The policy of `queue`."""
+        return self.queue_policies.get(queue, self.default_policy)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimInput:
+    """A worker asks for up to `limit` jobs, waiting up to `wait` seconds if none is ready."""
+
+    worker_id: str
+    queues: tuple[str, ...]
+    namespace: str = "default"
+    limit: int = 1
+    wait: float = 0.0
+    tasks: tuple[str, ...] | None = None
+    #: The lease length; the service default when None.
+    lease_ttl: float | None = None
+
+
+class QueueService:
+    """Jobs, queues, leases and workers, over one `Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: ServiceSettings | None = None,
+        clock: Clock | None = None,
+        events: EventBus | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or ServiceSettings()
+        self.clock: Clock = clock or SystemClock()
+        self.events = events or EventBus()
+        self.ready = ReadySignal()
+        store.set_ready_listener(self.ready.notify)
+
+    # --- producing --------------------------------------------------------------------------
+
+    async def enqueue(self, request: EnqueueRequest) -> Enqueued:
+        """Store one job; see `enqueue_many`."""
+        return (await self.enqueue_many([request]))[0]
+
+    async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """Validate every request, then store them all in one transaction (per dedupe window).
+
+        Nothing is stored if any request is invalid. Returns one `Enqueued` per request, in order.
+        """
+        limits = self.settings.limits
+        if len(requests) > limits.max_batch:
+            raise InvalidArgument("jobs", f"at most {limits.max_batch} jobs per call")
+        for request in requests:
+            check_enqueue(request, limits)
+        now = self.clock.now()
+        jobs = [self._new_job(request, now) for request in requests]
+        results: list[Enqueued] = []
+        pairs = zip(requests, jobs, strict=True)
+        for window, group in groupby(pairs, key=lambda pair: pair[0].dedupe_window):
+            results += await self.store.enqueue([job for _, job in group], now, window)
+        self._announce_enqueued(results, now)
+        return results
+
+    def _new_job(self, request: EnqueueRequest, now: float) -> Job:
+        policy = self.settings.policy(request.queue)
+        if request.run_at is not None:
+            run_at = request.run_at
+        else:
+            run_at = now + (request.delay or 0.0)
+        return Job(
+            id=new_job_id(),  # type: ignore[arg-type]
+            namespace=request.namespace,
+            queue=request.queue,
+            task=request.task,
+            payload=request.payload,
+            content_type=request.content_type,
+            state=JobState.SCHEDULED if run_at > now else JobState.QUEUED,
+            created_at=now,
+            run_at=run_at,
+            priority=request.priority,
+            max_attempts=request.max_attempts or policy.max_attempts,
+            backoff=(request.backoff or policy.backoff).encode(),
+            timeout=request.timeout if request.timeout is not None else policy.timeout,
+            idempotency_key=request.idempotency_key,
+            tags=tuple(request.tags),
+            parent_id=request.parent_id,
+            schedule_id=request.schedule_id,
+        )
+
+    def _announce_enqueued(self, results: Sequence[Enqueued], now: float) -> None:
+        ready: dict[tuple[str, str], None] = {}
+        for item in results:
+            if item.created and item.job.state is JobState.QUEUED:
+                ready[(item.job.namespace, item.job.queue)] = None
+        for namespace, queue in ready:
+            self.ready.notify(namespace, queue)
+        if self.events.has_subscribers:
+            for item in results:
+                if item.created:
+                    self.events.publish(job_event("job.enqueued", item.job, now))
+
+    # --- reading ----------------------------------------------------------------------------
+
+    async def get(self, namespace: str, job_id: str) -> Job:
+        """The job, or `NotFound`."""
+        job = await self.store.get_job(namespace, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found in namespace {namespace!r}")
+        return job
+
+    async def list_jobs(self, query: JobQuery) -> JobPage:
+        """A page of jobs, newest first; pass `next_cursor` back as `cursor` for the next."""
+        check_query(query, self.settings.limits)
+        return await self.store.list_jobs(query)
+
+    async def wait_for(self, namespace: str, job_id: str, timeout: float) -> Job:
+        """The job once it is finished, or as it is when `timeout` seconds have passed."""
+        subscription = self.events.subscribe(lambda event: event.job_id == job_id)
+        try:
+            deadline = self.clock.now() + max(timeout, 0.0)
+            while True:
+                job = await self.get(namespace, job_id)
+                remaining = deadline - self.clock.now()
+                if job.is_terminal or remaining <= 0:
+                    return job
+                await subscription.next(remaining)
+        finally:
+            subscription.close()
+
+    # --- steering ---------------------------------------------------------------------------
+
+    async def cancel(self, namespace: str, job_id: str) -> Job:
+        """Cancel a waiting job at once; a running one becomes cancel-requested and its worker
+        is told (event `job.cancel_requested`, and the next heartbeat's answer).
+        """
+        now = self.clock.now()
+        job = await self.store.cancel(namespace, job_id, now)
+        kind = "job.cancelled" if job.state is JobState.CANCELLED else "job.cancel_requested"
+        self.events.publish(job_event(kind, job, now))
+        return job
+
+    async def retry(self, namespace: str, job_id: str) -> Job:
+        """Queue a failed or cancelled job again."""
+        now = self.clock.now()
+        job = await self.store.retry(namespace, job_id, now)
+        self.ready.notify(job.namespace, job.queue)
+        self._publish("job.retried", job, now)
+        return job
+
+    async def delete(self, namespace: str, job_id: str) -> None:
+        """Remove a job that is not running."""
+        await self.store.delete_job(namespace, job_id)
+        self.events.publish(
+            Event("job.deleted", namespace=namespace, at=self.clock.now(), job_id=job_id)
+        )
+
+    # --- queues -----------------------------------------------------------------------------
+
+    async def list_queues(self, namespace: str) -> list[QueueInfo]:
+        """The queues of a namespace with their counts."""
+        return await self.store.list_queues(check_name("namespace", namespace))
+
+    async def pause_queue(self, namespace: str, queue: str) -> None:
+        """Stop handing out the queue's jobs; enqueues still land."""
+        await self.store.set_queue_paused(namespace, check_name("queue", queue), True)
+        self._publish_queue("queue.paused", namespace, queue)
+
+    async def resume_queue(self, namespace: str, queue: str) -> None:
+        """Hand out the queue's jobs again."""
+        await self.store.set_queue_paused(namespace, check_name("queue", queue), False)
+        self.ready.notify(namespace, queue)
+        self._publish_queue("queue.resumed", namespace, queue)
+
+    async def purge_queue(self, namespace: str, queue: str) -> int:
+        """Delete the queue's waiting jobs; the count."""
+        count = await self.store.purge_queue(namespace, check_name("queue", queue))
+        self._publish_queue("queue.purged", namespace, queue)
+        return count
+
+    async def delete_queue(self, namespace: str, queue: str) -> int:
+        """Delete the queue and its jobs (refused while any runs); the count of jobs."""
+        count = await self.store.delete_queue(namespace, check_name("queue", queue))
+        self._publish_queue("queue.deleted", namespace, queue)
+        return count
+
+    async def stats(self, namespace: str, queue: str | None = None) -> QueueStats:
+        """Counts by state and by task."""
+        return await self.store.stats(check_name("namespace", namespace), queue)
+
+    # --- working ----------------------------------------------------------------------------
+
+    async def claim(self, request: ClaimInput) -> list[Job]:
+        """Lease up to `limit` jobs, waiting up to `wait` seconds for one to be ready."""
+        if not request.queues:
+            raise InvalidArgument("queues", "name at least one queue")
+        for queue in request.queues:
+            check_name("queues", queue)
+        check_name("worker_id", request.worker_id)
+        if request.limit < 1:
+            raise InvalidArgument("limit", "must be at least 1")
+        lease_ttl = request.lease_ttl or self.settings.lease_ttl
+        deadline = self.clock.now() + max(request.wait, 0.0)
+        while True:
+            now = self.clock.now()
+            jobs = await self.store.claim(
+                ClaimRequest(
+                    namespace=request.namespace,
+                    queues=request.queues,
+                    worker_id=request.worker_id,
+                    limit=min(request.limit, self.settings.limits.max_batch),
+                    lease_ttl=lease_ttl,
+                    now=now,
+                    tasks=request.tasks,
+                )
+            )
+            if jobs or now >= deadline:
+                break
+            await self.ready.wait(request.namespace, request.queues, deadline - now)
+        if jobs and self.events.has_subscribers:
+            for job in jobs:
+                self.events.publish(job_event("job.claimed", job, now))
+        return jobs
+
+    async def heartbeat(
+        self, leases: Sequence[LeaseRef], worker_id: str | None = None
+    ) -> HeartbeatResult:
+        """Renew leases (all of a worker's at once) and refresh the worker's heartbeat."""
+        now = self.clock.now()
+        result = await self.store.heartbeat(leases, self.settings.lease_ttl, now)
+        if worker_id is not None:
+            await self.store.touch_worker(worker_id, now)
+        return result
+
+    async def complete(self, lease: LeaseRef, result: bytes | None = None) -> Job:
+        """The job succeeded. `LeaseLost` if the lease is stale."""
+        now = self.clock.now()
+        job = await self.store.complete(lease, result, now)
+        self._publish("job.succeeded", job, now)
+        return job
+
+    async def fail(self, lease: LeaseRef, error: JobError, retry_delay: float | None = None) -> Job:
+        """The attempt failed; the job retries per its policy (or after `retry_delay`)."""
+        if retry_delay is not None and retry_delay < 0:
+            raise InvalidArgument("retry_delay", "must not be negative")
+        now = self.clock.now()
+        job = await self.store.fail(lease, error, now, retry_delay)
+        kind = {
+            JobState.SCHEDULED: "job.retrying",
+            JobState.FAILED: "job.failed",
+            JobState.CANCELLED: "job.cancelled",
+        }[job.state]
+        self._publish(kind, job, now)
+        return job
+
+    async def release(self, leases: Sequence[LeaseRef]) -> list[Job]:
+        """Give unstarted jobs back; their attempt does not count."""
+        now = self.clock.now()
+        jobs = await self.store.release(leases, now)
+        self._requeued(jobs, now)
+        return jobs
+
+    async def set_progress(self, lease: LeaseRef, progress: float) -> None:
+        """Record a running job's progress, 0 to 1."""
+        if not 0.0 <= progress <= 1.0:
+            raise InvalidArgument("progress", "must be between 0 and 1")
+        await self.store.set_progress(lease, progress)
+
+    async def reap_expired(self) -> list[Job]:
+        """Take back the jobs whose lease expired."""
+        now = self.clock.now()
+        jobs = await self.store.reap_expired(now)
+        self._requeued(jobs, now)
+        return jobs
+
+    def _requeued(self, jobs: Sequence[Job], now: float) -> None:
+        for job in jobs:
+            if job.state is JobState.QUEUED:
+                self.ready.notify(job.namespace, job.queue)
+            kind = "job.requeued" if job.state is JobState.QUEUED else f"job.{job.state.value}"
+            self._publish(kind, job, now)
+
+    # --- workers ----------------------------------------------------------------------------
+
+    async def register_worker(self, worker: WorkerInfo) -> WorkerInfo:
+        """A worker joined (or reconnected): record its membership."""
+        check_name("namespace", worker.namespace)
+        check_name("worker_id", worker.id)
+        if worker.concurrency < 1:
+            raise InvalidArgument("concurrency", "must be at least 1")
+        await self.store.upsert_worker(worker)
+        self.events.publish(
+            Event("worker.joined", worker.namespace, self.clock.now(), worker_id=worker.id)
+        )
+        return worker
+
+    async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
+        """The cluster membership."""
+        return await self.store.list_workers(namespace)
+
+    async def worker_gone(self, worker_id: str, reason: str) -> list[Job]:
+        """A worker disconnected or was kicked: its leases end now, its record goes."""
+        now = self.clock.now()
+        jobs = await self.store.release_worker(worker_id, now, reason)
+        self._requeued(jobs, now)
+        await self.store.delete_worker(worker_id)
+        self.events.publish(
+            Event("worker.left", "*", now, worker_id=worker_id, data={"reason": reason})
+        )
+        return jobs
+
+    async def kick_worker(self, namespace: str, worker_id: str) -> list[Job]:
+        """Disconnect a worker: release its leases and tell its connection to close."""
+        await self._find_worker(namespace, worker_id)
+        self.events.publish(Event("worker.kick", namespace, self.clock.now(), worker_id=worker_id))
+        return await self.worker_gone(worker_id, "kicked")
+
+    async def drain_worker(self, namespace: str, worker_id: str) -> WorkerInfo:
+        """Ask a worker to finish what it runs and take nothing more."""
+        worker = replace(await self._find_worker(namespace, worker_id), state=WorkerState.DRAINING)
+        await self.store.upsert_worker(worker)
+        self.events.publish(Event("worker.drain", namespace, self.clock.now(), worker_id=worker_id))
+        return worker
+
+    async def _find_worker(self, namespace: str, worker_id: str) -> WorkerInfo:
+        for worker in await self.store.list_workers(namespace):
+            if worker.id == worker_id:
+                return worker
+        raise NotFound(f"worker {worker_id} not found in namespace {namespace!r}")
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _publish(self, kind: str, job: Job, now: float) -> None:
+        if self.events.has_subscribers:
+            self.events.publish(job_event(kind, job, now))
+
+    def _publish_queue(self, kind: str, namespace: str, queue: str) -> None:
+        self.events.publish(Event(kind, namespace, self.clock.now(), queue=queue))

@@ -1,0 +1,136 @@
+"""Checks of every input that crosses the service boundary; each failure names its field."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from shoal.core.errors import InvalidArgument
+from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE, JobQuery, JobState
+from shoal.core.retry import RetryPolicy
+
+__all__ = [
+    "EnqueueRequest",
+    "Limits",
+    "check_enqueue",
+    "check_name",
+    "check_query",
+    "parse_state",
+]
+
+_MAX_NAME = 200
+_MAX_TAGS = 32
+_MAX_INT32 = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on inputs, so a single request cannot exhaust the server."""
+
+    max_payload_bytes: int = 1024 * 1024
+    max_batch: int = 10_000
+    max_page: int = 1000
+    max_attempts: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueRequest:
+    """One job to enqueue. Unset options take the queue's policy (`QueuePolicy`)."""
+
+    task: str
+    payload: bytes = b"null"
+    namespace: str = DEFAULT_NAMESPACE
+    queue: str = DEFAULT_QUEUE
+    content_type: str = "application/json"
+    priority: int = 0
+    #: Seconds from now before the job may run; exclusive with `run_at`.
+    delay: float | None = None
+    #: POSIX time before which the job may not run; exclusive with `delay`.
+    run_at: float | None = None
+    max_attempts: int | None = None
+    backoff: RetryPolicy | None = None
+    #: Seconds an attempt may run before the worker stops it.
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    #: Also deduplicate against finished jobs created less than this many seconds ago.
+    dedupe_window: float = 0.0
+    tags: tuple[str, ...] = field(default_factory=tuple)
+    parent_id: str | None = None
+    schedule_id: str | None = None
+
+
+def check_name(field_name: str, value: object) -> str:
+    """A namespace, queue or task name: 1 to 200 printable characters, no white space."""
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(field_name, "must be a non-empty string")
+    if len(value) > _MAX_NAME:
+        raise InvalidArgument(field_name, f"must be at most {_MAX_NAME} characters")
+    if not value.isprintable() or any(ch.isspace() for ch in value):
+        raise InvalidArgument(field_name, "must not contain white space or control characters")
+    return value
+
+
+def _check_number(field_name: str, value: float, *, positive: bool = False) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise InvalidArgument(field_name, "must be a finite number")
+    if value < 0 or (positive and value == 0):
+        raise InvalidArgument(
+            field_name, "must be positive" if positive else "must not be negative"
+        )
+
+
+def check_enqueue(request: EnqueueRequest, limits: Limits) -> None:
+    """Raise `InvalidArgument` for the first thing wrong with `request`."""
+    check_name("namespace", request.namespace)
+    check_name("queue", request.queue)
+    check_name("task", request.task)
+    if not isinstance(request.payload, bytes):
+        raise InvalidArgument("payload", "must be bytes")
+    if len(request.payload) > limits.max_payload_bytes:
+        raise InvalidArgument(
+            "payload",
+            f"is {len(request.payload)} bytes; the maximum is {limits.max_payload_bytes}",
+        )
+    if not isinstance(request.priority, int) or abs(request.priority) > _MAX_INT32:
+        raise InvalidArgument("priority", "must be an integer within 32 bits")
+    if request.delay is not None and request.run_at is not None:
+        raise InvalidArgument("delay", "give either delay or run_at, not both")
+    if request.delay is not None:
+        _check_number("delay", request.delay)
+    if request.run_at is not None:
+        _check_number("run_at", request.run_at)
+    if request.max_attempts is not None and not (
+        isinstance(request.max_attempts, int) and 1 <= request.max_attempts <= limits.max_attempts
+    ):
+        raise InvalidArgument("max_attempts", f"must be between 1 and {limits.max_attempts}")
+    if request.timeout is not None:
+        _check_number("timeout", request.timeout, positive=True)
+    _check_number("dedupe_window", request.dedupe_window)
+    if request.idempotency_key is not None and not (0 < len(request.idempotency_key) <= 255):
+        raise InvalidArgument("idempotency_key", "must be 1 to 255 characters")
+    if len(request.tags) > _MAX_TAGS:
+        raise InvalidArgument("tags", f"at most {_MAX_TAGS} tags")
+    for tag in request.tags:
+        check_name("tags", tag)
+
+
+def check_query(query: JobQuery, limits: Limits) -> None:
+    """Raise `InvalidArgument` for a query that cannot be served."""
+    check_name("namespace", query.namespace)
+    if query.queue is not None:
+        check_name("queue", query.queue)
+    if query.task is not None:
+        check_name("task", query.task)
+    if not isinstance(query.state, JobState | None):
+        raise InvalidArgument("state", f"unknown state {query.state!r}")
+    if not 1 <= query.limit <= limits.max_page:
+        raise InvalidArgument("limit", f"must be between 1 and {limits.max_page}")
+
+
+def parse_state(text: str) -> JobState:
+    """A state from its name, or `InvalidArgument` naming the choices."""
+    try:
+        return JobState(text)
+    except ValueError:
+        choices = ", ".join(state.value for state in JobState)
+        raise InvalidArgument("state", f"unknown state {text!r}; one of {choices}") from None

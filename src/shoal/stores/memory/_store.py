@@ -1,0 +1,426 @@
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from shoal.core import transitions
+from shoal.core.errors import Conflict, LeaseLost, NotFound, Unavailable
+from shoal.core.ids import new_token
+from shoal.core.model import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    WAITING_STATES,
+    Job,
+    JobError,
+    JobPage,
+    JobQuery,
+    JobState,
+    LeaseRef,
+    QueueInfo,
+    QueueStats,
+    WorkerInfo,
+)
+from shoal.core.ports import (
+    ClaimRequest,
+    DueResult,
+    Enqueued,
+    HeartbeatResult,
+    ReadyListener,
+    ScheduleRecord,
+)
+
+QueueKey = tuple[str, str]
+
+
+class MemoryStore:
+    """A complete store in process memory: fast, and gone when the process ends.
+
+    Every method runs without awaiting, so on one event loop each is atomic. Ready jobs sit in a
+    heap per queue ordered like a claim (priority, run_at, id) and delayed ones in a heap by
+    run_at; entries are checked when popped, so a cancelled or deleted job simply falls out.
+    """
+
+    supports_notify = False
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._by_key: dict[tuple[str, str], str] = {}
+        self._ready: dict[QueueKey, list[tuple[int, float, str]]] = defaultdict(list)
+        self._delayed: list[tuple[float, str]] = []
+        self._paused: set[QueueKey] = set()
+        self._workers: dict[str, WorkerInfo] = {}
+        self._schedules: dict[tuple[str, str], ScheduleRecord] = {}
+        self._leaders: dict[str, tuple[str, float]] = {}
+        self._closed = False
+
+    async def open(self) -> None:
+        self._closed = False
+
+    async def close(self) -> None:
+        self._closed = True
+
+    def set_ready_listener(self, listener: ReadyListener) -> None:
+        """Nothing else can make jobs ready in this store; the listener is never called."""
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Unavailable("store is closed")
+
+    # --- indexes ----------------------------------------------------------------------------
+
+    def _index(self, job: Job) -> None:
+        if job.state in WAITING_STATES:
+            heapq.heappush(self._delayed, (job.run_at, job.id))
+            heapq.heappush(self._ready[(job.namespace, job.queue)], _rank(job))
+
+    def _put(self, job: Job) -> Job:
+        self._jobs[job.id] = job
+        self._index(job)
+        return job
+
+    def _lookup(self, namespace: str, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None or job.namespace != namespace:
+            raise NotFound(f"job {job_id} not found in namespace {namespace!r}")
+        return job
+
+    def _leased(self, lease: LeaseRef) -> Job:
+        job = self._jobs.get(lease.job_id)
+        if job is None:
+            raise LeaseLost(f"lease on job {lease.job_id} is not held (no such job)")
+        return job
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    async def enqueue(
+        self, jobs: Sequence[Job], now: float, dedupe_window: float = 0.0
+    ) -> list[Enqueued]:
+        self._check_open()
+        out: list[Enqueued] = []
+        for job in jobs:
+            if job.idempotency_key is not None:
+                key = (job.namespace, job.idempotency_key)
+                existing = self._jobs.get(self._by_key.get(key, ""))
+                if existing is not None and (
+                    existing.state in ACTIVE_STATES or existing.created_at >= now - dedupe_window
+                ):
+                    out.append(Enqueued(existing, created=False))
+                    continue
+                self._by_key[key] = job.id
+            out.append(Enqueued(self._put(job), created=True))
+        return out
+
+    async def get_job(self, namespace: str, job_id: str) -> Job | None:
+        self._check_open()
+        job = self._jobs.get(job_id)
+        return job if job is not None and job.namespace == namespace else None
+
+    async def list_jobs(self, query: JobQuery) -> JobPage:
+        self._check_open()
+        matches = sorted(
+            (job for job in self._jobs.values() if _matches(job, query)),
+            key=lambda job: job.id,
+            reverse=True,
+        )
+        page = tuple(matches[: query.limit])
+        more = len(matches) > query.limit
+        return JobPage(page, page[-1].id if more and page else None)
+
+    async def claim(self, request: ClaimRequest) -> list[Job]:
+        self._check_open()
+        self._promote(request.now)
+        heaps = [
+            heap
+            for queue in dict.fromkeys(request.queues)
+            if (request.namespace, queue) not in self._paused
+            and (heap := self._ready.get((request.namespace, queue)))
+        ]
+        claimed: list[Job] = []
+        skipped: list[tuple[list[tuple[int, float, str]], tuple[int, float, str]]] = []
+        while len(claimed) < request.limit:
+            heap = min((h for h in heaps if h), key=lambda h: h[0], default=None)
+            if heap is None:
+                break
+            entry = heapq.heappop(heap)
+            job = self._jobs.get(entry[2])
+            if job is None or job.state not in WAITING_STATES or _rank(job) != entry:
+                continue  # stale entry: the job moved on or was re-indexed
+            if job.run_at > request.now or (
+                request.tasks is not None and job.task not in request.tasks
+            ):
+                skipped.append((heap, entry))
+                continue
+            leased = transitions.claim(
+                job, request.worker_id, new_token(), request.now, request.lease_ttl
+            )
+            self._jobs[job.id] = leased
+            claimed.append(leased)
+        for heap, entry in skipped:
+            heapq.heappush(heap, entry)
+        return claimed
+
+    def _promote(self, now: float) -> list[Job]:
+        promoted: list[Job] = []
+        while self._delayed and self._delayed[0][0] <= now:
+            run_at, job_id = heapq.heappop(self._delayed)
+            job = self._jobs.get(job_id)
+            if job is not None and job.state is JobState.SCHEDULED and job.run_at == run_at:
+                job = replace(job, state=JobState.QUEUED)
+                self._jobs[job_id] = job
+                promoted.append(job)
+        return promoted
+
+    async def heartbeat(
+        self, leases: Sequence[LeaseRef], lease_ttl: float, now: float
+    ) -> HeartbeatResult:
+        self._check_open()
+        renewed: list[str] = []
+        lost: list[str] = []
+        cancelled: list[str] = []
+        for lease in leases:
+            job = self._jobs.get(lease.job_id)
+            if job is None or job.state is not JobState.RUNNING or job.lease_token != lease.token:
+                lost.append(lease.job_id)
+                continue
+            self._jobs[job.id] = transitions.renew(job, lease.token, now, lease_ttl)
+            renewed.append(job.id)
+            if job.cancel_requested:
+                cancelled.append(job.id)
+        return HeartbeatResult(tuple(renewed), tuple(lost), tuple(cancelled))
+
+    async def complete(self, lease: LeaseRef, result: bytes | None, now: float) -> Job:
+        self._check_open()
+        job = transitions.complete(self._leased(lease), lease.token, result, now)
+        self._jobs[job.id] = job
+        return job
+
+    async def fail(
+        self, lease: LeaseRef, error: JobError, now: float, retry_delay: float | None = None
+    ) -> Job:
+        self._check_open()
+        job = transitions.fail(self._leased(lease), lease.token, error, now, retry_delay)
+        return self._put(job)
+
+    async def release(self, leases: Sequence[LeaseRef], now: float) -> list[Job]:
+        self._check_open()
+        out: list[Job] = []
+        for lease in leases:
+            job = self._jobs.get(lease.job_id)
+            if job is None or job.state is not JobState.RUNNING or job.lease_token != lease.token:
+                continue
+            out.append(self._put(transitions.release(job, lease.token, now)))
+        return out
+
+    async def release_worker(self, worker_id: str, now: float, reason: str) -> list[Job]:
+        self._check_open()
+        held = [
+            job
+            for job in self._jobs.values()
+            if job.state is JobState.RUNNING and job.worker_id == worker_id
+        ]
+        return [self._put(transitions.lose_lease(job, now, reason)) for job in held]
+
+    async def reap_expired(self, now: float, limit: int = 1000) -> list[Job]:
+        self._check_open()
+        expired = [
+            job
+            for job in self._jobs.values()
+            if job.state is JobState.RUNNING
+            and job.lease_expires_at is not None
+            and job.lease_expires_at < now
+        ][:limit]
+        return [self._put(transitions.lose_lease(job, now, "lease expired")) for job in expired]
+
+    async def set_progress(self, lease: LeaseRef, progress: float) -> None:
+        self._check_open()
+        job = self._leased(lease)
+        transitions.check_lease(job, lease.token)
+        self._jobs[job.id] = replace(job, progress=progress)
+
+    async def cancel(self, namespace: str, job_id: str, now: float) -> Job:
+        self._check_open()
+        job = transitions.cancel(self._lookup(namespace, job_id), now)
+        self._jobs[job.id] = job
+        return job
+
+    async def retry(self, namespace: str, job_id: str, now: float) -> Job:
+        self._check_open()
+        return self._put(transitions.retry(self._lookup(namespace, job_id), now))
+
+    async def delete_job(self, namespace: str, job_id: str) -> None:
+        self._check_open()
+        job = self._lookup(namespace, job_id)
+        if job.state is JobState.RUNNING:
+            raise Conflict(f"job {job_id} is running; cancel it first")
+        del self._jobs[job_id]
+
+    async def promote_due(self, now: float, limit: int = 10_000) -> DueResult:
+        self._check_open()
+        promoted = self._promote(now)
+        queues = tuple(dict.fromkeys((job.namespace, job.queue) for job in promoted))
+        next_due = None
+        while self._delayed:
+            run_at, job_id = self._delayed[0]
+            job = self._jobs.get(job_id)
+            if job is not None and job.state is JobState.SCHEDULED and job.run_at == run_at:
+                next_due = run_at
+                break
+            heapq.heappop(self._delayed)
+        return DueResult(queues, next_due)
+
+    async def purge_finished(self, before: float, limit: int = 10_000) -> int:
+        self._check_open()
+        old = [
+            job.id
+            for job in self._jobs.values()
+            if job.state in TERMINAL_STATES
+            and job.finished_at is not None
+            and job.finished_at < before
+        ][:limit]
+        for job_id in old:
+            del self._jobs[job_id]
+        return len(old)
+
+    # --- queues -----------------------------------------------------------------------------
+
+    async def list_queues(self, namespace: str) -> list[QueueInfo]:
+        self._check_open()
+        counts: dict[str, dict[JobState, int]] = defaultdict(lambda: dict.fromkeys(JobState, 0))
+        for job in self._jobs.values():
+            if job.namespace == namespace:
+                counts[job.queue][job.state] += 1
+        for ns, queue in self._paused:
+            if ns == namespace:
+                counts[queue]
+        return [
+            QueueInfo(namespace, name, (namespace, name) in self._paused, counts[name])
+            for name in sorted(counts)
+        ]
+
+    async def set_queue_paused(self, namespace: str, queue: str, paused: bool) -> None:
+        self._check_open()
+        if paused:
+            self._paused.add((namespace, queue))
+        else:
+            self._paused.discard((namespace, queue))
+
+    async def purge_queue(self, namespace: str, queue: str) -> int:
+        self._check_open()
+        doomed = [
+            job.id for job in self._queue_jobs(namespace, queue) if job.state in WAITING_STATES
+        ]
+        for job_id in doomed:
+            del self._jobs[job_id]
+        return len(doomed)
+
+    async def delete_queue(self, namespace: str, queue: str) -> int:
+        self._check_open()
+        jobs = list(self._queue_jobs(namespace, queue))
+        if any(job.state is JobState.RUNNING for job in jobs):
+            raise Conflict(f"queue {queue!r} has running jobs; cancel or wait for them first")
+        for job in jobs:
+            del self._jobs[job.id]
+        self._paused.discard((namespace, queue))
+        self._ready.pop((namespace, queue), None)
+        return len(jobs)
+
+    def _queue_jobs(self, namespace: str, queue: str) -> Iterable[Job]:
+        return [j for j in self._jobs.values() if j.namespace == namespace and j.queue == queue]
+
+    async def stats(self, namespace: str, queue: str | None = None) -> QueueStats:
+        self._check_open()
+        by_state = dict.fromkeys(JobState, 0)
+        by_task: dict[str, dict[JobState, int]] = {}
+        for job in self._jobs.values():
+            if job.namespace != namespace or (queue is not None and job.queue != queue):
+                continue
+            by_state[job.state] += 1
+            by_task.setdefault(job.task, dict.fromkeys(JobState, 0))[job.state] += 1
+        return QueueStats(by_state, by_task)
+
+    # --- workers ----------------------------------------------------------------------------
+
+    async def upsert_worker(self, worker: WorkerInfo) -> None:
+        self._check_open()
+        self._workers[worker.id] = replace(worker, running=0)
+
+    async def touch_worker(self, worker_id: str, now: float) -> bool:
+        self._check_open()
+        worker = self._workers.get(worker_id)
+        if worker is None:
+            return False
+        self._workers[worker_id] = replace(worker, last_heartbeat=now)
+        return True
+
+    async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
+        self._check_open()
+        running: dict[str, int] = defaultdict(int)
+        for job in self._jobs.values():
+            if job.state is JobState.RUNNING and job.worker_id is not None:
+                running[job.worker_id] += 1
+        return [
+            replace(worker, running=running[worker.id])
+            for worker in sorted(self._workers.values(), key=lambda w: w.id)
+            if namespace is None or worker.namespace == namespace
+        ]
+
+    async def delete_worker(self, worker_id: str) -> None:
+        self._check_open()
+        self._workers.pop(worker_id, None)
+
+    # --- schedules --------------------------------------------------------------------------
+
+    async def save_schedule(self, schedule: ScheduleRecord) -> None:
+        self._check_open()
+        self._schedules[(schedule.namespace, schedule.id)] = schedule
+
+    async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRecord | None:
+        self._check_open()
+        return self._schedules.get((namespace, schedule_id))
+
+    async def list_schedules(self, namespace: str | None = None) -> list[ScheduleRecord]:
+        self._check_open()
+        return sorted(
+            (s for s in self._schedules.values() if namespace is None or s.namespace == namespace),
+            key=lambda s: (s.namespace, s.id),
+        )
+
+    async def delete_schedule(self, namespace: str, schedule_id: str) -> None:
+        self._check_open()
+        if self._schedules.pop((namespace, schedule_id), None) is None:
+            raise NotFound(f"schedule {schedule_id} not found in namespace {namespace!r}")
+
+    # --- leadership -------------------------------------------------------------------------
+
+    async def try_acquire_leader(self, name: str, holder: str, ttl: float, now: float) -> bool:
+        self._check_open()
+        current = self._leaders.get(name)
+        if current is None or current[0] == holder or current[1] <= now:
+            self._leaders[name] = (holder, now + ttl)
+            return True
+        return False
+
+    async def release_leader(self, name: str, holder: str) -> None:
+        self._check_open()
+        current = self._leaders.get(name)
+        if current is not None and current[0] == holder:
+            del self._leaders[name]
+
+
+def _rank(job: Job) -> tuple[int, float, str]:
+    return (-job.priority, job.run_at, job.id)
+
+
+def _matches(job: Job, query: JobQuery) -> bool:
+    return (
+        job.namespace == query.namespace
+        and (query.queue is None or job.queue == query.queue)
+        and (query.state is None or job.state is query.state)
+        and (query.task is None or job.task == query.task)
+        and (query.tag is None or query.tag in job.tags)
+        and (query.created_after is None or job.created_at >= query.created_after)
+        and (query.created_before is None or job.created_at < query.created_before)
+        and (query.cursor is None or job.id < query.cursor)
+    )

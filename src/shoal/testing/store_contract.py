@@ -1,0 +1,418 @@
+"""The store conformance suite: every `Store` must pass all of it, unchanged.
+
+Use it by subclassing in a test module that provides two fixtures: `store_factory` (a
+`StoreFactory`: a callable returning an async context manager over a fresh, empty store) and
+`store` (an opened store from that factory)::
+
+    class TestMyStore(StoreContract, StoreProperties):
+        pass
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shoal.core.errors import Conflict, LeaseLost, NotFound
+from shoal.core.model import JobError, JobQuery, JobState, LeaseRef, WorkerInfo, WorkerState
+from shoal.core.ports import ClaimRequest, ScheduleRecord, Store
+from shoal.core.transitions import LEASE_LOST_ERROR
+from shoal.testing._jobs import T0, StoreFactory, make_job
+
+__all__ = ["T0", "StoreContract", "StoreFactory", "claim", "make_job"]
+
+S = JobState
+
+
+async def claim(store: Store, limit: int = 10, now: float = T0, **fields: object) -> list:  # type: ignore[type-arg]
+    """Claim with the contract's defaults: `default/default`, worker `w1`, 30 s leases."""
+    values: dict[str, object] = {
+        "namespace": "default",
+        "queues": ("default",),
+        "worker_id": "w1",
+        "limit": limit,
+        "lease_ttl": 30.0,
+        "now": now,
+    }
+    values.update(fields)
+    return await store.claim(ClaimRequest(**values))  # type: ignore[arg-type]
+
+
+def lease(job: object) -> LeaseRef:
+    """The lease of a claimed job."""
+    return LeaseRef(job.id, job.lease_token)  # type: ignore[attr-defined]
+
+
+class StoreContract:
+    """Behaviour every store must show; one test per promise of `shoal.core.ports.Store`."""
+
+    # --- enqueue and read -------------------------------------------------------------------
+
+    async def test_enqueue_then_get_round_trips_every_field(self, store: Store) -> None:
+        job = make_job(
+            payload=b"\x00binary\xff",
+            content_type="application/octet-stream",
+            priority=-7,
+            tags=("a", "b"),
+            timeout=2.5,
+            idempotency_key="k1",
+            parent_id="p",
+            schedule_id="s",
+        )
+        [result] = await store.enqueue([job], T0)
+        assert result.created and result.job == job
+        assert await store.get_job("default", job.id) == job
+
+    async def test_get_is_scoped_to_the_namespace(self, store: Store) -> None:
+        job = make_job(namespace="a")
+        await store.enqueue([job], T0)
+        assert await store.get_job("b", job.id) is None
+        assert await store.get_job("a", "no-such-id") is None
+
+    async def test_idempotency_key_returns_the_active_job(self, store: Store) -> None:
+        first = make_job(idempotency_key="k")
+        await store.enqueue([first], T0)
+        [again] = await store.enqueue([make_job(idempotency_key="k")], T0 + 1)
+        assert not again.created and again.job.id == first.id
+        [other_ns] = await store.enqueue([make_job(idempotency_key="k", namespace="x")], T0)
+        assert other_ns.created
+
+    async def test_idempotency_key_frees_after_finish_unless_in_window(self, store: Store) -> None:
+        first = make_job(idempotency_key="k")
+        await store.enqueue([first], T0)
+        [job] = await claim(store)
+        await store.complete(lease(job), None, T0 + 1)
+        [windowed] = await store.enqueue([make_job(idempotency_key="k")], T0 + 5, 10.0)
+        assert not windowed.created and windowed.job.id == first.id
+        [fresh] = await store.enqueue([make_job(idempotency_key="k")], T0 + 5)
+        assert fresh.created and fresh.job.id != first.id
+
+    async def test_duplicate_keys_in_one_batch_give_one_job(self, store: Store) -> None:
+        a, b = make_job(idempotency_key="k"), make_job(idempotency_key="k")
+        results = await store.enqueue([a, b], T0)
+        assert [r.created for r in results] == [True, False]
+        assert results[1].job.id == a.id
+
+    # --- claim --------------------------------------------------------------------------------
+
+    async def test_claim_orders_by_priority_then_run_at_then_id(self, store: Store) -> None:
+        low = make_job(priority=0, run_at=T0 - 10)
+        high_late = make_job(priority=5, run_at=T0 - 1)
+        high_early = make_job(priority=5, run_at=T0 - 5)
+        await store.enqueue([low, high_late, high_early], T0)
+        claimed = await claim(store)
+        assert [j.id for j in claimed] == [high_early.id, high_late.id, low.id]
+
+    async def test_claim_leases_with_unique_tokens(self, store: Store) -> None:
+        await store.enqueue([make_job(), make_job()], T0)
+        claimed = await claim(store, worker_id="w9", now=T0 + 2)
+        assert len({j.lease_token for j in claimed}) == 2
+        for job in claimed:
+            assert job.state is S.RUNNING and job.attempt == 1 and job.worker_id == "w9"
+            assert job.lease_expires_at == T0 + 32 and job.started_at == T0 + 2
+            assert await store.get_job("default", job.id) == job
+        assert await claim(store) == []
+
+    async def test_claim_waits_for_run_at(self, store: Store) -> None:
+        later = make_job(run_at=T0 + 10)
+        assert later.state is S.SCHEDULED
+        await store.enqueue([later], T0)
+        assert await claim(store, now=T0 + 9) == []
+        [job] = await claim(store, now=T0 + 10)
+        assert job.id == later.id
+
+    async def test_claim_skips_paused_queues(self, store: Store) -> None:
+        await store.enqueue([make_job()], T0)
+        await store.set_queue_paused("default", "default", True)
+        assert await claim(store) == []
+        await store.set_queue_paused("default", "default", False)
+        assert len(await claim(store)) == 1
+
+    async def test_claim_respects_limit_queues_tasks_and_namespace(self, store: Store) -> None:
+        jobs = [make_job(queue="q1", task="a") for _ in range(3)]
+        jobs += [make_job(queue="q2", task="b"), make_job(queue="q1", namespace="other")]
+        await store.enqueue(jobs, T0)
+        assert len(await claim(store, limit=2, queues=("q1",))) == 2
+        assert await claim(store, queues=("q1", "q2"), tasks=("c",)) == []
+        got = await claim(store, queues=("q1", "q2"), tasks=("b",))
+        assert [j.task for j in got] == ["b"]
+        assert len(await claim(store, queues=("q1", "q2"))) == 1
+        assert len(await claim(store, queues=("q1",), namespace="other")) == 1
+
+    # --- leases -------------------------------------------------------------------------------
+
+    async def test_heartbeat_renews_live_and_reports_lost_and_cancelled(
+        self, store: Store
+    ) -> None:
+        await store.enqueue([make_job(), make_job()], T0)
+        a, b = await claim(store)
+        await store.cancel("default", b.id, T0 + 1)
+        result = await store.heartbeat(
+            [lease(a), lease(b), LeaseRef(a.id, "stale"), LeaseRef("nope", "x")], 60.0, T0 + 5
+        )
+        assert set(result.renewed) == {a.id, b.id}
+        assert set(result.lost) == {a.id, "nope"}
+        assert result.cancel_requested == (b.id,)
+        stored = await store.get_job("default", a.id)
+        assert stored is not None and stored.lease_expires_at == T0 + 65
+
+    async def test_complete_once_with_the_live_token(self, store: Store) -> None:
+        await store.enqueue([make_job()], T0)
+        [job] = await claim(store)
+        with pytest.raises(LeaseLost):
+            await store.complete(LeaseRef(job.id, "forged"), b"x", T0 + 1)
+        done = await store.complete(lease(job), b"\x00result", T0 + 2)
+        assert done.state is S.SUCCEEDED and done.result == b"\x00result"
+        assert done.finished_at == T0 + 2 and done.lease_token is None
+        with pytest.raises(LeaseLost):
+            await store.complete(lease(job), b"again", T0 + 3)
+        with pytest.raises(LeaseLost):
+            await store.complete(LeaseRef("no-such-job", "t"), None, T0)
+        assert await store.get_job("default", job.id) == done
+
+    async def test_fail_retries_with_backoff_then_fails(self, store: Store) -> None:
+        await store.enqueue([make_job(max_attempts=2)], T0)
+        [job] = await claim(store)
+        error = JobError("ValueError", "bad", "Traceback ...")
+        retrying = await store.fail(lease(job), error, T0 + 1)
+        assert retrying.state is S.SCHEDULED and retrying.run_at == T0 + 6
+        assert retrying.error == error and retrying.lease_token is None
+        assert await claim(store, now=T0 + 5) == []
+        [second] = await claim(store, now=T0 + 6)
+        assert second.attempt == 2
+        failed = await store.fail(lease(second), error, T0 + 7)
+        assert failed.state is S.FAILED and failed.finished_at == T0 + 7
+
+    async def test_fail_honours_retry_delay_and_non_retryable(self, store: Store) -> None:
+        await store.enqueue([make_job(), make_job()], T0)
+        a, b = await claim(store)
+        asked = await store.fail(lease(a), JobError("Retry", ""), T0, retry_delay=0.25)
+        assert asked.state is S.SCHEDULED and asked.run_at == T0 + 0.25
+        final = await store.fail(lease(b), JobError("TypeError", "x", retryable=False), T0)
+        assert final.state is S.FAILED
+        with pytest.raises(LeaseLost):
+            await store.fail(lease(b), JobError("E", ""), T0)
+
+    async def test_cancel_waiting_running_and_finished(self, store: Store) -> None:
+        waiting, running = make_job(), make_job(priority=1)
+        await store.enqueue([waiting, running], T0)
+        [claimed] = await claim(store, limit=1)
+        assert claimed.id == running.id
+        assert (await store.cancel("default", waiting.id, T0)).state is S.CANCELLED
+        requested = await store.cancel("default", running.id, T0)
+        assert requested.state is S.RUNNING and requested.cancel_requested
+        ended = await store.fail(lease(claimed), JobError("Cancelled", ""), T0 + 1)
+        assert ended.state is S.CANCELLED
+        with pytest.raises(Conflict):
+            await store.cancel("default", running.id, T0)
+        with pytest.raises(NotFound):
+            await store.cancel("default", "missing", T0)
+        with pytest.raises(NotFound):
+            await store.cancel("elsewhere", waiting.id, T0)
+
+    async def test_release_gives_the_attempt_back(self, store: Store) -> None:
+        await store.enqueue([make_job()], T0)
+        [job] = await claim(store)
+        [released] = await store.release([lease(job), LeaseRef("x", "y")], T0 + 1)
+        assert released.state is S.QUEUED and released.attempt == 0
+        assert released.worker_id is None and released.lease_token is None
+        with pytest.raises(LeaseLost):
+            await store.complete(lease(job), None, T0 + 2)
+
+    async def test_release_worker_requeues_or_fails_its_jobs(self, store: Store) -> None:
+        await store.enqueue([make_job(max_attempts=1), make_job(max_attempts=2)], T0)
+        jobs = await claim(store, worker_id="gone")
+        await store.enqueue([make_job()], T0)
+        await claim(store, worker_id="other")
+        lost = {job.max_attempts: job for job in await store.release_worker("gone", T0 + 1, "x")}
+        assert lost[1].state is S.FAILED and lost[1].error is not None
+        assert lost[1].error.type == LEASE_LOST_ERROR
+        assert lost[2].state is S.QUEUED and lost[2].attempt == 1
+        for job in jobs:
+            with pytest.raises(LeaseLost):
+                await store.complete(lease(job), None, T0 + 2)
+
+    async def test_reap_expired_takes_back_only_expired_leases(self, store: Store) -> None:
+        await store.enqueue([make_job(), make_job()], T0)
+        a, b = await claim(store)
+        await store.heartbeat([lease(b)], 100.0, T0 + 10)
+        assert await store.reap_expired(T0 + 30) == []
+        reaped = await store.reap_expired(T0 + 31)
+        assert [j.id for j in reaped] == [a.id] and reaped[0].state is S.QUEUED
+        [again] = await claim(store, now=T0 + 32, worker_id="w2")
+        assert again.id == a.id and again.attempt == 2
+        with pytest.raises(LeaseLost):
+            await store.complete(lease(a), None, T0 + 33)
+        assert (await store.complete(lease(again), None, T0 + 33)).state is S.SUCCEEDED
+
+    async def test_progress_needs_the_live_lease(self, store: Store) -> None:
+        await store.enqueue([make_job()], T0)
+        [job] = await claim(store)
+        await store.set_progress(lease(job), 0.5)
+        stored = await store.get_job("default", job.id)
+        assert stored is not None and stored.progress == 0.5
+        with pytest.raises(LeaseLost):
+            await store.set_progress(LeaseRef(job.id, "stale"), 0.7)
+
+    # --- steering -----------------------------------------------------------------------------
+
+    async def test_retry_requeues_failed_and_cancelled_only(self, store: Store) -> None:
+        await store.enqueue([make_job(max_attempts=1)], T0)
+        [job] = await claim(store)
+        await store.fail(lease(job), JobError("E", "m"), T0 + 1)
+        again = await store.retry("default", job.id, T0 + 2)
+        assert again.state is S.QUEUED and again.attempt == 0 and again.error is None
+        assert again.finished_at is None and again.run_at == T0 + 2
+        with pytest.raises(Conflict):
+            await store.retry("default", job.id, T0 + 3)
+        with pytest.raises(NotFound):
+            await store.retry("default", "missing", T0)
+
+    async def test_delete_refuses_running_jobs(self, store: Store) -> None:
+        running, waiting = make_job(priority=1), make_job()
+        await store.enqueue([running, waiting], T0)
+        await claim(store, limit=1)
+        with pytest.raises(Conflict):
+            await store.delete_job("default", running.id)
+        await store.delete_job("default", waiting.id)
+        assert await store.get_job("default", waiting.id) is None
+        with pytest.raises(NotFound):
+            await store.delete_job("default", waiting.id)
+
+    async def test_promote_due_and_next_due(self, store: Store) -> None:
+        await store.enqueue(
+            [make_job(queue="q", run_at=T0 + 5), make_job(queue="r", run_at=T0 + 9)], T0
+        )
+        due = await store.promote_due(T0 + 1)
+        assert due.promoted == () and due.next_due_at == T0 + 5
+        due = await store.promote_due(T0 + 5)
+        assert due.promoted == (("default", "q"),) and due.next_due_at == T0 + 9
+        counts = (await store.stats("default")).by_state
+        assert counts[S.QUEUED] == 1 and counts[S.SCHEDULED] == 1
+
+    async def test_purge_finished_keeps_recent_and_active(self, store: Store) -> None:
+        await store.enqueue([make_job(), make_job(), make_job()], T0)
+        a, b = await claim(store, limit=2)
+        await store.complete(lease(a), None, T0 + 1)
+        await store.complete(lease(b), None, T0 + 10)
+        assert await store.purge_finished(T0 + 5) == 1
+        assert await store.get_job("default", a.id) is None
+        assert await store.get_job("default", b.id) is not None
+
+    # --- listing ------------------------------------------------------------------------------
+
+    async def test_list_jobs_filters(self, store: Store) -> None:
+        jobs = [
+            make_job(queue="q1", task="a", tags=("red",), created_at=T0),
+            make_job(queue="q1", task="b", created_at=T0 + 1),
+            make_job(queue="q2", task="a", tags=("red", "big"), created_at=T0 + 2),
+            make_job(namespace="other", created_at=T0 + 3),
+        ]
+        await store.enqueue(jobs, T0)
+
+        async def ids(**filters: object) -> set[str]:
+            page = await store.list_jobs(JobQuery(**filters))  # type: ignore[arg-type]
+            return {job.id for job in page.jobs}
+
+        assert await ids() == {j.id for j in jobs[:3]}
+        assert await ids(queue="q1") == {jobs[0].id, jobs[1].id}
+        assert await ids(task="a") == {jobs[0].id, jobs[2].id}
+        assert await ids(tag="big") == {jobs[2].id}
+        assert await ids(state=S.RUNNING) == set()
+        assert await ids(created_after=T0 + 1, created_before=T0 + 2) == {jobs[1].id}
+        assert await ids(namespace="other") == {jobs[3].id}
+
+    async def test_list_jobs_pages_newest_first_without_gaps(self, store: Store) -> None:
+        jobs = [make_job() for _ in range(25)]
+        await store.enqueue(jobs, T0)
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = await store.list_jobs(JobQuery(limit=10, cursor=cursor))
+            seen += [job.id for job in page.jobs]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == sorted((j.id for j in jobs), reverse=True)
+
+    async def test_queues_list_counts_and_pause(self, store: Store) -> None:
+        await store.enqueue([make_job(queue="b"), make_job(queue="a"), make_job(queue="a")], T0)
+        await store.set_queue_paused("default", "idle", True)
+        queues = await store.list_queues("default")
+        assert [(q.name, q.paused) for q in queues] == [("a", False), ("b", False), ("idle", True)]
+        assert queues[0].counts[S.QUEUED] == 2
+        assert await store.list_queues("nobody") == []
+
+    async def test_purge_and_delete_queue(self, store: Store) -> None:
+        await store.enqueue([make_job(queue="q") for _ in range(3)], T0)
+        [job] = await claim(store, limit=1, queues=("q",))
+        assert await store.purge_queue("default", "q") == 2
+        with pytest.raises(Conflict):
+            await store.delete_queue("default", "q")
+        await store.complete(lease(job), None, T0)
+        assert await store.delete_queue("default", "q") == 1
+        assert await store.list_queues("default") == []
+
+    async def test_stats_by_state_and_task(self, store: Store) -> None:
+        await store.enqueue(
+            [make_job(task="a"), make_job(task="a"), make_job(task="b", queue="q")], T0
+        )
+        await claim(store, limit=1)
+        stats = await store.stats("default")
+        assert stats.by_state[S.QUEUED] == 2 and stats.by_state[S.RUNNING] == 1
+        assert stats.by_task["a"][S.RUNNING] == 1 and stats.by_task["b"][S.QUEUED] == 1
+        assert (await store.stats("default", "q")).total == 1
+
+    # --- workers, schedules, leadership -------------------------------------------------------
+
+    async def test_workers_membership(self, store: Store) -> None:
+        worker = WorkerInfo(
+            id="w1",
+            namespace="default",
+            queues=("default", "q"),
+            connected_at=T0,
+            last_heartbeat=T0,
+            state=WorkerState.BUSY,
+            tasks=("a",),
+            concurrency=4,
+            language="node",
+            host="h",
+            pid=42,
+        )
+        await store.upsert_worker(worker)
+        await store.enqueue([make_job()], T0)
+        await claim(store, worker_id="w1")
+        assert await store.list_workers() == [worker.__class__(**{**_fields(worker), "running": 1})]
+        assert await store.touch_worker("w1", T0 + 5)
+        assert not await store.touch_worker("nobody", T0 + 5)
+        [listed] = await store.list_workers("default")
+        assert listed.last_heartbeat == T0 + 5
+        assert await store.list_workers("other") == []
+        await store.delete_worker("w1")
+        assert await store.list_workers() == []
+
+    async def test_schedules_crud(self, store: Store) -> None:
+        record = ScheduleRecord("default", "s1", '{"every": 1}', False, T0 + 1, None, T0)
+        await store.save_schedule(record)
+        await store.save_schedule(ScheduleRecord("other", "s1", "{}", True, None, T0, T0))
+        assert await store.get_schedule("default", "s1") == record
+        updated = ScheduleRecord("default", "s1", "{}", True, T0 + 2, T0 + 1, T0)
+        await store.save_schedule(updated)
+        assert await store.list_schedules("default") == [updated]
+        assert len(await store.list_schedules()) == 2
+        await store.delete_schedule("default", "s1")
+        assert await store.get_schedule("default", "s1") is None
+        with pytest.raises(NotFound):
+            await store.delete_schedule("default", "s1")
+
+    async def test_leader_lease(self, store: Store) -> None:
+        assert await store.try_acquire_leader("reaper", "a", 5.0, T0)
+        assert not await store.try_acquire_leader("reaper", "b", 5.0, T0 + 1)
+        assert await store.try_acquire_leader("reaper", "a", 5.0, T0 + 4)
+        assert not await store.try_acquire_leader("reaper", "b", 5.0, T0 + 8)
+        assert await store.try_acquire_leader("other", "b", 5.0, T0)
+        await store.release_leader("reaper", "a")
+        assert await store.try_acquire_leader("reaper", "b", 5.0, T0 + 9)
+
+
+def _fields(worker: WorkerInfo) -> dict[str, object]:
+    return {name: getattr(worker, name) for name in worker.__slots__}  # type: ignore[attr-defined]

@@ -1,0 +1,98 @@
+"""One `store_factory` fixture per backend; every conformance test runs once per backend."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from shoal.core.ports import Store
+from shoal.stores.memory import MemoryStore
+from shoal.testing import StoreFactory
+
+
+def postgres_url() -> str:
+    """The test server's URL; a missing one skips locally and fails under CI."""
+    url = os.environ.get("SHOAL_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("SHOAL_TEST_POSTGRES_URL is not set, and CI needs the PostgreSQL tests")
+        pytest.skip("SHOAL_TEST_POSTGRES_URL is not set")
+    return url
+
+
+def _memory(tmp_path: Path) -> StoreFactory:
+    @asynccontextmanager
+    async def factory() -> AsyncIterator[Store]:
+        store = MemoryStore()
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    return factory
+
+
+def _sqlite(tmp_path: Path) -> StoreFactory:
+    from shoal.stores.sqlite import SqliteStore
+
+    @asynccontextmanager
+    async def factory() -> AsyncIterator[Store]:
+        store = SqliteStore(tmp_path / f"{uuid.uuid4().hex}.db")
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    return factory
+
+
+def _postgres(tmp_path: Path) -> StoreFactory:
+    from shoal.stores.postgres.testing import fresh_database_store
+
+    url = postgres_url()
+
+    def factory() -> AbstractAsyncContextManager[Store]:
+        return fresh_database_store(url)
+
+    return factory
+
+
+BACKENDS: dict[str, Callable[[Path], StoreFactory]] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+    "postgres": _postgres,
+}
+
+
+def _available() -> list[object]:
+    params: list[object] = []
+    for name in BACKENDS:
+        if name == "sqlite" and not Path(__file__).parents[2].joinpath(
+            "src/shoal/stores/sqlite/__init__.py"
+        ).exists():
+            continue
+        if name == "postgres" and not Path(__file__).parents[2].joinpath(
+            "src/shoal/stores/postgres/testing.py"
+        ).exists():
+            continue
+        marks = [pytest.mark.postgres] if name == "postgres" else []
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.fixture(params=_available())
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    return BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture
+async def store(store_factory: StoreFactory) -> AsyncIterator[Store]:
+    async with store_factory() as opened:
+        yield opened
