@@ -1,0 +1,57 @@
+# One task runner for people and CI. `make demo` and `make test` are the README's two commands.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo test check lint fmt typecheck unit conformance integration test-pg bench bench-full proto clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/shoal demo
+
+fmt: install
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
+
+lint: install
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_sizes.py
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+conformance: install
+	$(BIN)/pytest tests/conformance -q
+
+integration: install
+	$(BIN)/pytest tests/integration -q
+
+test-pg: install
+	$(BIN)/pytest -m postgres -q
+
+# The whole suite: static checks, then every tier.
+test: check
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m bench.store_bench --jobs 100000
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist src/*.egg-info

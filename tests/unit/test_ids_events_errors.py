@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import shoal
+from shoal.core.errors import InvalidArgument, LeaseLost, NotFound, ShoalError, error_from_code
+from shoal.core.events import Event, EventBus
+from shoal.core.ids import new_job_id, uuid7
+from shoal.core.wakeup import ReadySignal
+
+
+def test_uuid7_is_version_7_and_time_ordered() -> None:
+    ids = [uuid7() for _ in range(5000)]
+    assert all(value.version == 7 for value in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert uuid.UUID(new_job_id()).version == 7
+
+
+def test_errors_have_stable_codes_and_round_trip() -> None:
+    assert LeaseLost().code == "lease_lost" and NotFound("x").message == "x"
+    assert "stale" in LeaseLost().message
+    rebuilt = error_from_code("invalid_argument", "queue: must be a non-empty string", "queue")
+    assert isinstance(rebuilt, InvalidArgument) and rebuilt.field == "queue"
+    assert str(rebuilt) == "queue: must be a non-empty string"
+    assert isinstance(error_from_code("lease_lost", "m"), LeaseLost)
+    assert type(error_from_code("something_new", "m")) is ShoalError
+
+
+def test_public_api_is_pinned() -> None:
+    assert shoal.__all__ == [
+        "ConfigError",
+        "Conflict",
+        "InvalidArgument",
+        "Job",
+        "JobState",
+        "LeaseLost",
+        "NotFound",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "ShoalError",
+        "StorageError",
+        "Unauthenticated",
+        "Unavailable",
+        "UnknownTask",
+        "__version__",
+    ]
+
+
+async def test_event_bus_filters_and_drops_oldest_when_full() -> None:
+    bus = EventBus()
+    subscription = bus.subscribe(lambda event: event.kind.startswith("job."), capacity=2)
+    for n in range(3):
+        bus.publish(Event(f"job.{n}", "default", float(n)))
+    bus.publish(Event("worker.joined", "default", 9.0))
+    assert subscription.dropped == 1
+    assert [(await subscription.next(0)).kind for _ in range(2)] == ["job.1", "job.2"]  # type: ignore[union-attr]
+    assert await subscription.next(0.01) is None
+    subscription.close()
+    assert not bus.has_subscribers
+
+
+async def test_event_subscription_iterates_until_closed() -> None:
+    bus = EventBus()
+    subscription = bus.subscribe()
+
+    async def collect() -> list[str]:
+        return [event.kind async for event in subscription]
+
+    task = asyncio.create_task(collect())
+    bus.publish(Event("a", "default", 0.0))
+    await asyncio.sleep(0)
+    subscription.close()
+    assert await task == ["a"]
+
+
+async def test_ready_signal_wakes_only_waiters_of_that_queue() -> None:
+    signal = ReadySignal()
+    waiter = asyncio.create_task(signal.wait("default", ["a", "b"], 5))
+    other = asyncio.create_task(signal.wait("default", ["c"], 0.05))
+    await asyncio.sleep(0)
+    signal.notify("default", "b")
+    assert await waiter is True
+    assert await other is False

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shoal.core.clock import ManualClock
+from shoal.core.errors import Conflict, InvalidArgument, LeaseLost, NotFound
+from shoal.core.maintenance import Maintenance
+from shoal.core.model import JobError, JobQuery, JobState, LeaseRef, WorkerInfo, WorkerState
+from shoal.core.retry import RetryPolicy
+from shoal.core.service import ClaimInput, QueuePolicy, QueueService, ServiceSettings
+from shoal.core.validation import EnqueueRequest
+from shoal.stores.memory import MemoryStore
+
+S = JobState
+
+
+def lease(job) -> LeaseRef:  # type: ignore[no-untyped-def]
+    return LeaseRef(job.id, job.lease_token)
+
+
+async def test_enqueue_applies_queue_policy_and_delay(
+    memory_service: QueueService, manual_clock: ManualClock
+) -> None:
+    service = QueueService(
+        MemoryStore(),
+        ServiceSettings(queue_policies={"mail": QueuePolicy(5, RetryPolicy.fixed(2), 30.0)}),
+        clock=manual_clock,
+    )
+    now = manual_clock.now()
+    delayed = (await service.enqueue(EnqueueRequest("send", queue="mail", delay=10))).job
+    assert delayed.state is S.SCHEDULED and delayed.run_at == now + 10
+    assert (delayed.max_attempts, delayed.timeout) == (5, 30.0)
+    assert RetryPolicy.parse(delayed.backoff) == RetryPolicy.fixed(2)
+    plain = (await service.enqueue(EnqueueRequest("x", max_attempts=1))).job
+    assert plain.state is S.QUEUED and plain.max_attempts == 1
+
+
+async def test_a_bad_request_in_a_batch_stores_nothing(memory_service: QueueService) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        await memory_service.enqueue_many([EnqueueRequest("ok"), EnqueueRequest("ok", delay=-1)])
+    assert raised.value.field == "delay"
+    assert (await memory_service.stats("default")).total == 0
+
+
+async def test_claim_waits_for_an_enqueue(memory_service: QueueService) -> None:
+    claim = asyncio.create_task(memory_service.claim(ClaimInput("w1", ("default",), wait=5)))
+    await asyncio.sleep(0.01)
+    assert not claim.done()
+    enqueued = await memory_service.enqueue(EnqueueRequest("t"))
+    [job] = await asyncio.wait_for(claim, 1)
+    assert job.id == enqueued.job.id and job.state is S.RUNNING
+
+
+async def test_claim_validates_its_input(memory_service: QueueService) -> None:
+    for request, field in [
+        (ClaimInput("w", ()), "queues"),
+        (ClaimInput("w", ("bad queue",)), "queues"),
+        (ClaimInput("", ("q",)), "worker_id"),
+        (ClaimInput("w", ("q",), limit=0), "limit"),
+    ]:
+        with pytest.raises(InvalidArgument) as raised:
+            await memory_service.claim(request)
+        assert raised.value.field == field
+
+
+async def test_cancel_running_reaches_heartbeat_and_events(memory_service: QueueService) -> None:
+    await memory_service.enqueue(EnqueueRequest("t"))
+    [job] = await memory_service.claim(ClaimInput("w1", ("default",)))
+    events = memory_service.events.subscribe()
+    cancelled = await memory_service.cancel("default", job.id)
+    assert cancelled.cancel_requested
+    event = await events.next(0)
+    assert event is not None and (event.kind, event.job_id) == ("job.cancel_requested", job.id)
+    beat = await memory_service.heartbeat([lease(job)])
+    assert beat.cancel_requested == (job.id,)
+    ended = await memory_service.fail(lease(job), JobError("Cancelled", "stopped"))
+    assert ended.state is S.CANCELLED
+
+
+async def test_wait_for_returns_when_the_job_finishes(memory_service: QueueService) -> None:
+    job = (await memory_service.enqueue(EnqueueRequest("t"))).job
+    waiter = asyncio.create_task(memory_service.wait_for("default", job.id, 5))
+    [claimed] = await memory_service.claim(ClaimInput("w1", ("default",)))
+    await asyncio.sleep(0)
+    await memory_service.complete(lease(claimed), b"42")
+    finished = await asyncio.wait_for(waiter, 1)
+    assert finished.state is S.SUCCEEDED and finished.result == b"42"
+    with pytest.raises(NotFound):
+        await memory_service.wait_for("default", "missing", 0)
+
+
+async def test_fail_then_retry_then_succeed(memory_service: QueueService, manual_clock) -> None:  # type: ignore[no-untyped-def]
+    request = EnqueueRequest("t", max_attempts=2, backoff=RetryPolicy.fixed(3))
+    await memory_service.enqueue(request)
+    [job] = await memory_service.claim(ClaimInput("w", ("default",)))
+    retrying = await memory_service.fail(lease(job), JobError("E", "m"))
+    assert retrying.state is S.SCHEDULED
+    assert await memory_service.claim(ClaimInput("w", ("default",))) == []
+    manual_clock.advance(3)
+    [again] = await memory_service.claim(ClaimInput("w", ("default",)))
+    assert again.attempt == 2
+    with pytest.raises(LeaseLost):
+        await memory_service.complete(lease(job))
+    assert (await memory_service.complete(lease(again))).state is S.SUCCEEDED
+    with pytest.raises(InvalidArgument):
+        await memory_service.fail(lease(again), JobError("E", ""), retry_delay=-1)
+
+
+async def test_workers_join_drain_and_are_kicked(
+    memory_service: QueueService, manual_clock: ManualClock
+) -> None:
+    now = manual_clock.now()
+    worker = WorkerInfo("w1", "default", ("default",), now, now)
+    await memory_service.register_worker(worker)
+    await memory_service.enqueue(EnqueueRequest("t"))
+    [job] = await memory_service.claim(ClaimInput("w1", ("default",)))
+    manual_clock.advance(1)
+    await memory_service.heartbeat([lease(job)], worker_id="w1")
+    [listed] = await memory_service.list_workers("default")
+    assert listed.running == 1 and listed.last_heartbeat == now + 1
+    drained = await memory_service.drain_worker("default", "w1")
+    assert drained.state is WorkerState.DRAINING
+    [requeued] = await memory_service.kick_worker("default", "w1")
+    assert requeued.id == job.id and requeued.state is S.QUEUED
+    assert await memory_service.list_workers() == []
+    with pytest.raises(NotFound):
+        await memory_service.kick_worker("default", "w1")
+    with pytest.raises(InvalidArgument):
+        await memory_service.register_worker(
+            WorkerInfo("w2", "default", (), now, now, concurrency=0)
+        )
+
+
+async def test_queue_controls(memory_service: QueueService) -> None:
+    await memory_service.enqueue_many([EnqueueRequest("t", queue="q") for _ in range(3)])
+    await memory_service.pause_queue("default", "q")
+    assert await memory_service.claim(ClaimInput("w", ("q",))) == []
+    await memory_service.resume_queue("default", "q")
+    [job] = await memory_service.claim(ClaimInput("w", ("q",)))
+    assert await memory_service.purge_queue("default", "q") == 2
+    with pytest.raises(Conflict):
+        await memory_service.delete_queue("default", "q")
+    await memory_service.complete(lease(job))
+    assert await memory_service.delete_queue("default", "q") == 1
+    with pytest.raises(InvalidArgument):
+        await memory_service.list_jobs(JobQuery(limit=5000))
+
+
+async def test_maintenance_promotes_due_jobs_and_reaps_leases() -> None:
+    service = QueueService(MemoryStore(), ServiceSettings(lease_ttl=0.05))
+    maintenance = Maintenance(service, reap_interval=0.01)
+    runner = asyncio.create_task(maintenance.run())
+    try:
+        delayed = (await service.enqueue(EnqueueRequest("t", delay=0.05))).job
+        [claimed] = await service.claim(ClaimInput("w", ("default",), wait=2))
+        assert claimed.id == delayed.id
+        [again] = await service.claim(ClaimInput("w2", ("default",), wait=2))
+        assert again.id == delayed.id and again.attempt == 2
+    finally:
+        maintenance.stop()
+        await asyncio.wait_for(runner, 2)
