@@ -74,13 +74,21 @@ BACKENDS: dict[str, Callable[[Path], StoreFactory]] = {
 def _available() -> list[object]:
     params: list[object] = []
     for name in BACKENDS:
-        if name == "sqlite" and not Path(__file__).parents[2].joinpath(
-            "src/shoal/stores/sqlite/__init__.py"
-        ).exists():
+        if (
+            name == "sqlite"
+            and not Path(__file__)
+            .parents[2]
+            .joinpath("src/shoal/stores/sqlite/__init__.py")
+            .exists()
+        ):
             continue
-        if name == "postgres" and not Path(__file__).parents[2].joinpath(
-            "src/shoal/stores/postgres/testing.py"
-        ).exists():
+        if (
+            name == "postgres"
+            and not Path(__file__)
+            .parents[2]
+            .joinpath("src/shoal/stores/postgres/testing.py")
+            .exists()
+        ):
             continue
         marks = [pytest.mark.postgres] if name == "postgres" else []
         params.append(pytest.param(name, marks=marks, id=name))
