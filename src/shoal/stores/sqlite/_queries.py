@@ -1,0 +1,120 @@
+"""Reads, as plain functions over the reader's connection (they run on the reader thread).
+
+Each statement runs in its own read transaction, so it sees everything committed before it
+started, whatever the writer is doing meanwhile (WAL).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from shoal.core.model import Job, JobPage, JobQuery, JobState, QueueInfo, QueueStats, WorkerInfo
+from shoal.core.ports import ScheduleRecord
+from shoal.stores.sqlite._rows import (
+    JOB_COLUMNS,
+    SCHEDULE_COLUMNS,
+    WORKER_COLUMNS,
+    row_to_job,
+    row_to_schedule,
+    row_to_worker,
+)
+
+_STATES = {state.value: state for state in JobState}
+
+
+def get_job(conn: sqlite3.Connection, namespace: str, job_id: str) -> Job | None:
+    row = conn.execute(
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND namespace = ?", (job_id, namespace)
+    ).fetchone()
+    return row_to_job(row) if row is not None else None
+
+
+def list_jobs(conn: sqlite3.Connection, query: JobQuery) -> JobPage:
+    where = ["namespace = ?"]
+    params: list[Any] = [query.namespace]
+    filters: list[tuple[object, str]] = [
+        (query.queue, "queue = ?"),
+        (query.state.value if query.state is not None else None, "state = ?"),
+        (query.task, "task = ?"),
+        (query.tag, "EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?)"),
+        (query.created_after, "created_at >= ?"),
+        (query.created_before, "created_at < ?"),
+        (query.cursor, "id < ?"),
+    ]
+    for value, clause in filters:
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    params.append(query.limit + 1)
+    sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+    rows = conn.execute(sql, params).fetchall()
+    page = tuple(row_to_job(row) for row in rows[: query.limit])
+    more = len(rows) > query.limit
+    return JobPage(page, page[-1].id if more and page else None)
+
+
+def _zeros() -> dict[JobState, int]:
+    return dict.fromkeys(JobState, 0)
+
+
+def list_queues(conn: sqlite3.Connection, namespace: str) -> list[QueueInfo]:
+    counts: dict[str, dict[JobState, int]] = {}
+    for queue, state, count in conn.execute(
+        "SELECT queue, state, count(*) FROM jobs WHERE namespace = ? GROUP BY queue, state",
+        (namespace,),
+    ):
+        counts.setdefault(queue, _zeros())[_STATES[state]] = count
+    paused = {
+        queue
+        for (queue,) in conn.execute(
+            "SELECT queue FROM paused_queues WHERE namespace = ?", (namespace,)
+        )
+    }
+    for queue in paused:
+        counts.setdefault(queue, _zeros())
+    return [QueueInfo(namespace, name, name in paused, counts[name]) for name in sorted(counts)]
+
+
+def stats(conn: sqlite3.Connection, namespace: str, queue: str | None) -> QueueStats:
+    sql = "SELECT task, state, count(*) FROM jobs WHERE namespace = ?"
+    params: list[Any] = [namespace]
+    if queue is not None:
+        sql += " AND queue = ?"
+        params.append(queue)
+    by_state = _zeros()
+    by_task: dict[str, dict[JobState, int]] = {}
+    for task, state, count in conn.execute(sql + " GROUP BY task, state", params):
+        by_state[_STATES[state]] += count
+        by_task.setdefault(task, _zeros())[_STATES[state]] = count
+    return QueueStats(by_state, by_task)
+
+
+def list_workers(conn: sqlite3.Connection, namespace: str | None) -> list[WorkerInfo]:
+    running = "(SELECT count(*) FROM jobs WHERE state = 'running' AND worker_id = workers.id)"
+    sql = f"SELECT {WORKER_COLUMNS}, {running} FROM workers"
+    params: tuple[str, ...] = ()
+    if namespace is not None:
+        sql += " WHERE namespace = ?"
+        params = (namespace,)
+    rows = conn.execute(sql + " ORDER BY id", params).fetchall()
+    return [row_to_worker(row, row[11]) for row in rows]
+
+
+def get_schedule(
+    conn: sqlite3.Connection, namespace: str, schedule_id: str
+) -> ScheduleRecord | None:
+    row = conn.execute(
+        f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE namespace = ? AND id = ?",
+        (namespace, schedule_id),
+    ).fetchone()
+    return row_to_schedule(row) if row is not None else None
+
+
+def list_schedules(conn: sqlite3.Connection, namespace: str | None) -> list[ScheduleRecord]:
+    sql = f"SELECT {SCHEDULE_COLUMNS} FROM schedules"
+    params: tuple[str, ...] = ()
+    if namespace is not None:
+        sql += " WHERE namespace = ?"
+        params = (namespace,)
+    return [row_to_schedule(row) for row in conn.execute(sql + " ORDER BY namespace, id", params)]

@@ -1,0 +1,291 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+from shoal.core.errors import ConfigError, Unavailable
+from shoal.core.model import (
+    Job,
+    JobError,
+    JobPage,
+    JobQuery,
+    LeaseRef,
+    QueueInfo,
+    QueueStats,
+    WorkerInfo,
+)
+from shoal.core.ports import (
+    ClaimRequest,
+    DueResult,
+    Enqueued,
+    HeartbeatResult,
+    ReadyListener,
+    ScheduleRecord,
+)
+from shoal.stores.sqlite import _admin_ops as admin
+from shoal.stores.sqlite import _job_ops as ops
+from shoal.stores.sqlite import _queries as queries
+from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
+from shoal.stores.sqlite._threads import Op, Reader, Writer
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class SqliteStore:
+    """A store in one SQLite file, held exclusively by this process.
+
+    WAL journal; one writer thread commits operations in groups (an operation is acknowledged
+    only once its group's COMMIT returned) and one reader thread serves listings from the last
+    committed state, so a big dashboard read never holds up writes. `synchronous="NORMAL"`
+    (the default) survives the crash of the process at any moment; `"FULL"` also survives a
+    power loss, at the cost of an fsync per group.
+    """
+
+    supports_notify = False
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "NORMAL",
+        max_group: int = 2000,
+    ) -> None:
+        """Remember the settings; `open()` does the I/O.
+
+        Args:
+            path: The database file; created with its schema if missing.
+            synchronous: `NORMAL` or `FULL` (SQLite's `PRAGMA synchronous` in WAL mode).
+            max_group: The most operations committed in one transaction.
+        """
+        mode = synchronous.upper()
+        if mode not in SYNCHRONOUS_MODES:
+            raise ConfigError(f"synchronous: must be one of {', '.join(SYNCHRONOUS_MODES)}")
+        if max_group < 1:
+            raise ConfigError("max_group: must be at least 1")
+        self.path = Path(path)
+        self.synchronous = mode
+        self._max_group = max_group
+        self._lock = FileLock(self.path)
+        self._writer: Writer | None = None
+        self._reader: Reader | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        """A store for `sqlite:///relative/path.db` or `sqlite:////absolute/path.db`.
+
+        As in SQLAlchemy, the path is what follows `sqlite:///`. Query parameters set options
+        (`?synchronous=FULL`); an unknown one is a `ConfigError`.
+        """
+        parts = urlsplit(url)
+        if parts.scheme != "sqlite" or parts.netloc or not parts.path.startswith("/"):
+            raise ConfigError(f"not a sqlite URL (sqlite:///path/to/file.db): {url!r}")
+        path = parts.path[1:]
+        if not path:
+            raise ConfigError(f"the sqlite URL names no file: {url!r}")
+        options = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
+        unknown = set(options) - {"synchronous"}
+        if unknown:
+            raise ConfigError(
+                f"unknown sqlite URL option {sorted(unknown)[0]!r}; known: synchronous"
+            )
+        return cls(path, synchronous=options.get("synchronous", "NORMAL"))
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        self._lock.acquire()
+        try:
+            loop = asyncio.get_running_loop()
+            write_conn, version = await loop.run_in_executor(None, self._connect_writer)
+            read_conn = await loop.run_in_executor(
+                None, partial(connect, self.path, self.synchronous, readonly=True)
+            )
+        except BaseException:
+            self._lock.release()
+            raise
+        self._writer = Writer(write_conn, self._max_group)
+        self._writer.start()
+        self._reader = Reader(read_conn)
+        logger.info(
+            "opened %s",
+            self.path,
+            extra={"event": "store.opened", "path": str(self.path), "schema": version},
+        )
+
+    def _connect_writer(self) -> tuple[sqlite3.Connection, int]:
+        conn = connect(self.path, self.synchronous)
+        try:
+            version = migrate(conn)
+            admin.forget_leaders(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, version
+
+    async def close(self) -> None:
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        try:
+            if writer is not None:
+                await writer.stop()
+            if reader is not None:
+                await reader.stop()
+        finally:
+            if writer is not None:
+                self._lock.release()
+
+    def set_ready_listener(self, listener: ReadyListener) -> None:
+        """This process is the only one using the file: the listener is never called."""
+
+    @property
+    def group_stats(self) -> tuple[int, int]:
+        """(commits, operations) of the writer so far: their ratio is the mean group size."""
+        writer = self._writer
+        return (writer.commits, writer.operations) if writer is not None else (0, 0)
+
+    async def _write(self, op: Op[T], *, atomic: bool = False) -> T:
+        writer = self._writer
+        if writer is None:
+            raise Unavailable("store is closed")
+        return await writer.submit(op, atomic=atomic)
+
+    async def _read(self, query: Op[T]) -> T:
+        reader = self._reader
+        if reader is None:
+            raise Unavailable("store is closed")
+        return await reader.run(query)
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    async def enqueue(
+        self, jobs: Sequence[Job], now: float, dedupe_window: float = 0.0
+    ) -> list[Enqueued]:
+        return await self._write(partial(ops.enqueue, jobs=jobs, now=now, window=dedupe_window))
+
+    async def get_job(self, namespace: str, job_id: str) -> Job | None:
+        return await self._read(partial(queries.get_job, namespace=namespace, job_id=job_id))
+
+    async def list_jobs(self, query: JobQuery) -> JobPage:
+        return await self._read(partial(queries.list_jobs, query=query))
+
+    async def claim(self, request: ClaimRequest) -> list[Job]:
+        return await self._write(partial(ops.claim, request=request), atomic=True)
+
+    async def heartbeat(
+        self, leases: Sequence[LeaseRef], lease_ttl: float, now: float
+    ) -> HeartbeatResult:
+        op = partial(ops.heartbeat, leases=leases, lease_ttl=lease_ttl, now=now)
+        return await self._write(op)
+
+    async def complete(self, lease: LeaseRef, result: bytes | None, now: float) -> Job:
+        op = partial(ops.complete, lease=lease, result=result, now=now)
+        return await self._write(op, atomic=True)
+
+    async def fail(
+        self, lease: LeaseRef, error: JobError, now: float, retry_delay: float | None = None
+    ) -> Job:
+        op = partial(ops.fail, lease=lease, error=error, now=now, retry_delay=retry_delay)
+        return await self._write(op, atomic=True)
+
+    async def release(self, leases: Sequence[LeaseRef], now: float) -> list[Job]:
+        return await self._write(partial(ops.release, leases=leases, now=now))
+
+    async def release_worker(self, worker_id: str, now: float, reason: str) -> list[Job]:
+        op = partial(ops.release_worker, worker_id=worker_id, now=now, reason=reason)
+        return await self._write(op)
+
+    async def reap_expired(self, now: float, limit: int = 1000) -> list[Job]:
+        return await self._write(partial(ops.reap_expired, now=now, limit=limit))
+
+    async def set_progress(self, lease: LeaseRef, progress: float) -> None:
+        op = partial(ops.set_progress, lease=lease, progress=progress)
+        await self._write(op, atomic=True)
+
+    async def cancel(self, namespace: str, job_id: str, now: float) -> Job:
+        op = partial(ops.cancel, namespace=namespace, job_id=job_id, now=now)
+        return await self._write(op, atomic=True)
+
+    async def retry(self, namespace: str, job_id: str, now: float) -> Job:
+        op = partial(ops.retry, namespace=namespace, job_id=job_id, now=now)
+        return await self._write(op, atomic=True)
+
+    async def delete_job(self, namespace: str, job_id: str) -> None:
+        op = partial(ops.delete_job, namespace=namespace, job_id=job_id)
+        await self._write(op, atomic=True)
+
+    async def promote_due(self, now: float, limit: int = 10_000) -> DueResult:
+        return await self._write(partial(ops.promote_due, now=now, limit=limit), atomic=True)
+
+    async def purge_finished(self, before: float, limit: int = 10_000) -> int:
+        op = partial(ops.purge_finished, before=before, limit=limit)
+        return await self._write(op, atomic=True)
+
+    # --- queues -----------------------------------------------------------------------------
+
+    async def list_queues(self, namespace: str) -> list[QueueInfo]:
+        return await self._read(partial(queries.list_queues, namespace=namespace))
+
+    async def set_queue_paused(self, namespace: str, queue: str, paused: bool) -> None:
+        op = partial(admin.set_queue_paused, namespace=namespace, queue=queue, paused=paused)
+        await self._write(op, atomic=True)
+
+    async def purge_queue(self, namespace: str, queue: str) -> int:
+        op = partial(admin.purge_queue, namespace=namespace, queue=queue)
+        return await self._write(op, atomic=True)
+
+    async def delete_queue(self, namespace: str, queue: str) -> int:
+        return await self._write(partial(admin.delete_queue, namespace=namespace, queue=queue))
+
+    async def stats(self, namespace: str, queue: str | None = None) -> QueueStats:
+        return await self._read(partial(queries.stats, namespace=namespace, queue=queue))
+
+    # --- workers ----------------------------------------------------------------------------
+
+    async def upsert_worker(self, worker: WorkerInfo) -> None:
+        await self._write(partial(admin.upsert_worker, worker=worker), atomic=True)
+
+    async def touch_worker(self, worker_id: str, now: float) -> bool:
+        op = partial(admin.touch_worker, worker_id=worker_id, now=now)
+        return await self._write(op, atomic=True)
+
+    async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
+        return await self._read(partial(queries.list_workers, namespace=namespace))
+
+    async def delete_worker(self, worker_id: str) -> None:
+        await self._write(partial(admin.delete_worker, worker_id=worker_id), atomic=True)
+
+    # --- schedules --------------------------------------------------------------------------
+
+    async def save_schedule(self, schedule: ScheduleRecord) -> None:
+        await self._write(partial(admin.save_schedule, schedule=schedule), atomic=True)
+
+    async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRecord | None:
+        query = partial(queries.get_schedule, namespace=namespace, schedule_id=schedule_id)
+        return await self._read(query)
+
+    async def list_schedules(self, namespace: str | None = None) -> list[ScheduleRecord]:
+        return await self._read(partial(queries.list_schedules, namespace=namespace))
+
+    async def delete_schedule(self, namespace: str, schedule_id: str) -> None:
+        op = partial(admin.delete_schedule, namespace=namespace, schedule_id=schedule_id)
+        await self._write(op, atomic=True)
+
+    # --- leadership -------------------------------------------------------------------------
+
+    async def try_acquire_leader(self, name: str, holder: str, ttl: float, now: float) -> bool:
+        op = partial(admin.try_acquire_leader, name=name, holder=holder, ttl=ttl, now=now)
+        return await self._write(op, atomic=True)
+
+    async def release_leader(self, name: str, holder: str) -> None:
+        await self._write(partial(admin.release_leader, name=name, holder=holder), atomic=True)

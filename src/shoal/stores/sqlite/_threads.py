@@ -1,0 +1,214 @@
+"""The two threads that own the store's connections: one writer with group commit, one reader.
+
+The writer takes every operation pending in its queue (up to a bound), runs them in one
+transaction, each in its own SAVEPOINT so that a failing operation rolls back alone, COMMITs,
+and only then resolves the operations' futures on their event loops. While it commits, new
+operations pile up in the queue and make the next group: the more concurrent callers, the
+fewer commits per operation, with nobody acknowledged before their data is in the WAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from shoal.core.errors import ShoalError, StorageError, Unavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], T]
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def _wrap(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.Error):
+        wrapped = StorageError(f"sqlite: {exc}")
+        wrapped.__cause__ = exc
+        return wrapped
+    return exc
+
+
+class _Item:
+    __slots__ = ("atomic", "future", "loop", "op")
+
+    def __init__(
+        self,
+        op: Op[Any],
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+        atomic: bool,
+    ) -> None:
+        self.op = op
+        self.future = future
+        self.loop = loop
+        self.atomic = atomic
+
+
+class Writer:
+    """The one thread that writes; see the module docstring."""
+
+    def __init__(self, conn: sqlite3.Connection, max_group: int = 2000) -> None:
+        self._conn = conn
+        self._max_group = max_group
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="shoal-sqlite-writer", daemon=True)
+        self._stopping = False
+        #: Transactions committed and operations run: their ratio is the group size.
+        self.commits = 0
+        self.operations = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, op: Op[T], *, atomic: bool = False) -> asyncio.Future[T]:
+        """Queue `op` for the next group; the future resolves after its COMMIT.
+
+        `atomic` ops run at most one writing statement, which SQLite undoes by itself when it
+        fails, so they need no savepoint.
+        """
+        if self._stopping:
+            raise Unavailable("store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Item(op, future, loop, atomic))
+        return future
+
+    async def stop(self) -> None:
+        """Run what is queued, then end the thread and close the connection."""
+        if not self._stopping:
+            self._stopping = True
+            self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+    def _run(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        running = True
+        while running:
+            item = get()
+            if item is None:
+                break
+            group = [item]
+            while len(group) < self._max_group:
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    running = False
+                    break
+                group.append(item)
+            self._settle(self._run_group(group))
+        self._conn.close()
+
+    def _run_group(self, group: list[_Item]) -> list[_Outcome]:
+        conn = self._conn
+        outcomes: list[_Outcome] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if len(group) == 1:
+                outcomes.append(self._run_alone(group[0]))
+            else:
+                for item in group:
+                    outcomes.append(self._run_one(item))
+                    if not conn.in_transaction:
+                        # SQLite rolled the whole transaction back (disk full, I/O error):
+                        # nothing of this group so far is stored, so nobody may be told so.
+                        outcomes = _all_failed(outcomes, "the transaction was rolled back")
+                        conn.execute("BEGIN IMMEDIATE")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            logger.exception("group commit failed", extra={"event": "store.commit_failed"})
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            done = {id(future) for future, _, _ in outcomes}
+            outcomes += [(i.future, None, None) for i in group if id(i.future) not in done]
+            return _all_failed(outcomes, f"commit failed: {exc}", exc)
+        self.commits += 1
+        self.operations += len(group)
+        return outcomes
+
+    def _run_alone(self, item: _Item) -> _Outcome:
+        try:
+            return (item.future, item.op(self._conn), None)
+        except Exception as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._conn.execute("BEGIN IMMEDIATE")  # so that the COMMIT has something to end
+            return (item.future, None, _wrap(exc))
+
+    def _run_one(self, item: _Item) -> _Outcome:
+        conn = self._conn
+        if item.atomic:
+            try:
+                return (item.future, item.op(conn), None)
+            except Exception as exc:
+                return (item.future, None, _wrap(exc))
+        conn.execute("SAVEPOINT op")
+        try:
+            result = item.op(conn)
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+            return (item.future, None, _wrap(exc))
+        conn.execute("RELEASE op")
+        return (item.future, result, None)
+
+    def _settle(self, outcomes: list[_Outcome]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+        for loop, batch in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, batch)
+            except RuntimeError:  # the loop is closed: nobody waits for these any more
+                pass
+
+
+def _all_failed(
+    outcomes: list[_Outcome], reason: str, cause: BaseException | None = None
+) -> list[_Outcome]:
+    failed: list[_Outcome] = []
+    for future, _, exc in outcomes:
+        if exc is None or not isinstance(exc, ShoalError):
+            exc = StorageError(reason)
+            exc.__cause__ = cause
+        failed.append((future, None, exc))
+    return failed
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    for future, result, exc in outcomes:
+        if future.done():  # the caller was cancelled; the operation still happened
+            continue
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
+
+
+class Reader:
+    """One thread with a read-only connection: each read sees the last committed state (WAL)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shoal-sqlite-reader")
+
+    async def run(self, query: Op[T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, query, self._conn)
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite: {exc}") from exc
+
+    async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,93 @@
+-- shoal SQLite schema, version 1. Times are REAL POSIX seconds; ids are UUIDv7 text, so they
+-- sort in creation order and a keyset page is a range scan over an index ending in id.
+
+CREATE TABLE jobs (
+    id               TEXT    NOT NULL PRIMARY KEY,
+    namespace        TEXT    NOT NULL,
+    queue            TEXT    NOT NULL,
+    task             TEXT    NOT NULL,
+    payload          BLOB    NOT NULL,
+    state            TEXT    NOT NULL,
+    created_at       REAL    NOT NULL,
+    run_at           REAL    NOT NULL,
+    content_type     TEXT    NOT NULL,
+    priority         INTEGER NOT NULL,
+    attempt          INTEGER NOT NULL,
+    max_attempts     INTEGER NOT NULL,
+    backoff          TEXT    NOT NULL,
+    timeout          REAL,
+    idempotency_key  TEXT,
+    tags             TEXT,            -- JSON array, NULL when there are none
+    result           BLOB,
+    error_type       TEXT,            -- NULL when there is no error
+    error_message    TEXT,
+    error_traceback  TEXT,
+    error_retryable  INTEGER,
+    started_at       REAL,
+    finished_at      REAL,
+    worker_id        TEXT,
+    lease_token      TEXT,
+    lease_expires_at REAL,
+    cancel_requested INTEGER NOT NULL,
+    progress         REAL,
+    parent_id        TEXT,
+    schedule_id      TEXT
+);
+
+-- Claims: the best waiting job of a queue is the first entry of this index.
+CREATE INDEX jobs_ready ON jobs (namespace, queue, priority DESC, run_at, id)
+    WHERE state IN ('queued', 'scheduled');
+-- Idempotency keys are looked up per namespace; most jobs have none.
+CREATE INDEX jobs_idempotency ON jobs (namespace, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- Listing by state, newest first (keyset on id); also counts by state.
+CREATE INDEX jobs_state ON jobs (namespace, state, id);
+-- Stats and queue lists: a covering scan, no table lookups.
+CREATE INDEX jobs_counts ON jobs (namespace, queue, state, task);
+-- Leases: the reaper takes the oldest expiries, release_worker a worker's jobs.
+CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX jobs_workers ON jobs (worker_id) WHERE state = 'running';
+-- The promoter: the next scheduled job.
+CREATE INDEX jobs_due ON jobs (run_at) WHERE state = 'scheduled';
+-- Retention: the oldest finished jobs.
+CREATE INDEX jobs_finished ON jobs (finished_at)
+    WHERE state IN ('succeeded', 'failed', 'cancelled');
+
+CREATE TABLE paused_queues (
+    namespace TEXT NOT NULL,
+    queue     TEXT NOT NULL,
+    PRIMARY KEY (namespace, queue)
+) WITHOUT ROWID;
+
+CREATE TABLE workers (
+    id             TEXT    NOT NULL PRIMARY KEY,
+    namespace      TEXT    NOT NULL,
+    queues         TEXT    NOT NULL,  -- JSON array
+    connected_at   REAL    NOT NULL,
+    last_heartbeat REAL    NOT NULL,
+    state          TEXT    NOT NULL,
+    tasks          TEXT    NOT NULL,  -- JSON array
+    concurrency    INTEGER NOT NULL,
+    language       TEXT    NOT NULL,
+    host           TEXT    NOT NULL,
+    pid            INTEGER NOT NULL
+);
+
+CREATE TABLE schedules (
+    namespace    TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    spec         TEXT    NOT NULL,
+    paused       INTEGER NOT NULL,
+    next_fire_at REAL,
+    last_fire_at REAL,
+    created_at   REAL    NOT NULL,
+    PRIMARY KEY (namespace, id)
+);
+
+CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0;
+
+CREATE TABLE leaders (
+    name       TEXT NOT NULL PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
