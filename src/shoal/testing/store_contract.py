@@ -10,6 +10,8 @@ Use it by subclassing in a test module that provides two fixtures: `store_factor
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from shoal.core.errors import Conflict, LeaseLost, NotFound
@@ -140,9 +142,7 @@ class StoreContract:
 
     # --- leases -------------------------------------------------------------------------------
 
-    async def test_heartbeat_renews_live_and_reports_lost_and_cancelled(
-        self, store: Store
-    ) -> None:
+    async def test_heartbeat_renews_live_and_reports_lost_and_cancelled(self, store: Store) -> None:
         await store.enqueue([make_job(), make_job()], T0)
         a, b = await claim(store)
         await store.cancel("default", b.id, T0 + 1)
@@ -381,7 +381,7 @@ class StoreContract:
         await store.upsert_worker(worker)
         await store.enqueue([make_job()], T0)
         await claim(store, worker_id="w1")
-        assert await store.list_workers() == [worker.__class__(**{**_fields(worker), "running": 1})]
+        assert await store.list_workers() == [replace(worker, running=1)]
         assert await store.touch_worker("w1", T0 + 5)
         assert not await store.touch_worker("nobody", T0 + 5)
         [listed] = await store.list_workers("default")
@@ -412,7 +412,3 @@ class StoreContract:
         assert await store.try_acquire_leader("other", "b", 5.0, T0)
         await store.release_leader("reaper", "a")
         assert await store.try_acquire_leader("reaper", "b", 5.0, T0 + 9)
-
-
-def _fields(worker: WorkerInfo) -> dict[str, object]:
-    return {name: getattr(worker, name) for name in worker.__slots__}  # type: ignore[attr-defined]

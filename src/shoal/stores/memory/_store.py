@@ -30,11 +30,12 @@ from shoal.core.ports import (
     ReadyListener,
     ScheduleRecord,
 )
+from shoal.stores.memory._identity import MemoryIdentity
 
 QueueKey = tuple[str, str]
 
 
-class MemoryStore:
+class MemoryStore(MemoryIdentity):
     """A complete store in process memory: fast, and gone when the process ends.
 
     Every method runs without awaiting, so on one event loop each is atomic. Ready jobs sit in a
@@ -45,6 +46,7 @@ class MemoryStore:
     supports_notify = False
 
     def __init__(self) -> None:
+        super().__init__()
         self._jobs: dict[str, Job] = {}
         self._by_key: dict[tuple[str, str], str] = {}
         self._ready: dict[QueueKey, list[tuple[int, float, str]]] = defaultdict(list)

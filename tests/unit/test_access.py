@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import pytest
+
+from shoal.core.access import AccessService, LoginThrottle
+from shoal.core.auth import (
+    ANONYMOUS,
+    ROLE_ACTIONS,
+    Action,
+    Authorizer,
+    Principal,
+    Role,
+    hash_password,
+    hash_token,
+    new_api_token,
+    parse_grants,
+    verify_password,
+)
+from shoal.core.clock import ManualClock
+from shoal.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from shoal.stores.memory import MemoryStore
+
+ADMIN = Principal("root", "password", {"*": frozenset({Role.ADMIN})})
+
+
+@pytest.fixture
+def access(manual_clock: ManualClock) -> AccessService:
+    throttle = LoginThrottle(base_delay=0.0, max_delay=0.0)
+    return AccessService(MemoryStore(), enabled=True, clock=manual_clock, throttle=throttle)
+
+
+def test_passwords_hash_with_salt_and_verify() -> None:
+    first, second = hash_password("s3cret"), hash_password("s3cret")
+    assert first != second and "s3cret" not in first
+    assert verify_password("s3cret", first) and not verify_password("other", first)
+    assert not verify_password("s3cret", "garbage") and not verify_password("x", "md5$a$b$c$d$e")
+    with pytest.raises(InvalidArgument):
+        hash_password("")
+
+
+def test_tokens_are_random_and_hashed() -> None:
+    token = new_api_token()
+    assert token.startswith("shoal_") and len(token) > 40
+    assert hash_token(token) != token and len(hash_token(token)) == 64
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_role_matrix(role: Role) -> None:
+    principal = Principal("p", "token", {"ns": frozenset({role})})
+    authorizer = Authorizer()
+    for action in Action:
+        assert authorizer.allows(principal, action, "ns") == (action in ROLE_ACTIONS[role])
+        assert not authorizer.allows(principal, action, "elsewhere")
+    assert ROLE_ACTIONS[Role.ADMIN] == frozenset(Action)
+    assert ROLE_ACTIONS[Role.VIEWER] == {Action.READ}
+
+
+def test_star_grant_covers_every_namespace_and_hook_refines() -> None:
+    viewer = Principal("v", "token", {"*": frozenset({Role.VIEWER})})
+    assert Authorizer().allows(viewer, Action.READ, "any")
+
+    def no_reads_of_secret(p: Principal, action: Action, ns: str, decision: bool) -> bool:
+        return decision and ns != "secret"
+
+    hooked = Authorizer(no_reads_of_secret)
+    assert hooked.allows(viewer, Action.READ, "any") and not hooked.allows(
+        viewer, Action.READ, "secret"
+    )
+
+
+def test_parse_grants() -> None:
+    assert parse_grants({"a": "viewer", "*": ["worker", "producer"]}) == {
+        "a": {Role.VIEWER},
+        "*": {Role.WORKER, Role.PRODUCER},
+    }
+    with pytest.raises(InvalidArgument, match="unknown role"):
+        parse_grants({"a": ["boss"]})
+
+
+async def test_password_login(access: AccessService) -> None:
+    await access.add_user(ADMIN, "ann", "pw", {"default": frozenset({Role.PRODUCER})})
+    principal = await access.authenticate_password("ann", "pw")
+    assert principal.roles_in("default") == {Role.PRODUCER}
+    for name, password in [("ann", "wrong"), ("nobody", "pw")]:
+        with pytest.raises(Unauthenticated, match="wrong user name or password"):
+            await access.authenticate_password(name, password)
+
+
+async def test_tokens_expire_and_revoke(access: AccessService, manual_clock: ManualClock) -> None:
+    grants = {"default": frozenset({Role.WORKER})}
+    record, plaintext = await access.create_token(ADMIN, "ann", grants, expires_in=60)
+    assert record.token_hash == hash_token(plaintext) and plaintext not in repr(record)
+    assert (await access.authenticate_token(plaintext)).roles_in("default") == {Role.WORKER}
+    manual_clock.advance(61)
+    with pytest.raises(Unauthenticated):
+        await access.authenticate_token(plaintext)
+    _, other = await access.create_token(ADMIN, "ann", grants)
+    await access.revoke_token(ADMIN, (await access.list_tokens(ADMIN))[-1].id)
+    with pytest.raises(Unauthenticated):
+        await access.authenticate_token(other)
+    with pytest.raises(Unauthenticated):
+        await access.authenticate_token("shoal_forged")
+
+
+async def test_management_needs_rights_and_is_audited(access: AccessService) -> None:
+    producer = Principal("p", "token", {"default": frozenset({Role.PRODUCER})})
+    with pytest.raises(PermissionDenied):
+        await access.add_user(producer, "x", "pw", {"default": frozenset({Role.VIEWER})})
+    with pytest.raises(PermissionDenied):
+        await access.create_namespace(producer, "team")
+    await access.create_namespace(ADMIN, "team")
+    with pytest.raises(Conflict):
+        await access.create_namespace(ADMIN, "team")
+    await access.add_user(ADMIN, "ann", "pw", {"team": frozenset({Role.VIEWER})})
+    with pytest.raises(Conflict):
+        await access.add_user(ADMIN, "ann", "pw", {"team": frozenset({Role.VIEWER})})
+    ann = await access.authenticate_password("ann", "pw")
+    assert [n.name for n in await access.list_namespaces(ann)] == ["team"]
+    assert [n.name for n in await access.list_namespaces(producer)] == []
+
+    async def jobs_in(namespace: str) -> int:
+        return 3
+
+    with pytest.raises(Conflict, match="holds 3 jobs"):
+        await access.delete_namespace(ADMIN, "team", jobs_in)
+    await access.delete_namespace(ADMIN, "team", jobs_in, force=True)
+    await access.remove_user(ADMIN, "ann")
+    with pytest.raises(NotFound):
+        await access.set_password(ADMIN, "ann", "x")
+    actions = [entry.action for entry in await access.audit_log(ADMIN)]
+    assert actions == ["user.remove", "namespace.delete", "user.add", "namespace.create"]
+    with pytest.raises(PermissionDenied):
+        await access.audit_log(producer)
+
+
+async def test_anonymous_only_when_auth_is_off(manual_clock: ManualClock) -> None:
+    assert AccessService(MemoryStore(), enabled=False).anonymous() is ANONYMOUS
+    with pytest.raises(Unauthenticated):
+        AccessService(MemoryStore(), enabled=True).anonymous()
+
+
+def test_throttle_doubles_and_resets() -> None:
+    throttle = LoginThrottle(base_delay=0.1, max_delay=0.3)
+    assert throttle.delay("k") == 0
+    for expected in (0.1, 0.2, 0.3, 0.3):
+        throttle.record("k", ok=False)
+        assert throttle.delay("k") == pytest.approx(expected)
+    throttle.record("k", ok=True)
+    assert throttle.delay("k") == 0
