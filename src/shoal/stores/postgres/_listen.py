@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from shoal.core.ports import ReadyListener
+from shoal.stores.postgres._base import DRIVER_ERRORS, READY_CHANNEL, Conn, parse_ready
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between attempts to get the listening connection back.
+_RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class ReadyChannel:
+    """LISTENs on a connection of its own and calls the listener for every queue another
+    process announced (NOTIFY, sent at commit); reconnects when the connection drops.
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[Conn]], origin: str) -> None:
+        self._connect = connect
+        self._origin = origin
+        self._listener: ReadyListener | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self._conn: Conn | None = None
+
+    def set_listener(self, listener: ReadyListener) -> None:
+        self._listener = listener
+
+    async def start(self) -> None:
+        """Listen now (so a NOTIFY sent after this returns is seen), then keep listening."""
+        await self._listen()
+        self._task = asyncio.create_task(self._supervise(), name="shoal-pg-listen")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), 5.0)
+            except (*DRIVER_ERRORS, TimeoutError):
+                conn.terminate()
+
+    async def _listen(self) -> None:
+        self._lost.clear()
+        conn = await self._connect()
+        conn.add_termination_listener(lambda _conn: self._lost.set())
+        await conn.add_listener(READY_CHANNEL, self._on_notify)
+        self._conn = conn
+
+    async def _supervise(self) -> None:
+        while True:
+            await self._lost.wait()
+            logger.warning(
+                "lost the LISTEN connection; reconnecting", extra={"event": "store.listen_lost"}
+            )
+            attempt = 0
+            while True:
+                await asyncio.sleep(_RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)])
+                attempt += 1
+                try:
+                    await self._listen()
+                    break
+                except DRIVER_ERRORS as exc:
+                    logger.warning(
+                        "LISTEN reconnect failed: %s", exc, extra={"event": "store.listen_retry"}
+                    )
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        parsed = parse_ready(payload)
+        if parsed is None or self._listener is None:
+            return
+        origin, namespace, queue = parsed
+        if origin != self._origin:  # our own service already woke its claimers
+            self._listener(namespace, queue)
