@@ -261,6 +261,7 @@ class QueueService:
         deadline = self.clock.now() + max(request.wait, 0.0)
         while True:
             now = self.clock.now()
+            seen = self.ready.generation
             jobs = await self.store.claim(
                 ClaimRequest(
                     namespace=request.namespace,
@@ -274,6 +275,8 @@ class QueueService:
             )
             if jobs or now >= deadline:
                 break
+            if self.ready.generation != seen:
+                continue  # something became ready while the claim ran: look again
             await self.ready.wait(request.namespace, request.queues, deadline - now)
         if jobs and self.events.has_subscribers:
             for job in jobs:

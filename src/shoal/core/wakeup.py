@@ -18,9 +18,14 @@ class ReadySignal:
 
     def __init__(self) -> None:
         self._waiters: dict[tuple[str, str], set[asyncio.Future[None]]] = defaultdict(set)
+        #: Counts notifications: a claimer that reads it before a claim and finds it changed
+        #: after an empty one claims again rather than waiting, so a notice that arrived while
+        #: its claim was in flight (no waiter yet) is not lost.
+        self.generation = 0
 
     def notify(self, namespace: str, queue: str) -> None:
         """Jobs became ready in this queue: wake its waiters."""
+        self.generation += 1
         waiters = self._waiters.pop((namespace, queue), None)
         if waiters:
             for future in waiters:
