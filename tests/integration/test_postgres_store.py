@@ -1,0 +1,140 @@
+"""What only a shared database shows: NOTIFY between processes' stores, idempotent enqueue raced
+from several connections, migrations, retention in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from shoal.core.errors import StorageError, Unavailable
+from shoal.core.model import JobState, LeaseRef
+from shoal.core.ports import ClaimRequest
+from shoal.core.service import ClaimInput, QueueService
+from shoal.core.validation import EnqueueRequest
+from shoal.stores.postgres import PostgresOptions, PostgresStore, migrate
+from shoal.stores.postgres._migrate import available
+from shoal.stores.postgres.testing import database_url, temporary_database
+from shoal.testing import T0, make_job
+from tests.integration._postgres import postgres_url
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    async with temporary_database(postgres_url()) as url:
+        yield url
+
+
+@pytest.fixture
+async def two_stores(database: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    first, second = PostgresStore(database), PostgresStore(database)
+    await first.open()
+    await second.open()
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_notify_wakes_the_listener_of_another_store_only(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    producer, consumer = two_stores
+    heard: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    own: list[tuple[str, str]] = []
+    consumer.set_ready_listener(lambda ns, q: heard.put_nowait((ns, q)))
+    producer.set_ready_listener(lambda ns, q: own.append((ns, q)))
+
+    await producer.enqueue([make_job(queue="mail"), make_job(queue="mail")], T0)
+    assert await asyncio.wait_for(heard.get(), 5) == ("default", "mail")
+    # A delayed job is not ready: no notice until it is promoted.
+    await producer.enqueue([make_job(queue="later", run_at=T0 + 60)], T0)
+    await producer.promote_due(T0 + 60)
+    assert await asyncio.wait_for(heard.get(), 5) == ("default", "later")
+    assert heard.empty() and own == []
+
+
+async def test_a_waiting_claimer_wakes_on_an_enqueue_from_another_process(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    producer_store, worker_store = two_stores
+    producer, worker = QueueService(producer_store), QueueService(worker_store)
+    claim = asyncio.create_task(worker.claim(ClaimInput("w", ("q",), wait=30.0)))
+    await asyncio.sleep(0)  # let the claimer find the queue empty and wait
+    await producer.enqueue(EnqueueRequest(task="t", queue="q"))
+    # Without the NOTIFY the claimer would sleep its whole 30 s wait.
+    [job] = await asyncio.wait_for(claim, 5)
+    assert job.queue == "q" and job.state is JobState.RUNNING
+
+
+async def test_idempotent_enqueue_races_give_one_job(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    stores = two_stores * 5
+    results = await asyncio.gather(
+        *(store.enqueue([make_job(idempotency_key="once")], T0) for store in stores)
+    )
+    created = [r for [r] in results if r.created]
+    assert len(created) == 1
+    assert {r.job.id for [r] in results} == {created[0].job.id}
+
+
+async def test_claims_from_two_stores_never_share_a_job(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, _ = two_stores
+    await first.enqueue([make_job(priority=i % 3) for i in range(300)], T0)
+
+    async def drain(store: PostgresStore, worker: str) -> list[str]:
+        got: list[str] = []
+        while jobs := await store.claim(ClaimRequest("default", ("default",), worker, 9, 30, T0)):
+            got += [job.id for job in jobs]
+        return got
+
+    batches = await asyncio.gather(*(drain(s, f"w{i}") for i, s in enumerate(two_stores * 3)))
+    claimed = [job_id for batch in batches for job_id in batch]
+    assert len(claimed) == len(set(claimed)) == 300
+
+
+async def test_retention_deletes_in_batches_up_to_the_limit(database: str) -> None:
+    store = PostgresStore(database)
+    await store.open()
+    try:
+        for _ in range(5):
+            await store.enqueue([make_job() for _ in range(500)], T0)
+        while jobs := await store.claim(ClaimRequest("default", ("default",), "w", 500, 30, T0)):
+            for job in jobs:
+                await store.complete(LeaseRef(job.id, job.lease_token or ""), None, T0 + 1)
+        assert await store.purge_finished(T0 + 2, limit=2200) == 2200
+        assert await store.purge_finished(T0 + 2) == 300
+        assert (await store.stats("default")).total == 0
+    finally:
+        await store.close()
+
+
+async def test_migrate_applies_each_migration_once() -> None:
+    server = postgres_url()
+    admin = await asyncpg.connect(server)
+    name = "shoal_test_migrate_empty"
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = database_url(server, name)
+        unmigrated = PostgresStore(url, PostgresOptions(migrate=False))
+        with pytest.raises(StorageError, match="shoal db migrate"):
+            await unmigrated.open()
+        assert await migrate(url) == [m.name for m in available()]
+        assert await migrate(url) == []
+        await unmigrated.open()
+        await unmigrated.close()
+        with pytest.raises(Unavailable):
+            await unmigrated.get_job("default", "x")
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
