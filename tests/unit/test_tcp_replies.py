@@ -33,6 +33,7 @@ from shoal.protocols.tcp.replies import (
     Lines,
     OkId,
     TextReply,
+    debug_lines,
     debug_parts_reply,
     encode,
     encode_all,
@@ -328,6 +329,55 @@ def test_debug_json_shape() -> None:
     assert go_json(debug) == (
         '{"Queues":null,"Groups":[{"Slug":"g1"}],"Sessions":[],"Users":[],"Host":"h","Port":8962}'
     )
+
+
+def test_debug_dump_without_queues() -> None:
+    assert encode(debug_lines(groups=["group1", "group2"], sessions=[], queues=[])) == (
+        b"== GROUPS ==\n- slug: group1\n- slug: group2\n"
+        b"\n== SESSION USERS ==\n\n== QUEUES ==\nNo queues\n"
+    )
+
+
+def test_debug_dump_with_a_queue() -> None:
+    worker = go_worker(
+        username="user1", groups=["g"], addr="1.2.3.4:5", current_group="g", status="busy"
+    )
+    queue = go_queue(
+        id="q1",
+        slug="default",
+        group="g",
+        jobs=[go_job(id="j1", state="errored", type="t", payload="p")],
+        recurrent_jobs=[go_recurrent_job(entry_id=1, type="t", cron="* * * * *")],
+        workers=[worker],
+    )
+    wire = encode(debug_lines(groups=["g"], sessions=[worker], queues=[queue]))
+    assert wire.decode().split("\n") == [
+        "== GROUPS ==",
+        "- slug: g",
+        "",
+        "== SESSION USERS ==",
+        "- username: user1",
+        "  currentGroup: g",
+        "  addr: 1.2.3.4:5",
+        "",
+        "== QUEUES ==",
+        "- slug: default",
+        "  id: q1",
+        "  jobs: 1",
+        "    - id: j1",
+        "      type: t",
+        "      state: errored",
+        "      payload: p",
+        "  recurrent_jobs: 1",
+        "    - id: 1",
+        "      type: t",
+        "      expression: * * * * *",
+        "  workers: 1",
+        "    - addr: 1.2.3.4:5",
+        "      username: user1",
+        "      status: busy",
+        "",
+    ]
 
 
 # --- from shoal's model ---------------------------------------------------------------------

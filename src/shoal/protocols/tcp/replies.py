@@ -10,7 +10,7 @@ Every reply is text followed by `"\n"` (never `"\r\n"`), as Jobatator writes the
     PONG / WELCOME                          PONG  /  Welcome!
     BARE (QUIT, STOP_SERVER)                (an empty line)
     JsonReply(value)                        one line of compact JSON, Go `encoding/json` style
-    Lines(("== GROUPS ==", ...))            several lines (DEBUG)
+    Lines(...) / debug_lines(...)         several lines (DEBUG)
     Dispatch(job)                           {"Job":{...},"Debug":"Dispatch data"}  (pushed)
 
 `encode(reply)` gives the bytes; `encode_all(replies)` joins several for one write. The JSON
@@ -82,6 +82,7 @@ __all__ = [
     "OkId",
     "Reply",
     "TextReply",
+    "debug_lines",
     "debug_parts_reply",
     "encode",
     "encode_all",
@@ -268,3 +269,46 @@ def error_reply(
     """
     code, detail = error_reply_code(error, not_found=not_found, conflict=conflict)
     return ErrorReply(code, detail)
+
+
+def debug_lines(
+    *, groups: Iterable[str], sessions: Iterable[GoWorker], queues: Iterable[GoQueue]
+) -> Lines:
+    """The human-readable `DEBUG` dump (test mode), line for line as upstream prints it."""
+    lines = ["== GROUPS ==", *(f"- slug: {slug}" for slug in groups)]
+    lines += ["", "== SESSION USERS =="]
+    for session in sessions:
+        lines.append(f"- username: {session['Username']}")
+        lines.append(f"  currentGroup: {session['CurrentGroup']['Slug']}")
+        lines.append(f"  addr: {session['Addr']}")
+    lines += ["", "== QUEUES =="]
+    count = 0
+    for queue in queues:
+        count += 1
+        lines += _debug_queue(queue)
+    if count == 0:
+        lines.append("No queues")
+    return Lines(tuple(lines))
+
+
+def _debug_queue(queue: GoQueue) -> list[str]:
+    jobs = queue["Jobs"] or []
+    recurrent = queue["RecurrentJobs"] or []
+    workers = queue["Workers"] or []
+    lines = [f"- slug: {queue['Slug']}", f"  id: {queue['ID']}", f"  jobs: {len(jobs)}"]
+    for job in jobs:
+        lines.append(f"    - id: {job['ID']}")
+        lines.append(f"      type: {job['Type']}")
+        lines.append(f"      state: {job['State']}")
+        lines.append(f"      payload: {job['Payload']}")
+    lines.append(f"  recurrent_jobs: {len(recurrent)}")
+    for entry in recurrent:
+        lines.append(f"    - id: {entry['EntryID']}")
+        lines.append(f"      type: {entry['Type']}")
+        lines.append(f"      expression: {entry['CronExpression']}")
+    lines.append(f"  workers: {len(workers)}")
+    for worker in workers:
+        lines.append(f"    - addr: {worker['Addr']}")
+        lines.append(f"      username: {worker['Username']}")
+        lines.append(f"      status: {worker['Status']}")
+    return lines
