@@ -1,0 +1,413 @@
+"""Configuration: one frozen, typed tree, loaded once at the entry point and passed down.
+
+Layers, each overriding the one before: the defaults below, then `shoal.toml` (the `--config`
+file, else `$SHOAL_CONFIG`, else `./shoal.toml` if it exists), then `SHOAL_<SECTION>_<KEY>`
+environment variables (`SHOAL_STORE_URL`, `SHOAL_SERVICE_LEASE_TTL`, ...), then command-line
+flags. An unknown key or a bad value is a `ConfigError` that names it (and the nearest valid
+key); nothing is silently dropped. Durations are seconds, or text with a unit: `250ms`, `15s`,
+`5m`, `2h`, `7d`.
+
+Example `shoal.toml`::
+
+    [store]
+    url = "sqlite:///var/lib/shoal/shoal.db"
+
+    [server]
+    grpc_listen = "127.0.0.1:50051"
+
+    [service]
+    lease_ttl = "15s"
+    heartbeat_interval = "2s"
+
+    [queues.emails]
+    max_attempts = 5
+    backoff = "exponential:base=2,factor=2,cap=600,jitter=0.1"
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import UnionType
+from typing import Any
+
+from shoal.core.errors import ConfigError, InvalidArgument
+from shoal.core.retry import RetryPolicy
+from shoal.core.service import QueuePolicy, ServiceSettings
+from shoal.core.validation import Limits
+
+__all__ = [
+    "STORE_SCHEMES",
+    "ListenAddress",
+    "LoadedConfig",
+    "LogConfig",
+    "QueueConfig",
+    "ServerConfig",
+    "ServiceConfig",
+    "ShoalConfig",
+    "StoreConfig",
+    "StoreUrl",
+    "load_config",
+    "parse_listen",
+    "parse_store_url",
+]
+
+#: Store URL schemes the server knows (see `shoal.server`).
+STORE_SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
+_ENV_PREFIX = "SHOAL_"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where jobs are kept: `memory://`, `sqlite:///path/shoal.db` or `postgresql://...`."""
+
+    url: str = "sqlite:///shoal.db"
+    #: SQLite's `PRAGMA synchronous`: `NORMAL` (durable against a process crash) or `FULL`
+    #: (also against a power loss).
+    synchronous: str = "NORMAL"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Listeners (HOST:PORT; empty turns one off; port 0 takes a free port) and shutdown."""
+
+    grpc_listen: str = "127.0.0.1:50051"
+    http_listen: str = ""
+    tcp_listen: str = ""
+    #: Allow listening on a non-loopback address without authentication.
+    insecure: bool = False
+    #: Seconds workers get to finish their jobs when the server stops.
+    grace_period: float = 10.0
+    #: Largest gRPC message accepted or sent.
+    max_message_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """Leases, heartbeats and the background duties."""
+
+    lease_ttl: float = 15.0
+    heartbeat_interval: float = 2.0
+    #: Finished jobs are deleted this long after they finish.
+    retention: float = 7 * 86400.0
+    #: How often expired leases are looked for.
+    reap_interval: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """Defaults for a queue's jobs (`[queues.NAME]`; `[queues.default]` is every queue's)."""
+
+    max_attempts: int = 3
+    #: A retry policy as text, e.g. `fixed:base=10` or `exponential:base=1,factor=2,cap=300`.
+    backoff: str = ""
+    #: Seconds an attempt may run; 0 for no limit.
+    timeout: float = 0.0
+
+    def policy(self) -> QueuePolicy:
+        """The service's policy for this queue."""
+        try:
+            backoff = RetryPolicy.parse(self.backoff)
+        except InvalidArgument as exc:
+            raise ConfigError(f"queues: bad backoff {self.backoff!r}: {exc.message}") from exc
+        return QueuePolicy(self.max_attempts, backoff, self.timeout or None)
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Logging of the server process (configured by the entry point only)."""
+
+    level: str = "info"
+    #: `text` or `json`.
+    format: str = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class ShoalConfig:
+    """Everything the server reads at start-up."""
+
+    store: StoreConfig = field(default_factory=StoreConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    limits: Limits = field(default_factory=Limits)
+    queues: Mapping[str, QueueConfig] = field(default_factory=dict)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def service_settings(self) -> ServiceSettings:
+        """The `QueueService` settings this configuration describes."""
+        policies = {name: queue.policy() for name, queue in self.queues.items()}
+        default = policies.pop("default", QueuePolicy())
+        return ServiceSettings(
+            lease_ttl=self.service.lease_ttl,
+            heartbeat_interval=self.service.heartbeat_interval,
+            retention=self.service.retention,
+            limits=self.limits,
+            default_policy=default,
+            queue_policies={**policies, "default": default},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """The configuration and, for each dotted key, where its value came from."""
+
+    config: ShoalConfig
+    sources: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUrl:
+    """A parsed store URL: the scheme and what follows (a path for SQLite)."""
+
+    scheme: str
+    path: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    """A HOST:PORT to listen on."""
+
+    host: str
+    port: int
+
+    def is_loopback(self) -> bool:
+        """Whether only this machine can connect."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+_SECTIONS: dict[str, type] = {
+    "store": StoreConfig,
+    "server": ServerConfig,
+    "service": ServiceConfig,
+    "limits": Limits,
+    "log": LogConfig,
+}
+_DURATIONS = frozenset({"grace_period", "lease_ttl", "heartbeat_interval", "retention"})
+
+
+def _unknown(what: str, name: str, choices: typing.Iterable[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown {what} {name!r} in {where}{hint}")
+
+
+def _convert(key: str, hint: Any, value: object, where: str) -> object:
+    """`value` as the field's type; text (from the environment) is parsed."""
+    name = key.rsplit(".", 1)[-1]
+    bad = ConfigError(f"{key} (from {where}): cannot use {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise bad
+    if hint is int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if hint is float:
+        if isinstance(value, str):
+            match = _DURATION.match(value) if name in _DURATIONS or value.strip() else None
+            if match is None:
+                raise bad
+            value = float(match.group(1)) * _UNITS[match.group(2)]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{key} (from {where}): must be a finite number >= 0")
+        return float(value)
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise bad  # pragma: no cover - every field type is handled above
+
+
+def _build(cls: type, key: str, raw: Mapping[str, object], origin: Mapping[str, str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    values = {}
+    for name, value in raw.items():
+        path = f"{key}.{name}"
+        if name not in names:
+            raise _unknown("key", path, [f"{key}.{n}" for n in names], origin.get(path, "?"))
+        hint = hints[name]
+        if isinstance(hint, UnionType):  # `X | None`: only None-able through the default
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        values[name] = _convert(path, hint, value, origin.get(path, "?"))
+    try:
+        return cls(**values)
+    except InvalidArgument as exc:
+        raise ConfigError(f"{key}: {exc.message}") from exc
+
+
+def _layer(
+    tree: dict[str, Any], sources: dict[str, str], data: Mapping[str, object], where: str
+) -> None:
+    """Merge one layer's nested `data` into `tree`, recording each key's source."""
+    for section, content in data.items():
+        if section not in (*_SECTIONS, "queues"):
+            raise _unknown("section", section, [*_SECTIONS, "queues"], where)
+        if not isinstance(content, Mapping):
+            raise ConfigError(f"{section} (from {where}): must be a table")
+        if section == "queues":
+            for queue, settings in content.items():
+                if not isinstance(settings, Mapping):
+                    raise ConfigError(f"queues.{queue} (from {where}): must be a table")
+                target = tree.setdefault("queues", {}).setdefault(queue, {})
+                for name, value in settings.items():
+                    target[name] = value
+                    sources[f"queues.{queue}.{name}"] = where
+            continue
+        for name, value in content.items():
+            tree.setdefault(section, {})[name] = value
+            sources[f"{section}.{name}"] = where
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """`SHOAL_<SECTION>_<KEY>` variables as (source, nested layer) pairs."""
+    layers: dict[str, dict[str, Any]] = {}
+    for variable, value in sorted(env.items()):
+        if not variable.startswith(_ENV_PREFIX):
+            continue
+        rest = variable[len(_ENV_PREFIX) :].lower()
+        section, _, name = rest.partition("_")
+        if section == "queues":
+            raise ConfigError(f"{variable}: queues are configured in shoal.toml only")
+        if section not in _SECTIONS or not name:
+            continue  # SHOAL_CONFIG, and variables of other tools (the SDK's, the tests')
+        layers[f"env {variable}"] = {section: {name: value}}
+    return layers
+
+
+def _dotted(overrides: Mapping[str, object]) -> dict[str, dict[str, Any]]:
+    """Flag values by dotted key as (source, nested layer) pairs."""
+    layers: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "queues":
+            layers[f"flag {key}"] = {"queues": {parts[1]: {parts[2]: value}}}
+        elif len(parts) == 2:
+            layers[f"flag {key}"] = {parts[0]: {parts[1]: value}}
+        else:
+            raise ConfigError(f"cannot set {key!r}: use SECTION.KEY or queues.NAME.KEY")
+    return layers
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> LoadedConfig:
+    """Load the layers (see the module docstring) into a checked `ShoalConfig`.
+
+    Args:
+        path: The configuration file; else `$SHOAL_CONFIG`, else `./shoal.toml` if present.
+        env: The environment (the process's when None).
+        overrides: Values from command-line flags, by dotted key (`store.url`).
+    """
+    env = os.environ if env is None else env
+    if path is None and env.get("SHOAL_CONFIG"):
+        path = env["SHOAL_CONFIG"]
+    if path is None and Path("shoal.toml").is_file():
+        path = "shoal.toml"
+    tree: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if path is not None:
+        _layer(tree, sources, _read_file(Path(path)), f"file {path}")
+    for where, layer in _from_env(env).items():
+        _layer(tree, sources, layer, where)
+    for where, layer in _dotted(overrides or {}).items():
+        _layer(tree, sources, layer, where)
+    sections = {
+        name: _build(cls, name, tree.get(name, {}), sources) for name, cls in _SECTIONS.items()
+    }
+    queues = {
+        name: _build(QueueConfig, f"queues.{name}", raw, sources)
+        for name, raw in tree.get("queues", {}).items()
+    }
+    config = ShoalConfig(queues=queues, **sections)
+    _check(config)
+    for name, cls in _SECTIONS.items():
+        for item in fields(cls):
+            sources.setdefault(f"{name}.{item.name}", "default")
+    return LoadedConfig(config, sources)
+
+
+def _check(config: ShoalConfig) -> None:
+    parse_store_url(config.store.url)
+    service = config.service
+    if service.lease_ttl <= 0 or service.heartbeat_interval <= 0:
+        raise ConfigError("service.lease_ttl and service.heartbeat_interval must be positive")
+    if service.heartbeat_interval >= service.lease_ttl:
+        raise ConfigError("service.heartbeat_interval must be shorter than service.lease_ttl")
+    if config.log.format not in ("text", "json"):
+        raise ConfigError(f"log.format must be text or json, not {config.log.format!r}")
+    if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"log.level {config.log.level!r} is not a logging level")
+    server = config.server
+    for name in ("grpc_listen", "http_listen", "tcp_listen"):
+        text = getattr(server, name)
+        if text and not parse_listen(text).is_loopback() and not server.insecure:
+            raise ConfigError(
+                f"server.{name} = {text!r} is not a loopback address and shoal has no "
+                "authentication here yet; set server.insecure (--insecure) to allow it"
+            )
+    for name, queue in config.queues.items():
+        if not 1 <= queue.max_attempts <= config.limits.max_attempts:
+            raise ConfigError(f"queues.{name}.max_attempts must be 1..{config.limits.max_attempts}")
+        queue.policy()
+
+
+def parse_store_url(url: str) -> StoreUrl:
+    """Split a store URL; `ConfigError` for an unknown scheme or a missing path."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(f"store.url {url!r} is not a URL (memory://, sqlite:///path, ...)")
+    if scheme not in STORE_SCHEMES:
+        raise _unknown("store scheme", scheme, STORE_SCHEMES, f"store.url {url!r}")
+    if scheme == "sqlite":
+        # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy writes them
+        path = rest[1:] if rest.startswith("/") else rest
+        if not path:
+            raise ConfigError(f"store.url {url!r} names no file (sqlite:///path/shoal.db)")
+        return StoreUrl(scheme, path, url)
+    return StoreUrl(scheme, rest, url)
+
+
+def parse_listen(text: str) -> ListenAddress:
+    """`HOST:PORT` (`[v6]:PORT` for IPv6) into its parts; `ConfigError` when malformed."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"cannot listen on {text!r}: expected HOST:PORT, e.g. 127.0.0.1:50051")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return ListenAddress(host, int(port))

@@ -1,0 +1,7 @@
+"""The gRPC surface: the shoal.v1 services over `QueueService`, with reflection and health."""
+
+from __future__ import annotations
+
+from shoal.protocols.grpc.listener import SERVICE_NAMES, GrpcListener, GrpcOptions
+
+__all__ = ["SERVICE_NAMES", "GrpcListener", "GrpcOptions"]

@@ -1,0 +1,238 @@
+"""Conversions between the core model and the shoal.v1 messages; no I/O, no rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from shoal.core.errors import InvalidArgument
+from shoal.core.events import Event
+from shoal.core.model import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_QUEUE,
+    Job,
+    JobError,
+    JobState,
+    LeaseRef,
+    WorkerInfo,
+    WorkerState,
+)
+from shoal.core.retry import RetryPolicy
+from shoal.core.validation import EnqueueRequest
+from shoal.protocols.grpc.gen.shoal.v1 import (
+    events_pb2,
+    jobs_pb2,
+    model_pb2,
+    queues_pb2,
+    workers_pb2,
+)
+
+#: Longest long poll (wait-for-result, fetch) a caller may ask for, in seconds.
+MAX_WAIT = 300.0
+
+_STATES: dict[JobState, model_pb2.JobState] = {
+    JobState.SCHEDULED: model_pb2.JOB_STATE_SCHEDULED,
+    JobState.QUEUED: model_pb2.JOB_STATE_QUEUED,
+    JobState.RUNNING: model_pb2.JOB_STATE_RUNNING,
+    JobState.SUCCEEDED: model_pb2.JOB_STATE_SUCCEEDED,
+    JobState.FAILED: model_pb2.JOB_STATE_FAILED,
+    JobState.CANCELLED: model_pb2.JOB_STATE_CANCELLED,
+}
+_STATES_BACK = {number: state for state, number in _STATES.items()}
+_WORKER_STATES: dict[WorkerState, model_pb2.WorkerState] = {
+    WorkerState.IDLE: model_pb2.WORKER_STATE_IDLE,
+    WorkerState.BUSY: model_pb2.WORKER_STATE_BUSY,
+    WorkerState.DRAINING: model_pb2.WORKER_STATE_DRAINING,
+    WorkerState.LOST: model_pb2.WORKER_STATE_LOST,
+}
+
+
+def namespace(text: str) -> str:
+    """The namespace a request names, `default` when empty."""
+    return text or DEFAULT_NAMESPACE
+
+
+def wait_seconds(field: str, value: float) -> float:
+    """A long-poll duration, refused when negative and capped at `MAX_WAIT`."""
+    if value < 0 or value != value:
+        raise InvalidArgument(field, "must not be negative")
+    return min(value, MAX_WAIT)
+
+
+def state_to_pb(state: JobState) -> model_pb2.JobState:
+    """The wire enum of a job state."""
+    return _STATES[state]
+
+
+def state_from_pb(number: int) -> JobState | None:
+    """A job state from its wire enum; None for unspecified, `InvalidArgument` if unknown."""
+    if number == model_pb2.JOB_STATE_UNSPECIFIED:
+        return None
+    try:
+        return _STATES_BACK[number]  # type: ignore[index]
+    except KeyError:
+        raise InvalidArgument("state", f"unknown job state number {number}") from None
+
+
+def job_to_pb(job: Job) -> model_pb2.Job:
+    """A job as sent to a client (never with its lease token)."""
+    message = model_pb2.Job(
+        id=job.id,
+        namespace=job.namespace,
+        queue=job.queue,
+        task=job.task,
+        payload=job.payload,
+        content_type=job.content_type,
+        state=_STATES[job.state],
+        priority=job.priority,
+        created_at=job.created_at,
+        run_at=job.run_at,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        backoff=job.backoff,
+        tags=job.tags,
+        worker_id=job.worker_id or "",
+        cancel_requested=job.cancel_requested,
+        parent_id=job.parent_id or "",
+        schedule_id=job.schedule_id or "",
+    )
+    optional = {
+        "timeout": job.timeout,
+        "idempotency_key": job.idempotency_key,
+        "result": job.result,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "lease_expires_at": job.lease_expires_at,
+        "progress": job.progress,
+    }
+    for name, value in optional.items():
+        if value is not None:
+            setattr(message, name, value)
+    if job.error is not None:
+        message.error.CopyFrom(error_to_pb(job.error))
+    return message
+
+
+def error_to_pb(error: JobError) -> model_pb2.JobError:
+    """A job's error on the wire."""
+    return model_pb2.JobError(
+        type=error.type,
+        message=error.message,
+        traceback=error.traceback,
+        retryable=error.retryable,
+    )
+
+
+def error_from_pb(message: model_pb2.JobError) -> JobError:
+    """A worker's report of a failed attempt."""
+    return JobError(
+        type=message.type or "Error",
+        message=message.message,
+        traceback=message.traceback,
+        retryable=message.retryable,
+    )
+
+
+def _backoff_from_pb(message: model_pb2.Backoff) -> RetryPolicy:
+    default = RetryPolicy()
+    if message.kind not in ("fixed", "exponential"):
+        raise InvalidArgument("backoff.kind", f"unknown kind {message.kind!r}")
+    return RetryPolicy(
+        kind="fixed" if message.kind == "fixed" else "exponential",
+        base=message.base or default.base,
+        factor=message.factor or default.factor,
+        cap=message.cap or default.cap,
+        jitter=message.jitter,
+    )
+
+
+def enqueue_from_pb(message: jobs_pb2.EnqueueRequest) -> EnqueueRequest:
+    """An enqueue request from the wire; unset options stay unset (the queue's policy)."""
+    has = message.HasField
+    return EnqueueRequest(
+        task=message.task,
+        payload=message.payload or b"null",
+        namespace=namespace(message.namespace),
+        queue=message.queue or DEFAULT_QUEUE,
+        content_type=message.content_type or "application/json",
+        priority=message.priority,
+        delay=message.delay if has("delay") else None,
+        run_at=message.run_at if has("run_at") else None,
+        max_attempts=message.max_attempts if has("max_attempts") else None,
+        backoff=_backoff_from_pb(message.backoff) if has("backoff") else None,
+        timeout=message.timeout if has("timeout") else None,
+        idempotency_key=message.idempotency_key if has("idempotency_key") else None,
+        dedupe_window=message.dedupe_window,
+        tags=tuple(message.tags),
+        parent_id=message.parent_id or None,
+    )
+
+
+def lease_from_pb(job_id: str, token: str) -> LeaseRef:
+    """A lease named on the wire; both parts are required."""
+    if not job_id:
+        raise InvalidArgument("job_id", "must not be empty")
+    if not token:
+        raise InvalidArgument("token", "must not be empty")
+    return LeaseRef(job_id=job_id, token=token)
+
+
+def leases_from_pb(leases: Sequence[model_pb2.Lease]) -> list[LeaseRef]:
+    """Leases named on the wire."""
+    return [lease_from_pb(lease.job_id, lease.token) for lease in leases]
+
+
+def assignment_to_pb(job: Job) -> workers_pb2.Assignment:
+    """A leased job as handed to its worker, with the token."""
+    return workers_pb2.Assignment(job=job_to_pb(job), token=job.lease_token or "")
+
+
+def presented_state(worker: WorkerInfo, now: float, lease_ttl: float) -> WorkerState:
+    """The state shown for a worker: draining as recorded; lost once silent for a lease's
+    length (its leases are gone by then); otherwise busy or idle by its running jobs.
+    """
+    if worker.state is WorkerState.DRAINING:
+        return worker.state
+    if now - worker.last_heartbeat > lease_ttl:
+        return WorkerState.LOST
+    return WorkerState.BUSY if worker.running else WorkerState.IDLE
+
+
+def worker_to_pb(worker: WorkerInfo, now: float, lease_ttl: float) -> model_pb2.Worker:
+    """A membership record on the wire."""
+    return model_pb2.Worker(
+        id=worker.id,
+        namespace=worker.namespace,
+        queues=worker.queues,
+        tasks=worker.tasks,
+        concurrency=worker.concurrency,
+        language=worker.language,
+        host=worker.host,
+        pid=worker.pid,
+        connected_at=worker.connected_at,
+        last_heartbeat=worker.last_heartbeat,
+        heartbeat_age=max(now - worker.last_heartbeat, 0.0),
+        state=_WORKER_STATES[presented_state(worker, now, lease_ttl)],
+        running=worker.running,
+    )
+
+
+def counts_to_pb(counts: Mapping[JobState, int]) -> queues_pb2.StateCounts:
+    """Counts by state, keyed by state name."""
+    return queues_pb2.StateCounts(counts={state.value: n for state, n in counts.items()})
+
+
+def event_to_pb(event: Event, dropped: int = 0) -> events_pb2.Event:
+    """A lifecycle event on the wire."""
+    return events_pb2.Event(
+        kind=event.kind,
+        namespace=event.namespace,
+        at=event.at,
+        job_id=event.job_id or "",
+        queue=event.queue or "",
+        task=event.task or "",
+        state=event.state or "",
+        worker_id=event.worker_id or "",
+        attempt=event.attempt or 0,
+        data=event.data,
+        dropped=dropped,
+    )

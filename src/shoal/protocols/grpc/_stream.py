@@ -1,0 +1,259 @@
+"""One worker's stream session: credits, batched assignments, heartbeats, outcomes, and the
+cancellations and drain requests pushed to it.
+
+Three tasks feed one outbox that the stream drains: the reader handles the worker's messages,
+the dispatcher claims jobs while the worker has credits (waiting on the service's ready
+signal, never polling), and the watcher forwards the events meant for this worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from shoal.core.errors import InvalidArgument, ShoalError
+from shoal.core.events import Event
+from shoal.core.model import Job, LeaseRef, WorkerInfo
+from shoal.core.service import ClaimInput, QueueService
+from shoal.protocols.grpc import _codec as codec
+from shoal.protocols.grpc._decoding import Malformed
+from shoal.protocols.grpc._status import error_message
+from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2
+
+logger = logging.getLogger(__name__)
+
+#: Longest single claim wait; the dispatcher loops, so this only bounds how stale a drain is.
+_CLAIM_WAIT = 5.0
+_PUSHED = frozenset({"job.cancel_requested", "worker.drain", "worker.kick"})
+Message = workers_pb2.ServerMessage
+
+
+class Session:
+    """The server side of one `WorkerService.Connect` stream."""
+
+    def __init__(self, service: QueueService, worker: WorkerInfo, lease_ttl: float) -> None:
+        self.service = service
+        self.worker = worker
+        self.lease_ttl = lease_ttl
+        self.credits = 0
+        self.draining = False
+        #: Set when the worker's record and leases are already gone (kicked).
+        self.gone = False
+        #: Jobs assigned on this stream and not yet finished: job id -> lease token.
+        self.held: dict[str, str] = {}
+        self._outbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._credit = asyncio.Event()
+
+    @property
+    def worker_id(self) -> str:
+        """The id the server gave this worker."""
+        return self.worker.id
+
+    def welcome(self) -> Message:
+        """The answer to the worker's hello."""
+        return Message(
+            welcome=workers_pb2.Welcome(
+                worker_id=self.worker_id,
+                heartbeat_interval=self.service.settings.heartbeat_interval,
+                lease_ttl=self.lease_ttl,
+            )
+        )
+
+    def drain(self, reason: str) -> None:
+        """Take no more jobs, and ask the worker to finish what it runs and leave."""
+        if not self.draining:
+            self.draining = True
+            self._credit.set()
+            self._send(Message(drain=workers_pb2.Drain(reason=reason)))
+
+    async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Message]:
+        """The messages to send, until the worker hangs up or is kicked."""
+        subscription = self.service.events.subscribe(self._is_for_me)
+        tasks = [
+            asyncio.create_task(self._read(requests)),
+            asyncio.create_task(self._dispatch()),
+            asyncio.create_task(self._watch(subscription)),
+        ]
+        for task in tasks:
+            task.add_done_callback(self._task_done)
+        try:
+            while (message := await self._outbox.get()) is not None:
+                yield message
+        finally:
+            subscription.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close(self, reason: str) -> list[Job]:
+        """The stream ended: the worker's leases end now (unless a kick already did that)."""
+        if self.gone:
+            return []
+        self.gone = True
+        return await self.service.worker_gone(self.worker_id, reason)
+
+    def _send(self, message: Message | None) -> None:
+        self._outbox.put_nowait(message)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "worker stream task failed",
+                exc_info=task.exception(),
+                extra={"event": "grpc.stream.error", "worker_id": self.worker_id},
+            )
+            self._send(None)
+
+    def _is_for_me(self, event: Event) -> bool:
+        return event.worker_id == self.worker_id and event.kind in _PUSHED
+
+    # --- the worker's messages --------------------------------------------------------------
+
+    async def _read(self, requests: AsyncIterator[Any]) -> None:
+        async for message in requests:
+            try:
+                await self._handle(message)
+            except ShoalError as error:
+                self._send(Message(error=error_message(error)))
+        self._send(None)  # the worker closed its side: the session ends
+
+    async def _handle(self, message: workers_pb2.WorkerMessage | Malformed) -> None:
+        if isinstance(message, Malformed):
+            raise message.error()
+        kind = message.WhichOneof("kind")
+        if kind == "credit":
+            self._grant(message.credit.credits)
+        elif kind == "heartbeat":
+            await self._heartbeat(message.heartbeat)
+        elif kind == "outcomes":
+            await self._outcomes(message.outcomes)
+        elif kind == "progress":
+            progress = message.progress
+            lease = codec.lease_from_pb(progress.job_id, progress.token)
+            try:
+                await self.service.set_progress(lease, progress.progress)
+            except ShoalError as error:
+                self._send(Message(error=error_message(error, progress.job_id)))
+        elif kind == "release":
+            jobs = await self.service.release(codec.leases_from_pb(message.release.leases))
+            self._forget(lease.job_id for lease in message.release.leases)
+            self._ack(jobs)
+        elif kind == "hello":
+            raise InvalidArgument("hello", "this stream already said hello")
+        else:
+            raise InvalidArgument("kind", "the message is empty")
+
+    def _grant(self, credits: int) -> None:
+        limit = self.service.settings.limits.max_batch
+        if credits < 0:
+            raise InvalidArgument("credits", "must not be negative")
+        if self.credits + credits > limit:
+            raise InvalidArgument("credits", f"at most {limit} may be outstanding")
+        self.credits += credits
+        self._credit.set()
+
+    async def _heartbeat(self, heartbeat: workers_pb2.Heartbeat) -> None:
+        if heartbeat.leases:
+            leases = codec.leases_from_pb(heartbeat.leases)
+        else:
+            leases = [LeaseRef(job_id, token) for job_id, token in self.held.items()]
+        result = await self.service.heartbeat(leases, self.worker_id)
+        self._forget(result.lost)
+        self._send(
+            Message(
+                heartbeat_ack=workers_pb2.HeartbeatAck(
+                    renewed=result.renewed,
+                    lost=result.lost,
+                    cancel_requested=result.cancel_requested,
+                )
+            )
+        )
+
+    async def _outcomes(self, outcomes: workers_pb2.Outcomes) -> None:
+        done: list[Job] = []
+        for completion in outcomes.completed:
+            try:
+                lease = codec.lease_from_pb(completion.job_id, completion.token)
+                result = completion.result if completion.HasField("result") else None
+                done.append(await self.service.complete(lease, result))
+            except ShoalError as error:
+                self._send(Message(error=error_message(error, completion.job_id)))
+        for failure in outcomes.failed:
+            try:
+                lease = codec.lease_from_pb(failure.job_id, failure.token)
+                delay = failure.retry_delay if failure.HasField("retry_delay") else None
+                reported = codec.error_from_pb(failure.error)
+                done.append(await self.service.fail(lease, reported, delay))
+            except ShoalError as refused:
+                self._send(Message(error=error_message(refused, failure.job_id)))
+        self._forget(job.id for job in done)
+        self._ack(done)
+
+    def _forget(self, job_ids: Any) -> None:
+        for job_id in job_ids:
+            self.held.pop(job_id, None)
+
+    def _ack(self, jobs: list[Job]) -> None:
+        if jobs:
+            acks = [workers_pb2.Ack(job_id=j.id, state=codec.state_to_pb(j.state)) for j in jobs]
+            self._send(Message(acks=workers_pb2.Acks(acks=acks)))
+
+    # --- dispatch and pushes ----------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        worker = self.worker
+        while True:
+            while self.credits <= 0 or self.draining:
+                self._credit.clear()
+                await self._credit.wait()
+            claim = ClaimInput(
+                worker_id=self.worker_id,
+                queues=worker.queues,
+                namespace=worker.namespace,
+                limit=self.credits,
+                wait=_CLAIM_WAIT,
+                tasks=worker.tasks or None,
+                lease_ttl=self.lease_ttl,
+            )
+            jobs = await self.service.claim(claim)
+            if jobs and self.draining:
+                # the drain came while this claim waited: give the jobs straight back
+                await self.service.release([LeaseRef(j.id, j.lease_token or "") for j in jobs])
+                continue
+            if jobs:
+                self.credits -= len(jobs)
+                for job in jobs:
+                    self.held[job.id] = job.lease_token or ""
+                assignments = [codec.assignment_to_pb(job) for job in jobs]
+                self._send(Message(assignments=workers_pb2.Assignments(assignments=assignments)))
+
+    async def _watch(self, subscription: Any) -> None:
+        async for event in subscription:
+            if event.kind == "job.cancel_requested":
+                if event.job_id in self.held:
+                    self._send(Message(cancel=workers_pb2.Cancel(job_ids=[event.job_id])))
+            elif event.kind == "worker.drain":
+                self.drain("drain requested")
+            elif event.kind == "worker.kick":
+                self.gone = True  # kick_worker releases the leases and forgets the worker
+                self._send(Message(goodbye=workers_pb2.Goodbye(reason="kicked")))
+                self._send(None)
+
+
+def check_hello(message: object) -> workers_pb2.Hello:
+    """The hello a stream must open with, or the error to end the stream with."""
+    if isinstance(message, Malformed):
+        raise message.error()
+    if not isinstance(message, workers_pb2.WorkerMessage) or message.WhichOneof("kind") != "hello":
+        raise InvalidArgument("hello", "the first message of a stream must be a hello")
+    return message.hello
+
+
+async def first_message(requests: AsyncIterator[Any]) -> Any:
+    """The first message of a stream, or None if the worker hung up at once."""
+    with contextlib.suppress(StopAsyncIteration):
+        return await anext(requests)
+    return None

@@ -1,0 +1,144 @@
+"""The gRPC listener: one `grpc.aio` server with the shoal.v1 services, server reflection and
+the standard health service, started and stopped by the composition root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_reflection.v1alpha import reflection
+
+from shoal.core.errors import Unavailable
+from shoal.core.service import QueueService
+from shoal.protocols.grpc._decoding import TolerantDecoding
+from shoal.protocols.grpc.events import EventServicer
+from shoal.protocols.grpc.gen.shoal.v1 import (
+    events_pb2,
+    events_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    queues_pb2,
+    queues_pb2_grpc,
+    workers_pb2,
+    workers_pb2_grpc,
+)
+from shoal.protocols.grpc.jobs import JobServicer
+from shoal.protocols.grpc.queues import QueueServicer
+from shoal.protocols.grpc.workers import WorkerServicer
+
+__all__ = ["SERVICE_NAMES", "GrpcListener", "GrpcOptions"]
+
+logger = logging.getLogger(__name__)
+
+#: The full names of the shoal.v1 services.
+SERVICE_NAMES: tuple[str, ...] = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (jobs_pb2, "JobService"),
+        (queues_pb2, "QueueService"),
+        (workers_pb2, "WorkerService"),
+        (events_pb2, "EventService"),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcOptions:
+    """How the gRPC listener behaves."""
+
+    #: Largest message accepted or sent; a bigger one is refused with RESOURCE_EXHAUSTED.
+    max_message_bytes: int = 8 * 1024 * 1024
+    #: Serve grpc.reflection so that grpcurl can list and describe the services.
+    reflection: bool = True
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class GrpcListener:
+    """Serves `QueueService` over gRPC on one address."""
+
+    def __init__(self, service: QueueService, options: GrpcOptions | None = None) -> None:
+        self.service = service
+        self.options = options or GrpcOptions()
+        self.workers = WorkerServicer(service)
+        self._health = health_aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        #: The address actually bound (the port is chosen by the system when 0 was asked).
+        self.address = ""
+
+    async def start(self, host: str, port: int) -> str:
+        """Bind and start serving; the bound address. `Unavailable` if it cannot bind."""
+        size = self.options.max_message_bytes
+        server = grpc.aio.server(
+            interceptors=[TolerantDecoding()],
+            options=[
+                # grpc sets SO_REUSEPORT by default, which lets a second server bind a port
+                # that is in use; shoal must fail loudly instead.
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", size),
+                ("grpc.max_send_message_length", size),
+            ],
+        )
+        servicers: list[tuple[Any, object]] = [
+            (jobs_pb2_grpc.add_JobServiceServicer_to_server, JobServicer(self.service)),
+            (queues_pb2_grpc.add_QueueServiceServicer_to_server, QueueServicer(self.service)),
+            (workers_pb2_grpc.add_WorkerServiceServicer_to_server, self.workers),
+            (events_pb2_grpc.add_EventServiceServicer_to_server, EventServicer(self.service)),
+            (health_pb2_grpc.add_HealthServicer_to_server, self._health),
+        ]
+        for add, servicer in servicers:
+            add(servicer, server)
+        names = (*SERVICE_NAMES, HEALTH_SERVICE)
+        if self.options.reflection:
+            reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
+        wanted = _address(host, port)
+        try:
+            bound = server.add_insecure_port(wanted)
+        except RuntimeError as exc:
+            raise Unavailable(f"cannot listen on {wanted} (gRPC): {_why(exc)}") from exc
+        if bound == 0:
+            raise Unavailable(f"cannot listen on {wanted} (gRPC): address in use or not local")
+        await server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        self.address = _address(host, bound)
+        logger.info(
+            "gRPC listening on %s",
+            self.address,
+            extra={"event": "grpc.listening", "address": self.address},
+        )
+        return self.address
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting calls, ask workers to drain, and end what remains after `grace`."""
+        server = self._server
+        if server is None:
+            return
+        self._server = None
+        await self._health.enter_graceful_shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        self.workers.drain_all("server shutting down")
+        # Workers finish their jobs and hang up; meanwhile unary calls go on being served.
+        while self.workers.sessions and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await server.stop(max(deadline - loop.time(), 0.0))
+        # Sessions cancelled by the stop release their leases in their own tasks: wait for them.
+        while self.workers.sessions and loop.time() < deadline + 5.0:
+            await asyncio.sleep(0.05)
+
+
+def _why(exc: RuntimeError) -> str:
+    text = str(exc)
+    return "address in use" if "bind" in text.lower() else text

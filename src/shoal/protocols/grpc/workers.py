@@ -1,0 +1,189 @@
+"""`shoal.v1.WorkerService`: the worker stream, the unary pull path, and membership."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc.aio
+
+from shoal.core.errors import InvalidArgument, ShoalError
+from shoal.core.model import WorkerInfo
+from shoal.core.service import ClaimInput, QueueService
+from shoal.protocols.grpc import _codec as codec
+from shoal.protocols.grpc._status import abort, mapped
+from shoal.protocols.grpc._stream import Session, check_hello, first_message
+from shoal.protocols.grpc.gen.shoal.v1 import model_pb2, workers_pb2, workers_pb2_grpc
+
+__all__ = ["WorkerServicer"]
+
+logger = logging.getLogger(__name__)
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
+    """Workers' sessions and calls; every method calls `QueueService` only."""
+
+    def __init__(self, service: QueueService) -> None:
+        self._service = service
+        #: Open stream sessions, so that a shutdown can drain them.
+        self.sessions: set[Session] = set()
+
+    def drain_all(self, reason: str) -> None:
+        """Ask every connected worker to finish what it runs and leave."""
+        for session in list(self.sessions):
+            session.drain(reason)
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[Any], context: Context
+    ) -> AsyncIterator[workers_pb2.ServerMessage]:
+        """A worker's session: hello, then credits, assignments, heartbeats and outcomes."""
+        first = await first_message(request_iterator)
+        if first is None:
+            return
+        try:
+            session = await self._open(check_hello(first))
+        except ShoalError as error:
+            await abort(context, error)
+        self.sessions.add(session)
+        logger.info(
+            "worker %s connected",
+            session.worker_id,
+            extra={"event": "worker.connected", "worker_id": session.worker_id},
+        )
+        reason = "disconnected"
+        try:
+            yield session.welcome()
+            async for message in session.run(request_iterator):
+                yield message
+        except BaseException:
+            reason = "connection lost"
+            raise
+        finally:
+            self.sessions.discard(session)
+            try:
+                released = await session.close(reason)
+            except ShoalError:
+                logger.exception(
+                    "releasing a worker's leases failed",
+                    extra={"event": "grpc.stream.error", "worker_id": session.worker_id},
+                )
+            else:
+                logger.info(
+                    "worker %s left (%s); %d job(s) released",
+                    session.worker_id,
+                    reason,
+                    len(released),
+                    extra={"event": "worker.disconnected", "worker_id": session.worker_id},
+                )
+
+    async def _open(self, hello: workers_pb2.Hello) -> Session:
+        if hello.lease_ttl < 0:
+            raise InvalidArgument("lease_ttl", "must not be negative")
+        now = self._service.clock.now()
+        worker = WorkerInfo(
+            id=f"w-{secrets.token_hex(8)}",
+            namespace=codec.namespace(hello.namespace),
+            queues=tuple(hello.queues),
+            connected_at=now,
+            last_heartbeat=now,
+            tasks=tuple(hello.tasks),
+            concurrency=hello.concurrency or 1,
+            language=hello.language or "unknown",
+            host=hello.host,
+            pid=hello.pid,
+        )
+        if not worker.queues:
+            raise InvalidArgument("queues", "name at least one queue")
+        worker = await self._service.register_worker(worker)
+        lease_ttl = hello.lease_ttl or self._service.settings.lease_ttl
+        return Session(self._service, worker, lease_ttl)
+
+    # --- the pull path ----------------------------------------------------------------------
+
+    @mapped
+    async def Fetch(
+        self, request: workers_pb2.FetchRequest, context: Context
+    ) -> workers_pb2.FetchResponse:
+        """Lease up to `limit` jobs, waiting up to `wait` seconds for one."""
+        if request.limit < 0:
+            raise InvalidArgument("limit", "must not be negative")
+        if request.lease_ttl < 0:
+            raise InvalidArgument("lease_ttl", "must not be negative")
+        jobs = await self._service.claim(
+            ClaimInput(
+                worker_id=request.worker_id,
+                queues=tuple(request.queues),
+                namespace=codec.namespace(request.namespace),
+                limit=request.limit or 1,
+                wait=codec.wait_seconds("wait", request.wait),
+                tasks=tuple(request.tasks) or None,
+                lease_ttl=request.lease_ttl or None,
+            )
+        )
+        return workers_pb2.FetchResponse(assignments=[codec.assignment_to_pb(j) for j in jobs])
+
+    @mapped
+    async def Heartbeat(
+        self, request: workers_pb2.HeartbeatRequest, context: Context
+    ) -> workers_pb2.HeartbeatResponse:
+        """Renew leases, all at once."""
+        result = await self._service.heartbeat(
+            codec.leases_from_pb(request.leases), request.worker_id or None
+        )
+        return workers_pb2.HeartbeatResponse(
+            renewed=result.renewed, lost=result.lost, cancel_requested=result.cancel_requested
+        )
+
+    @mapped
+    async def Complete(
+        self, request: workers_pb2.CompleteRequest, context: Context
+    ) -> model_pb2.Job:
+        """The job succeeded."""
+        result = request.result if request.HasField("result") else None
+        lease = codec.lease_from_pb(request.job_id, request.token)
+        return codec.job_to_pb(await self._service.complete(lease, result))
+
+    @mapped
+    async def Fail(self, request: workers_pb2.FailRequest, context: Context) -> model_pb2.Job:
+        """The attempt failed."""
+        lease = codec.lease_from_pb(request.job_id, request.token)
+        delay = request.retry_delay if request.HasField("retry_delay") else None
+        job = await self._service.fail(lease, codec.error_from_pb(request.error), delay)
+        return codec.job_to_pb(job)
+
+    # --- membership -------------------------------------------------------------------------
+
+    @mapped
+    async def ListWorkers(
+        self, request: workers_pb2.ListWorkersRequest, context: Context
+    ) -> workers_pb2.ListWorkersResponse:
+        """The cluster membership."""
+        workers = await self._service.list_workers(request.namespace or None)
+        now, ttl = self._service.clock.now(), self._service.settings.lease_ttl
+        return workers_pb2.ListWorkersResponse(
+            workers=[codec.worker_to_pb(worker, now, ttl) for worker in workers]
+        )
+
+    @mapped
+    async def KickWorker(
+        self, request: workers_pb2.KickWorkerRequest, context: Context
+    ) -> workers_pb2.KickWorkerResponse:
+        """Disconnect a worker; its leases end now."""
+        jobs = await self._service.kick_worker(
+            codec.namespace(request.namespace), request.worker_id
+        )
+        return workers_pb2.KickWorkerResponse(released=[job.id for job in jobs])
+
+    @mapped
+    async def DrainWorker(
+        self, request: workers_pb2.DrainWorkerRequest, context: Context
+    ) -> model_pb2.Worker:
+        """Ask a worker to finish what it runs and take nothing more."""
+        worker = await self._service.drain_worker(
+            codec.namespace(request.namespace), request.worker_id
+        )
+        now, ttl = self._service.clock.now(), self._service.settings.lease_ttl
+        return codec.worker_to_pb(worker, now, ttl)
