@@ -19,7 +19,9 @@ from shoal.protocols.tcp.commands import (
     COMMANDS,
     Command,
     ErrorCode,
+    JobatatorState,
     check,
+    update_state,
 )
 
 
@@ -390,6 +392,21 @@ def test_command_table_counts_and_flags() -> None:
     actual = {n: (s.args, s.require_auth, s.require_group) for n, s in COMMANDS.items()}
     assert actual == expected
     assert COMMANDS["PUBLISH"].arg_names == ("queue_slug", "job_type", "job_payload")
+
+
+@pytest.mark.parametrize(
+    ("text", "state"),
+    [
+        ("in-progress", JobatatorState.IN_PROGRESS),
+        ("done", JobatatorState.DONE),
+        ("errored", JobatatorState.ERRORED),
+        ("pending", None),
+        ("DONE", None),
+        ("", None),
+    ],
+)
+def test_update_job_states(text: str, state: JobatatorState | None) -> None:
+    assert update_state(text) is state
 
 
 def test_encode_command_forms() -> None:

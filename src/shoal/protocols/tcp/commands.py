@@ -40,6 +40,7 @@ __all__ = [
     "ErrorCode",
     "JobatatorState",
     "check",
+    "update_state",
 ]
 
 #: `CommandSpec.args` of a command that takes any number of arguments.
@@ -249,3 +250,17 @@ def check(command: Command, *, authenticated: bool, group_selected: bool) -> Err
     if spec.args != ANY_ARGS and len(command.args) != spec.args:
         return ErrorCode.WRONG_NUMBERS_ARGUMENTS
     return None
+
+
+def update_state(text: str) -> JobatatorState | None:
+    """The state an `UPDATE_JOB` argument names, or None (`Err: unknown-state`).
+
+    Only `in-progress`, `done` and `errored` are accepted, exactly (case-sensitive), as
+    upstream; `pending` is not a state a client may set.
+    """
+    if text == JobatatorState.PENDING:
+        return None
+    try:
+        return JobatatorState(text)
+    except ValueError:
+        return None

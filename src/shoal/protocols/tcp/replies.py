@@ -22,6 +22,7 @@ The mapping from shoal's model (`Job`, `QueueStats`, ...) lives in `go_job_from`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -107,6 +108,7 @@ __all__ = [
 
 _EOL = b"\n"
 # Go's encoding/json escapes these even inside valid strings (HTML safety, JS line breaks).
+_GO_UNSAFE = re.compile("[<>&\u2028\u2029]")
 _GO_ESCAPES = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 )
@@ -186,7 +188,7 @@ def _utf8(text: str) -> bytes:
 def go_json(value: object) -> str:
     """Render `value` as compact JSON the way Go's `encoding/json` writes it."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.translate(_GO_ESCAPES)
+    return text.translate(_GO_ESCAPES) if _GO_UNSAFE.search(text) else text
 
 
 def encode(reply: Reply) -> bytes:
