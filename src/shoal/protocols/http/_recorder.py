@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from shoal.core.events import Event, Subscription
+
+from .metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+# Bounds, so a server that sees millions of jobs keeps a fixed amount of memory for them.
+_MAX_TRACKED = 200_000
+_MAX_LOGGED_JOBS = 20_000
+_MAX_EVENTS_PER_JOB = 40
+_FINISHED = {"job.succeeded", "job.failed", "job.cancelled", "job.retrying", "job.requeued"}
+
+
+@dataclass(slots=True)
+class Bucket:
+    """What happened in one namespace during one time slot."""
+
+    start: float
+    enqueued: int = 0
+    started: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    wait_sum: float = 0.0
+    wait_count: int = 0
+    run_sum: float = 0.0
+    run_count: int = 0
+
+
+class Recorder:
+    """Turns the event stream into metrics, per-namespace time series and a recent-event log
+    per job. It only sees what happened since this server started: the store keeps the jobs,
+    not their events.
+    """
+
+    def __init__(self, metrics: Metrics, bucket_seconds: float, buckets: int) -> None:
+        self.metrics = metrics
+        self.bucket_seconds = bucket_seconds
+        self._buckets = buckets
+        self._enqueued_at: OrderedDict[str, float] = OrderedDict()
+        self._started_at: OrderedDict[str, float] = OrderedDict()
+        self._series: dict[str, deque[Bucket]] = {}
+        self._log: OrderedDict[str, list[Event]] = OrderedDict()
+        self.namespaces: set[str] = set()
+
+    async def run(self, subscription: Subscription) -> None:
+        """Record every event until the subscription closes."""
+        async for event in subscription:
+            try:
+                self.record(event)
+            except Exception:  # a bookkeeping bug must not stop the dashboard's feed
+                logger.exception("cannot record event", extra={"event": "http.recorder_error"})
+
+    def record(self, event: Event) -> None:
+        """Account for one event."""
+        if event.namespace != "*":
+            self.namespaces.add(event.namespace)
+        self.metrics.count_event(event)
+        if event.job_id is None:
+            return
+        self._log_event(event)
+        bucket = self._bucket(event.namespace, event.at)
+        kind, job_id = event.kind, event.job_id
+        if kind == "job.enqueued":
+            bucket.enqueued += 1
+            _bounded_put(self._enqueued_at, job_id, event.at)
+        elif kind == "job.claimed":
+            bucket.started += 1
+            _bounded_put(self._started_at, job_id, event.at)
+            enqueued = self._enqueued_at.pop(job_id, None)
+            if enqueued is not None:
+                wait = max(event.at - enqueued, 0.0)
+                bucket.wait_sum += wait
+                bucket.wait_count += 1
+                self.metrics.observe_wait(event.namespace, event.queue or "", wait)
+        elif kind in _FINISHED:
+            if kind == "job.succeeded":
+                bucket.succeeded += 1
+            elif kind == "job.failed":
+                bucket.failed += 1
+            started = self._started_at.pop(job_id, None)
+            if started is not None:
+                run = max(event.at - started, 0.0)
+                bucket.run_sum += run
+                bucket.run_count += 1
+                outcome = kind.removeprefix("job.")
+                self.metrics.observe_run(event.namespace, event.queue or "", outcome, run)
+        elif kind == "job.deleted":
+            self._enqueued_at.pop(job_id, None)
+
+    def _log_event(self, event: Event) -> None:
+        assert event.job_id is not None
+        events = self._log.get(event.job_id)
+        if events is None:
+            events = self._log[event.job_id] = []
+            if len(self._log) > _MAX_LOGGED_JOBS:
+                self._log.popitem(last=False)
+        if len(events) < _MAX_EVENTS_PER_JOB:
+            events.append(event)
+
+    def job_events(self, job_id: str) -> list[Event]:
+        """The events of a job seen since this server started (at most 40)."""
+        return list(self._log.get(job_id, ()))
+
+    def _bucket(self, namespace: str, at: float) -> Bucket:
+        start = at - at % self.bucket_seconds
+        series = self._series.get(namespace)
+        if series is None:
+            series = self._series[namespace] = deque(maxlen=self._buckets)
+        if series and series[-1].start == start:
+            return series[-1]
+        if series and series[-1].start > start:
+            # A late event (clock skew between callers): count it in the newest slot.
+            return series[-1]
+        bucket = Bucket(start)
+        series.append(bucket)
+        return bucket
+
+    def series(self, namespace: str, since: float) -> list[Bucket]:
+        """The slots of a namespace that start at or after `since`, oldest first."""
+        return [b for b in self._series.get(namespace, ()) if b.start >= since]
+
+
+def _bounded_put(table: OrderedDict[str, float], key: str, value: float) -> None:
+    table[key] = value
+    if len(table) > _MAX_TRACKED:
+        table.popitem(last=False)
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait for it to end."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

@@ -1,0 +1,140 @@
+"""The FastAPI application over a `QueueService`, and a uvicorn runner for an existing loop.
+
+The composition root wires it::
+
+    app = create_app(service, settings=HttpSettings(...))
+    http = await serve_http(app, "127.0.0.1", 8080)   # http.port is the bound port
+    ...
+    await http.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI
+
+from shoal.core.service import QueueService
+
+from . import events, jobs, metrics, overview, queues, worker_pull, workers
+from ._params import authorize
+from ._recorder import Recorder, stop_task
+from .dashboard import mount as mount_dashboard
+from .errors import install_error_handlers
+from .metrics import Metrics
+from .state import HttpSettings, HttpState
+
+__all__ = ["HttpServer", "create_app", "serve_http"]
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(service: QueueService, *, settings: HttpSettings | None = None) -> FastAPI:
+    """The HTTP surface of `service`: REST under /api/v1, SSE, pull-worker routes, /metrics,
+    /healthz and the dashboard at /.
+
+    The app's lifespan feeds metrics and charts from the event stream; run it with its
+    lifespan (uvicorn does; in tests, `async with app.router.lifespan_context(app)`).
+    """
+    settings = settings or HttpSettings()
+    state = HttpState(
+        service=service,
+        settings=settings,
+        recorder=Recorder(Metrics(), settings.chart_bucket_seconds, settings.chart_buckets),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        subscription = service.events.subscribe()
+        task = asyncio.create_task(state.recorder.run(subscription), name="shoal-http-recorder")
+        try:
+            yield
+        finally:
+            state.close_streams()
+            subscription.close()
+            await stop_task(task)
+
+    app = FastAPI(
+        title=f"{settings.title} API",
+        version="1",
+        description="Jobs, queues, workers and events of a shoal server.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.state.shoal = state
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authorize)])
+    for module in (jobs, worker_pull, queues, workers, events):
+        api.include_router(module.router)
+    api.include_router(overview.api_router)
+    app.include_router(api)
+    app.include_router(overview.health_router)
+    app.include_router(metrics.router)
+    mount_dashboard(app)
+    return app
+
+
+class _Server(uvicorn.Server):
+    # The composition root owns the process's signals; uvicorn must not take them over.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass(slots=True)
+class HttpServer:
+    """A running uvicorn server; `port` is the port it listens on."""
+
+    app: FastAPI
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    port: int
+
+    async def stop(self) -> None:
+        """Close the event streams, let requests in flight finish (up to 5 s), and stop."""
+        state: HttpState = self.app.state.shoal
+        state.close_streams()
+        self.server.should_exit = True
+        await self.task
+
+
+async def serve_http(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, backlog: int = 2048
+) -> HttpServer:
+    """Serve `app` on the running loop; port 0 picks a free port. Returns once it listens."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    config = uvicorn.Config(
+        app,
+        log_config=None,  # the entry point configures logging, never a library
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        backlog=backlog,
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="shoal-http")
+    while not server.started:
+        if task.done():
+            await task  # raises the start-up error
+            raise OSError(f"HTTP server on {host}:{port} stopped at start-up")
+        await asyncio.sleep(0.01)
+    bound = sock.getsockname()[1]
+    logger.info(
+        "HTTP listening on %s:%d", host, bound, extra={"event": "http.listening", "port": bound}
+    )
+    return HttpServer(app=app, server=server, task=task, port=bound)

@@ -1,0 +1,136 @@
+"""The dashboard at `/`: Jinja2 pages drawn in the browser from the API (plain JavaScript,
+server-sent events for live updates; no front-end build step).
+
+Every page is a shell: the layout, the namespace switcher and the page's skeleton; its data
+comes from /api/v1, so the dashboard shows exactly what any API client sees and its actions
+are the API's POSTs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field
+
+from shoal.core.errors import Unauthenticated
+from shoal.core.model import DEFAULT_NAMESPACE, JobState
+
+from .state import HttpState, get_state
+
+__all__ = ["LoginIn", "mount"]
+
+_HERE = Path(__file__).parent
+_templates = Jinja2Templates(directory=str(_HERE / "templates"))
+
+router = APIRouter(include_in_schema=False)
+
+_PAGES = {
+    "overview": "Overview",
+    "queues": "Queues",
+    "jobs": "Jobs",
+    "workers": "Workers",
+}
+
+NamespaceParam = Annotated[str, Query(min_length=1, max_length=200)]
+
+
+class LoginIn(BaseModel):
+    """The dashboard's sign-in: the API token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=1000)
+
+
+def _signed_in(state: HttpState, request: Request) -> bool:
+    try:
+        state.check_token(request)
+    except Unauthenticated:
+        return False
+    return True
+
+
+async def _page(request: Request, page: str, namespace: str, **context: object) -> Response:
+    state = get_state(request)
+    if not _signed_in(state, request):
+        return RedirectResponse("/login", status_code=303)
+    namespaces = set(state.known_namespaces()) | {namespace}
+    namespaces |= {w.namespace for w in await state.service.list_workers(None)}
+    return _templates.TemplateResponse(
+        request,
+        f"{page}.html",
+        {
+            "title": state.settings.title,
+            "page": page,
+            "pages": _PAGES,
+            "namespace": namespace,
+            "namespaces": sorted(namespaces),
+            "states": [s.value for s in JobState],
+            **context,
+        },
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+async def overview_page(
+    request: Request, namespace: NamespaceParam = DEFAULT_NAMESPACE
+) -> Response:
+    """Counts, charts and workers online."""
+    return await _page(request, "overview", namespace)
+
+
+@router.get("/queues", response_class=HTMLResponse)
+async def queues_page(request: Request, namespace: NamespaceParam = DEFAULT_NAMESPACE) -> Response:
+    """Queues with their counts and actions."""
+    return await _page(request, "queues", namespace)
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+async def jobs_page(request: Request, namespace: NamespaceParam = DEFAULT_NAMESPACE) -> Response:
+    """Jobs with filters and keyset pages."""
+    return await _page(request, "jobs", namespace)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+async def job_page(
+    request: Request, job_id: str, namespace: NamespaceParam = DEFAULT_NAMESPACE
+) -> Response:
+    """One job: payload, result, error, attempts, timeline and actions."""
+    return await _page(request, "job", namespace, job_id=job_id)
+
+
+@router.get("/workers", response_class=HTMLResponse)
+async def workers_page(request: Request, namespace: NamespaceParam = DEFAULT_NAMESPACE) -> Response:
+    """Workers with their state and heartbeat age."""
+    return await _page(request, "workers", namespace)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request) -> Response:
+    """Sign in with the API token (only when the server has one)."""
+    state = get_state(request)
+    return _templates.TemplateResponse(
+        request, "login.html", {"title": state.settings.title, "page": "login"}
+    )
+
+
+@router.post("/login")
+async def login(request: Request, body: LoginIn) -> Response:
+    """Check the token and keep it in a strict same-site cookie (no other site can use it)."""
+    state = get_state(request)
+    if state.settings.api_token is not None and body.token != state.settings.api_token:
+        raise Unauthenticated("wrong token")
+    response = JSONResponse({"ok": True})
+    response.set_cookie("shoal_token", body.token, httponly=True, samesite="strict")
+    return response
+
+
+def mount(app: FastAPI) -> None:
+    """Add the dashboard's pages and static files to `app`."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")

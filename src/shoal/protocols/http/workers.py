@@ -1,0 +1,98 @@
+"""Workers: list (the cluster membership), register and leave (for pull workers), kick, drain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from shoal.core.errors import NotFound
+from shoal.core.model import WorkerInfo
+
+from ._params import DEFAULT_NS, Namespace, State
+from .errors import ERROR_RESPONSES
+from .models import WorkerOut, WorkersOut, worker_out
+
+__all__ = ["RegisterIn", "ReleasedOut", "router"]
+
+router = APIRouter(prefix="/workers", tags=["workers"], responses=ERROR_RESPONSES)
+
+WorkerId = Annotated[str, Path(min_length=1, max_length=200, description="The worker's id.")]
+_NAME = Field(min_length=1, max_length=200)
+
+
+class RegisterIn(BaseModel):
+    """A pull worker announces itself, so that it is listed and can be kicked or drained."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = _NAME
+    queues: list[str] = Field(min_length=1, max_length=100)
+    tasks: list[str] = Field(default_factory=list, max_length=1000)
+    concurrency: int = Field(1, ge=1, le=100_000)
+    language: str = Field("http", max_length=100)
+    host: str = Field("", max_length=255)
+    pid: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class ReleasedOut(BaseModel):
+    """The jobs whose leases a kick ended."""
+
+    released: list[str]
+
+
+@router.get("", response_model=WorkersOut, summary="List workers")
+async def list_workers(
+    state: State,
+    namespace: Namespace = DEFAULT_NS,
+    all_namespaces: Annotated[bool, Query(alias="all")] = False,
+) -> WorkersOut:
+    """The connected workers of the namespace (of every namespace with `all=true`)."""
+    workers = await state.service.list_workers(None if all_namespaces else namespace)
+    now = state.service.clock.now()
+    return WorkersOut(workers=[worker_out(worker, now) for worker in workers])
+
+
+@router.post("", status_code=201, response_model=WorkerOut, summary="Register a pull worker")
+async def register(body: RegisterIn, state: State, namespace: Namespace = DEFAULT_NS) -> WorkerOut:
+    """Record a worker's membership; heartbeats that name it keep it fresh."""
+    now = state.service.clock.now()
+    worker = WorkerInfo(
+        id=body.id,
+        namespace=namespace,
+        queues=tuple(body.queues),
+        connected_at=now,
+        last_heartbeat=now,
+        tasks=tuple(body.tasks),
+        concurrency=body.concurrency,
+        language=body.language,
+        host=body.host,
+        pid=body.pid,
+    )
+    return worker_out(await state.service.register_worker(worker), now)
+
+
+@router.delete("/{worker_id}", response_model=ReleasedOut, summary="Leave")
+async def leave(
+    worker_id: WorkerId, state: State, namespace: Namespace = DEFAULT_NS
+) -> ReleasedOut:
+    """A worker stops: its leases end now (its jobs go back to their queue)."""
+    if not any(w.id == worker_id for w in await state.service.list_workers(namespace)):
+        raise NotFound(f"worker {worker_id} not found in namespace {namespace!r}")
+    jobs = await state.service.worker_gone(worker_id, "left")
+    return ReleasedOut(released=[job.id for job in jobs])
+
+
+@router.post("/{worker_id}/kick", response_model=ReleasedOut, summary="Kick a worker")
+async def kick(worker_id: WorkerId, state: State, namespace: Namespace = DEFAULT_NS) -> ReleasedOut:
+    """Disconnect a worker: its leases end and its running jobs are retried elsewhere."""
+    jobs = await state.service.kick_worker(namespace, worker_id)
+    return ReleasedOut(released=[job.id for job in jobs])
+
+
+@router.post("/{worker_id}/drain", response_model=WorkerOut, summary="Drain a worker")
+async def drain(worker_id: WorkerId, state: State, namespace: Namespace = DEFAULT_NS) -> WorkerOut:
+    """Ask a worker to finish what it runs and take nothing more."""
+    worker = await state.service.drain_worker(namespace, worker_id)
+    return worker_out(worker, state.service.clock.now())
