@@ -61,6 +61,7 @@ def connect(path: Path, synchronous: str, *, readonly: bool = False) -> sqlite3.
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("PRAGMA cache_size = -65536")
         if readonly:
             conn.execute("PRAGMA query_only = 1")
     except sqlite3.Error as exc:

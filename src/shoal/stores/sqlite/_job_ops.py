@@ -1,9 +1,9 @@
-"""Job writes, as plain functions over the writer's connection (they run on the writer thread).
+"""Job writes other than the hot path of `_leases`, as plain functions over the writer's
+connection (they run on the writer thread).
 
 Moves that need the row's policy (fail, release, lose_lease, cancel, retry) read the row, apply
 the pure function of `shoal.core.transitions` and write the row back, so that the rules exist
-once. Moves whose outcome does not depend on the row (claim, renew, complete, promote) are one
-SQL statement each, guarded by the same conditions `transitions` checks.
+once. Promotion does not depend on the row and is one statement.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from shoal.core import transitions
 from shoal.core.errors import Conflict, LeaseLost, NotFound
 from shoal.core.model import Job, JobError, JobState, LeaseRef
-from shoal.core.ports import ClaimRequest, DueResult, Enqueued, HeartbeatResult
+from shoal.core.ports import DueResult, Enqueued
+from shoal.stores.sqlite._leases import LeaseCache
 from shoal.stores.sqlite._rows import (
     INSERT_JOB,
     JOB_COLUMNS,
@@ -57,88 +58,6 @@ def enqueue(
     return out
 
 
-_CLAIM_SQL: dict[tuple[int, int], str] = {}
-
-
-def _claim_sql(queues: int, tasks: int) -> str:
-    sql = _CLAIM_SQL.get((queues, tasks))
-    if sql is None:
-        task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
-        # The subquery walks the partial index jobs_ready in claim order; the tokens come from
-        # randomblob (96 bits, like `ids.new_token`), so one statement leases the whole batch.
-        sql = (
-            "UPDATE jobs SET state = 'running', worker_id = ?,"
-            " lease_token = lower(hex(randomblob(12))), lease_expires_at = ?,"
-            " attempt = attempt + 1, started_at = ?"
-            " WHERE rowid IN (SELECT rowid FROM jobs"
-            f" WHERE namespace = ? AND queue IN ({', '.join('?' * queues)})"
-            " AND state IN ('queued', 'scheduled') AND run_at <= ?"
-            f"{task_filter} ORDER BY priority DESC, run_at, id LIMIT ?)"
-            f" RETURNING {JOB_COLUMNS}"
-        )
-        _CLAIM_SQL[(queues, tasks)] = sql
-    return sql
-
-
-def claim(conn: sqlite3.Connection, request: ClaimRequest) -> list[Job]:
-    paused = {
-        name
-        for (name,) in conn.execute(
-            "SELECT queue FROM paused_queues WHERE namespace = ?", (request.namespace,)
-        )
-    }
-    queues = [name for name in dict.fromkeys(request.queues) if name not in paused]
-    tasks = request.tasks
-    if not queues or request.limit < 1 or (tasks is not None and not tasks):
-        return []
-    now = request.now
-    params = [request.worker_id, now + request.lease_ttl, now, request.namespace, *queues, now]
-    params += [*(tasks or ()), request.limit]
-    rows = conn.execute(_claim_sql(len(queues), len(tasks or ())), params).fetchall()
-    jobs = [row_to_job(row) for row in rows]
-    if len(jobs) > 1:  # RETURNING has no defined order; give the claim's
-        jobs.sort(key=lambda job: (-job.priority, job.run_at, job.id))
-    return jobs
-
-
-_RENEW = (
-    "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_token = ?"
-    " RETURNING cancel_requested"
-)
-
-
-def heartbeat(
-    conn: sqlite3.Connection, leases: Sequence[LeaseRef], lease_ttl: float, now: float
-) -> HeartbeatResult:
-    renewed: list[str] = []
-    lost: list[str] = []
-    cancelled: list[str] = []
-    expires = now + lease_ttl
-    for lease in leases:
-        row = conn.execute(_RENEW, (expires, lease.job_id, lease.token)).fetchone()
-        if row is None:
-            lost.append(lease.job_id)
-            continue
-        renewed.append(lease.job_id)
-        if row[0]:
-            cancelled.append(lease.job_id)
-    return HeartbeatResult(tuple(renewed), tuple(lost), tuple(cancelled))
-
-
-_COMPLETE = (
-    "UPDATE jobs SET state = 'succeeded', result = ?, finished_at = ?, progress = 1.0,"
-    " worker_id = NULL, lease_token = NULL, lease_expires_at = NULL"
-    f" WHERE id = ? AND state = 'running' AND lease_token = ? RETURNING {JOB_COLUMNS}"
-)
-
-
-def complete(conn: sqlite3.Connection, lease: LeaseRef, result: bytes | None, now: float) -> Job:
-    row = conn.execute(_COMPLETE, (result, now, lease.job_id, lease.token)).fetchone()
-    if row is None:
-        raise LeaseLost(f"lease on job {lease.job_id} is not held")
-    return row_to_job(row)
-
-
 def _read(conn: sqlite3.Connection, job_id: str) -> Job | None:
     row = conn.execute(SELECT_JOB, (job_id,)).fetchone()
     return row_to_job(row) if row is not None else None
@@ -169,14 +88,19 @@ def fail(
     error: JobError,
     now: float,
     retry_delay: float | None,
+    leased: LeaseCache,
 ) -> Job:
+    leased.pop(lease.job_id, None)
     job = _leased(conn, lease)
     return _write(conn, transitions.fail(job, lease.token, error, now, retry_delay))
 
 
-def release(conn: sqlite3.Connection, leases: Sequence[LeaseRef], now: float) -> list[Job]:
+def release(
+    conn: sqlite3.Connection, leases: Sequence[LeaseRef], now: float, leased: LeaseCache
+) -> list[Job]:
     out: list[Job] = []
     for lease in leases:
+        leased.pop(lease.job_id, None)
         job = _read(conn, lease.job_id)
         if job is None or job.state is not JobState.RUNNING or job.lease_token != lease.token:
             continue
@@ -185,25 +109,34 @@ def release(conn: sqlite3.Connection, leases: Sequence[LeaseRef], now: float) ->
 
 
 def _lose_all(
-    conn: sqlite3.Connection, sql: str, params: Sequence[object], now: float, reason: str
+    conn: sqlite3.Connection,
+    sql: str,
+    params: Sequence[object],
+    now: float,
+    reason: str,
+    leased: LeaseCache,
 ) -> list[Job]:
     held = [row_to_job(row) for row in conn.execute(sql, params).fetchall()]
+    for job in held:
+        leased.pop(job.id, None)
     lost = [transitions.lose_lease(job, now, reason) for job in held]
     conn.executemany(UPDATE_JOB, [update_params(job) for job in lost])
     return lost
 
 
-def release_worker(conn: sqlite3.Connection, worker_id: str, now: float, reason: str) -> list[Job]:
+def release_worker(
+    conn: sqlite3.Connection, worker_id: str, now: float, reason: str, leased: LeaseCache
+) -> list[Job]:
     sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'running' AND worker_id = ? ORDER BY id"
-    return _lose_all(conn, sql, (worker_id,), now, reason)
+    return _lose_all(conn, sql, (worker_id,), now, reason, leased)
 
 
-def reap_expired(conn: sqlite3.Connection, now: float, limit: int) -> list[Job]:
+def reap_expired(conn: sqlite3.Connection, now: float, limit: int, leased: LeaseCache) -> list[Job]:
     sql = (
         f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'running' AND lease_expires_at < ?"
         " ORDER BY lease_expires_at LIMIT ?"
     )
-    return _lose_all(conn, sql, (now, limit), now, "lease expired")
+    return _lose_all(conn, sql, (now, limit), now, "lease expired", leased)
 
 
 def set_progress(conn: sqlite3.Connection, lease: LeaseRef, progress: float) -> None:
@@ -215,8 +148,13 @@ def set_progress(conn: sqlite3.Connection, lease: LeaseRef, progress: float) -> 
         raise LeaseLost(f"lease on job {lease.job_id} is not held")
 
 
-def cancel(conn: sqlite3.Connection, namespace: str, job_id: str, now: float) -> Job:
-    return _write(conn, transitions.cancel(_lookup(conn, namespace, job_id), now))
+def cancel(
+    conn: sqlite3.Connection, namespace: str, job_id: str, now: float, leased: LeaseCache
+) -> Job:
+    job = _write(conn, transitions.cancel(_lookup(conn, namespace, job_id), now))
+    if job.id in leased:  # keep the completion's fast path: the cached copy must match
+        leased[job.id] = job
+    return job
 
 
 def retry(conn: sqlite3.Connection, namespace: str, job_id: str, now: float) -> Job:

@@ -31,6 +31,7 @@ from shoal.core.ports import (
 )
 from shoal.stores.sqlite import _admin_ops as admin
 from shoal.stores.sqlite import _job_ops as ops
+from shoal.stores.sqlite import _leases as leases_ops
 from shoal.stores.sqlite import _queries as queries
 from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
 from shoal.stores.sqlite._threads import Op, Reader, Writer
@@ -77,6 +78,9 @@ class SqliteStore:
         self._lock = FileLock(self.path)
         self._writer: Writer | None = None
         self._reader: Reader | None = None
+        # Touched only by operations, which all run on the writer thread.
+        self._leased: leases_ops.LeaseCache = {}
+        self._complete_many = partial(leases_ops.complete_many, leased=self._leased)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -180,40 +184,55 @@ class SqliteStore:
         return await self._read(partial(queries.list_jobs, query=query))
 
     async def claim(self, request: ClaimRequest) -> list[Job]:
-        return await self._write(partial(ops.claim, request=request), atomic=True)
+        op = partial(leases_ops.claim, request=request, leased=self._leased)
+        return await self._write(op, atomic=True)
 
     async def heartbeat(
         self, leases: Sequence[LeaseRef], lease_ttl: float, now: float
     ) -> HeartbeatResult:
-        op = partial(ops.heartbeat, leases=leases, lease_ttl=lease_ttl, now=now)
+        op = partial(leases_ops.heartbeat, leases=leases, lease_ttl=lease_ttl, now=now)
         return await self._write(op)
 
     async def complete(self, lease: LeaseRef, result: bytes | None, now: float) -> Job:
-        op = partial(ops.complete, lease=lease, result=result, now=now)
-        return await self._write(op, atomic=True)
+        writer = self._writer
+        if writer is None:
+            raise Unavailable("store is closed")
+        # Merged: concurrent completions in one group become one statement.
+        job: Job = await writer.submit_merged(self._complete_many, (lease, result, now))
+        return job
 
     async def fail(
         self, lease: LeaseRef, error: JobError, now: float, retry_delay: float | None = None
     ) -> Job:
-        op = partial(ops.fail, lease=lease, error=error, now=now, retry_delay=retry_delay)
+        op = partial(
+            ops.fail,
+            lease=lease,
+            error=error,
+            now=now,
+            retry_delay=retry_delay,
+            leased=self._leased,
+        )
         return await self._write(op, atomic=True)
 
     async def release(self, leases: Sequence[LeaseRef], now: float) -> list[Job]:
-        return await self._write(partial(ops.release, leases=leases, now=now))
+        return await self._write(partial(ops.release, leases=leases, now=now, leased=self._leased))
 
     async def release_worker(self, worker_id: str, now: float, reason: str) -> list[Job]:
-        op = partial(ops.release_worker, worker_id=worker_id, now=now, reason=reason)
+        op = partial(
+            ops.release_worker, worker_id=worker_id, now=now, reason=reason, leased=self._leased
+        )
         return await self._write(op)
 
     async def reap_expired(self, now: float, limit: int = 1000) -> list[Job]:
-        return await self._write(partial(ops.reap_expired, now=now, limit=limit))
+        op = partial(ops.reap_expired, now=now, limit=limit, leased=self._leased)
+        return await self._write(op)
 
     async def set_progress(self, lease: LeaseRef, progress: float) -> None:
         op = partial(ops.set_progress, lease=lease, progress=progress)
         await self._write(op, atomic=True)
 
     async def cancel(self, namespace: str, job_id: str, now: float) -> Job:
-        op = partial(ops.cancel, namespace=namespace, job_id=job_id, now=now)
+        op = partial(ops.cancel, namespace=namespace, job_id=job_id, now=now, leased=self._leased)
         return await self._write(op, atomic=True)
 
     async def retry(self, namespace: str, job_id: str, now: float) -> Job:

@@ -14,7 +14,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], T]
+#: Runs many queued operations of one kind at once: gets their arguments, returns per operation
+#: its result or the exception it raised.
+Merge = Callable[[sqlite3.Connection, list[Any]], Sequence[Any]]
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
@@ -36,19 +39,21 @@ def _wrap(exc: BaseException) -> BaseException:
 
 
 class _Item:
-    __slots__ = ("atomic", "future", "loop", "op")
+    __slots__ = ("arg", "atomic", "future", "merge", "op")
 
     def __init__(
         self,
-        op: Op[Any],
+        op: Op[Any] | None,
         future: asyncio.Future[Any],
-        loop: asyncio.AbstractEventLoop,
         atomic: bool,
+        merge: Merge | None = None,
+        arg: Any = None,
     ) -> None:
         self.op = op
         self.future = future
-        self.loop = loop
         self.atomic = atomic
+        self.merge = merge
+        self.arg = arg
 
 
 class Writer:
@@ -75,9 +80,20 @@ class Writer:
         """
         if self._stopping:
             raise Unavailable("store is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Item(op, future, loop, atomic))
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Item(op, future, atomic))
+        return future
+
+    def submit_merged(self, merge: Merge, arg: Any) -> asyncio.Future[Any]:
+        """Queue an operation that runs together with the neighbours of the same `merge`.
+
+        Consecutive operations with one `merge` function in a group are handed to it at once,
+        so that concurrent completions become one statement; order between kinds is kept.
+        """
+        if self._stopping:
+            raise Unavailable("store is closed")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Item(None, future, True, merge, arg))
         return future
 
     async def stop(self) -> None:
@@ -112,11 +128,21 @@ class Writer:
         outcomes: list[_Outcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            if len(group) == 1:
+            if len(group) == 1 and group[0].merge is None:
                 outcomes.append(self._run_alone(group[0]))
             else:
-                for item in group:
-                    outcomes.append(self._run_one(item))
+                start = 0
+                while start < len(group):
+                    merge = group[start].merge
+                    if merge is None:
+                        outcomes.append(self._run_one(group[start]))
+                        start += 1
+                    else:
+                        end = start + 1
+                        while end < len(group) and group[end].merge is merge:
+                            end += 1
+                        outcomes += self._run_merged(merge, group[start:end])
+                        start = end
                     if not conn.in_transaction:
                         # SQLite rolled the whole transaction back (disk full, I/O error):
                         # nothing of this group so far is stored, so nobody may be told so.
@@ -134,7 +160,27 @@ class Writer:
         self.operations += len(group)
         return outcomes
 
+    def _run_merged(self, merge: Merge, items: list[_Item]) -> list[_Outcome]:
+        conn = self._conn
+        conn.execute("SAVEPOINT merged")
+        try:
+            results = merge(conn, [item.arg for item in items])
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO merged")
+                conn.execute("RELEASE merged")
+            error = _wrap(exc)
+            return [(item.future, None, error) for item in items]
+        conn.execute("RELEASE merged")
+        return [
+            (item.future, None, result)
+            if isinstance(result, BaseException)
+            else (item.future, result, None)
+            for item, result in zip(items, results, strict=True)
+        ]
+
     def _run_alone(self, item: _Item) -> _Outcome:
+        assert item.op is not None
         try:
             return (item.future, item.op(self._conn), None)
         except Exception as exc:
@@ -145,6 +191,7 @@ class Writer:
 
     def _run_one(self, item: _Item) -> _Outcome:
         conn = self._conn
+        assert item.op is not None
         if item.atomic:
             try:
                 return (item.future, item.op(conn), None)

@@ -1,0 +1,3 @@
+"""shoal's benchmarks; each module runs with `python -m bench.<name>`."""
+
+from __future__ import annotations
