@@ -1,0 +1,290 @@
+"""`App`: tasks, a transport, and (in local mode) an in-process worker, with one API.
+
+The API is async and runs on one event loop, the app's *home*: the loop that started it, or a
+private loop thread when the blocking API is used first. Blocking methods are thin wrappers
+that run the async ones there (STYLE: one async implementation). Nothing connects before the
+first use, `await app.start()`, `async with app:` or `with app:`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from shoal.core.errors import ConfigError, Conflict, ShoalError
+from shoal.core.events import Event
+from shoal.core.model import DEFAULT_NAMESPACE
+from shoal.core.validation import EnqueueRequest
+from shoal.sdk._handle import JobHandle
+from shoal.sdk._local import LOCAL_SCHEMES, LocalTransport
+from shoal.sdk._loop import LoopThread
+from shoal.sdk._serde import JsonSerializer, PickleSerializer, Serializer
+from shoal.sdk._tasks import Task, TaskCall, TaskRegistry
+from shoal.sdk._transport import Transport
+from shoal.sdk._worker import Worker, WorkerConfig
+
+__all__ = ["App"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: The URL used when neither the constructor nor `SHOAL_URL` gives one.
+DEFAULT_URL = "memory://"
+
+
+def transport_for_url(url: str) -> Transport:
+    """A new transport for `url`: local schemes hold the service, others reach a server."""
+    scheme = urlsplit(url).scheme
+    if scheme in LOCAL_SCHEMES:
+        return LocalTransport(url)
+    raise ConfigError(f"unsupported URL {url!r}; use memory://, sqlite:///file.db")
+
+
+class App:
+    """A shoal application: declare tasks with `@app.task`, enqueue them, run workers.
+
+    Args:
+        url: `memory://` or `sqlite:///file.db` run the service in this process (local mode);
+            the `SHOAL_URL` environment variable, else `memory://`, when None.
+        namespace: The namespace of every job this app enqueues.
+        serializer: How arguments and results become bytes (JSON by default).
+        worker: In local mode, the in-process worker to run while the app is open; None runs
+            none (run `Worker`s yourself).
+        transport: A transport object to use instead of the one `url` names.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        serializer: Serializer | None = None,
+        worker: WorkerConfig | None = WorkerConfig(),  # noqa: B008 - frozen, shared safely
+        transport: Transport | None = None,
+    ) -> None:
+        self.url = url or os.environ.get("SHOAL_URL") or DEFAULT_URL
+        self.namespace = namespace
+        self.serializer: Serializer = serializer or JsonSerializer()
+        self.registry = TaskRegistry()
+        self.registry.bind(self)
+        self.task = self.registry.task
+        self._included: list[TaskRegistry] = []
+        self._worker_config = worker
+        self._given_transport = transport
+        self._transport: Transport | None = None
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._thread: LoopThread | None = None
+        self._start_lock = threading.Lock()
+        self._worker: Worker | None = None
+        self._watchers: set[asyncio.Task[Any]] = set()
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def include(self, registry: TaskRegistry) -> None:
+        """Add a registry's tasks (a blueprint); they enqueue through this app from now on."""
+        for task in registry:
+            other = self.find_task(task.name)
+            if other is not None and other is not task:
+                raise Conflict(f"a task named {task.name!r} is already registered")
+        registry.bind(self)
+        if registry not in self._included:
+            self._included.append(registry)
+
+    def find_task(self, name: str) -> Task[Any, Any] | None:
+        """The task with this name, or None."""
+        for registry in (self.registry, *self._included):
+            task = registry.get(name)
+            if task is not None:
+                return task
+        return None
+
+    def queues(self) -> tuple[str, ...]:
+        """The queues of every task of the app."""
+        names = {q for registry in (self.registry, *self._included) for q in registry.queues()}
+        return tuple(sorted(names or {"default"}))
+
+    def serializer_for(self, content_type: str) -> Serializer:
+        """The serializer that reads payloads of this content type."""
+        for serializer in (self.serializer, JsonSerializer(), PickleSerializer()):
+            if serializer.content_type == content_type:
+                return serializer
+        raise ConfigError(f"no serializer for content type {content_type!r}")
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """The open transport; `ShoalError` before `start()`."""
+        if self._transport is None:
+            raise ShoalError("the app is not started")
+        return self._transport
+
+    @property
+    def home(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the app runs on, once started."""
+        return self._home
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the service runs in this process."""
+        return isinstance(self._given_transport or self._transport, LocalTransport) or (
+            self._given_transport is None and urlsplit(self.url).scheme in LOCAL_SCHEMES
+        )
+
+    async def start(self) -> None:
+        """Connect on the running loop (idempotent) and, in local mode, start the worker."""
+        loop = asyncio.get_running_loop()
+        if self._home is loop and self._transport is not None:
+            return
+        if self._home is not None and self._home is not loop:
+            raise Conflict("the app is already started on another event loop")
+        self._home = loop
+        transport = self._given_transport or transport_for_url(self.url)
+        await transport.open()
+        self._transport = transport
+        if self.is_local and self._worker_config is not None:
+            self._worker = Worker.from_config(self, self._worker_config)
+            await self._worker.start()
+        logger.debug("app started", extra={"event": "app.started", "url": self.url})
+
+    async def close(self) -> None:
+        """Stop the in-process worker, then disconnect."""
+        if self._home is None:
+            return
+        if asyncio.get_running_loop() is not self._home:
+            await self.on_home(self.close)
+            return
+        if self._worker is not None:
+            await self._worker.stop()
+            self._worker = None
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        if self._transport is not None:
+            await self._transport.close()
+        self._transport, self._home = None, None
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        await self.close()
+
+    def __enter__(self) -> App:
+        self._home_loop()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Blocking `close()`, and stop the private loop thread if the app started one."""
+        if self._home is not None:
+            self.run_sync(self.close)
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
+
+    # --- running on the home loop -----------------------------------------------------------
+
+    def _home_loop(self) -> asyncio.AbstractEventLoop:
+        with self._start_lock:
+            if self._home is None:
+                self._thread = LoopThread()
+                loop = self._thread.start()
+                asyncio.run_coroutine_threadsafe(self.start(), loop).result()
+            assert self._home is not None
+            return self._home
+
+    def run_sync(self, factory: Callable[[], Awaitable[T]]) -> T:
+        """Run `factory()` on the home loop and wait for it (starting the app if needed)."""
+        home = self._home_loop()
+        with contextlib.suppress(RuntimeError):
+            if asyncio.get_running_loop() is home:
+                raise ShoalError(
+                    "a blocking shoal call inside the app's event loop would deadlock; "
+                    "await the async form (aenqueue, aresult, ...)"
+                )
+        return asyncio.run_coroutine_threadsafe(_call(factory), home).result()
+
+    async def on_home(self, factory: Callable[[], Awaitable[T]]) -> T:
+        """Await `factory()` on the home loop, from any loop (starting the app if needed)."""
+        if self._home is None:
+            await self.start()
+        home = self._home
+        assert home is not None
+        if asyncio.get_running_loop() is home:
+            return await factory()
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_call(factory), home))
+
+    def watch(self, coro: Awaitable[None]) -> None:
+        """Run a background coroutine on the home loop until it ends or the app closes."""
+        task = asyncio.ensure_future(coro)
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    # --- producing --------------------------------------------------------------------------
+
+    def _request(self, call: TaskCall[Any]) -> EnqueueRequest:
+        options = call.options
+        return EnqueueRequest(
+            task=call.task.name,
+            payload=call.task.signature.encode(call.args, call.kwargs, self.serializer),
+            namespace=self.namespace,
+            queue=options.queue,
+            content_type=self.serializer.content_type,
+            priority=options.priority,
+            delay=options.delay,
+            run_at=options.run_at,
+            max_attempts=None if options.retries is None else options.retries + 1,
+            backoff=options.backoff,
+            timeout=options.timeout,
+            idempotency_key=options.idempotency_key,
+            tags=options.tags,
+        )
+
+    async def aenqueue_one(self, call: TaskCall[T]) -> JobHandle[T]:
+        """Enqueue one call."""
+        return (await self.aenqueue_many([call]))[0]
+
+    async def aenqueue_many(self, calls: Sequence[TaskCall[T]]) -> list[JobHandle[T]]:
+        """Enqueue calls (of any tasks) in one transaction: all are stored or none."""
+        requests = [self._request(call) for call in calls]
+        results = await self.on_home(lambda: self.transport.enqueue(requests))
+        return [
+            JobHandle(self, item.job, call.task, created=item.created)
+            for call, item in zip(calls, results, strict=True)
+        ]
+
+    def handle(self, job_id: str, task: Task[Any, T] | None = None) -> JobHandle[T]:
+        """A handle on an existing job (call `refresh()` to load it)."""
+        return JobHandle.by_id(self, job_id, task)
+
+    # --- observing --------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Lifecycle events of this app's namespace as they happen (dingo's Listen)."""
+        if self._home is None:
+            await self.start()
+        if asyncio.get_running_loop() is not self._home:
+            raise ShoalError("iterate app.events() on the loop the app was started on")
+        async for event in self.transport.events(self.namespace):
+            yield event
+
+
+async def _call(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()

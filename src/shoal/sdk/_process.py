@@ -1,0 +1,80 @@
+"""The child side of the process pool: find the task function by its import path, run it,
+send the outcome back over a pipe. Runs in a fresh interpreter (forkserver or spawn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from shoal.core.errors import InvalidArgument, ShoalError
+from shoal.core.model import JobError
+from shoal.sdk._context import Flag, JobContext, set_current
+from shoal.sdk._errors import NonRetryable, Retry
+
+__all__ = ["child_main", "error_of", "import_path"]
+
+
+def error_of(exc: BaseException) -> tuple[JobError, float | None]:
+    """The job error a task's exception is recorded as, and the retry delay it asks for."""
+    if isinstance(exc, Retry):
+        return JobError("Retry", exc.message, "", retryable=True), exc.delay
+    text = "".join(traceback.format_exception(exc))
+    retryable = not isinstance(exc, NonRetryable | InvalidArgument)
+    message = exc.message if isinstance(exc, ShoalError) else str(exc)
+    return JobError(type(exc).__name__, message, text, retryable=retryable), None
+
+
+def import_path(fn: Any) -> tuple[str, str]:
+    """Where a child process finds `fn`; `InvalidArgument` for a function defined inside
+    another (a child cannot import it).
+    """
+    module, qualname = fn.__module__, fn.__qualname__
+    if "<locals>" in qualname:
+        raise InvalidArgument(
+            "task", f"{qualname} is defined inside a function; a process pool cannot import it"
+        )
+    return module, qualname
+
+
+def _resolve(module: str, qualname: str) -> Any:
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return getattr(target, "fn", target)  # a Task wraps the function
+
+
+def child_main(
+    writer: Connection,
+    where: tuple[str, str],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    job: tuple[str, str, int],
+    flag: Flag,
+) -> None:
+    """Run one task call and send `("ok", value)` or `("error", JobError, delay)`; progress
+    reports arrive before it as `("progress", value)`.
+    """
+    job_id, task, attempt = job
+
+    def progress(value: float) -> None:
+        writer.send(("progress", value))
+
+    set_current(JobContext(job_id, task, attempt, flag, lambda: None, progress))
+    try:
+        fn = _resolve(*where)
+        value = fn(*args, **kwargs)
+        if inspect.iscoroutine(value):
+            value = asyncio.run(value)
+        try:
+            writer.send(("ok", value))
+        except Exception as exc:  # the value could not be pickled
+            writer.send(("error", *error_of(NonRetryable(f"cannot send the result: {exc}"))))
+    except BaseException as exc:  # everything the task raises is its outcome
+        writer.send(("error", *error_of(exc)))
+    finally:
+        writer.close()

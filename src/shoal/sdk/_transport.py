@@ -1,0 +1,98 @@
+"""The client's one seam: a `Transport` reaches a shoal service, in process or over a network.
+
+`LocalTransport` holds a `QueueService` (memory or SQLite); a gRPC transport speaks to a server.
+Both take and return the core's types, so the app, the handles and the worker are written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
+
+from shoal.core.events import Event
+from shoal.core.model import Job, JobError, LeaseRef, QueueStats, WorkerInfo
+from shoal.core.ports import Enqueued, HeartbeatResult
+from shoal.core.validation import EnqueueRequest
+
+__all__ = ["CancelListener", "Transport", "WorkerSession"]
+
+#: Called with a job id when the service asks the worker to stop that job.
+CancelListener = Callable[[str], None]
+
+
+class WorkerSession(Protocol):
+    """A worker's connection: claims, lease renewals and outcomes for its jobs.
+
+    Closing the session releases every lease it still holds (the service requeues the jobs).
+    """
+
+    #: Seconds between heartbeats that the service expects.
+    heartbeat_interval: float
+
+    async def claim(self, queues: Sequence[str], limit: int, wait: float) -> list[Job]:
+        """Lease up to `limit` jobs, waiting up to `wait` seconds for one."""
+        ...
+
+    async def heartbeat(self, leases: Sequence[LeaseRef]) -> HeartbeatResult:
+        """Renew all these leases at once."""
+        ...
+
+    async def complete(self, lease: LeaseRef, result: bytes | None) -> None:
+        """Report success. `LeaseLost` if the lease is stale."""
+        ...
+
+    async def fail(self, lease: LeaseRef, error: JobError, retry_delay: float | None) -> None:
+        """Report a failed attempt. `LeaseLost` if the lease is stale."""
+        ...
+
+    async def release(self, leases: Sequence[LeaseRef]) -> None:
+        """Give jobs back unfinished; their attempts do not count."""
+        ...
+
+    async def progress(self, lease: LeaseRef, value: float) -> None:
+        """Record a running job's progress (0 to 1)."""
+        ...
+
+    async def close(self) -> None:
+        """Leave: release leases still held and forget the worker."""
+        ...
+
+
+class Transport(Protocol):
+    """What the SDK needs from a shoal service."""
+
+    async def open(self) -> None:
+        """Connect (open the store, dial the server)."""
+        ...
+
+    async def close(self) -> None:
+        """Disconnect and release every resource."""
+        ...
+
+    async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """Store jobs in one transaction; one `Enqueued` per request, in order."""
+        ...
+
+    async def get(self, namespace: str, job_id: str) -> Job:
+        """The job. `NotFound` if there is none."""
+        ...
+
+    async def wait(self, namespace: str, job_id: str, timeout: float) -> Job:
+        """The job once finished, or as it is after `timeout` seconds."""
+        ...
+
+    async def cancel(self, namespace: str, job_id: str) -> Job:
+        """Cancel the job (at once if waiting; by asking its worker if running)."""
+        ...
+
+    async def stats(self, namespace: str, queue: str | None) -> QueueStats:
+        """Counts of jobs by state."""
+        ...
+
+    def events(self, namespace: str) -> AsyncIterator[Event]:
+        """Lifecycle events of the namespace as they happen, until the iterator is closed."""
+        ...
+
+    async def connect_worker(self, worker: WorkerInfo, on_cancel: CancelListener) -> WorkerSession:
+        """Join as a worker; `on_cancel` hears of cancellations of this worker's jobs."""
+        ...

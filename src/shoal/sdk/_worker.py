@@ -1,0 +1,411 @@
+"""The worker runtime: claim jobs of some queues, run them in a pool, report their outcomes.
+
+One asyncio loop drives everything. Async tasks run on it; sync tasks run in threads (or, with
+`pool="process"`, every task runs in its own process). All leases are renewed together by one
+heartbeat. Stopping is graceful: take nothing more, let running jobs finish for a while, then
+stop them and give their jobs back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shoal.core.errors import InvalidArgument, LeaseLost, ShoalError
+from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerInfo
+from shoal.sdk._context import JobContext
+from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
+from shoal.sdk._transport import WorkerSession
+
+if TYPE_CHECKING:
+    from shoal.sdk._app import App
+
+__all__ = ["Worker", "WorkerConfig"]
+
+logger = logging.getLogger(__name__)
+
+#: Longest single wait for work; the claim is cancelled at once when the worker stops.
+_CLAIM_WAIT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """The arguments of a `Worker`, as one value (for `App(worker=...)` in local mode)."""
+
+    queues: tuple[str, ...] | None = None
+    concurrency: int = 4
+    pool: Pool = "thread"
+    shutdown_grace: float = 30.0
+    cancel_grace: float = 2.0
+
+
+@dataclass(slots=True)
+class _Running:
+    job: Job
+    lease: LeaseRef
+    execution: Execution | None = None
+    #: A stop asked for before the execution existed.
+    pending: StopReason | None = None
+
+
+class Worker:
+    """Runs jobs of `app`'s tasks from `queues` (every queue of the app's tasks when None).
+
+    Args:
+        app: The app whose tasks this worker runs, and whose transport it uses.
+        queues: The queues to take jobs from.
+        concurrency: Jobs run at once.
+        pool: `thread` runs sync tasks in a thread pool of `concurrency` threads, `asyncio` in
+            the loop's default executor; `process` runs every task in a process of its own.
+        shutdown_grace: Seconds running jobs may take to finish when the worker stops.
+        cancel_grace: Seconds a cancelled process may take to stop before it is terminated.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        queues: tuple[str, ...] | list[str] | None = None,
+        concurrency: int = 4,
+        pool: Pool = "thread",
+        *,
+        shutdown_grace: float = 30.0,
+        cancel_grace: float = 2.0,
+    ) -> None:
+        if concurrency < 1:
+            raise InvalidArgument("concurrency", "must be at least 1")
+        if pool not in ("asyncio", "thread", "process"):
+            raise InvalidArgument("pool", f"unknown pool {pool!r}; use asyncio, thread or process")
+        self.app = app
+        self.queues = tuple(queues) if queues else None
+        self.concurrency = concurrency
+        self.pool: Pool = pool
+        self.shutdown_grace = shutdown_grace
+        self.cancel_grace = cancel_grace
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._session: WorkerSession | None = None
+        self._running: dict[str, _Running] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._executor: ThreadPoolExecutor | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._claiming: asyncio.Task[list[Job]] | None = None
+        self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._beat_now = asyncio.Event()
+        self._closed = asyncio.Event()
+
+    @classmethod
+    def from_config(cls, app: App, config: WorkerConfig) -> Worker:
+        """A worker built from a `WorkerConfig`."""
+        return cls(
+            app,
+            config.queues,
+            config.concurrency,
+            config.pool,
+            shutdown_grace=config.shutdown_grace,
+            cancel_grace=config.cancel_grace,
+        )
+
+    @property
+    def running(self) -> int:
+        """Jobs running now."""
+        return len(self._running)
+
+    def _queues(self) -> tuple[str, ...]:
+        return self.queues or self.app.queues()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def _connect(self) -> WorkerSession:
+        if self._session is None:
+            await self.app.start()
+            info = WorkerInfo(
+                id=self.id,
+                namespace=self.app.namespace,
+                queues=self._queues(),
+                connected_at=0.0,
+                last_heartbeat=0.0,
+                concurrency=self.concurrency,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+            self._session = await self.app.transport.connect_worker(info, self._cancel_requested)
+            if self.pool == "thread":
+                self._executor = ThreadPoolExecutor(self.concurrency, f"shoal-{self.pool}")
+            self._stopping.clear()
+            self._closed.clear()
+            self._loops.append(asyncio.create_task(self._heartbeat_loop()))
+            logger.info(
+                "worker %s started on queues %s",
+                self.id,
+                ",".join(self._queues()),
+                extra={"event": "worker.started", "worker_id": self.id},
+            )
+        return self._session
+
+    async def start(self) -> None:
+        """Connect and run in the background until `stop()`."""
+        await self._connect()
+        self._loops.append(asyncio.create_task(self._claim_loop()))
+
+    async def run(self) -> None:
+        """Connect and run until `stop()` is called (from a signal handler, another task)."""
+        await self.start()
+        await self._closed.wait()
+
+    async def stop(self) -> None:
+        """Stop gracefully: take nothing more, give running jobs `shutdown_grace` seconds to
+        finish, then stop them and give their jobs back.
+        """
+        self._stopping.set()
+        if self._claiming is not None:
+            self._claiming.cancel()
+        await self._shutdown()
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _shutdown(self) -> None:
+        if self._session is None:
+            return
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self.shutdown_grace)
+        for job_id in list(self._running):
+            self._stop(job_id, "shutdown")
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+        for loop_task in self._loops:
+            loop_task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops.clear()
+        session, self._session = self._session, None
+        await session.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self._closed.set()
+        logger.info("worker %s stopped", self.id, extra={"event": "worker.stopped"})
+
+    # --- taking work ------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            jobs = await self._claim(free, _CLAIM_WAIT)
+            if jobs is None:
+                return
+            for job in jobs:
+                self._spawn(job)
+
+    async def _claim(self, limit: int, wait: float) -> list[Job] | None:
+        """Jobs claimed, or None when the worker stops meanwhile."""
+        assert self._session is not None
+        self._claiming = asyncio.create_task(self._session.claim(self._queues(), limit, wait))
+        try:
+            return await self._claiming
+        except asyncio.CancelledError:
+            if self._stopping.is_set() and not _being_cancelled():
+                return None
+            raise
+        except ShoalError:
+            logger.exception("claiming failed", extra={"event": "worker.claim_failed"})
+            await asyncio.sleep(1.0)  # back off before asking a failing service again
+            return []
+        finally:
+            self._claiming = None
+
+    async def run_until_idle(self, timeout: float | None = None) -> None:
+        """Burst mode: run jobs until none of the worker's queues has a job queued, scheduled
+        or running here (delayed jobs and retries are waited for), then return.
+        """
+        async with asyncio.timeout(timeout):
+            await self._connect()
+            while True:
+                free = self.concurrency - len(self._running)
+                jobs = await self._claim(free, 0.0) if free else []
+                if not jobs and not self._running:
+                    if await self._queues_idle():
+                        return
+                    # only delayed jobs are left: wait until one is ready
+                    jobs = await self._claim(self.concurrency, 1.0)
+                for job in jobs or ():
+                    self._spawn(job)
+                if not jobs and self._running:
+                    self._slot_freed.clear()
+                    await self._slot_freed.wait()
+
+    async def _queues_idle(self) -> bool:
+        transport = self.app.transport
+        for queue in self._queues():
+            counts = (await transport.stats(self.app.namespace, queue)).by_state
+            if counts.get(JobState.QUEUED, 0) or counts.get(JobState.SCHEDULED, 0):
+                return False
+        return True
+
+    # --- running a job ----------------------------------------------------------------------
+
+    def _spawn(self, job: Job) -> None:
+        assert job.lease_token is not None
+        self._running[job.id] = _Running(job, LeaseRef(job.id, job.lease_token))
+        task = asyncio.create_task(self._run_job(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_job(self, job: Job) -> None:
+        running = self._running[job.id]
+        try:
+            outcome = await self._execute(job, running)
+            await self._report(running, outcome)
+        except Exception:
+            logger.exception(
+                "job %s could not be run or reported",
+                job.id,
+                extra={"event": "worker.error", "job_id": job.id},
+            )
+        finally:
+            del self._running[job.id]
+            self._slot_freed.set()
+
+    async def _execute(self, job: Job, running: _Running) -> Outcome:
+        task = self.app.find_task(job.task)
+        if task is None:
+            message = f"no task named {job.task!r} is registered on worker {self.id}"
+            return Outcome(error=JobError("UnknownTask", message, retryable=False))
+        try:
+            serializer = self.app.serializer_for(job.content_type)
+            args, kwargs = task.signature.decode(job.payload, serializer)
+        except ShoalError as exc:
+            message = f"task {job.task}: {exc.message}"
+            return Outcome(error=JobError(type(exc).__name__, message, retryable=False))
+        flag = Execution.new_flag(self.pool)
+        context = JobContext(
+            job.id, job.task, job.attempt, flag, self._beat_now.set, self._progress_hook(running)
+        )
+        call = Call(
+            fn=task.fn,
+            is_async=task.is_async,
+            args=args,
+            kwargs=kwargs,
+            timeout=job.timeout,
+            pool=self.pool,
+            executor=self._executor,
+            cancel_grace=self.cancel_grace,
+        )
+        running.execution = Execution(call, context, flag)
+        if running.pending is not None:
+            running.execution.stop(running.pending)
+        logger.debug("job %s started", job.id, extra={"event": "job.started", "job_id": job.id})
+        try:
+            return await running.execution.run()
+        except ShoalError as exc:  # could not even start (a local function in a process pool)
+            return Outcome(error=JobError(type(exc).__name__, exc.message, retryable=False))
+
+    def _progress_hook(self, running: _Running) -> Callable[[float], None]:
+        loop = asyncio.get_running_loop()
+
+        def report(value: float) -> None:
+            async def send() -> None:
+                if self._session is not None:
+                    with contextlib.suppress(ShoalError):
+                        await self._session.progress(running.lease, value)
+
+            loop.call_soon_threadsafe(lambda: self._detach(send()))
+
+        return report
+
+    def _detach(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _report(self, running: _Running, outcome: Outcome) -> None:
+        session, lease = self._session, running.lease
+        assert session is not None
+        extra = {"job_id": lease.job_id, "task": running.job.task, "attempt": running.job.attempt}
+        try:
+            if outcome.stopped == "lost":
+                logger.warning("lost the lease of job %s", lease.job_id, extra=extra)
+            elif outcome.stopped == "shutdown":
+                await session.release([lease])
+            elif outcome.stopped == "cancelled":
+                error = JobError("Cancelled", "cancelled while running", retryable=False)
+                await session.fail(lease, error, None)
+            elif outcome.stopped == "timeout":
+                message = f"did not finish within {running.job.timeout:g} seconds"
+                await session.fail(lease, JobError("Timeout", message), None)
+            elif outcome.error is not None:
+                await session.fail(lease, outcome.error, outcome.retry_delay)
+            else:
+                await self._complete(session, running, outcome)
+        except LeaseLost:
+            logger.warning(
+                "job %s: its lease was lost before the outcome was reported",
+                lease.job_id,
+                extra={"event": "job.lease_lost", **extra},
+            )
+
+    async def _complete(self, session: WorkerSession, running: _Running, outcome: Outcome) -> None:
+        job = running.job
+        task = self.app.find_task(job.task)
+        assert task is not None
+        try:
+            data = task.signature.encode_result(
+                outcome.value, self.app.serializer_for(job.content_type)
+            )
+        except ShoalError as exc:
+            error = JobError("InvalidArgument", f"task {job.task}: {exc.message}", retryable=False)
+            await session.fail(running.lease, error, None)
+            return
+        await session.complete(running.lease, data)
+
+    # --- signals from the service -----------------------------------------------------------
+
+    def _cancel_requested(self, job_id: str) -> None:
+        self._stop(job_id, "cancelled")
+
+    async def _heartbeat_loop(self) -> None:
+        assert self._session is not None
+        session = self._session
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_now.wait(), session.heartbeat_interval)
+            self._beat_now.clear()
+            leases = [running.lease for running in self._running.values()]
+            try:
+                result = await session.heartbeat(leases)
+            except ShoalError:
+                logger.exception("heartbeat failed", extra={"event": "worker.heartbeat_failed"})
+                continue
+            for job_id in result.lost:
+                self._stop(job_id, "lost")
+            for job_id in result.cancel_requested:
+                self._stop(job_id, "cancelled")
+
+    def _stop(self, job_id: str, reason: StopReason) -> None:
+        running = self._running.get(job_id)
+        if running is None:
+            return
+        if running.execution is not None:
+            running.execution.stop(reason)
+        elif running.pending is None:
+            running.pending = reason
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -1,0 +1,131 @@
+"""Tasks used by the SDK tests; a module (not a test file) so process-pool children import it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pydantic
+
+from shoal.sdk import NonRetryable, Retry, TaskRegistry, current_job
+
+registry = TaskRegistry()
+
+#: Task names in the order their jobs started (in-process pools only).
+started: list[str] = []
+_lock = threading.Lock()
+
+
+def record(label: str) -> None:
+    with _lock:
+        started.append(label)
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Order(pydantic.BaseModel):
+    id: uuid.UUID
+    amount: Decimal
+    placed: datetime
+
+
+@registry.task(name="add")
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@registry.task(name="async_add")
+async def async_add(a: int, b: int) -> int:
+    await asyncio.sleep(0)
+    return a + b
+
+
+@registry.task(name="typed")
+def typed(point: Point, order: Order, color: Color, when: datetime, ids: list[uuid.UUID]) -> Order:
+    assert isinstance(point, Point) and isinstance(order, Order) and isinstance(color, Color)
+    assert isinstance(when, datetime) and all(isinstance(item, uuid.UUID) for item in ids)
+    return order.model_copy(
+        update={"amount": order.amount * point.x, "placed": when + timedelta(days=1)}
+    )
+
+
+@registry.task(name="shift")
+def shift(point: Point, by: int = 1) -> Point:
+    return Point(point.x + by, point.y + by)
+
+
+@registry.task(name="boom", retries=0)
+def boom(message: str) -> None:
+    raise ValueError(message)
+
+
+@registry.task(name="flaky", retries=3, backoff=0.05)
+def flaky(succeed_on: int) -> int:
+    attempt = current_job().attempt
+    if attempt < succeed_on:
+        raise ConnectionError(f"attempt {attempt} failed")
+    return attempt
+
+
+@registry.task(name="asks_retry", retries=2)
+def asks_retry() -> int:
+    if current_job().attempt == 1:
+        raise Retry(delay=0.05)
+    return current_job().attempt
+
+
+@registry.task(name="fatal", retries=5)
+def fatal() -> None:
+    raise NonRetryable("give up at once")
+
+
+@registry.task(name="label")
+def label(name: str) -> str:
+    record(name)
+    return name
+
+
+@registry.task(name="progress")
+def progress() -> str:
+    current_job().progress(0.5)
+    current_job().heartbeat()
+    return current_job().id
+
+
+def wait_until_cancelled(limit: float) -> str:
+    """Mark progress, then spin until cancelled; the plain function runs in every pool."""
+    job = current_job()
+    job.progress(0.1)
+    deadline = time.monotonic() + limit
+    while not job.cancelled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    job.raise_if_cancelled()
+    return "finished"
+
+
+def ignore_cancel(seconds: float) -> str:
+    """Mark progress, then sleep without looking at the flag (a process must be terminated)."""
+    current_job().progress(0.1)
+    time.sleep(seconds)
+    return "slept"
+
+
+async def async_sleep(seconds: float) -> str:
+    current_job().progress(0.1)
+    await asyncio.sleep(seconds)
+    return "slept"
