@@ -424,6 +424,8 @@ def test_encode_command_forms() -> None:
 _names = st.sampled_from(sorted(COMMANDS))
 _line_text = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"))
 _any_text = st.text(st.characters(codec="utf-8"))
+# Longer streams add nothing to the split tests but quadratic time.
+_short_text = st.text(st.characters(codec="utf-8"), max_size=24)
 
 
 @st.composite
@@ -432,7 +434,7 @@ def _streams(draw: st.DrawFn) -> bytes:
     pieces = draw(
         st.lists(
             st.one_of(
-                st.builds(encode_command, _names, st.lists(_any_text, max_size=4)),
+                st.builds(encode_command, _names, st.lists(_short_text, max_size=4)),
                 st.sampled_from(
                     [b"PING\r\n", b"X 'open\n", b"\xff\n", b"\n", b"*x\n", b"a" * 40 + b"\n"]
                 ),
@@ -444,7 +446,7 @@ def _streams(draw: st.DrawFn) -> bytes:
 
 
 @given(_streams())
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)  # quadratic by design: every cut of the stream
 def test_split_at_every_byte_gives_the_same_commands(data: bytes) -> None:
     whole = parse(data, max_line=64)
     assert parse_chunks([bytes([b]) for b in data], max_line=64) == whole
@@ -453,6 +455,7 @@ def test_split_at_every_byte_gives_the_same_commands(data: bytes) -> None:
 
 
 @given(_streams(), st.lists(st.integers(min_value=0, max_value=400), max_size=10))
+@settings(deadline=None)
 def test_random_splits_give_the_same_commands(data: bytes, cuts: list[int]) -> None:
     bounds = sorted({min(cut, len(data)) for cut in cuts})
     chunks = [data[a:b] for a, b in zip([0, *bounds], [*bounds, len(data)], strict=True)]
