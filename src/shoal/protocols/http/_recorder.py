@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from shoal.core.events import Event, Subscription
+from shoal.core.events import Event
 
 from .metrics import Metrics
 
@@ -49,13 +48,17 @@ class Recorder:
         self._log: OrderedDict[str, list[Event]] = OrderedDict()
         self.namespaces: set[str] = set()
 
-    async def run(self, subscription: Subscription) -> None:
-        """Record every event until the subscription closes."""
-        async for event in subscription:
-            try:
-                self.record(event)
-            except Exception:  # a bookkeeping bug must not stop the dashboard's feed
-                logger.exception("cannot record event", extra={"event": "http.recorder_error"})
+    def observe(self, event: Event) -> bool:
+        """Record an event as the bus publishes it; always False (nothing is buffered).
+
+        Used as a subscription's filter: the bus calls it synchronously for every event, so
+        the recorder never falls behind nor drops an event, and needs no task of its own.
+        """
+        try:
+            self.record(event)
+        except Exception:  # a bookkeeping bug must never fail the operation that published
+            logger.exception("cannot record event", extra={"event": "http.recorder_error"})
+        return False
 
     def record(self, event: Event) -> None:
         """Account for one event."""
@@ -131,12 +134,3 @@ def _bounded_put(table: OrderedDict[str, float], key: str, value: float) -> None
     table[key] = value
     if len(table) > _MAX_TRACKED:
         table.popitem(last=False)
-
-
-async def stop_task(task: asyncio.Task[None]) -> None:
-    """Cancel a background task and wait for it to end."""
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass

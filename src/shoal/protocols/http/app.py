@@ -24,7 +24,7 @@ from shoal.core.service import QueueService
 
 from . import events, jobs, metrics, overview, queues, worker_pull, workers
 from ._params import authorize
-from ._recorder import Recorder, stop_task
+from ._recorder import Recorder
 from .dashboard import mount as mount_dashboard
 from .errors import install_error_handlers
 from .metrics import Metrics
@@ -41,7 +41,7 @@ def create_app(service: QueueService, *, settings: HttpSettings | None = None) -
     """The HTTP surface of `service`: REST under /api/v1, SSE, pull-worker routes, /metrics,
     /healthz and the dashboard at /.
 
-    The app's lifespan feeds metrics and charts from the event stream; run it with its
+    The app's lifespan feeds metrics and charts from the event bus; run it with its
     lifespan (uvicorn does; in tests, `async with app.router.lifespan_context(app)`).
     """
     settings = settings or HttpSettings()
@@ -53,14 +53,12 @@ def create_app(service: QueueService, *, settings: HttpSettings | None = None) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        subscription = service.events.subscribe()
-        task = asyncio.create_task(state.recorder.run(subscription), name="shoal-http-recorder")
+        subscription = service.events.subscribe(state.recorder.observe, capacity=1)
         try:
             yield
         finally:
             state.close_streams()
             subscription.close()
-            await stop_task(task)
 
     app = FastAPI(
         title=f"{settings.title} API",

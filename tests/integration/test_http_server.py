@@ -1,0 +1,185 @@
+"""The HTTP surface as a server: SSE over a real uvicorn, /metrics, /healthz, the overview,
+the token, the dashboard's pages and the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from shoal.core.model import LeaseRef
+from shoal.core.service import ClaimInput, QueueService
+from shoal.protocols.http import HttpSettings, create_app, serve_http
+from shoal.stores.memory import MemoryStore
+
+
+@pytest.fixture
+def service() -> QueueService:
+    return QueueService(MemoryStore())
+
+
+@pytest.fixture
+async def client(service: QueueService) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(service)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shoal") as client:
+            yield client
+
+
+async def run_one(service: QueueService, *, fail: bool = False) -> None:
+    from shoal.core.model import JobError
+    from shoal.core.validation import EnqueueRequest
+
+    await service.enqueue(EnqueueRequest("t", queue="q", max_attempts=1))
+    [job] = await service.claim(ClaimInput("w", ("q",)))
+    lease = LeaseRef(job.id, job.lease_token or "")
+    if fail:
+        await service.fail(lease, JobError("E", "boom"))
+    else:
+        await service.complete(lease, b"1")
+
+
+async def test_server_sent_events_over_a_real_server(service: QueueService) -> None:
+    app = create_app(service, settings=HttpSettings(sse_keepalive=0.2))
+    server = await serve_http(app, "127.0.0.1", 0)
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            async with client.stream("GET", "/api/v1/events", params={"kind": "job."}) as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.aiter_lines()
+                assert await anext(lines) == "retry: 2000"
+                job = (await client.post("/api/v1/jobs", json={"task": "t"})).json()["job"]
+                await client.post("/api/v1/queues/default/pause")  # filtered out: not a job.
+                other = {"namespace": "other"}
+                await client.post("/api/v1/jobs", params=other, json={"task": "t"})
+                await client.post(f"/api/v1/jobs/{job['id']}/cancel")
+                events = []
+                async for line in lines:
+                    if line.startswith("data: "):
+                        events.append(json.loads(line[6:]))
+                    if len(events) == 2:
+                        break
+        assert [e["kind"] for e in events] == ["job.enqueued", "job.cancelled"]
+        assert events[0]["job_id"] == job["id"] and events[0]["namespace"] == "default"
+    finally:
+        await asyncio.wait_for(server.stop(), 10)
+
+
+async def test_stopping_the_server_ends_open_streams(service: QueueService) -> None:
+    app = create_app(service)
+    server = await serve_http(app, "127.0.0.1", 0)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        async with client.stream("GET", "/api/v1/events") as stream:
+            lines = stream.aiter_lines()
+            await anext(lines)
+            await asyncio.wait_for(server.stop(), 5)  # does not wait for the stream to end
+            rest = [line async for line in lines]
+    assert all(not line.startswith("data:") for line in rest)
+    assert server.task.done()
+
+
+async def test_job_events_are_kept_for_the_timeline(
+    client: httpx.AsyncClient, service: QueueService
+) -> None:
+    await run_one(service)
+    [job] = (await client.get("/api/v1/jobs")).json()["jobs"]
+    events = (await client.get(f"/api/v1/jobs/{job['id']}/events")).json()["events"]
+    assert [e["kind"] for e in events] == ["job.enqueued", "job.claimed", "job.succeeded"]
+    assert events[1]["worker_id"] == "w" and events[1]["attempt"] == 1
+
+
+async def test_metrics(client: httpx.AsyncClient, service: QueueService) -> None:
+    await run_one(service)
+    await run_one(service, fail=True)
+    await client.post("/api/v1/jobs", json={"task": "t", "queue": "q"})
+    await client.post("/api/v1/workers", json={"id": "w9", "queues": ["q"]})
+    response = await client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'shoal_jobs{namespace="default",queue="q",state="succeeded"} 1.0' in text
+    assert 'shoal_jobs{namespace="default",queue="q",state="failed"} 1.0' in text
+    assert 'shoal_queue_depth{namespace="default",queue="q"} 1.0' in text
+    assert 'shoal_workers{namespace="default",state="idle"} 1.0' in text
+    assert 'shoal_job_wait_seconds_count{namespace="default",queue="q"} 2.0' in text
+    assert (
+        'shoal_job_run_seconds_count{namespace="default",outcome="succeeded",queue="q"} 1.0' in text
+    )
+    assert 'shoal_events_total{kind="job.enqueued",namespace="default"} 3.0' in text
+
+
+async def test_overview(client: httpx.AsyncClient, service: QueueService) -> None:
+    await run_one(service)
+    await client.post("/api/v1/queues/q/pause")
+    overview = (await client.get("/api/v1/overview")).json()
+    assert overview["counts"]["succeeded"] == 1 and overview["total"] == 1
+    assert (overview["queues"], overview["paused_queues"]) == (1, 1)
+    [point] = overview["points"]
+    assert (point["enqueued"], point["started"], point["succeeded"]) == (1, 1, 1)
+    assert point["wait_avg"] is not None and point["run_avg"] is not None
+    bad = await client.get("/api/v1/overview", params={"window": 0})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "window"
+
+
+async def test_healthz(client: httpx.AsyncClient, service: QueueService) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    await service.store.close()
+    response = await client.get("/healthz")
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+
+
+async def test_unknown_routes_answer_with_the_error_body(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    response = await client.put("/api/v1/jobs")
+    assert response.status_code == 405
+
+
+async def test_the_token_guards_the_api_and_the_dashboard(service: QueueService) -> None:
+    app = create_app(service, settings=HttpSettings(api_token="s3cret"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shoal") as client:
+            denied = await client.get("/api/v1/jobs")
+            assert denied.status_code == 401
+            assert denied.json()["error"]["code"] == "unauthenticated"
+            assert (await client.get("/metrics")).status_code == 401
+            page = await client.get("/")
+            assert page.status_code == 303 and page.headers["location"] == "/login"
+            bearer = {"authorization": "Bearer s3cret"}
+            assert (await client.get("/api/v1/jobs", headers=bearer)).status_code == 200
+            assert (await client.post("/login", json={"token": "wrong"})).status_code == 401
+            signed_in = await client.post("/login", json={"token": "s3cret"})
+            assert "samesite=strict" in signed_in.headers["set-cookie"].lower()
+            assert (await client.get("/api/v1/jobs")).status_code == 200  # the cookie
+            assert (await client.get("/")).status_code == 200
+            assert (await client.get("/healthz")).status_code == 200  # always open
+
+
+@pytest.mark.parametrize("path", ["/", "/queues", "/jobs", "/jobs/some-id", "/workers", "/login"])
+async def test_dashboard_pages_render(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path, params={"namespace": "tenant-a"})
+    assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+    assert '<script src="/static/app.js"></script>' in response.text
+    if path != "/login":
+        assert 'data-namespace="tenant-a"' in response.text
+        assert '<option value="tenant-a" selected>' in response.text
+
+
+async def test_static_files_are_served(client: httpx.AsyncClient) -> None:
+    assert "EventSource" in (await client.get("/static/app.js")).text
+    assert '[data-theme="dark"]' in (await client.get("/static/app.css")).text
+
+
+async def test_the_openapi_document_is_published(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/api/v1/openapi.json")).json()
+    enqueue = spec["paths"]["/api/v1/jobs"]["post"]
+    assert set(enqueue["responses"]) >= {"201", "400", "404", "409", "422"}
+    schema = enqueue["responses"]["422"]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith("/ErrorBody")
+    assert "/" not in spec["paths"]  # the dashboard is not part of the API
