@@ -136,8 +136,8 @@ async def test_fetch_heartbeat_complete(client: httpx.AsyncClient) -> None:
                                             {"job_id": job_id, "lease_token": "stale"}]},
     )  # fmt: skip
     assert beat.json()["renewed"] == [job_id]
-    assert (await client.post(f"/api/v1/jobs/{job_id}/progress",
-                              json={"lease_token": token, "progress": 0.5})).status_code == 204  # fmt: skip
+    progress = {"lease_token": token, "progress": 0.5}
+    assert (await client.post(f"/api/v1/jobs/{job_id}/progress", json=progress)).status_code == 204
     stale = await client.post(f"/api/v1/jobs/{job_id}/complete", json={"lease_token": "stale"})
     assert error_of(stale)[:2] == (409, "lease_lost")
     done = await client.post(
