@@ -149,7 +149,7 @@ async def test_unknown_task_fails_and_the_worker_keeps_running(app: App) -> None
     [enqueued] = await app.transport.enqueue([request])
     ghost = app.handle(enqueued.job.id)
     async with Worker(app):
-        with pytest.raises(TaskFailed, match="no task named 'nobody.knows'") as caught:
+        with pytest.raises(TaskFailed, match=r"no task named 'nobody\.knows'") as caught:
             await ghost.aresult(timeout=10)
         assert caught.value.type == "UnknownTask"
         assert await (await tasks.add.aenqueue(1, 1)).aresult(timeout=10) == 2

@@ -1,0 +1,102 @@
+"""Where tasks run (asyncio, thread, process pools) and how they stop: cancellation while
+running, timeouts, graceful shutdown. Runs in every mode (`app_url`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shoal.sdk import App, JobCancelled, JobState, Pool, TaskFailed, Worker, current_job
+from tests.sdk import tasks
+from tests.sdk.conftest import started
+
+POOLS: list[Pool] = ["asyncio", "thread", "process"]
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_runs_sync_and_async_tasks(app: App, pool: Pool) -> None:
+    handles = [await tasks.add.aenqueue(1, 2), await tasks.async_add.aenqueue(3, 4)]
+    point = await tasks.shift.aenqueue(tasks.Point(0, 0))
+    await Worker(app, concurrency=2, pool=pool).run_until_idle(timeout=60)
+    assert [await handle.aresult(timeout=1) for handle in handles] == [3, 7]
+    assert await point.aresult(timeout=1) == tasks.Point(1, 1)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_cancel_a_running_cooperative_job(app: App, pool: Pool) -> None:
+    spin = app.task(name="spin")(tasks.wait_until_cancelled)
+    handle = await spin.aenqueue(60.0)
+    async with Worker(app, pool=pool, cancel_grace=5.0):
+        await started(handle)
+        await handle.acancel()
+        assert handle.state is JobState.RUNNING and handle.job.cancel_requested
+        with pytest.raises(JobCancelled):
+            await handle.aresult(timeout=30)
+    assert handle.state is JobState.CANCELLED
+
+
+@pytest.mark.parametrize("pool", ["asyncio", "process"])
+async def test_cancel_a_running_job_that_does_not_cooperate(app: App, pool: Pool) -> None:
+    # an async task is cancelled; a process is terminated after the grace period
+    sleeper = app.task(name="sleeper")(
+        tasks.async_sleep if pool == "asyncio" else tasks.ignore_cancel
+    )
+    handle = await sleeper.aenqueue(60.0)
+    async with Worker(app, pool=pool, cancel_grace=0.2):
+        await started(handle)
+        await handle.acancel()
+        with pytest.raises(JobCancelled):
+            await handle.aresult(timeout=30)
+        assert await (await tasks.add.aenqueue(1, 1)).aresult(timeout=30) == 2
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_timeout_stops_the_attempt(app: App, pool: Pool) -> None:
+    body = tasks.async_sleep if pool == "asyncio" else tasks.wait_until_cancelled
+    if pool == "process":
+        body = tasks.ignore_cancel
+    slow = app.task(name="slow", timeout=0.3, retries=1, backoff=0.01)(body)
+    handle = await slow.aenqueue(60.0)
+    await Worker(app, pool=pool, cancel_grace=0.2).run_until_idle(timeout=60)
+    with pytest.raises(TaskFailed, match=r"did not finish within 0\.3 seconds") as caught:
+        await handle.aresult(timeout=1)
+    assert caught.value.type == "Timeout"
+    assert handle.job.attempt == 2  # a timeout is retried like any failure
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_graceful_shutdown_gives_unfinished_jobs_back(app: App, pool: Pool) -> None:
+    spin = app.task(name="spin")(tasks.wait_until_cancelled)
+    handle = await spin.aenqueue(60.0)
+    worker = Worker(app, pool=pool, shutdown_grace=0.1, cancel_grace=0.2)
+    await worker.start()
+    await started(handle)
+    await worker.stop()
+    await handle.arefresh()
+    assert handle.state is JobState.QUEUED and handle.job.attempt == 0
+
+
+async def test_shutdown_lets_short_jobs_finish(app: App) -> None:
+    handles = [await tasks.async_add.aenqueue(index, 1) for index in range(5)]
+    worker = Worker(app, concurrency=5, pool="asyncio")
+    await worker.start()
+    await handles[0].aresult(timeout=10)
+    await worker.stop()
+    for index, handle in enumerate(handles):
+        assert await handle.aresult(timeout=10) == index + 1
+
+
+async def test_process_pool_refuses_functions_it_cannot_import(app: App) -> None:
+    @app.task(name="local")
+    def local() -> int:
+        return 1
+
+    handle = await local.aenqueue()
+    await Worker(app, pool="process").run_until_idle(timeout=30)
+    with pytest.raises(TaskFailed, match="defined inside a function"):
+        await handle.aresult(timeout=1)
+
+
+def test_current_job_outside_a_task_is_an_error() -> None:
+    with pytest.raises(Exception, match="only available inside a running task"):
+        current_job()
