@@ -1,0 +1,174 @@
+"""What the SQLite store adds to the conformance suite: the file lock, URLs, migrations, group
+commit (isolation of a failing operation, flush on close) and the completion fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from shoal.core import transitions
+from shoal.core.errors import ConfigError, LeaseLost, StorageError, Unavailable
+from shoal.core.model import JobError, JobState, LeaseRef
+from shoal.core.ports import ClaimRequest
+from shoal.stores.sqlite import SqliteStore
+from shoal.stores.sqlite._leases import completed
+from shoal.testing import make_job
+from shoal.testing.store_contract import T0
+
+
+def _claim(limit: int = 10) -> ClaimRequest:
+    return ClaimRequest("default", ("default",), "w1", limit, 30.0, T0)
+
+
+async def test_a_second_store_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "x.db")
+    await first.open()
+    second = SqliteStore(tmp_path / "x.db")
+    with pytest.raises(StorageError, match="in use by another shoal store"):
+        await second.open()
+    await first.close()
+    await second.open()  # the lock went with the first store
+    await second.close()
+
+
+async def test_a_closed_store_is_unavailable(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.db")
+    with pytest.raises(Unavailable):
+        await store.get_job("default", "x")
+    await store.open()
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(Unavailable):
+        await store.enqueue([make_job()], T0)
+
+
+def test_from_url() -> None:
+    store = SqliteStore.from_url("sqlite:///var/shoal.db?synchronous=full")
+    assert store.path == Path("var/shoal.db") and store.synchronous == "FULL"
+    assert SqliteStore.from_url("sqlite:////abs/shoal.db").path == Path("/abs/shoal.db")
+    for bad in ("postgresql://h/db", "sqlite://", "sqlite:///", "sqlite:///x.db?mode=fast"):
+        with pytest.raises(ConfigError):
+            SqliteStore.from_url(bad)
+    with pytest.raises(ConfigError):
+        SqliteStore("x.db", synchronous="OFF")
+
+
+async def test_migrations_set_user_version_once(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    for _ in range(2):  # the second open finds the schema current and changes nothing
+        store = SqliteStore(path)
+        await store.open()
+        await store.enqueue([make_job()], T0)
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 2
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StorageError, match="newer than this shoal"):
+        await SqliteStore(path).open()
+    with pytest.raises(StorageError, match="newer than this shoal"):  # not "in use": the
+        await SqliteStore(path).open()  # failed open released its lock
+
+
+async def test_a_failing_operation_rolls_back_alone_in_its_group(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.db")
+    await store.open()
+    try:
+        await store.enqueue([make_job() for _ in range(3)], T0)
+        a, b, c = await store.claim(_claim())
+
+        # Operations queued together commit together; each one's outcome is its own.
+        results = await asyncio.gather(
+            store.enqueue([make_job(queue="q1")], T0),
+            store.complete(LeaseRef(a.id, "forged"), None, T0),
+            store.release([LeaseRef(b.id, b.lease_token or "")], T0),
+            store.complete(LeaseRef(c.id, c.lease_token or ""), b"r", T0),
+            store.enqueue([make_job(queue="q2")], T0),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], LeaseLost)
+        assert [q.name for q in await store.list_queues("default")] == ["default", "q1", "q2"]
+        stored_c = await store.get_job("default", c.id)
+        assert stored_c is not None and stored_c.state is JobState.SUCCEEDED
+        commits, operations = store.group_stats
+        assert commits < operations
+    finally:
+        await store.close()
+
+
+async def test_close_flushes_queued_operations(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    store = SqliteStore(path)
+    await store.open()
+    jobs = [make_job() for _ in range(50)]
+    tasks = [asyncio.create_task(store.enqueue([job], T0)) for job in jobs]
+    await asyncio.sleep(0)  # every task has queued its operation; none was acknowledged yet
+    await store.close()
+    assert all(task.done() for task in tasks)
+    reopened = SqliteStore(path)
+    await reopened.open()
+    try:
+        assert (await reopened.stats("default")).total == 50
+    finally:
+        await reopened.close()
+
+
+async def test_completion_fast_path_matches_the_row(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.db")
+    await store.open()
+    try:
+        await store.enqueue([make_job() for _ in range(4)], T0)
+        a, b, c, d = await store.claim(_claim())
+        await store.cancel("default", b.id, T0)  # the cached copy follows the cancel request
+        # A stale lease pops the cache entry: the live one then takes the slow path.
+        with pytest.raises(LeaseLost):
+            await store.fail(LeaseRef(c.id, "stale"), JobError("E", ""), T0)
+        done = await asyncio.gather(
+            *(store.complete(LeaseRef(j.id, j.lease_token or ""), b"r", T0 + 1) for j in (a, b, c))
+        )
+        for job in done:
+            assert job == await store.get_job("default", job.id)
+        assert done[1].cancel_requested and done[1].state is JobState.SUCCEEDED
+        # The same job twice in one group: exactly one completion wins.
+        lease = LeaseRef(d.id, d.lease_token or "")
+        twice = await asyncio.gather(
+            store.complete(lease, None, T0 + 2),
+            store.complete(lease, None, T0 + 2),
+            return_exceptions=True,
+        )
+        assert sorted(type(r).__name__ for r in twice) == ["Job", "LeaseLost"]
+    finally:
+        await store.close()
+
+
+def test_completed_equals_the_transition() -> None:
+    job = transitions.claim(make_job(tags=("x",)), "w", "tok", T0, 30.0)
+    assert completed(job, b"r", T0 + 1) == transitions.complete(job, "tok", b"r", T0 + 1)
+
+
+async def test_a_stale_cache_entry_falls_back_to_reading_rows(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.db")
+    await store.open()
+    try:
+        await store.enqueue([make_job(), make_job()], T0)
+        a, b = await store.claim(_claim())
+        writer = store._writer
+        assert writer is not None
+        # A change behind the cache's back (no operation does this; the guard must catch it).
+        await writer.submit(
+            lambda conn: conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (b.id,))
+        )
+        done = await asyncio.gather(
+            *(store.complete(LeaseRef(j.id, j.lease_token or ""), None, T0) for j in (a, b))
+        )
+        assert [job.cancel_requested for job in done] == [False, True]
+        for job in done:
+            assert job == await store.get_job("default", job.id)
+    finally:
+        await store.close()
