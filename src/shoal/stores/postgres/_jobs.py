@@ -3,11 +3,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+import asyncpg
+
 from shoal.core import transitions
 from shoal.core.errors import LeaseLost
 from shoal.core.model import Job, JobError, JobState, LeaseRef
 from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult
 from shoal.stores.postgres._base import Base, Conn
+from shoal.stores.postgres._batch import COMPLETE_MANY, CompletionBatcher
 from shoal.stores.postgres._rows import (
     JOB_COLUMNS,
     UPDATE_JOB,
@@ -64,14 +67,6 @@ WHERE j.id = l.id AND j.state = 'running' AND j.lease_token = l.token
 RETURNING j.id, j.lease_token, j.cancel_requested
 """
 
-_COMPLETE = """
-UPDATE shoal_jobs
-SET state = 'succeeded', result = $3, finished_at = $4, progress = 1.0,
-    worker_id = NULL, lease_token = NULL, lease_expires_at = NULL
-WHERE id = $1 AND state = 'running' AND lease_token = $2
-RETURNING *
-"""
-
 
 def _key_lock(namespace: str, key: str) -> int:
     """A signed 64-bit advisory lock id for one idempotency key of one namespace."""
@@ -81,6 +76,10 @@ def _key_lock(namespace: str, key: str) -> int:
 
 class JobLeases(Base):
     """Enqueue, claim and the lease moves."""
+
+    def __init__(self, origin: str) -> None:
+        super().__init__(origin)
+        self._completions = CompletionBatcher(self._complete_many)
 
     async def enqueue(
         self, jobs: Sequence[Job], now: float, dedupe_window: float = 0.0
@@ -179,10 +178,11 @@ class JobLeases(Base):
         return HeartbeatResult(tuple(renewed), tuple(lost), tuple(cancelled))
 
     async def complete(self, lease: LeaseRef, result: bytes | None, now: float) -> Job:
-        row = await self._fetchrow(_COMPLETE, lease.job_id, lease.token, result, now)
-        if row is None:
-            raise LeaseLost(f"lease on job {lease.job_id} is not held")
-        return to_job(row)
+        self._live_pool()
+        return await self._completions.complete(lease, result, now)
+
+    async def _complete_many(self, args: Sequence[object]) -> list[asyncpg.Record]:
+        return await self._fetch(COMPLETE_MANY, *args)
 
     async def fail(
         self, lease: LeaseRef, error: JobError, now: float, retry_delay: float | None = None

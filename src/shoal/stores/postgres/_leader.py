@@ -39,14 +39,21 @@ class LeaderLeases:
     async def try_acquire(self, name: str, holder: str, ttl: float, now: float) -> bool:
         state = self._holders.setdefault(holder, _Holder())
         async with state.mutex:
-            try:
-                if state.conn is None or state.conn.is_closed():
-                    state.locked.clear()  # a closed session holds no lock
-                    state.conn = await self._connect()
-                return await self._acquire(state, state.conn, name, holder, ttl, now)
-            except DRIVER_ERRORS as exc:
-                await self._drop(state)
-                raise StorageError(f"PostgreSQL: leader lease {name!r}: {exc}") from exc
+            # A second try on a new connection: the old one may have died quietly (server
+            # restart, idle timeout), which is only seen when it is used.
+            for attempt in (1, 2):
+                fresh = state.conn is None or state.conn.is_closed()
+                try:
+                    if fresh:
+                        state.locked.clear()  # a closed session holds no lock
+                        state.conn = await self._connect()
+                    assert state.conn is not None
+                    return await self._acquire(state, state.conn, name, holder, ttl, now)
+                except DRIVER_ERRORS as exc:
+                    await self._drop(state)
+                    if fresh or attempt == 2:
+                        raise StorageError(f"PostgreSQL: leader lease {name!r}: {exc}") from exc
+            raise AssertionError("unreachable")  # pragma: no cover
 
     async def _acquire(
         self, state: _Holder, conn: Conn, name: str, holder: str, ttl: float, now: float
@@ -139,4 +146,3 @@ class LeaderLeases:
                 await asyncio.wait_for(conn.close(), 5.0)
             except (*DRIVER_ERRORS, TimeoutError):
                 conn.terminate()
-

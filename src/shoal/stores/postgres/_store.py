@@ -111,6 +111,7 @@ class PostgresStore(JobLeases, JobSteering, Catalog):
     async def close(self) -> None:
         """Stop listening, give up leader leases and close every connection."""
         self._closed = True
+        await self._completions.wait_idle()
         await self._channel.stop()
         await self._leaders.close()
         pool, self._pool = self._pool, None
