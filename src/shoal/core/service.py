@@ -221,24 +221,32 @@ class QueueService:
 
     async def pause_queue(self, namespace: str, queue: str) -> None:
         """Stop handing out the queue's jobs; enqueues still land."""
-        await self.store.set_queue_paused(namespace, check_name("queue", queue), True)
+        await self.store.set_queue_paused(
+            check_name("namespace", namespace), check_name("queue", queue), True
+        )
         self._publish_queue("queue.paused", namespace, queue)
 
     async def resume_queue(self, namespace: str, queue: str) -> None:
         """Hand out the queue's jobs again."""
-        await self.store.set_queue_paused(namespace, check_name("queue", queue), False)
+        await self.store.set_queue_paused(
+            check_name("namespace", namespace), check_name("queue", queue), False
+        )
         self.ready.notify(namespace, queue)
         self._publish_queue("queue.resumed", namespace, queue)
 
     async def purge_queue(self, namespace: str, queue: str) -> int:
         """Delete the queue's waiting jobs; the count."""
-        count = await self.store.purge_queue(namespace, check_name("queue", queue))
+        count = await self.store.purge_queue(
+            check_name("namespace", namespace), check_name("queue", queue)
+        )
         self._publish_queue("queue.purged", namespace, queue)
         return count
 
     async def delete_queue(self, namespace: str, queue: str) -> int:
         """Delete the queue and its jobs (refused while any runs); the count of jobs."""
-        count = await self.store.delete_queue(namespace, check_name("queue", queue))
+        count = await self.store.delete_queue(
+            check_name("namespace", namespace), check_name("queue", queue)
+        )
         self._publish_queue("queue.deleted", namespace, queue)
         return count
 
