@@ -258,6 +258,7 @@ class SchedulerRunner:
             self._push_next(key, schedule)
             return
         fired = await self._fire(schedule, slot)
+        await asyncio.sleep(0)  # let a waiting worker claim the job before the bookkeeping
         saved = await save_progress(self.queue.store, *key, fired, slot)
         if saved is None:
             self._untrack(key)
