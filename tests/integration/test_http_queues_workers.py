@@ -85,6 +85,11 @@ async def test_bad_queue_names_are_422(client: httpx.AsyncClient) -> None:
     assert error_of(response) == (422, "invalid_argument", "queue")
     response = await client.get("/api/v1/queues", params={"namespace": "x y"})
     assert error_of(response) == (422, "invalid_argument", "namespace")
+    for verb in ("pause", "resume", "purge"):
+        response = await client.post(f"/api/v1/queues/q/{verb}", params={"namespace": "x\ty"})
+        assert error_of(response) == (422, "invalid_argument", "namespace")
+    response = await client.delete("/api/v1/queues/q", params={"namespace": "x\ty"})
+    assert error_of(response) == (422, "invalid_argument", "namespace")
 
 
 async def test_workers_register_list_drain_kick(

@@ -4,7 +4,9 @@ import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+from shoal.core.errors import InvalidArgument
 from shoal.core.events import Event
+from shoal.core.validation import check_name
 
 from .metrics import Metrics
 
@@ -62,7 +64,7 @@ class Recorder:
 
     def record(self, event: Event) -> None:
         """Account for one event."""
-        if event.namespace != "*":
+        if event.namespace not in self.namespaces and _is_name(event.namespace):
             self.namespaces.add(event.namespace)
         self.metrics.count_event(event)
         if event.job_id is None:
@@ -128,6 +130,15 @@ class Recorder:
     def series(self, namespace: str, since: float) -> list[Bucket]:
         """The slots of a namespace that start at or after `since`, oldest first."""
         return [b for b in self._series.get(namespace, ()) if b.start >= since]
+
+
+def _is_name(namespace: str) -> bool:
+    # Worker events of every namespace carry "*"; only real names are listed.
+    try:
+        check_name("namespace", namespace)
+    except InvalidArgument:
+        return False
+    return namespace != "*"
 
 
 def _bounded_put(table: OrderedDict[str, float], key: str, value: float) -> None:

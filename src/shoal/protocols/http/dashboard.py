@@ -42,7 +42,7 @@ NamespaceParam = Annotated[str, Query(min_length=1, max_length=200)]
 class LoginIn(BaseModel):
     """The dashboard's sign-in: the API token."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     token: str = Field(min_length=1, max_length=1000)
 

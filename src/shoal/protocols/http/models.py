@@ -52,7 +52,7 @@ _NAME = Field(min_length=1, max_length=200)
 
 class _In(BaseModel):
     # Unknown fields are refused (422 naming them), never silently dropped.
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ErrorDetail(BaseModel):

@@ -38,7 +38,7 @@ _TOKEN = Field(min_length=1, max_length=200, description="The token the fetch re
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class FetchIn(_In):

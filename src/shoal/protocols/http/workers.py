@@ -25,7 +25,7 @@ _NAME = Field(min_length=1, max_length=200)
 class RegisterIn(BaseModel):
     """A pull worker announces itself, so that it is listed and can be kicked or drained."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str = _NAME
     queues: list[str] = Field(min_length=1, max_length=100)
