@@ -115,6 +115,7 @@ class Server:
         self._maintenance: Maintenance | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
         self._grpc: GrpcListener | None = None
+        self._ready: Ready | None = None
 
     async def start(self) -> Ready:
         """Open the store and start the duties and listeners.
@@ -144,7 +145,7 @@ class Server:
         except BaseException:
             await self.stop()
             raise
-        ready = Ready(grpc=bound, store=redact(config.store.url))
+        ready = self._ready = Ready(grpc=bound, store=redact(config.store.url))
         logger.info(ready.line(), extra={"event": "server.ready"})
         return ready
 
@@ -165,7 +166,9 @@ class Server:
             except ShoalError:
                 logger.exception("closing the store failed", extra={"event": "server.error"})
             self.store = None
-        logger.info("shoal stopped", extra={"event": "server.stopped"})
+        if self._ready is not None:
+            logger.info("shoal stopped", extra={"event": "server.stopped"})
+            self._ready = None
 
     async def serve(self, stop: asyncio.Event, on_ready: Callable[[Ready], None]) -> None:
         """Start, report readiness, run until `stop` is set, then stop gracefully."""

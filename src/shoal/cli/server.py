@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -78,6 +79,9 @@ def server(
 
 
 def _run(config: ShoalConfig) -> None:
+    # gRPC's C core logs its own line when a bind fails; shoal reports it in one line already.
+    # Set before grpc is imported (GRPC_VERBOSITY=ERROR brings the core's logs back).
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from shoal.server import Server  # the whole server is imported only when it runs
 
     async def serve() -> None:
