@@ -1,0 +1,161 @@
+"""The configuration layers, their checks, and the messages that name a bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shoal.config import (
+    ListenAddress,
+    ShoalConfig,
+    load_config,
+    parse_listen,
+    parse_store_url,
+)
+from shoal.core.errors import ConfigError
+from shoal.core.retry import RetryPolicy
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "shoal.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_file_env_or_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./shoal.toml here
+    loaded = load_config(env={})
+    assert loaded.config == ShoalConfig()
+    assert loaded.config.server.grpc_listen.startswith("127.0.0.1:")
+    assert loaded.sources["store.url"] == "default"
+
+
+def test_layers_override_in_order(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[store]\nurl = "memory://"\n[service]\nlease_ttl = "30s"\nheartbeat_interval = 5\n'
+        "[limits]\nmax_batch = 50\n",
+    )
+    env = {"SHOAL_SERVICE_LEASE_TTL": "1m", "SHOAL_LIMITS_MAX_BATCH": "70"}
+    loaded = load_config(path, env=env, overrides={"limits.max_batch": "90"})
+    config = loaded.config
+    assert config.store.url == "memory://"
+    assert config.service.lease_ttl == 60.0
+    assert config.service.heartbeat_interval == 5.0
+    assert config.limits.max_batch == 90
+    assert loaded.sources["store.url"] == f"file {path}"
+    assert loaded.sources["service.lease_ttl"] == "env SHOAL_SERVICE_LEASE_TTL"
+    assert loaded.sources["limits.max_batch"] == "flag limits.max_batch"
+    assert loaded.sources["service.retention"] == "default"
+
+
+def test_config_file_from_the_environment_and_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path, '[log]\nlevel = "debug"\n')
+    assert load_config(env={"SHOAL_CONFIG": str(path)}).config.log.level == "debug"
+    monkeypatch.chdir(tmp_path)
+    assert load_config(env={}).config.log.level == "debug"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[servr]\n", "unknown section 'servr' in file {path}; did you mean 'server'?"),
+        ("[service]\nlease_tll = 1\n", "did you mean 'service.lease_ttl'?"),
+        ("[queues.emails]\nmax_attempt = 2\n", "did you mean 'queues.emails.max_attempts'?"),
+        ("[service]\nlease_ttl = 'often'\n", "service.lease_ttl (from file {path})"),
+        ("[service]\nlease_ttl = -1\n", "must be a finite number >= 0"),
+        ("[limits]\nmax_batch = 1.5\n", "limits.max_batch"),
+        ("[server]\ninsecure = 'maybe'\n", "server.insecure"),
+        ("store = 1\n", "store (from file {path}): must be a table"),
+        ("[service]\nheartbeat_interval = 20\n", "heartbeat_interval must be shorter"),
+        ("[log]\nformat = 'xml'\n", "log.format must be text or json"),
+        ("[queues.a]\nbackoff = 'linear'\n", "queues: bad backoff 'linear'"),
+        ("[queues.a]\nmax_attempts = 0\n", "queues.a.max_attempts must be 1..1000"),
+        ("[server\n", "is not valid TOML"),
+    ],
+)
+def test_bad_file_names_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, env={})
+    assert message.format(path=path) in raised.value.message
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.toml", env={})
+
+
+def test_unknown_environment_key_names_the_nearest(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"did you mean 'store.url'\?"):
+        load_config(env={"SHOAL_STORE_UR": "memory://"})
+    with pytest.raises(ConfigError, match=r"shoal\.toml only"):
+        load_config(env={"SHOAL_QUEUES_A_MAX_ATTEMPTS": "2"})
+    # other tools' variables are theirs
+    assert load_config(env={"SHOAL_URL": "x", "SHOAL_TEST_POSTGRES_URL": "y"}).config
+
+
+def test_flags_must_be_dotted(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"SECTION\.KEY"):
+        load_config(env={}, overrides={"lease_ttl": "1"})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("250ms", 0.25), ("15s", 15.0), ("2m", 120.0), ("1.5h", 5400.0), ("7d", 604800.0), ("3", 3.0)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    config = load_config(env={}, overrides={"service.retention": text}).config
+    assert config.service.retention == seconds
+
+
+def test_queue_policies_become_service_settings(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "[queues.default]\nmax_attempts = 7\n"
+        "[queues.emails]\nmax_attempts = 5\nbackoff = 'fixed:base=10'\ntimeout = 30\n",
+    )
+    settings = load_config(path, env={}).config.service_settings()
+    assert settings.policy("emails").max_attempts == 5
+    assert settings.policy("emails").backoff == RetryPolicy.parse("fixed:base=10")
+    assert settings.policy("emails").timeout == 30.0
+    assert settings.policy("anything").max_attempts == 7
+    assert settings.policy("anything").timeout is None
+
+
+def test_store_urls() -> None:
+    assert parse_store_url("memory://").scheme == "memory"
+    assert parse_store_url("sqlite:///rel/shoal.db").path == "rel/shoal.db"
+    assert parse_store_url("sqlite:////abs/shoal.db").path == "/abs/shoal.db"
+    assert parse_store_url("postgresql://u:p@h:5432/db").path == "u:p@h:5432/db"
+    with pytest.raises(ConfigError, match="names no file"):
+        parse_store_url("sqlite:///")
+    with pytest.raises(ConfigError, match="did you mean 'sqlite'"):
+        parse_store_url("sqlit:///x.db")
+    with pytest.raises(ConfigError, match="is not a URL"):
+        parse_store_url("shoal.db")
+
+
+def test_listen_addresses() -> None:
+    assert parse_listen("127.0.0.1:0") == ListenAddress("127.0.0.1", 0)
+    assert parse_listen("[::1]:50051") == ListenAddress("::1", 50051)
+    assert parse_listen("localhost:1").is_loopback()
+    assert not parse_listen("0.0.0.0:1").is_loopback()
+    assert not parse_listen("example.org:1").is_loopback()
+    for bad in ("50051", ":50051", "h:port", "h:70000"):
+        with pytest.raises(ConfigError, match="HOST:PORT"):
+            parse_listen(bad)
+
+
+def test_non_loopback_needs_insecure() -> None:
+    with pytest.raises(ConfigError, match="not a loopback address"):
+        load_config(env={}, overrides={"server.grpc_listen": "0.0.0.0:50051"})
+    config = load_config(
+        env={}, overrides={"server.grpc_listen": "0.0.0.0:50051", "server.insecure": "true"}
+    ).config
+    assert config.server.insecure
