@@ -1,14 +1,19 @@
-"""Fixtures of the SDK tests: one app per test over each local URL.
+"""Fixtures of the SDK tests: one app per test over each URL.
 
-Every test that takes `app` runs once per `app_url` param; a `grpc://` variant (a server in a
-subprocess) is added by adding a param here.
+Every test that takes `app` runs once per `app_url` param: in local mode over memory and SQLite,
+and in distributed mode against a real `shoal server` subprocess (one per session; each test
+works in a namespace of its own, so tests never see each other's jobs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,18 +22,48 @@ from shoal.sdk import App, JobHandle
 from tests.sdk import tasks
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="session")
+def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `shoal server` process on a free loopback port; its `grpc://` URL."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with log.open("w") as errors:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "shoal.cli", "server"),
+                *("--store", "memory://", "--grpc-listen", "127.0.0.1:0"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline()  # "" if the server exits instead
+        found = re.search(r"grpc=(\S+)", ready)
+        assert found, f"the server did not start: {ready!r}; see {log}"
+        yield f"grpc://{found.group(1)}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "grpc"])
 def app_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "memory":
         return "memory://"
-    return f"sqlite:///{tmp_path / 'shoal.db'}"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shoal.db'}"
+    url: str = request.getfixturevalue("grpc_server")
+    return url
 
 
 @pytest.fixture
 async def app(app_url: str) -> AsyncIterator[App]:
     """An open app with the test tasks and no worker of its own (tests run `Worker`s)."""
     tasks.started.clear()
-    app = App(app_url, worker=None)
+    app = App(app_url, namespace=f"test-{uuid.uuid4().hex[:12]}", worker=None)
     app.include(tasks.registry)
     async with app:
         yield app

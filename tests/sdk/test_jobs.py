@@ -5,6 +5,7 @@ priorities, idempotency, bad input, unknown tasks, events and callbacks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -145,7 +146,9 @@ async def test_calls_that_do_not_fit_the_signature_are_refused_at_enqueue(app: A
 
 
 async def test_unknown_task_fails_and_the_worker_keeps_running(app: App) -> None:
-    request = EnqueueRequest(task="nobody.knows", payload=b'{"args": [], "kwargs": {}}')
+    request = EnqueueRequest(
+        task="nobody.knows", payload=b'{"args": [], "kwargs": {}}', namespace=app.namespace
+    )
     [enqueued] = await app.transport.enqueue([request])
     ghost = app.handle(enqueued.job.id)
     async with Worker(app):
@@ -183,22 +186,29 @@ async def test_progress_and_current_job(app: App) -> None:
 
 async def test_events_stream_the_lifecycle(app: App) -> None:
     seen: list[Event] = []
-    handle_box: list[str] = []
+    watched: set[str] = set()
+    listening = asyncio.Event()
 
     async def listen() -> None:
         async for event in app.events():
+            listening.set()
             seen.append(event)
-            if event.kind == "job.succeeded" and event.job_id in handle_box:
+            if event.kind == "job.succeeded" and event.job_id in watched:
                 return
 
     listener = asyncio.create_task(listen())
-    await asyncio.sleep(0)  # let the listener subscribe
+    # a subscription over the network starts at some point: enqueue markers until it has
+    while not listening.is_set():
+        await tasks.label.options(delay=3600).aenqueue("marker")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listening.wait(), 0.2)
     handle = await tasks.add.aenqueue(1, 2)
-    handle_box.append(handle.id)
+    watched.add(handle.id)
     async with Worker(app):
         await asyncio.wait_for(listener, 10)
     kinds = [event.kind for event in seen if event.job_id == handle.id]
     assert kinds == ["job.enqueued", "job.claimed", "job.succeeded"]
+    assert all(event.namespace == app.namespace for event in seen)
 
 
 async def test_success_and_failure_callbacks(app: App) -> None:

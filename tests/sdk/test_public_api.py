@@ -8,6 +8,7 @@ def test_sdk_exports() -> None:
     assert sorted(shoal.sdk.__all__) == [
         "App",
         "Event",
+        "GrpcTransport",
         "JobCancelled",
         "JobContext",
         "JobHandle",

@@ -12,8 +12,9 @@
     assert handle.result(timeout=10) == 3
 
 `memory://` and `sqlite:///file` run the service and a worker in this process (local mode);
-the same API reaches a server when one is given by URL. Nothing connects at import or in a
-constructor: only on first use, `await app.start()`, `async with app:` or `with app:`.
+`grpc://host:port` reaches a server with the same API (distributed mode). Nothing connects at
+import or in a constructor: only on first use, `await app.start()`, `async with app:` or
+`with app:`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shoal.sdk._app import App
 from shoal.sdk._context import JobContext, current_job
 from shoal.sdk._errors import JobCancelled, NonRetryable, ResultTimeout, Retry, TaskFailed
 from shoal.sdk._execution import Pool
+from shoal.sdk._grpc import GrpcTransport
 from shoal.sdk._handle import JobHandle
 from shoal.sdk._local import LocalTransport
 from shoal.sdk._serde import JsonSerializer, PickleSerializer, Serializer
@@ -36,6 +38,7 @@ from shoal.sdk._worker import Worker, WorkerConfig
 __all__ = [
     "App",
     "Event",
+    "GrpcTransport",
     "JobCancelled",
     "JobContext",
     "JobHandle",

@@ -44,7 +44,13 @@ def transport_for_url(url: str) -> Transport:
     scheme = urlsplit(url).scheme
     if scheme in LOCAL_SCHEMES:
         return LocalTransport(url)
-    raise ConfigError(f"unsupported URL {url!r}; use memory://, sqlite:///file.db")
+    if scheme == "grpc":
+        from shoal.sdk._grpc import GrpcTransport
+
+        return GrpcTransport(url)
+    raise ConfigError(
+        f"unsupported URL {url!r}; use memory://, sqlite:///file.db or grpc://host:port"
+    )
 
 
 class App:
@@ -52,7 +58,8 @@ class App:
 
     Args:
         url: `memory://` or `sqlite:///file.db` run the service in this process (local mode);
-            the `SHOAL_URL` environment variable, else `memory://`, when None.
+            `grpc://host:port` reaches a server (distributed mode); the `SHOAL_URL`
+            environment variable, else `memory://`, when None.
         namespace: The namespace of every job this app enqueues.
         serializer: How arguments and results become bytes (JSON by default).
         worker: In local mode, the in-process worker to run while the app is open; None runs

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shoal.core.errors import InvalidArgument, LeaseLost, ShoalError
-from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerInfo
+from shoal.core.model import ACTIVE_STATES, Job, JobError, LeaseRef, WorkerInfo
 from shoal.sdk._context import JobContext
 from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
 from shoal.sdk._transport import WorkerSession
@@ -231,29 +231,38 @@ class Worker:
 
     async def run_until_idle(self, timeout: float | None = None) -> None:
         """Burst mode: run jobs until none of the worker's queues has a job queued, scheduled
-        or running here (delayed jobs and retries are waited for), then return.
+        or running (delayed jobs and retries are waited for), then stop, unless the worker
+        was started before.
         """
-        async with asyncio.timeout(timeout):
-            await self._connect()
-            while True:
-                free = self.concurrency - len(self._running)
-                jobs = await self._claim(free, 0.0) if free else []
-                if not jobs and not self._running:
-                    if await self._queues_idle():
-                        return
-                    # only delayed jobs are left: wait until one is ready
-                    jobs = await self._claim(self.concurrency, 1.0)
-                for job in jobs or ():
-                    self._spawn(job)
-                if not jobs and self._running:
-                    self._slot_freed.clear()
-                    await self._slot_freed.wait()
+        owned = self._session is None
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connect()
+                await self._drain_queues()
+        finally:
+            if owned:
+                await self.stop()
+
+    async def _drain_queues(self) -> None:
+        while True:
+            free = self.concurrency - len(self._running)
+            jobs = await self._claim(free, 0.0) if free else []
+            if not jobs and not self._running:
+                if await self._queues_idle():
+                    return
+                # only delayed jobs, or jobs on their way to a worker, are left: wait for one
+                jobs = await self._claim(self.concurrency, 1.0)
+            for job in jobs or ():
+                self._spawn(job)
+            if not jobs and self._running:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
 
     async def _queues_idle(self) -> bool:
         transport = self.app.transport
         for queue in self._queues():
             counts = (await transport.stats(self.app.namespace, queue)).by_state
-            if counts.get(JobState.QUEUED, 0) or counts.get(JobState.SCHEDULED, 0):
+            if any(counts.get(state, 0) for state in ACTIVE_STATES):
                 return False
         return True
 

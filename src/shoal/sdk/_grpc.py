@@ -1,0 +1,346 @@
+"""Distributed mode: the `shoal.v1` gRPC API of a shoal server (`grpc://host:port`).
+
+Producer calls are unary. A worker holds one `WorkerService.Connect` stream: it grants a
+credit per free slot, the server pushes assignments up to the credits, heartbeats renew every
+lease at once, outcomes come back as acks (or errors naming the job), and cancellations are
+pushed the moment they are asked for. When the stream closes the server releases the leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import grpc
+import grpc.aio
+from grpc.aio import EOF  # type: ignore[attr-defined]
+
+from shoal.core.errors import ConfigError, ShoalError, Unavailable, error_from_code
+from shoal.core.events import Event
+from shoal.core.model import Job, JobError, LeaseRef, QueueStats, WorkerInfo
+from shoal.core.ports import Enqueued, HeartbeatResult
+from shoal.core.validation import EnqueueRequest
+from shoal.protocols.grpc.gen.shoal.v1 import (
+    events_pb2,
+    events_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    queues_pb2,
+    queues_pb2_grpc,
+    workers_pb2,
+    workers_pb2_grpc,
+)
+from shoal.sdk import _grpc_codec as codec
+from shoal.sdk._transport import CancelListener
+
+__all__ = ["GrpcSession", "GrpcTransport"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Seconds to wait for the server when the transport opens.
+_CONNECT_TIMEOUT = 10.0
+#: On close, jobs assigned meanwhile are given back for at most this long...
+_CLOSE_WAIT = 1.0
+#: ...and until no assignment came for this long.
+_QUIET = 0.05
+
+
+async def _call(request: Awaitable[T]) -> T:
+    try:
+        return await request
+    except grpc.aio.AioRpcError as error:
+        raise codec.error_from_rpc(error) from None
+
+
+class GrpcTransport:
+    """A client of a shoal server over gRPC; `target` is `host:port` or `grpc://host:port`."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target if "://" in target else f"grpc://{target}")
+        if parts.scheme != "grpc" or not parts.hostname or not parts.port:
+            raise ConfigError(f"{target!r} is not a gRPC address; use grpc://host:port")
+        self.address = f"{parts.hostname}:{parts.port}"
+        self._channel: grpc.aio.Channel | None = None
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        """The open channel."""
+        if self._channel is None:
+            raise Unavailable("the gRPC transport is not open")
+        return self._channel
+
+    async def open(self) -> None:
+        """Dial the server and wait until the channel is ready."""
+        channel = grpc.aio.insecure_channel(self.address)
+        try:
+            await asyncio.wait_for(channel.channel_ready(), _CONNECT_TIMEOUT)
+        except TimeoutError:
+            await channel.close(None)
+            raise Unavailable(f"no shoal server answers at {self.address}") from None
+        self._channel = channel
+        self._jobs: Any = jobs_pb2_grpc.JobServiceStub(channel)  # type: ignore[no-untyped-call]
+        self._queues: Any = queues_pb2_grpc.QueueServiceStub(channel)  # type: ignore[no-untyped-call]
+        self._workers: Any = workers_pb2_grpc.WorkerServiceStub(channel)  # type: ignore[no-untyped-call]
+        self._events: Any = events_pb2_grpc.EventServiceStub(channel)  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        """Close the channel (open streams end)."""
+        if self._channel is not None:
+            channel, self._channel = self._channel, None
+            await channel.close(None)
+
+    async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """Store jobs in one transaction."""
+        message = jobs_pb2.EnqueueManyRequest(jobs=[codec.enqueue_to_pb(r) for r in requests])
+        response = await _call(self._jobs.EnqueueMany(message))
+        return [Enqueued(codec.job_from_pb(item.job), item.created) for item in response.results]
+
+    async def get(self, namespace: str, job_id: str) -> Job:
+        """The job."""
+        request = jobs_pb2.GetJobRequest(namespace=namespace, id=job_id)
+        return codec.job_from_pb(await _call(self._jobs.GetJob(request)))
+
+    async def wait(self, namespace: str, job_id: str, timeout: float) -> Job:
+        """The job once finished, or after `timeout` seconds (a long poll)."""
+        request = jobs_pb2.WaitForJobRequest(namespace=namespace, id=job_id, timeout=timeout)
+        return codec.job_from_pb((await _call(self._jobs.WaitForJob(request))).job)
+
+    async def cancel(self, namespace: str, job_id: str) -> Job:
+        """Cancel the job."""
+        request = jobs_pb2.CancelJobRequest(namespace=namespace, id=job_id)
+        return codec.job_from_pb(await _call(self._jobs.CancelJob(request)))
+
+    async def stats(self, namespace: str, queue: str | None) -> QueueStats:
+        """Counts of jobs by state."""
+        request = queues_pb2.GetQueueStatsRequest(namespace=namespace, queue=queue or "")
+        return codec.stats_from_pb(await _call(self._queues.GetQueueStats(request)))
+
+    async def events(self, namespace: str) -> AsyncIterator[Event]:
+        """The server's events for this namespace, as they happen."""
+        call = self._events.Subscribe(events_pb2.SubscribeRequest(namespace=namespace))
+        try:
+            async for message in call:
+                yield codec.event_from_pb(message)
+        except grpc.aio.AioRpcError as error:
+            raise codec.error_from_rpc(error) from None
+        finally:
+            call.cancel()
+
+    async def connect_worker(self, worker: WorkerInfo, on_cancel: CancelListener) -> GrpcSession:
+        """Open a worker stream."""
+        session = GrpcSession(self._workers.Connect(), worker, on_cancel)
+        await session.open()
+        return session
+
+
+class GrpcSession:
+    """The client side of one worker stream."""
+
+    def __init__(self, call: Any, worker: WorkerInfo, on_cancel: CancelListener) -> None:
+        self._call = call
+        self._worker = worker
+        self._on_cancel = on_cancel
+        self.heartbeat_interval = 2.0
+        self.worker_id = ""
+        self._assigned: asyncio.Queue[Job] = asyncio.Queue()
+        #: Credits granted that the server has not used yet.
+        self._outstanding = 0
+        self._draining = False
+        self._closed: ShoalError | None = None
+        self._heartbeats: deque[asyncio.Future[HeartbeatResult]] = deque()
+        self._outcomes: dict[str, asyncio.Future[None]] = {}
+        self._write_lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def _send(self, **kind: Any) -> None:
+        if self._closed is not None:
+            raise self._closed
+        async with self._write_lock:
+            try:
+                await self._call.write(workers_pb2.WorkerMessage(**kind))
+            except grpc.aio.AioRpcError as error:
+                raise codec.error_from_rpc(error) from None
+            except asyncio.InvalidStateError:
+                raise Unavailable("the worker stream is closed") from None
+
+    async def open(self) -> None:
+        """Say hello and read the welcome."""
+        worker = self._worker
+        hello = workers_pb2.Hello(
+            namespace=worker.namespace,
+            queues=worker.queues,
+            tasks=worker.tasks,
+            concurrency=worker.concurrency,
+            language="python",
+            host=worker.host,
+            pid=worker.pid,
+        )
+        await self._send(hello=hello)
+        try:
+            first = await self._call.read()
+        except grpc.aio.AioRpcError as error:
+            raise codec.error_from_rpc(error) from None
+        if first is EOF or first.WhichOneof("kind") != "welcome":
+            raise Unavailable("the server did not welcome the worker")
+        self.worker_id = first.welcome.worker_id
+        self.heartbeat_interval = first.welcome.heartbeat_interval or self.heartbeat_interval
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        reason: ShoalError = Unavailable("the server closed the worker stream")
+        try:
+            while (message := await self._call.read()) is not EOF:
+                self._dispatch(message)
+        except grpc.aio.AioRpcError as error:
+            reason = codec.error_from_rpc(error)
+        finally:
+            self._closed = reason
+            pending: list[asyncio.Future[Any]] = [*self._heartbeats, *self._outcomes.values()]
+            for future in pending:
+                if not future.done():
+                    future.set_exception(reason)
+            self._heartbeats.clear()
+            self._outcomes.clear()
+
+    def _dispatch(self, message: workers_pb2.ServerMessage) -> None:
+        kind = message.WhichOneof("kind")
+        if kind == "assignments":
+            items = message.assignments.assignments
+            self._outstanding = max(self._outstanding - len(items), 0)
+            for item in items:
+                self._assigned.put_nowait(codec.job_from_pb(item.job, item.token))
+        elif kind == "heartbeat_ack":
+            ack = message.heartbeat_ack
+            result = HeartbeatResult(
+                tuple(ack.renewed), tuple(ack.lost), tuple(ack.cancel_requested)
+            )
+            if self._heartbeats:
+                _settle(self._heartbeats.popleft(), result)
+        elif kind == "acks":
+            for ack_item in message.acks.acks:
+                _settle(self._outcomes.pop(ack_item.job_id, None), None)
+        elif kind == "cancel":
+            for job_id in message.cancel.job_ids:
+                self._on_cancel(job_id)
+        elif kind == "error":
+            self._refused(message.error)
+        elif kind == "drain":
+            self._draining = True
+            logger.info("the server asks this worker to drain", extra={"event": "worker.drain"})
+        elif kind == "goodbye":
+            logger.warning("the server ended this worker's session: %s", message.goodbye.reason)
+
+    def _refused(self, error: Any) -> None:
+        failure = error_from_code(error.code, error.message, error.field or None)
+        future = self._outcomes.pop(error.job_id, None) if error.job_id else None
+        if future is not None:
+            future.set_exception(failure)
+        else:
+            logger.warning(
+                "the server refused a worker message: %s",
+                failure.message,
+                extra={"event": "worker.refused", "job_id": error.job_id or None},
+            )
+
+    async def claim(self, queues: Sequence[str], limit: int, wait: float) -> list[Job]:
+        """Grant credits for `limit` free slots and take the jobs assigned, waiting up to
+        `wait` seconds for the first (the queues were named in the hello).
+        """
+        if self._draining:
+            await asyncio.sleep(wait)
+            return []
+        grant = limit - self._outstanding - self._assigned.qsize()
+        if grant > 0:
+            self._outstanding += grant
+            await self._send(credit=workers_pb2.Credit(credits=grant))
+        if self._assigned.empty() and wait > 0:
+            with contextlib.suppress(TimeoutError):
+                first = await asyncio.wait_for(self._assigned.get(), wait)
+                self._assigned.put_nowait(first)
+        jobs: list[Job] = []
+        while len(jobs) < limit and not self._assigned.empty():
+            jobs.append(self._assigned.get_nowait())
+        return jobs
+
+    async def heartbeat(self, leases: Sequence[LeaseRef]) -> HeartbeatResult:
+        """Renew these leases."""
+        future: asyncio.Future[HeartbeatResult] = asyncio.get_running_loop().create_future()
+        self._heartbeats.append(future)
+        await self._send(heartbeat=workers_pb2.Heartbeat(leases=map(codec.lease_to_pb, leases)))
+        return await future
+
+    async def _outcome(self, job_id: str, outcomes: workers_pb2.Outcomes) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes[job_id] = future
+        await self._send(outcomes=outcomes)
+        await future
+
+    async def complete(self, lease: LeaseRef, result: bytes | None) -> None:
+        """Report success and wait for the server's ack."""
+        completion = workers_pb2.Completion(job_id=lease.job_id, token=lease.token)
+        if result is not None:
+            completion.result = result
+        await self._outcome(lease.job_id, workers_pb2.Outcomes(completed=[completion]))
+
+    async def fail(self, lease: LeaseRef, error: JobError, retry_delay: float | None) -> None:
+        """Report a failed attempt and wait for the server's ack."""
+        failure = workers_pb2.Failure(
+            job_id=lease.job_id, token=lease.token, error=codec.error_to_pb(error)
+        )
+        if retry_delay is not None:
+            failure.retry_delay = retry_delay
+        await self._outcome(lease.job_id, workers_pb2.Outcomes(failed=[failure]))
+
+    async def release(self, leases: Sequence[LeaseRef]) -> None:
+        """Give jobs back unfinished."""
+        await self._send(release=workers_pb2.Release(leases=map(codec.lease_to_pb, leases)))
+
+    async def progress(self, lease: LeaseRef, value: float) -> None:
+        """Record progress."""
+        message = workers_pb2.Progress(job_id=lease.job_id, token=lease.token, progress=value)
+        await self._send(progress=message)
+
+    async def close(self) -> None:
+        """Give back jobs assigned but never taken, then end the stream."""
+        with contextlib.suppress(ShoalError):
+            await self._give_back_unstarted()
+            async with self._write_lock:
+                await self._call.done_writing()
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(self._reader, _CONNECT_TIMEOUT)
+            except TimeoutError:
+                self._call.cancel()
+
+    async def _give_back_unstarted(self) -> None:
+        # Credits cannot be taken back: while some are unused, the server may still assign
+        # jobs (even the ones just released). Release what arrives until it goes quiet or the
+        # credits are used up; whatever comes later the server releases when the stream ends.
+        self._draining = True
+        deadline = time.monotonic() + _CLOSE_WAIT
+        while True:
+            unstarted: list[LeaseRef] = []
+            while not self._assigned.empty():
+                job = self._assigned.get_nowait()
+                unstarted.append(LeaseRef(job.id, job.lease_token or ""))
+            if unstarted:
+                await self.release(unstarted)
+            if self._outstanding <= 0 or time.monotonic() >= deadline:
+                return
+            try:
+                job = await asyncio.wait_for(self._assigned.get(), _QUIET)
+            except TimeoutError:
+                return
+            self._assigned.put_nowait(job)
+
+
+def _settle(future: asyncio.Future[T] | None, value: T) -> None:
+    if future is not None and not future.done():
+        future.set_result(value)

@@ -1,0 +1,168 @@
+"""The client's side of the `shoal.v1` messages: core types to protobuf and back, and gRPC
+failures to the `ShoalError` the server raised (its code travels in trailing metadata).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from shoal.core.errors import ShoalError, Unavailable, error_from_code
+from shoal.core.events import Event
+from shoal.core.model import Job, JobError, JobId, JobState, LeaseRef, QueueStats
+from shoal.core.validation import EnqueueRequest
+from shoal.protocols.grpc.gen.shoal.v1 import (
+    events_pb2,
+    jobs_pb2,
+    model_pb2,
+    queues_pb2,
+)
+
+_STATES: dict[int, JobState] = {
+    model_pb2.JOB_STATE_SCHEDULED: JobState.SCHEDULED,
+    model_pb2.JOB_STATE_QUEUED: JobState.QUEUED,
+    model_pb2.JOB_STATE_RUNNING: JobState.RUNNING,
+    model_pb2.JOB_STATE_SUCCEEDED: JobState.SUCCEEDED,
+    model_pb2.JOB_STATE_FAILED: JobState.FAILED,
+    model_pb2.JOB_STATE_CANCELLED: JobState.CANCELLED,
+}
+_CODE_KEY = "shoal-error-code"
+_FIELD_KEY = "shoal-error-field"
+
+
+def error_from_rpc(error: grpc.aio.AioRpcError) -> ShoalError:
+    """The shoal error a failed call carries; `Unavailable` when the server was not reached."""
+    pairs: Any = error.trailing_metadata() or ()  # aio Metadata: (key, value) pairs
+    metadata = {key: value for key, value in pairs}
+    code = metadata.get(_CODE_KEY)
+    message = error.details() or error.code().name
+    if isinstance(code, str):
+        field = metadata.get(_FIELD_KEY)
+        return error_from_code(code, message, field if isinstance(field, str) else None)
+    if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+        return Unavailable(f"the shoal server is not reachable: {message}")
+    return ShoalError(f"{error.code().name}: {message}")
+
+
+def enqueue_to_pb(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
+    """An enqueue request on the wire."""
+    message = jobs_pb2.EnqueueRequest(
+        namespace=request.namespace,
+        queue=request.queue,
+        task=request.task,
+        payload=request.payload,
+        content_type=request.content_type,
+        priority=request.priority,
+        dedupe_window=request.dedupe_window,
+        tags=request.tags,
+        parent_id=request.parent_id or "",
+    )
+    optional = {
+        "delay": request.delay,
+        "run_at": request.run_at,
+        "max_attempts": request.max_attempts,
+        "timeout": request.timeout,
+        "idempotency_key": request.idempotency_key,
+    }
+    for name, value in optional.items():
+        if value is not None:
+            setattr(message, name, value)
+    if request.backoff is not None:
+        policy = request.backoff
+        message.backoff.CopyFrom(
+            model_pb2.Backoff(
+                kind=policy.kind,
+                base=policy.base,
+                factor=policy.factor,
+                cap=policy.cap,
+                jitter=policy.jitter,
+            )
+        )
+    return message
+
+
+def _optional(message: model_pb2.Job, name: str) -> float | None:
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def job_from_pb(message: model_pb2.Job, lease_token: str | None = None) -> Job:
+    """A job from the wire (with the lease token of an assignment)."""
+    error = None
+    if message.HasField("error"):
+        error = JobError(
+            message.error.type,
+            message.error.message,
+            message.error.traceback,
+            message.error.retryable,
+        )
+    return Job(
+        id=JobId(message.id),
+        namespace=message.namespace,
+        queue=message.queue,
+        task=message.task,
+        payload=message.payload,
+        state=_STATES[message.state],
+        created_at=message.created_at,
+        run_at=message.run_at,
+        content_type=message.content_type or "application/json",
+        priority=message.priority,
+        attempt=message.attempt,
+        max_attempts=message.max_attempts,
+        backoff=message.backoff,
+        timeout=_optional(message, "timeout"),
+        idempotency_key=message.idempotency_key if message.HasField("idempotency_key") else None,
+        tags=tuple(message.tags),
+        result=message.result if message.HasField("result") else None,
+        error=error,
+        started_at=_optional(message, "started_at"),
+        finished_at=_optional(message, "finished_at"),
+        worker_id=message.worker_id or None,
+        lease_token=lease_token,
+        lease_expires_at=_optional(message, "lease_expires_at"),
+        cancel_requested=message.cancel_requested,
+        progress=_optional(message, "progress"),
+        parent_id=message.parent_id or None,
+        schedule_id=message.schedule_id or None,
+    )
+
+
+def error_to_pb(error: JobError) -> model_pb2.JobError:
+    """A failed attempt's error on the wire."""
+    return model_pb2.JobError(
+        type=error.type, message=error.message, traceback=error.traceback, retryable=error.retryable
+    )
+
+
+def lease_to_pb(lease: LeaseRef) -> model_pb2.Lease:
+    """A lease on the wire."""
+    return model_pb2.Lease(job_id=lease.job_id, token=lease.token)
+
+
+def event_from_pb(message: events_pb2.Event) -> Event:
+    """A lifecycle event from the wire."""
+    return Event(
+        kind=message.kind,
+        namespace=message.namespace,
+        at=message.at,
+        job_id=message.job_id or None,
+        queue=message.queue or None,
+        task=message.task or None,
+        state=message.state or None,
+        worker_id=message.worker_id or None,
+        attempt=message.attempt or None,
+        data=dict(message.data),
+    )
+
+
+def stats_from_pb(message: queues_pb2.GetQueueStatsResponse) -> QueueStats:
+    """Queue counts from the wire (state names the client does not know are skipped)."""
+
+    def counts(source: Mapping[str, int]) -> dict[JobState, int]:
+        known = {state.value: state for state in JobState}
+        return {known[name]: count for name, count in source.items() if name in known}
+
+    by_task = {task: counts(value.counts) for task, value in message.by_task.items()}
+    return QueueStats(by_state=counts(message.by_state.counts), by_task=by_task)
