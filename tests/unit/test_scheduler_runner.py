@@ -267,3 +267,80 @@ async def test_hourly_cron_across_the_paris_spring_gap_and_autumn_repeat() -> No
         assert fired == [23, 0, 1, 2, 3]
     finally:
         await rig.stop_all()
+
+
+async def test_changes_made_elsewhere_arrive_with_the_resync(rig: Rig) -> None:
+    from shoal.scheduler.model import build_schedule, encode_schedule
+
+    await rig.start_runner("a", replace(FAST, resync_interval=5.0))
+    await rig.advance(1.0)
+    # Another process wrote this schedule: no event reaches this process.
+    schedule = build_schedule(every_second(), "tick", rig.clock.now(), rig.queue.settings.limits)
+    await rig.store.save_schedule(encode_schedule(schedule))
+    await rig.advance(3.0)
+    assert await rig.slots("tick") == []
+    await rig.advance(3.0)
+    # The resync at T0+5 takes it up: the slots it had before (T0+2..T0+5) were missed, and
+    # its catch-up policy ("one", the default) fires the latest of them.
+    assert await rig.slots("tick") == seconds(5, 6, 7)
+
+
+async def test_a_runner_that_loses_the_lease_stops_firing_then_catches_up(rig: Rig) -> None:
+    await rig.schedules.add(every_second(catch_up="one"))
+    a = await rig.start_runner("a")
+    await rig.advance(2.0)
+    await rig.store.release_leader("scheduler", "a")
+    assert await rig.store.try_acquire_leader("scheduler", "intruder", 3.0, rig.clock.now())
+    await rig.advance(2.0)  # "a" notices at its next renewal (T0+2.5) and stands down
+    assert not a.is_leader
+    assert await rig.slots("tick") == seconds(1, 2)
+    await rig.advance(4.0)  # the intruder's lease lapses at T0+5: "a" leads again
+    assert a.is_leader
+    slots = await rig.slots("tick")
+    assert_once(slots)
+    assert slots == seconds(1, 2, 5, 6, 7, 8)  # catch-up "one": T0+5 for the missed 3..5
+
+
+async def test_a_store_outage_is_survived(rig: Rig) -> None:
+    await rig.schedules.add(every_second(catch_up="all"))
+    await rig.start_runner("a")
+    await rig.advance(2.0)
+    await rig.store.close()  # every call raises Unavailable
+    await rig.advance(3.0)
+    await rig.store.open()
+    await rig.advance(2.0)
+    slots = await rig.slots("tick")
+    assert_once(slots)
+    assert slots == seconds(1, 2, 3, 4, 5, 6, 7)
+
+
+async def test_daily_cron_across_the_new_york_fall_back() -> None:
+    start = datetime(2024, 11, 2, 12, 0, tzinfo=UTC).timestamp()
+    rig = make_rig(start)
+    try:
+        await rig.schedules.add(
+            ScheduleInput(task="d", id="d", cron="30 1 * * *", timezone="America/New_York")
+        )
+        await rig.start_runner("a")
+        await rig.advance(2 * 86_400, step=900)
+        fired = [datetime.fromtimestamp(s / 1000, UTC).isoformat() for s in await rig.slots("d")]
+        # 01:30 EDT on the 3rd (the first of the two 01:30s), then 01:30 EST on the 4th.
+        assert fired == ["2024-11-03T05:30:00+00:00", "2024-11-04T06:30:00+00:00"]
+    finally:
+        await rig.stop_all()
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"), [("skip", []), ("one", [10]), ("all", list(range(1, 11)))]
+)
+async def test_a_clock_jump_is_a_misfire_not_a_burst(
+    rig: Rig, policy: str, expected: list[int]
+) -> None:
+    await rig.schedules.add(every_second(catch_up=policy))
+    await rig.start_runner("a")
+    rig.clock.advance(10.0)  # one step: every slot up to T0+10 is late, most far beyond grace
+    await settle()
+    await rig.advance(2.0)
+    slots = await rig.slots("tick")
+    assert_once(slots)
+    assert slots == seconds(*expected, 11, 12)

@@ -108,6 +108,18 @@ async def fire(queue: QueueService, schedule: Schedule, slot: int, key: str | No
     return Fired(slot, result.job, result.created)
 
 
+async def fire_many(queue: QueueService, schedule: Schedule, slots: list[int]) -> list[Fired]:
+    """Enqueue the jobs of many slots in one store call, without an overlap check (catch-up
+    with `allow`, backfill). One dedupe window, reaching back before the earliest slot.
+    """
+    if not slots:
+        return []
+    window = dedupe_window(queue.clock.now(), min(slots))
+    requests = [schedule.enqueue_request(schedule.idempotency_key(s), window) for s in slots]
+    results = await queue.enqueue_many(requests)
+    return [Fired(s, r.job, r.created) for s, r in zip(slots, results, strict=True)]
+
+
 def with_next_due(schedule: Schedule) -> Schedule:
     """The schedule with `next_due_ms` computed from its cursor (None when paused or over)."""
     slot = None if schedule.paused else schedule.next_slot(schedule.resume_point())

@@ -41,7 +41,8 @@ __all__ = [
 ]
 
 _SPEC_VERSION = 1
-_MAX_CATCH_UP = 100_000
+#: Catch-up fires go in one batch, which the service bounds (`Limits.max_batch`).
+_MAX_CATCH_UP = 10_000
 _MAX_JITTER_MS = 24 * 3600 * 1000
 
 

@@ -12,8 +12,10 @@ runners that both believe they lead (a paused process, a lease that just changed
 make one job per slot.
 
 Catch-up: the slots that fell due while no runner tracked a schedule (downtime, a leader
-change) are handled by the schedule's catch-up policy when a runner takes it up; slots that
-fall due while a runner tracks it are all fired, late if the loop was busy.
+change, a schedule written by another process) are handled by the schedule's catch-up policy
+when a runner takes it up; so are slots found more than `misfire_grace` late (a stalled loop,
+a wall clock stepped forward). Other slots are fired in order, each once. A wall clock stepped
+back delays the next fire until the wall clock reaches it; slots already handled stay handled.
 """
 
 from __future__ import annotations
@@ -25,15 +27,17 @@ import logging
 import math
 import os
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
+from typing import Any
 
 from shoal.core.errors import ShoalError
 from shoal.core.events import Subscription
 from shoal.core.ids import new_token
 from shoal.core.ports import ScheduleRecord
 from shoal.core.service import QueueService
-from shoal.scheduler._firing import CHANGE_KINDS, Fired, fire, save_progress
-from shoal.scheduler.model import CatchUp, Schedule, decode_schedule
+from shoal.scheduler._firing import CHANGE_KINDS, Fired, fire, fire_many, save_progress
+from shoal.scheduler.model import CatchUp, Overlap, Schedule, decode_schedule
 from shoal.scheduler.triggers import last_slots
 
 __all__ = ["RunnerSettings", "SchedulerRunner"]
@@ -41,6 +45,8 @@ __all__ = ["RunnerSettings", "SchedulerRunner"]
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]
+#: After a store error, reload every schedule this soon (seconds).
+_RETRY_AFTER = 1.0
 #: Float slack when comparing clock readings with slots (the clock's sum of small steps).
 _EPS = 1e-5
 
@@ -63,6 +69,8 @@ class RunnerSettings:
     resync_interval: float = 30.0
     #: Wake this long before a slot and yield to the loop until it; 0 relies on the timer alone.
     early_wake: float = 0.002
+    #: A slot found more than this late is handled by its schedule's catch-up policy.
+    misfire_grace: float = 1.0
 
 
 class SchedulerRunner:
@@ -84,6 +92,7 @@ class SchedulerRunner:
         self._seq = 0
         self._dirty: set[Key] = set()
         self._resync = False
+        self._failed = False
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -154,23 +163,30 @@ class SchedulerRunner:
                 next_renew = now + settings.renew_interval
             if self._resync or now >= next_resync:
                 self._resync, self._dirty = False, set()
-                await self._load_all()
+                await self._guard(self._load_all())
                 next_resync = clock.now() + settings.resync_interval
             while self._dirty:
-                key = self._dirty.pop()
-                await self._guard(self._load(key, await self.queue.store.get_schedule(*key)))
+                await self._guard(self._reload(self._dirty.pop()))
             await self._fire_due(next_renew)
+            if self._failed:
+                # A store error left some schedule without its next fire: reload all soon.
+                self._failed = False
+                next_resync = min(next_resync, clock.now() + _RETRY_AFTER)
             wake_ms = min(next_renew, next_resync) * 1000
             if self._heap:
                 wake_ms = min(wake_ms, self._heap[0][0])
             await self._wait_until(wake_ms)
 
-    async def _guard(self, step: object) -> None:
-        """Run one schedule's step; a store failure is logged and the loop goes on."""
+    async def _guard(self, step: Coroutine[Any, Any, None]) -> None:
+        """Run one step; a store failure is logged, the loop goes on and retries soon."""
         try:
-            await step  # type: ignore[misc]
+            await step
         except ShoalError:
+            self._failed = True
             logger.exception("scheduler step failed", extra={"event": "scheduler.error"})
+
+    async def _reload(self, key: Key) -> None:
+        await self._load(key, await self.queue.store.get_schedule(*key))
 
     async def _load_all(self) -> None:
         records = await self.queue.store.list_schedules(None)
@@ -203,10 +219,15 @@ class SchedulerRunner:
         count = {CatchUp.SKIP: 0, CatchUp.ONE: 1, CatchUp.ALL: schedule.catch_up_limit}
         slots = last_slots(schedule.trigger, after, until, count[schedule.catch_up])
         last: Fired | None = None
-        for slot in slots:
-            last = await self._fire(schedule, slot)
-            if last.job is not None:
-                schedule = replace(schedule, last_job_id=last.job.id)
+        if schedule.overlap is Overlap.ALLOW:
+            fired = await fire_many(self.queue, schedule, slots)
+            self.created += sum(item.created for item in fired)
+            last = fired[-1] if fired else None
+        else:
+            for slot in slots:  # each fire looks at the previous one
+                last = await self._fire(schedule, slot)
+                if last.job is not None:
+                    schedule = replace(schedule, last_job_id=last.job.id)
         logger.info(
             "schedule %s caught up: %d fires (%s)",
             schedule.id,
@@ -245,7 +266,13 @@ class SchedulerRunner:
             if self._entries.get(key) != seq:
                 continue
             del self._entries[key]
-            await self._guard(self._fire_slot(key, slot))
+            if due_ms < (now - self.settings.misfire_grace) * 1000:
+                # Far behind (a stalled loop, the wall clock stepped forward): the catch-up
+                # policy decides, as after downtime, instead of a burst of every slot.
+                self._tracked.discard(key)
+                await self._guard(self._reload(key))
+            else:
+                await self._guard(self._fire_slot(key, slot))
 
     async def _fire_slot(self, key: Key, slot: int) -> None:
         record = await self.queue.store.get_schedule(*key)

@@ -18,7 +18,7 @@ from shoal.core.ids import new_job_id
 from shoal.core.ports import Enqueued, Store
 from shoal.core.service import QueueService
 from shoal.core.validation import check_name
-from shoal.scheduler._firing import dedupe_window, fire, save_progress, with_next_due
+from shoal.scheduler._firing import fire, fire_many, save_progress, with_next_due
 from shoal.scheduler.model import (
     Overlap,
     Schedule,
@@ -70,8 +70,9 @@ class ScheduleService:
         its phase.
         """
         current = await self.get(namespace, schedule_id)
-        if data.namespace != namespace or (data.id is not None and data.id != schedule_id):
-            raise InvalidArgument("id", "an update cannot move a schedule")
+        if data.id is not None and data.id != schedule_id:
+            raise InvalidArgument("id", "an update cannot rename a schedule")
+        data = replace(data, namespace=namespace)  # the schedule's own, whatever `data` says
         new = build_schedule(data, schedule_id, self.queue.clock.now(), self.queue.settings.limits)
         trigger = new.trigger
         old = current.trigger
@@ -177,11 +178,8 @@ class ScheduleService:
         ]
         if len(slots) > MAX_BACKFILL:
             raise InvalidArgument("end", f"the range holds more than {MAX_BACKFILL} slots")
-        if not slots:
-            return []
-        window = dedupe_window(now, slots[0])
-        requests = [schedule.enqueue_request(schedule.idempotency_key(s), window) for s in slots]
-        results = await self.queue.enqueue_many(requests)
+        fired = await fire_many(self.queue, schedule, slots)
+        results = [Enqueued(item.job, item.created) for item in fired if item.job is not None]
         logger.info(
             "schedule %s backfilled %d slots (%d new)",
             schedule_id,
