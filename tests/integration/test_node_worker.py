@@ -1,0 +1,79 @@
+"""The Node.js example worker (examples/node-worker) runs jobs of a real server over the
+shoal.v1 stream: results, failures, heartbeats and cancellation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, model_pb2
+from tests.integration import _grpc_server as harness
+from tests.integration._grpc_server import Client, Lines, ServerProcess, WorkerProcess
+
+server = harness.server
+client = harness.client
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node-worker"
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The node binary, with the example's dependencies installed (`npm ci` if missing)."""
+    binary = shutil.which("node")
+    assert binary is not None, "Node.js 20 is needed for the Node worker example"
+    if not (EXAMPLE / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        npm = shutil.which("npm")
+        assert npm is not None, "npm is needed to install the Node worker's dependencies"
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=EXAMPLE, check=True, timeout=600)
+    return binary
+
+
+@pytest.fixture
+def node_worker(node: str, server: ServerProcess) -> Iterator[WorkerProcess]:
+    command = [node, "worker.js", "--target", server.address, "--concurrency", "2"]
+    proc = subprocess.Popen(command, cwd=EXAMPLE, stdout=subprocess.PIPE, text=True, env=os.environ)
+    worker = WorkerProcess(proc, Lines(proc.stdout))
+    worker.expect("welcome")
+    yield worker
+    worker.kill()
+
+
+def test_node_worker_runs_jobs(client: Client, node_worker: WorkerProcess) -> None:
+    added = client.wait(client.enqueue("add", {"a": 20, "b": 22}))
+    assert added.state == model_pb2.JOB_STATE_SUCCEEDED
+    assert json.loads(added.result) == 42
+    echoed = client.wait(client.enqueue("echo", {"hello": "node"}))
+    assert json.loads(echoed.result) == {"hello": "node"}
+    failed = client.wait(client.enqueue("fail", None, max_attempts=3))
+    assert failed.state == model_pb2.JOB_STATE_FAILED
+    assert failed.error.message == "asked to fail" and not failed.error.retryable
+    assert "worker.js" in failed.error.traceback
+
+
+def test_node_worker_is_a_member_and_heartbeats(client: Client, node_worker: WorkerProcess) -> None:
+    from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2
+
+    (member,) = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
+    assert member.language == "node" and member.pid == node_worker.proc.pid
+    job_id = client.enqueue("sleep", {"seconds": 2.5})  # longer than the heartbeat interval
+    node_worker.expect("started")
+    time.sleep(2.2)
+    (member,) = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
+    assert member.state == model_pb2.WORKER_STATE_BUSY and member.heartbeat_age < 1.5
+    assert client.wait(job_id).state == model_pb2.JOB_STATE_SUCCEEDED
+
+
+def test_node_worker_honours_cancellation(client: Client, node_worker: WorkerProcess) -> None:
+    job_id = client.enqueue("sleep", {"seconds": 30})
+    node_worker.expect("started")
+    client.jobs.CancelJob(jobs_pb2.CancelJobRequest(id=job_id))
+    node_worker.expect("cancelled", timeout=3)
+    assert client.wait(job_id, timeout=10).state == model_pb2.JOB_STATE_CANCELLED
