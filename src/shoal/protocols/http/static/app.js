@@ -72,7 +72,7 @@ async function act(label, fn) {
 const fmtNumber = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
 
 function fmtTime(seconds) {
-  if (!seconds) return "–";
+  if (!seconds) return "—";
   const date = new Date(seconds * 1000);
   const pad = (v, n = 2) => String(v).padStart(n, "0");
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
@@ -80,15 +80,22 @@ function fmtTime(seconds) {
 }
 
 function fmtDuration(seconds) {
-  if (seconds === null || seconds === undefined) return "–";
+  if (seconds === null || seconds === undefined) return "—";
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
   return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
 }
 
+function fmtLatency(v) {
+  if (v === 0) return "0";
+  if (v < 0.001) return `${+(v * 1e6).toPrecision(2)}µs`;
+  if (v < 1) return `${+(v * 1000).toPrecision(2)}ms`;
+  return `${+v.toPrecision(2)}s`;
+}
+
 function ago(seconds) {
-  return seconds === null || seconds === undefined ? "–" : `${fmtDuration(Math.max(seconds, 0))} ago`;
+  return seconds === null || seconds === undefined ? "—" : `${fmtDuration(Math.max(seconds, 0))} ago`;
 }
 
 const badge = (text) => h("span", { class: `badge ${text}`, text });
@@ -117,11 +124,13 @@ function live(params, onEvent) {
 
 // ---- charts (SVG, drawn by hand) ---------------------------------------------------------------
 
+// The top of the y axis: a round number that splits into four round steps.
 function niceMax(value) {
-  if (value <= 0) return 1;
-  const power = Math.pow(10, Math.floor(Math.log10(value)));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return step * power;
-  return 10 * power;
+  if (!(value > 0)) return 1;
+  const quarter = value / 4;
+  const power = Math.pow(10, Math.floor(Math.log10(quarter)));
+  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= quarter) return 4 * step * power;
+  return 40 * power;
 }
 
 function drawChart(svg, data, series, fmt) {
@@ -162,6 +171,9 @@ function drawChart(svg, data, series, fmt) {
       if (v === null) { pen = false; return; }
       d += `${pen ? "L" : "M"}${x(xs[i]).toFixed(1)},${y(v).toFixed(1)}`;
       pen = true;
+      const alone = (i === 0 || s.values[i - 1] === null) && (i === s.values.length - 1 || s.values[i + 1] === null);
+      // A slot with no neighbour would draw no line at all: mark it with a dot.
+      if (alone) svg.append(el("circle", { class: `dot ${s.cls}`, cx: x(xs[i]), cy: y(v), r: 3 }));
     });
     svg.append(el("path", { class: `line ${s.cls}`, d }));
   }
@@ -203,7 +215,7 @@ async function overviewPage() {
     drawChart(document.getElementById("chart-latency"), data, [
       { cls: "wait", values: data.pick("wait_avg", null) },
       { cls: "run", values: data.pick("run_avg", null) },
-    ], (v) => (v < 1 ? `${Math.round(v * 1000)}ms` : `${v.toFixed(1)}s`));
+    ], fmtLatency);
     fillTable(document.getElementById("overview-queues"), queues.queues.map((q) =>
       h("tr", {}, h("td", {}, h("a", { href: `/jobs?${qs({ namespace: NS, queue: q.name })}`, text: q.name })),
         h("td", {}, badge(q.paused ? "paused" : "active")),

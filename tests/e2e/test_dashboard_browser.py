@@ -1,0 +1,176 @@
+"""The dashboard in Debian's Chromium, driven by Playwright, over a real uvicorn server on a
+memory service: live updates, cancel, pause, kick; screenshots in artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from shoal.core.model import JobError, JobState, LeaseRef, WorkerInfo
+from shoal.core.service import ClaimInput, QueueService
+from shoal.core.validation import EnqueueRequest
+from shoal.protocols.http import HttpServer, create_app, serve_http
+from shoal.stores.memory import MemoryStore
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+@pytest.fixture
+def service() -> QueueService:
+    return QueueService(MemoryStore())
+
+
+@pytest.fixture
+async def server(service: QueueService) -> AsyncIterator[HttpServer]:
+    running = await serve_http(create_app(service), "127.0.0.1", 0)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, server: HttpServer) -> AsyncIterator[Page]:
+    context = await browser.new_context(
+        base_url=f"http://127.0.0.1:{server.port}",
+        viewport={"width": 1360, "height": 860},
+        color_scheme="light",
+    )
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        yield page
+    finally:
+        await context.close()
+    assert errors == [], errors  # no JavaScript error on any page
+
+
+async def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def live(page: Page) -> None:
+    """Wait until the page's event stream is open, so no update can be missed."""
+    await expect(page.locator("#live.on")).to_be_visible()
+
+
+async def run_jobs(service: QueueService, count: int, fail_every: int = 0) -> None:
+    for i in range(count):
+        await service.enqueue(
+            EnqueueRequest("report.build", queue="reports", payload=b'{"n":%d}' % i, max_attempts=1)
+        )
+        [job] = await service.claim(ClaimInput("worker-a", ("reports",)))
+        lease = LeaseRef(job.id, job.lease_token or "")
+        if fail_every and i % fail_every == 0:
+            error = JobError("ValueError", f"bad input {i}", "Traceback (most recent call last):\n")
+            await service.fail(lease, error)
+        else:
+            await service.complete(lease, b'{"rows":%d}' % (i * 10))
+
+
+async def test_a_job_appears_live_and_is_cancelled_from_its_page(
+    page: Page, service: QueueService
+) -> None:
+    await page.goto("/jobs")
+    await expect(page.locator("#jobs-table")).to_contain_text("No jobs match.")
+    await live(page)
+    enqueued = await service.enqueue(
+        EnqueueRequest("mail.send", queue="mail", payload=b'{"to":"ann@example.com"}', delay=3600)
+    )
+    job_id = enqueued.job.id
+    row = page.locator(f'tr[data-job-id="{job_id}"]')
+    await expect(row).to_be_visible()  # no reload: the event stream brought it
+    await expect(row).to_contain_text("scheduled")
+    await shoot(page, "jobs-light")
+    await row.get_by_role("link").click()
+    await expect(page.locator("#job-state")).to_have_text("scheduled")
+    await expect(page.locator("#job-payload")).to_contain_text("ann@example.com")
+    await live(page)
+    await shoot(page, "job-detail-light")
+    await page.locator("#job-cancel").click()
+    await expect(page.locator("#job-state")).to_have_text("cancelled")
+    assert (await service.get("default", job_id)).state is JobState.CANCELLED
+    await expect(page.locator("#job-retry")).to_be_enabled()
+    await expect(page.locator("#job-timeline")).to_contain_text("cancelled")
+
+
+async def test_pause_a_queue(page: Page, service: QueueService) -> None:
+    for queue in ("mail", "reports", "thumbnails"):
+        await service.enqueue(EnqueueRequest("t", queue=queue))
+    await page.goto("/queues")
+    row = page.locator('tr[data-queue="mail"]')
+    await expect(row).to_contain_text("active")
+    await row.get_by_role("button", name="Pause").click()
+    await expect(row).to_contain_text("paused")
+    await expect(row.get_by_role("button", name="Resume")).to_be_visible()
+    [mail] = [q for q in await service.list_queues("default") if q.name == "mail"]
+    assert mail.paused
+    await page.locator('tr[data-queue="reports"] a').click()
+    await expect(page.locator("#tasks-table")).to_contain_text("t")
+    await shoot(page, "queues-light")
+
+
+async def test_kick_a_worker(page: Page, service: QueueService) -> None:
+    now = service.clock.now()
+    for worker_id in ("py-worker-1", "py-worker-2"):
+        await service.register_worker(
+            WorkerInfo(worker_id, "default", ("mail",), now, now, concurrency=4, host="box")
+        )
+    enqueued = await service.enqueue(EnqueueRequest("mail.send", queue="mail"))
+    await service.claim(ClaimInput("py-worker-1", ("mail",)))
+    await page.goto("/workers")
+    row = page.locator('tr[data-worker="py-worker-1"]')
+    await expect(row).to_contain_text("1/4")
+    await shoot(page, "workers-light")
+    await row.get_by_role("button", name="Kick").click()
+    await expect(row).to_have_count(0)
+    await expect(page.locator('tr[data-worker="py-worker-2"]')).to_be_visible()
+    assert [w.id for w in await service.list_workers("default")] == ["py-worker-2"]
+    assert (await service.get("default", enqueued.job.id)).state is JobState.QUEUED
+
+
+async def test_overview_in_both_themes(page: Page, service: QueueService) -> None:
+    await run_jobs(service, 30, fail_every=7)
+    await service.enqueue(EnqueueRequest("mail.send", queue="mail", delay=60))
+    await page.goto("/")
+    await expect(page.locator('[data-count="succeeded"]')).to_have_text("25")
+    await expect(page.locator('[data-count="failed"]')).to_have_text("5")
+    await expect(page.locator("#chart-throughput path")).to_have_count(3)
+    await shoot(page, "overview-light")
+    await page.locator("#theme-toggle").click()
+    assert await page.evaluate("document.documentElement.dataset.theme") == "dark"
+    await shoot(page, "overview-dark")
+    await page.goto("/jobs?state=failed")
+    await page.locator("#jobs-table a").first.click()
+    await expect(page.locator("#job-error")).to_contain_text("ValueError")
+    await shoot(page, "job-failed-dark")  # the theme is remembered across pages
+    assert await page.evaluate("document.documentElement.dataset.theme") == "dark"
