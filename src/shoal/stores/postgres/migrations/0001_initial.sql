@@ -52,9 +52,10 @@ CREATE INDEX shoal_jobs_ready ON shoal_jobs (namespace, queue, priority DESC, ru
     WHERE state IN ('queued', 'scheduled');
 -- Promotion of delayed jobs and the next due time.
 CREATE INDEX shoal_jobs_scheduled ON shoal_jobs (run_at) WHERE state = 'scheduled';
--- The reaper, and a worker's running jobs.
-CREATE INDEX shoal_jobs_leases ON shoal_jobs (lease_expires_at) WHERE state = 'running';
-CREATE INDEX shoal_jobs_worker ON shoal_jobs (worker_id) WHERE state = 'running';
+-- A worker's running jobs, and the reaper's scan of running jobs (few: at most the workers'
+-- concurrency). lease_expires_at and progress are deliberately in no index, so that
+-- heartbeats and progress updates are HOT updates: no index writes, pruned within the page.
+CREATE INDEX shoal_jobs_running ON shoal_jobs (worker_id) WHERE state = 'running';
 -- Retention.
 CREATE INDEX shoal_jobs_finished ON shoal_jobs (finished_at)
     WHERE state IN ('succeeded', 'failed', 'cancelled');
