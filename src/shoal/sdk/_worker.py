@@ -19,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shoal.core.errors import InvalidArgument, LeaseLost, ShoalError
+from shoal.core.errors import InvalidArgument, ShoalError
 from shoal.core.model import ACTIVE_STATES, Job, JobError, LeaseRef, WorkerInfo
 from shoal.sdk._context import JobContext
 from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
+from shoal.sdk._outcomes import Running, prepare, report
 from shoal.sdk._transport import WorkerSession
 
 if TYPE_CHECKING:
@@ -45,15 +46,6 @@ class WorkerConfig:
     pool: Pool = "thread"
     shutdown_grace: float = 30.0
     cancel_grace: float = 2.0
-
-
-@dataclass(slots=True)
-class _Running:
-    job: Job
-    lease: LeaseRef
-    execution: Execution | None = None
-    #: A stop asked for before the execution existed.
-    pending: StopReason | None = None
 
 
 class Worker:
@@ -91,7 +83,7 @@ class Worker:
         self.cancel_grace = cancel_grace
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._session: WorkerSession | None = None
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, Running] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -270,7 +262,7 @@ class Worker:
 
     def _spawn(self, job: Job) -> None:
         assert job.lease_token is not None
-        self._running[job.id] = _Running(job, LeaseRef(job.id, job.lease_token))
+        self._running[job.id] = Running(job, LeaseRef(job.id, job.lease_token))
         task = asyncio.create_task(self._run_job(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -279,7 +271,8 @@ class Worker:
         running = self._running[job.id]
         try:
             outcome = await self._execute(job, running)
-            await self._report(running, outcome)
+            assert self._session is not None
+            await report(self.app, self._session, running, outcome)
         except Exception:
             logger.exception(
                 "job %s could not be run or reported",
@@ -290,17 +283,11 @@ class Worker:
             del self._running[job.id]
             self._slot_freed.set()
 
-    async def _execute(self, job: Job, running: _Running) -> Outcome:
-        task = self.app.find_task(job.task)
-        if task is None:
-            message = f"no task named {job.task!r} is registered on worker {self.id}"
-            return Outcome(error=JobError("UnknownTask", message, retryable=False))
-        try:
-            serializer = self.app.serializer_for(job.content_type)
-            args, kwargs = task.signature.decode(job.payload, serializer)
-        except ShoalError as exc:
-            message = f"task {job.task}: {exc.message}"
-            return Outcome(error=JobError(type(exc).__name__, message, retryable=False))
+    async def _execute(self, job: Job, running: Running) -> Outcome:
+        prepared = prepare(self.app, job, self.id)
+        if isinstance(prepared, Outcome):
+            return prepared
+        task, args, kwargs = prepared
         flag = Execution.new_flag(self.pool)
         context = JobContext(
             job.id, job.task, job.attempt, flag, self._beat_now.set, self._progress_hook(running)
@@ -324,7 +311,7 @@ class Worker:
         except ShoalError as exc:  # could not even start (a local function in a process pool)
             return Outcome(error=JobError(type(exc).__name__, exc.message, retryable=False))
 
-    def _progress_hook(self, running: _Running) -> Callable[[float], None]:
+    def _progress_hook(self, running: Running) -> Callable[[float], None]:
         loop = asyncio.get_running_loop()
 
         def report(value: float) -> None:
@@ -341,46 +328,6 @@ class Worker:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _report(self, running: _Running, outcome: Outcome) -> None:
-        session, lease = self._session, running.lease
-        assert session is not None
-        extra = {"job_id": lease.job_id, "task": running.job.task, "attempt": running.job.attempt}
-        try:
-            if outcome.stopped == "lost":
-                logger.warning("lost the lease of job %s", lease.job_id, extra=extra)
-            elif outcome.stopped == "shutdown":
-                await session.release([lease])
-            elif outcome.stopped == "cancelled":
-                error = JobError("Cancelled", "cancelled while running", retryable=False)
-                await session.fail(lease, error, None)
-            elif outcome.stopped == "timeout":
-                message = f"did not finish within {running.job.timeout:g} seconds"
-                await session.fail(lease, JobError("Timeout", message), None)
-            elif outcome.error is not None:
-                await session.fail(lease, outcome.error, outcome.retry_delay)
-            else:
-                await self._complete(session, running, outcome)
-        except LeaseLost:
-            logger.warning(
-                "job %s: its lease was lost before the outcome was reported",
-                lease.job_id,
-                extra={"event": "job.lease_lost", **extra},
-            )
-
-    async def _complete(self, session: WorkerSession, running: _Running, outcome: Outcome) -> None:
-        job = running.job
-        task = self.app.find_task(job.task)
-        assert task is not None
-        try:
-            data = task.signature.encode_result(
-                outcome.value, self.app.serializer_for(job.content_type)
-            )
-        except ShoalError as exc:
-            error = JobError("InvalidArgument", f"task {job.task}: {exc.message}", retryable=False)
-            await session.fail(running.lease, error, None)
-            return
-        await session.complete(running.lease, data)
 
     # --- signals from the service -----------------------------------------------------------
 

@@ -1,0 +1,93 @@
+"""One job's way in and out of a worker: its task and typed arguments before it runs, and the
+report of how it ended (complete, fail, give back, or nothing once its lease is lost).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shoal.core.errors import LeaseLost, ShoalError
+from shoal.core.model import Job, JobError, LeaseRef
+from shoal.sdk._execution import Execution, Outcome, StopReason
+from shoal.sdk._transport import WorkerSession
+
+if TYPE_CHECKING:
+    from shoal.sdk._app import App
+    from shoal.sdk._tasks import Task
+
+__all__ = ["Running", "prepare", "report"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Running:
+    """A job this worker holds a lease on."""
+
+    job: Job
+    lease: LeaseRef
+    execution: Execution | None = None
+    #: A stop asked for before the execution existed.
+    pending: StopReason | None = None
+
+
+def prepare(
+    app: App, job: Job, worker_id: str
+) -> Outcome | tuple[Task[Any, Any], tuple[Any, ...], dict[str, Any]]:
+    """The job's task and typed arguments, or the non-retryable failure that ends it (an
+    unknown task, arguments that do not fit).
+    """
+    task = app.find_task(job.task)
+    if task is None:
+        message = f"no task named {job.task!r} is registered on worker {worker_id}"
+        return Outcome(error=JobError("UnknownTask", message, retryable=False))
+    try:
+        args, kwargs = task.signature.decode(job.payload, app.serializer_for(job.content_type))
+    except ShoalError as exc:
+        message = f"task {job.task}: {exc.message}"
+        return Outcome(error=JobError(type(exc).__name__, message, retryable=False))
+    return task, args, kwargs
+
+
+async def report(app: App, session: WorkerSession, running: Running, outcome: Outcome) -> None:
+    """Tell the service how the job ended; a lease lost meanwhile is logged, not raised."""
+    lease, job = running.lease, running.job
+    extra = {"job_id": lease.job_id, "task": job.task, "attempt": job.attempt}
+    try:
+        if outcome.stopped == "lost":
+            logger.warning(
+                "lost the lease of job %s", lease.job_id, extra={"event": "job.lost", **extra}
+            )
+        elif outcome.stopped == "shutdown":
+            await session.release([lease])
+        elif outcome.stopped == "cancelled":
+            error = JobError("Cancelled", "cancelled while running", retryable=False)
+            await session.fail(lease, error, None)
+        elif outcome.stopped == "timeout":
+            message = f"did not finish within {job.timeout:g} seconds"
+            await session.fail(lease, JobError("Timeout", message), None)
+        elif outcome.error is not None:
+            await session.fail(lease, outcome.error, outcome.retry_delay)
+        else:
+            await _complete(app, session, running, outcome.value)
+    except LeaseLost:
+        logger.warning(
+            "job %s: its lease was lost before the outcome was reported",
+            lease.job_id,
+            extra={"event": "job.lease_lost", **extra},
+        )
+
+
+async def _complete(app: App, session: WorkerSession, running: Running, value: object) -> None:
+    job = running.job
+    task = app.find_task(job.task)
+    assert task is not None
+    try:
+        data = task.signature.encode_result(value, app.serializer_for(job.content_type))
+    except ShoalError as exc:
+        error = JobError("InvalidArgument", f"task {job.task}: {exc.message}", retryable=False)
+        await session.fail(running.lease, error, None)
+        return
+    await session.complete(running.lease, data)
