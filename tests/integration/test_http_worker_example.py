@@ -44,7 +44,7 @@ async def test_the_shell_worker_processes_jobs_end_to_end() -> None:
                 "sh", str(WORKER), env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
-            out, err = await asyncio.wait_for(worker.communicate(), 60)
+            _out, err = await asyncio.wait_for(worker.communicate(), 60)
             log = err.decode()
             assert worker.returncode == 0, log
             done = [(await client.get(f"/api/v1/jobs/{i}")).json() for i in ids]
