@@ -344,3 +344,17 @@ async def test_a_clock_jump_is_a_misfire_not_a_burst(
     slots = await rig.slots("tick")
     assert_once(slots)
     assert slots == seconds(*expected, 11, 12)
+
+
+async def test_an_unreadable_schedule_does_not_stop_the_others(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shoal.core.ports import ScheduleRecord
+
+    await rig.store.save_schedule(ScheduleRecord("default", "bad", "{oops", False, None, None, T0))
+    await rig.schedules.add(every_second())
+    await rig.start_runner("a", replace(FAST, resync_interval=1.0))
+    await rig.advance(3.0)
+    assert await rig.slots("tick") == seconds(1, 2, 3)
+    unreadable = [r for r in caplog.records if getattr(r, "event", "") == "schedule.unreadable"]
+    assert len(unreadable) == 1

@@ -162,3 +162,25 @@ async def test_backfill_bounds() -> None:
     assert len(await rig.schedules.backfill("default", "s", T0 - 10, T0)) == 1001
     assert MAX_BACKFILL == 10_000
     assert await rig.schedules.backfill("default", "s", T0 - 7200, T0 - 3601) == []
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        {"kind": "cron", "expression": "* * * * *", "timezone": "Gone/Away"},
+        {"kind": "cron", "expression": "nonsense", "timezone": "UTC"},
+        {"kind": "interval", "every_ms": 0, "anchor_ms": 0},
+        {"kind": "sometimes"},
+    ],
+)
+async def test_a_stored_trigger_that_no_longer_makes_sense_is_a_storage_error(
+    trigger: dict[str, object],
+) -> None:
+    rig = make_rig()
+    record = encode_schedule(
+        await rig.schedules.add(ScheduleInput(task="t", id="s", every_ms=1000))
+    )
+    spec = json.loads(record.spec)
+    spec["trigger"] = trigger
+    with pytest.raises(StorageError):
+        decode_schedule(replace(record, spec=json.dumps(spec)))

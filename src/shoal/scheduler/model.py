@@ -14,6 +14,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from shoal.core.errors import InvalidArgument, StorageError
@@ -280,12 +281,21 @@ def _encode_trigger(trigger: Trigger) -> dict[str, Any]:
     return {"kind": "once", "at_ms": trigger.at_ms}
 
 
+@lru_cache(maxsize=1024)
+def _checked_cron(expression: str, timezone: str) -> CronTrigger:
+    return cron_trigger(expression, timezone)
+
+
 def _decode_trigger(data: dict[str, Any]) -> Trigger:
     kind = data["kind"]
     if kind == "interval":
-        return IntervalTrigger(int(data["every_ms"]), int(data["anchor_ms"]))
+        every = int(data["every_ms"])
+        if every < 1:
+            raise ValueError(f"interval of {every} ms")
+        return IntervalTrigger(every, int(data["anchor_ms"]))
     if kind == "cron":
-        return CronTrigger(str(data["expression"]), str(data["timezone"]))
+        # Checked again (cached): a zone that left the tz database must not crash a runner.
+        return _checked_cron(str(data["expression"]), str(data["timezone"]))
     if kind == "once":
         return OnceTrigger(int(data["at_ms"]))
     raise ValueError(f"unknown trigger kind {kind!r}")
@@ -366,5 +376,5 @@ def decode_schedule(record: ScheduleRecord) -> Schedule:
             # Keys written by a newer version survive a round trip through this one.
             extra={key: value for key, value in spec.items() if key not in _KNOWN},
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, InvalidArgument) as exc:
         raise StorageError(f"schedule {record.id} has an unreadable spec: {exc}") from exc

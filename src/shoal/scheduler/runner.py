@@ -31,7 +31,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
-from shoal.core.errors import ShoalError
+from shoal.core.errors import ShoalError, StorageError
 from shoal.core.events import Subscription
 from shoal.core.ids import new_token
 from shoal.core.ports import ScheduleRecord
@@ -93,6 +93,7 @@ class SchedulerRunner:
         self._dirty: set[Key] = set()
         self._resync = False
         self._failed = False
+        self._unreadable: dict[Key, str] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -198,10 +199,9 @@ class SchedulerRunner:
 
     async def _load(self, key: Key, record: ScheduleRecord | None) -> None:
         """(Re)compute a schedule's next fire; one newly taken up first gets its catch-up."""
-        if record is None or record.paused:
-            self._untrack(key)
+        schedule = self._readable(key, record)
+        if schedule is None:
             return
-        schedule = decode_schedule(record)
         if key not in self._tracked:
             schedule = await self._catch_up(schedule)
             self._tracked.add(key)
@@ -239,6 +239,28 @@ class SchedulerRunner:
         saved = await save_progress(self.queue.store, *key, last, now_ms)
         return saved if saved is not None else schedule
 
+    def _readable(self, key: Key, record: ScheduleRecord | None) -> Schedule | None:
+        """The active schedule in `record`; None (and untracked) if gone, paused or unreadable.
+
+        An unreadable spec is reported once per version of it, not at every resync.
+        """
+        schedule = None
+        if record is not None and not record.paused:
+            try:
+                schedule = decode_schedule(record)
+            except StorageError as exc:
+                if self._unreadable.get(key) != record.spec:
+                    self._unreadable[key] = record.spec
+                    logger.error(
+                        "schedule %s/%s is not readable: %s",
+                        *key,
+                        exc,
+                        extra={"event": "schedule.unreadable", "schedule_id": key[1]},
+                    )
+        if schedule is None:
+            self._untrack(key)
+        return schedule
+
     def _push_next(self, key: Key, schedule: Schedule) -> None:
         slot = schedule.next_slot(schedule.resume_point())
         if slot is None:
@@ -275,11 +297,9 @@ class SchedulerRunner:
                 await self._guard(self._fire_slot(key, slot))
 
     async def _fire_slot(self, key: Key, slot: int) -> None:
-        record = await self.queue.store.get_schedule(*key)
-        if record is None or record.paused:
-            self._untrack(key)
+        schedule = self._readable(key, await self.queue.store.get_schedule(*key))
+        if schedule is None:
             return
-        schedule = decode_schedule(record)
         if slot <= schedule.resume_point() or schedule.next_slot(slot - 1) != slot:
             # Another runner handled it, or the definition changed: recompute instead.
             self._push_next(key, schedule)
