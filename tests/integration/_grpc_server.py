@@ -159,9 +159,9 @@ class Client:
 
     def enqueue(self, task: str, payload: object = None, **options: Any) -> str:
         """Enqueue one job; its id."""
-        request = jobs_pb2.EnqueueRequest(task=task, payload=json.dumps(payload).encode())
-        for name, value in options.items():
-            setattr(request, name, value)
+        request = jobs_pb2.EnqueueRequest(
+            task=task, payload=json.dumps(payload).encode(), **options
+        )
         response = self.jobs.Enqueue(request, timeout=10)
         return str(response.job.id)
 

@@ -268,3 +268,27 @@ def test_stream_survives_bad_messages_and_nothing_changes(client: Client) -> Non
     assert [a.job.id for a in reply.assignments.assignments] == [job_id]
     stream.close()
     assert client.wait(job_id, timeout=5).state == model_pb2.JOB_STATE_QUEUED  # released
+
+
+def test_a_reconnecting_worker_finds_its_old_leases_fenced(client: Client) -> None:
+    job_id = client.enqueue("t", queue="fenced")
+    first = RawStream(client)
+    first.send(_hello("fenced"))
+    first.send(workers_pb2.WorkerMessage(credit=workers_pb2.Credit(credits=1)))
+    assert first.receive().WhichOneof("kind") == "welcome"
+    (assignment,) = first.receive().assignments.assignments
+    first.close()  # the connection ends: the lease ends at once
+    for _ in first.responses:  # the server ends the stream once it has let the lease go
+        pass
+    old = workers_pb2.Outcomes(
+        completed=[workers_pb2.Completion(job_id=job_id, token=assignment.token, result=b"1")]
+    )
+    second = RawStream(client)
+    second.send(_hello("elsewhere"))
+    assert second.receive().WhichOneof("kind") == "welcome"
+    second.send(workers_pb2.WorkerMessage(outcomes=old))
+    refused = second.receive()
+    assert (refused.error.code, refused.error.job_id) == ("lease_lost", job_id)
+    job = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id))
+    assert job.state == model_pb2.JOB_STATE_QUEUED and not job.HasField("result")
+    second.close()
