@@ -60,6 +60,34 @@ async def test_notify_wakes_the_listener_of_another_store_only(
     assert heard.empty() and own == []
 
 
+async def test_listening_resumes_after_the_connection_is_killed(
+    database: str, two_stores: tuple[PostgresStore, PostgresStore]
+) -> None:
+    producer, consumer = two_stores
+    heard: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    consumer.set_ready_listener(lambda ns, q: heard.put_nowait((ns, q)))
+    listening = (
+        "SELECT pid FROM pg_stat_activity"
+        " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+    )
+    admin = await asyncpg.connect(database)
+    try:
+        killed = [row["pid"] for row in await admin.fetch(listening)]
+        assert len(killed) == 2  # one per store
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", killed)
+        # Polling the server is the only way to see the stores reconnect.
+        deadline = asyncio.get_running_loop().time() + 10
+        while {row["pid"] for row in await admin.fetch(listening)} & set(killed) or len(
+            await admin.fetch(listening)
+        ) < 2:
+            assert asyncio.get_running_loop().time() < deadline, "LISTEN did not come back"
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    await producer.enqueue([make_job(queue="after")], T0)
+    assert await asyncio.wait_for(heard.get(), 5) == ("default", "after")
+
+
 async def test_a_waiting_claimer_wakes_on_an_enqueue_from_another_process(
     two_stores: tuple[PostgresStore, PostgresStore],
 ) -> None:

@@ -24,7 +24,7 @@ class ReadyChannel:
         self._origin = origin
         self._listener: ReadyListener | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lost = asyncio.Event()
+        self._lost: asyncio.Event | None = None
         self._conn: Conn | None = None
 
     def set_listener(self, listener: ReadyListener) -> None:
@@ -32,8 +32,9 @@ class ReadyChannel:
 
     async def start(self) -> None:
         """Listen now (so a NOTIFY sent after this returns is seen), then keep listening."""
+        self._lost = asyncio.Event()  # made here: it belongs to the loop the store runs on
         await self._listen()
-        self._task = asyncio.create_task(self._supervise(), name="shoal-pg-listen")
+        self._task = asyncio.create_task(self._supervise(self._lost), name="shoal-pg-listen")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -49,15 +50,21 @@ class ReadyChannel:
                 conn.terminate()
 
     async def _listen(self) -> None:
-        self._lost.clear()
+        lost = self._lost
+        assert lost is not None
+        lost.clear()
         conn = await self._connect()
-        conn.add_termination_listener(lambda _conn: self._lost.set())
-        await conn.add_listener(READY_CHANNEL, self._on_notify)
+        try:
+            conn.add_termination_listener(lambda _conn: lost.set())
+            await conn.add_listener(READY_CHANNEL, self._on_notify)
+        except BaseException:
+            conn.terminate()
+            raise
         self._conn = conn
 
-    async def _supervise(self) -> None:
+    async def _supervise(self, lost: asyncio.Event) -> None:
         while True:
-            await self._lost.wait()
+            await lost.wait()
             logger.warning(
                 "lost the LISTEN connection; reconnecting", extra={"event": "store.listen_lost"}
             )
