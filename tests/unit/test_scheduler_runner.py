@@ -358,3 +358,13 @@ async def test_an_unreadable_schedule_does_not_stop_the_others(
     assert await rig.slots("tick") == seconds(1, 2, 3)
     unreadable = [r for r in caplog.records if getattr(r, "event", "") == "schedule.unreadable"]
     assert len(unreadable) == 1
+
+
+@pytest.mark.parametrize(("policy", "fires"), [("one", 1), ("skip", 0)])
+async def test_a_one_shot_already_due_follows_the_catch_up_policy(
+    rig: Rig, policy: str, fires: int
+) -> None:
+    await rig.start_runner("a")
+    await rig.schedules.add(ScheduleInput(task="t", id="late", at=T0 - 5, catch_up=policy))
+    await rig.advance(1.0)
+    assert await rig.slots("late") == [T0_MS - 5000] * fires

@@ -84,7 +84,7 @@ class ScheduleInput:
     cron: str | None = None
     #: The IANA time zone of `cron`.
     timezone: str = "UTC"
-    #: Fire once, at this POSIX time.
+    #: Fire once, at this POSIX time; one already due is a missed slot (see `catch_up`).
     at: float | None = None
     payload: bytes = b"null"
     content_type: str = "application/json"
@@ -253,7 +253,8 @@ def build_schedule(data: ScheduleInput, schedule_id: str, now: float, limits: Li
         task=data.task,
         trigger=trigger,
         created_at=now,
-        since_ms=now_ms,
+        # A one-shot already due counts as missed, so its catch-up policy fires it at once.
+        since_ms=min(now_ms, trigger.at_ms - 1) if isinstance(trigger, OnceTrigger) else now_ms,
         payload=data.payload,
         content_type=data.content_type,
         priority=data.priority,
