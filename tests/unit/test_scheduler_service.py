@@ -184,3 +184,15 @@ async def test_a_stored_trigger_that_no_longer_makes_sense_is_a_storage_error(
     spec["trigger"] = trigger
     with pytest.raises(StorageError):
         decode_schedule(replace(record, spec=json.dumps(spec)))
+
+
+async def test_put_creates_then_updates_in_place() -> None:
+    rig = make_rig()
+    created = await rig.schedules.put(ScheduleInput(task="t", id="s", every_ms=1000))
+    rig.clock.advance(5)
+    again = await rig.schedules.put(ScheduleInput(task="t", id="s", every_ms=1000, priority=3))
+    assert again.created_at == created.created_at and again.trigger == created.trigger
+    assert again.priority == 3
+    with pytest.raises(InvalidArgument) as caught:
+        await rig.schedules.put(ScheduleInput(task="t", every_ms=1000))
+    assert caught.value.field == "id"

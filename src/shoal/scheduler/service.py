@@ -106,6 +106,16 @@ class ScheduleService:
         self._announce("schedule.updated", schedule)
         return schedule
 
+    async def put(self, data: ScheduleInput) -> Schedule:
+        """Create the schedule `data.id`, or update it if it exists (declared schedules, such
+        as those of the configuration file, applied at every start).
+        """
+        if data.id is None:
+            raise InvalidArgument("id", "put needs the schedule's id")
+        if await self.store.get_schedule(data.namespace, data.id) is None:
+            return await self.add(data)
+        return await self.update(data.namespace, data.id, data)
+
     async def get(self, namespace: str, schedule_id: str) -> Schedule:
         """The schedule, or `NotFound`."""
         record = await self.store.get_schedule(namespace, schedule_id)
