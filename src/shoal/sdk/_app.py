@@ -154,7 +154,11 @@ class App:
             raise Conflict("the app is already started on another event loop")
         self._home = loop
         transport = self._given_transport or transport_for_url(self.url)
-        await transport.open()
+        try:
+            await transport.open()
+        except BaseException:
+            self._home = None
+            raise
         self._transport = transport
         if self.is_local and self._worker_config is not None:
             self._worker = Worker.from_config(self, self._worker_config)

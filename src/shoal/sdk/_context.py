@@ -40,8 +40,8 @@ class JobContext:
         task: str,
         attempt: int,
         cancel_flag: Flag,
-        on_heartbeat: Callable[[], None],
-        on_progress: Callable[[float], None],
+        on_heartbeat: Callable[[], object],
+        on_progress: Callable[[float], object],
     ) -> None:
         #: The job's id.
         self.id = job_id

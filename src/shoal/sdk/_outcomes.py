@@ -54,7 +54,7 @@ def prepare(
 async def report(app: App, session: WorkerSession, running: Running, outcome: Outcome) -> None:
     """Tell the service how the job ended; a lease lost meanwhile is logged, not raised."""
     lease, job = running.lease, running.job
-    extra = {"job_id": lease.job_id, "task": job.task, "attempt": job.attempt}
+    extra = {"job_id": job.id, "queue": job.queue, "task": job.task, "attempt": job.attempt}
     try:
         if outcome.stopped == "lost":
             logger.warning(
@@ -72,6 +72,16 @@ async def report(app: App, session: WorkerSession, running: Running, outcome: Ou
             await session.fail(lease, outcome.error, outcome.retry_delay)
         else:
             await _complete(app, session, running, outcome.value)
+            logger.debug("job %s succeeded", job.id, extra={"event": "job.succeeded", **extra})
+            return
+        if outcome.stopped != "lost":
+            kind = outcome.stopped or (outcome.error.type if outcome.error else "?")
+            logger.info(
+                "job %s ended: %s",
+                job.id,
+                kind,
+                extra={"event": "job.attempt_failed", "reason": kind, **extra},
+            )
     except LeaseLost:
         logger.warning(
             "job %s: its lease was lost before the outcome was reported",

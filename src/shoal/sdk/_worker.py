@@ -289,8 +289,14 @@ class Worker:
             return prepared
         task, args, kwargs = prepared
         flag = Execution.new_flag(self.pool)
+        loop = asyncio.get_running_loop()
         context = JobContext(
-            job.id, job.task, job.attempt, flag, self._beat_now.set, self._progress_hook(running)
+            job.id,
+            job.task,
+            job.attempt,
+            flag,
+            lambda: loop.call_soon_threadsafe(self._beat_now.set),  # tasks call from threads
+            self._progress_hook(running),
         )
         call = Call(
             fn=task.fn,
