@@ -9,19 +9,9 @@ key); nothing is silently dropped. Durations are seconds, or text with a unit: `
 
 Example `shoal.toml`::
 
-    [store]
-    url = "sqlite:///var/lib/shoal/shoal.db"
-
-    [server]
-    grpc_listen = "127.0.0.1:50051"
-
-    [service]
-    lease_ttl = "15s"
-    heartbeat_interval = "2s"
-
-    [queues.emails]
-    max_attempts = 5
-    backoff = "exponential:base=2,factor=2,cap=600,jitter=0.1"
+    store.url = "sqlite:///var/lib/shoal/shoal.db"
+    service.lease_ttl = "15s"
+    queues.emails = { max_attempts = 5, backoff = "exponential:base=2,cap=600" }
 """
 
 from __future__ import annotations
@@ -198,7 +188,6 @@ _SECTIONS: dict[str, type] = {
     "limits": Limits,
     "log": LogConfig,
 }
-_DURATIONS = frozenset({"grace_period", "lease_ttl", "heartbeat_interval", "retention"})
 
 
 def _unknown(what: str, name: str, choices: typing.Iterable[str], where: str) -> ConfigError:
@@ -209,7 +198,6 @@ def _unknown(what: str, name: str, choices: typing.Iterable[str], where: str) ->
 
 def _convert(key: str, hint: Any, value: object, where: str) -> object:
     """`value` as the field's type; text (from the environment) is parsed."""
-    name = key.rsplit(".", 1)[-1]
     bad = ConfigError(f"{key} (from {where}): cannot use {value!r}")
     if hint is bool:
         if isinstance(value, bool):
@@ -225,7 +213,7 @@ def _convert(key: str, hint: Any, value: object, where: str) -> object:
         raise bad
     if hint is float:
         if isinstance(value, str):
-            match = _DURATION.match(value) if name in _DURATIONS or value.strip() else None
+            match = _DURATION.match(value)
             if match is None:
                 raise bad
             value = float(match.group(1)) * _UNITS[match.group(2)]
@@ -234,11 +222,9 @@ def _convert(key: str, hint: Any, value: object, where: str) -> object:
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"{key} (from {where}): must be a finite number >= 0")
         return float(value)
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise bad
-    raise bad  # pragma: no cover - every field type is handled above
+    if isinstance(value, str):  # every other field is text
+        return value
+    raise bad
 
 
 def _build(cls: type, key: str, raw: Mapping[str, object], origin: Mapping[str, str]) -> Any:
@@ -259,57 +245,55 @@ def _build(cls: type, key: str, raw: Mapping[str, object], origin: Mapping[str, 
         raise ConfigError(f"{key}: {exc.message}") from exc
 
 
-def _layer(
-    tree: dict[str, Any], sources: dict[str, str], data: Mapping[str, object], where: str
-) -> None:
-    """Merge one layer's nested `data` into `tree`, recording each key's source."""
+def _flatten(data: Mapping[str, object], where: str) -> dict[str, object]:
+    """A nested layer (`{"service": {"lease_ttl": 5}}`) as dotted keys, sections checked."""
+    flat: dict[str, object] = {}
     for section, content in data.items():
         if section not in (*_SECTIONS, "queues"):
             raise _unknown("section", section, [*_SECTIONS, "queues"], where)
         if not isinstance(content, Mapping):
             raise ConfigError(f"{section} (from {where}): must be a table")
-        if section == "queues":
-            for queue, settings in content.items():
-                if not isinstance(settings, Mapping):
-                    raise ConfigError(f"queues.{queue} (from {where}): must be a table")
-                target = tree.setdefault("queues", {}).setdefault(queue, {})
-                for name, value in settings.items():
-                    target[name] = value
-                    sources[f"queues.{queue}.{name}"] = where
-            continue
         for name, value in content.items():
-            tree.setdefault(section, {})[name] = value
-            sources[f"{section}.{name}"] = where
+            if section != "queues":
+                flat[f"{section}.{name}"] = value
+            elif isinstance(value, Mapping):
+                flat.update({f"queues.{name}.{key}": item for key, item in value.items()})
+            else:
+                raise ConfigError(f"queues.{name} (from {where}): must be a table")
+    return flat
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """`SHOAL_<SECTION>_<KEY>` variables as (source, nested layer) pairs."""
-    layers: dict[str, dict[str, Any]] = {}
+def _env_layers(env: Mapping[str, str]) -> list[tuple[str, dict[str, object]]]:
+    """`SHOAL_<SECTION>_<KEY>` variables, one layer each."""
+    layers = []
     for variable, value in sorted(env.items()):
+        section, _, name = variable.removeprefix(_ENV_PREFIX).lower().partition("_")
         if not variable.startswith(_ENV_PREFIX):
             continue
-        rest = variable[len(_ENV_PREFIX) :].lower()
-        section, _, name = rest.partition("_")
         if section == "queues":
             raise ConfigError(f"{variable}: queues are configured in shoal.toml only")
-        if section not in _SECTIONS or not name:
-            continue  # SHOAL_CONFIG, and variables of other tools (the SDK's, the tests')
-        layers[f"env {variable}"] = {section: {name: value}}
+        if section in _SECTIONS and name:  # others: SHOAL_CONFIG, other tools' variables
+            layers.append((f"env {variable}", {f"{section}.{name}": value}))
     return layers
 
 
-def _dotted(overrides: Mapping[str, object]) -> dict[str, dict[str, Any]]:
-    """Flag values by dotted key as (source, nested layer) pairs."""
-    layers: dict[str, dict[str, Any]] = {}
+def _flag_layers(overrides: Mapping[str, object]) -> list[tuple[str, dict[str, object]]]:
+    """Flag values by dotted key, one layer each."""
+    layers = []
     for key, value in overrides.items():
         parts = key.split(".")
         if len(parts) == 3 and parts[0] == "queues":
-            layers[f"flag {key}"] = {"queues": {parts[1]: {parts[2]: value}}}
+            nested: dict[str, Any] = {"queues": {parts[1]: {parts[2]: value}}}
         elif len(parts) == 2:
-            layers[f"flag {key}"] = {parts[0]: {parts[1]: value}}
+            nested = {parts[0]: {parts[1]: value}}
         else:
             raise ConfigError(f"cannot set {key!r}: use SECTION.KEY or queues.NAME.KEY")
+        layers.append((f"flag {key}", _flatten(nested, f"flag {key}")))
     return layers
+
+
+def _within(values: Mapping[str, object], prefix: str) -> dict[str, object]:
+    return {key[len(prefix) :]: v for key, v in values.items() if key.startswith(prefix)}
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -339,20 +323,23 @@ def load_config(
         path = env["SHOAL_CONFIG"]
     if path is None and Path("shoal.toml").is_file():
         path = "shoal.toml"
-    tree: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    layers: list[tuple[str, dict[str, object]]] = []
     if path is not None:
-        _layer(tree, sources, _read_file(Path(path)), f"file {path}")
-    for where, layer in _from_env(env).items():
-        _layer(tree, sources, layer, where)
-    for where, layer in _dotted(overrides or {}).items():
-        _layer(tree, sources, layer, where)
+        layers.append((f"file {path}", _flatten(_read_file(Path(path)), f"file {path}")))
+    layers += _env_layers(env) + _flag_layers(overrides or {})
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for where, layer in layers:
+        values.update(layer)
+        sources.update(dict.fromkeys(layer, where))
     sections = {
-        name: _build(cls, name, tree.get(name, {}), sources) for name, cls in _SECTIONS.items()
+        name: _build(cls, name, _within(values, f"{name}."), sources)
+        for name, cls in _SECTIONS.items()
     }
+    queue_names = dict.fromkeys(key.split(".")[0] for key in _within(values, "queues."))
     queues = {
-        name: _build(QueueConfig, f"queues.{name}", raw, sources)
-        for name, raw in tree.get("queues", {}).items()
+        name: _build(QueueConfig, f"queues.{name}", _within(values, f"queues.{name}."), sources)
+        for name in queue_names
     }
     config = ShoalConfig(queues=queues, **sections)
     _check(config)

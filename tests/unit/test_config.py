@@ -159,3 +159,22 @@ def test_non_loopback_needs_insecure() -> None:
         env={}, overrides={"server.grpc_listen": "0.0.0.0:50051", "server.insecure": "true"}
     ).config
     assert config.server.insecure
+
+
+def test_config_show_prints_values_and_sources(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from shoal.cli import app
+
+    path = _write(tmp_path, "service.lease_ttl = '30s'\nqueues.emails = { max_attempts = 5 }\n")
+    result = CliRunner().invoke(
+        app, ["config", "show", "--config", str(path), "--set", "limits.max_batch=9"], env={}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"service.lease_ttl = 30.0  (file {path})" in lines
+    assert "queues.emails.max_attempts = 5  (file " + str(path) + ")" in lines
+    assert "limits.max_batch = 9  (flag limits.max_batch)" in lines
+    assert "server.grpc_listen = '127.0.0.1:50051'  (default)" in lines
+    bad = CliRunner().invoke(app, ["config", "show", "--set", "servr.x=1"], env={})
+    assert bad.exit_code == 2 and "did you mean 'server'?" in bad.output
