@@ -265,7 +265,7 @@ def _flatten(data: Mapping[str, object], where: str) -> dict[str, object]:
 
 def _env_layers(env: Mapping[str, str]) -> list[tuple[str, dict[str, object]]]:
     """`SHOAL_<SECTION>_<KEY>` variables, one layer each."""
-    layers = []
+    layers: list[tuple[str, dict[str, object]]] = []
     for variable, value in sorted(env.items()):
         section, _, name = variable.removeprefix(_ENV_PREFIX).lower().partition("_")
         if not variable.startswith(_ENV_PREFIX):
@@ -279,7 +279,7 @@ def _env_layers(env: Mapping[str, str]) -> list[tuple[str, dict[str, object]]]:
 
 def _flag_layers(overrides: Mapping[str, object]) -> list[tuple[str, dict[str, object]]]:
     """Flag values by dotted key, one layer each."""
-    layers = []
+    layers: list[tuple[str, dict[str, object]]] = []
     for key, value in overrides.items():
         parts = key.split(".")
         if len(parts) == 3 and parts[0] == "queues":
