@@ -18,13 +18,14 @@ import asyncio
 import json
 import os
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shoal.core.ids import new_job_id
 from shoal.core.model import Job, JobState, LeaseRef
@@ -35,6 +36,7 @@ from shoal.stores.sqlite._connection import connect, migrate
 from shoal.stores.sqlite._rows import INSERT_JOB, job_params
 
 T0 = 1_700_000_000.0
+T = TypeVar("T")
 
 
 def make_jobs(count: int) -> list[Job]:
@@ -116,6 +118,14 @@ def profiled(enabled: bool) -> Iterator[None]:
     sys.stderr.write(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
+def run_loop(kind: str, main: Coroutine[Any, Any, T]) -> T:
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def bench_raw(path: Path, count: int, per_transaction: int, synchronous: str) -> float:
     """The raw reference loop on the store's own schema: insert every row, then mark it done."""
     conn = connect(path, synchronous)
@@ -138,10 +148,11 @@ def bench_raw(path: Path, count: int, per_transaction: int, synchronous: str) ->
     return elapsed
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.store_bench", description=__doc__)
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each measurement")
     parser.add_argument("--batch", type=int, default=500, help="jobs per enqueue call")
     parser.add_argument("--claim", type=int, default=100, help="jobs per claim call")
     parser.add_argument("--workers", type=int, default=4, help="concurrent claim loops")
@@ -152,66 +163,84 @@ def main(argv: list[str] | None = None) -> None:
         default=20_000,
         help="jobs for the slow one-transaction-per-job raw loop",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop of the store run (the server runs on uvloop)",
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON lines")
     parser.add_argument("--profile", action="store_true", help="pyinstrument the store run")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    results: list[dict[str, Any]] = []
 
-    def record(name: str, jobs: int, seconds: float, **extra: Any) -> None:
+def measure(args: argparse.Namespace, directory: Path, round_: int) -> list[dict[str, Any]]:
+    """One round: the store, then both raw loops; one JSON-ready dict per measurement."""
+    lines: list[dict[str, Any]] = []
+
+    def record(name: str, jobs: int, seconds: float, cpu: float, **extra: Any) -> None:
         line = {
             "bench": "store",
             "name": name,
+            "round": round_,
             "jobs": jobs,
             "seconds": round(seconds, 4),
+            "cpu_seconds": round(cpu, 4),
             "jobs_per_s": round(jobs / seconds, 1),
+            "synchronous": args.synchronous,
             **extra,
         }
-        results.append(line)
+        lines.append(line)
         print(json.dumps(line), flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
-        directory = Path(tmp)
-        config = {
-            "store": args.store,
-            "synchronous": args.synchronous,
-            "batch": args.batch,
-            "claim": args.claim,
-            "workers": args.workers,
-        }
-        timings = asyncio.run(bench_store(args.store, directory / "store.db", args))
-        record(
-            f"{args.store} enqueue+claim+complete",
-            args.jobs,
-            timings["total"],
-            **config,
-            enqueue_s=round(timings["enqueue"], 4),
-            claim_complete_s=round(timings["claim_complete"], 4),
-            mean_group=round(timings.get("mean_group", 0.0), 1),
-        )
-        batched = bench_raw(directory / "raw100.db", args.jobs, 100, args.synchronous)
-        record(
-            "raw sqlite3, 100 jobs/transaction", args.jobs, batched, synchronous=args.synchronous
-        )
-        single = min(args.jobs, args.raw_single_jobs)
-        record(
-            "raw sqlite3, 1 job/transaction",
-            single,
-            bench_raw(directory / "raw1.db", single, 1, args.synchronous),
-            synchronous=args.synchronous,
-        )
+    cpu = time.process_time()
+    timings = run_loop(args.loop, bench_store(args.store, directory / f"store{round_}.db", args))
+    record(
+        f"{args.store} store: enqueue+claim+complete",
+        args.jobs,
+        timings["total"],
+        time.process_time() - cpu,
+        batch=args.batch,
+        claim=args.claim,
+        workers=args.workers,
+        loop=args.loop,
+        enqueue_s=round(timings["enqueue"], 4),
+        claim_complete_s=round(timings["claim_complete"], 4),
+        mean_group=round(timings.get("mean_group", 0.0), 1),
+    )
+    for per_transaction, count in ((100, args.jobs), (1, min(args.jobs, args.raw_single_jobs))):
+        cpu = time.process_time()
+        path = directory / f"raw{per_transaction}-{round_}.db"
+        seconds = bench_raw(path, count, per_transaction, args.synchronous)
+        name = f"raw sqlite3, {per_transaction} job(s)/transaction"
+        record(name, count, seconds, time.process_time() - cpu)
+    return lines
 
-    if not args.json:
-        reference = results[1]["jobs_per_s"]
-        print("\n| measurement | jobs | jobs/s | vs raw batched |")
-        print("|---|---:|---:|---:|")
-        for line in results:
-            ratio = line["jobs_per_s"] / reference
-            print(f"| {line['name']} | {line['jobs']} | {line['jobs_per_s']:,.0f} | {ratio:.2f} |")
-        print(
-            f"\nsqlite {sqlite3.sqlite_version}, python {sys.version.split()[0]}, "
-            f"{os.cpu_count()} cores"
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    rounds: list[list[dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
+        for round_ in range(1, args.rounds + 1):
+            rounds.append(measure(args, Path(tmp), round_))
+    if args.json:
+        return
+    ratios = [lines[0]["jobs_per_s"] / lines[1]["jobs_per_s"] for lines in rounds]
+    print(f"\n{args.rounds} rounds; median (min-max) jobs/s\n")
+    print("| measurement | jobs | jobs/s | vs raw batched (median of rounds) |")
+    print("|---|---:|---:|---:|")
+    for index, first in enumerate(rounds[0]):
+        rates = sorted(lines[index]["jobs_per_s"] for lines in rounds)
+        ratio = statistics.median(
+            lines[index]["jobs_per_s"] / lines[1]["jobs_per_s"] for lines in rounds
         )
+        spread = f"{statistics.median(rates):,.0f} ({rates[0]:,.0f}-{rates[-1]:,.0f})"
+        print(f"| {first['name']} | {first['jobs']} | {spread} | {ratio:.2f} |")
+    print(
+        f"\nstore/raw batched per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+        f"sqlite {sqlite3.sqlite_version}, python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cores, loop {args.loop}, synchronous {args.synchronous}"
+    )
 
 
 if __name__ == "__main__":

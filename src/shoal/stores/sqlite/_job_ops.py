@@ -127,7 +127,10 @@ def _lose_all(
 def release_worker(
     conn: sqlite3.Connection, worker_id: str, now: float, reason: str, leased: LeaseCache
 ) -> list[Job]:
-    sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'running' AND worker_id = ? ORDER BY id"
+    sql = (
+        f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_leases"
+        " WHERE state = 'running' AND worker_id = ? ORDER BY id"
+    )
     return _lose_all(conn, sql, (worker_id,), now, reason, leased)
 
 

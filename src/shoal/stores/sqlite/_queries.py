@@ -91,14 +91,19 @@ def stats(conn: sqlite3.Connection, namespace: str, queue: str | None) -> QueueS
 
 
 def list_workers(conn: sqlite3.Connection, namespace: str | None) -> list[WorkerInfo]:
-    running = "(SELECT count(*) FROM jobs WHERE state = 'running' AND worker_id = workers.id)"
-    sql = f"SELECT {WORKER_COLUMNS}, {running} FROM workers"
+    sql = f"SELECT {WORKER_COLUMNS} FROM workers"
     params: tuple[str, ...] = ()
     if namespace is not None:
         sql += " WHERE namespace = ?"
         params = (namespace,)
     rows = conn.execute(sql + " ORDER BY id", params).fetchall()
-    return [row_to_worker(row, row[11]) for row in rows]
+    running = dict(
+        conn.execute(
+            "SELECT worker_id, count(*) FROM jobs INDEXED BY jobs_leases"
+            " WHERE state = 'running' GROUP BY worker_id"
+        ).fetchall()
+    )
+    return [row_to_worker(row, running.get(row[0], 0)) for row in rows]
 
 
 def get_schedule(

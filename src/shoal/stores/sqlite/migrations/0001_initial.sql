@@ -40,13 +40,17 @@ CREATE INDEX jobs_ready ON jobs (namespace, queue, priority DESC, run_at, id)
 -- Idempotency keys are looked up per namespace; most jobs have none.
 CREATE INDEX jobs_idempotency ON jobs (namespace, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
--- Listing by state, newest first (keyset on id); also counts by state.
+-- Listings, newest first (keyset on id): all jobs, by queue, by state. The first two hold
+-- only columns that never change, so they cost an insert per job and nothing per move.
+CREATE INDEX jobs_recent ON jobs (namespace, id);
+CREATE INDEX jobs_queue ON jobs (namespace, queue, id);
 CREATE INDEX jobs_state ON jobs (namespace, state, id);
 -- Stats and queue lists: a covering scan, no table lookups.
 CREATE INDEX jobs_counts ON jobs (namespace, queue, state, task);
--- Leases: the reaper takes the oldest expiries, release_worker a worker's jobs.
-CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
-CREATE INDEX jobs_workers ON jobs (worker_id) WHERE state = 'running';
+-- Leases: the reaper takes the oldest expiries. Covering worker_id, it also serves
+-- release_worker and the running counts of list_workers: running jobs are few (bounded by the
+-- workers' concurrency), so a scan of them is cheap, and one index fewer to keep on the hot path.
+CREATE INDEX jobs_leases ON jobs (lease_expires_at, worker_id) WHERE state = 'running';
 -- The promoter: the next scheduled job.
 CREATE INDEX jobs_due ON jobs (run_at) WHERE state = 'scheduled';
 -- Retention: the oldest finished jobs.
