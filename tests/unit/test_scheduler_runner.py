@@ -368,3 +368,15 @@ async def test_a_one_shot_already_due_follows_the_catch_up_policy(
     await rig.schedules.add(ScheduleInput(task="t", id="late", at=T0 - 5, catch_up=policy))
     await rig.advance(1.0)
     assert await rig.slots("late") == [T0_MS - 5000] * fires
+
+
+async def test_many_edits_leave_one_pending_fire(rig: Rig) -> None:
+    await rig.schedules.add(ScheduleInput(task="m", id="m", cron="0 0 1 * *"))
+    runner = await rig.start_runner("a")
+    for priority in range(300):
+        data = ScheduleInput(task="m", id="m", cron="0 0 1 * *", priority=priority)
+        await rig.schedules.update("default", "m", data)
+        await settle(5)
+    await settle()
+    assert len(runner._heap) <= 2 * 1 + 64 + 1
+    assert len(runner._entries) == 1

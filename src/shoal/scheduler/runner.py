@@ -270,6 +270,10 @@ class SchedulerRunner:
         self._seq += 1
         self._entries[key] = self._seq
         heapq.heappush(self._heap, (schedule.due_ms(slot), self._seq, key, slot))
+        if len(self._heap) > 2 * len(self._entries) + 64:
+            # Many edits of far-off schedules leave stale entries behind: drop them.
+            self._heap = [item for item in self._heap if self._entries.get(item[2]) == item[1]]
+            heapq.heapify(self._heap)
 
     def _untrack(self, key: Key) -> None:
         self._tracked.discard(key)
