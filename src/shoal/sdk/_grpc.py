@@ -156,6 +156,8 @@ class GrpcSession:
         self._closed: ShoalError | None = None
         self._heartbeats: deque[asyncio.Future[HeartbeatResult]] = deque()
         self._outcomes: dict[str, asyncio.Future[None]] = {}
+        self._batch: list[workers_pb2.Completion | workers_pb2.Failure] = []
+        self._flushes: set[asyncio.Task[None]] = set()
         self._write_lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
 
@@ -276,18 +278,42 @@ class GrpcSession:
         await self._send(heartbeat=workers_pb2.Heartbeat(leases=map(codec.lease_to_pb, leases)))
         return await future
 
-    async def _outcome(self, job_id: str, outcomes: workers_pb2.Outcomes) -> None:
+    async def _outcome(
+        self, job_id: str, item: workers_pb2.Completion | workers_pb2.Failure
+    ) -> None:
+        # Outcomes finished in the same loop tick travel in one message (the protocol batches).
+        if self._closed is not None:
+            raise self._closed
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outcomes[job_id] = future
-        await self._send(outcomes=outcomes)
+        self._batch.append(item)
+        if len(self._batch) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_soon)
         await future
+
+    def _flush_soon(self) -> None:
+        task = asyncio.ensure_future(self._flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        completed = [item for item in batch if isinstance(item, workers_pb2.Completion)]
+        failed = [item for item in batch if isinstance(item, workers_pb2.Failure)]
+        try:
+            await self._send(outcomes=workers_pb2.Outcomes(completed=completed, failed=failed))
+        except ShoalError as error:
+            for item in batch:
+                future = self._outcomes.pop(item.job_id, None)
+                if future is not None and not future.done():
+                    future.set_exception(error)
 
     async def complete(self, lease: LeaseRef, result: bytes | None) -> None:
         """Report success and wait for the server's ack."""
         completion = workers_pb2.Completion(job_id=lease.job_id, token=lease.token)
         if result is not None:
             completion.result = result
-        await self._outcome(lease.job_id, workers_pb2.Outcomes(completed=[completion]))
+        await self._outcome(lease.job_id, completion)
 
     async def fail(self, lease: LeaseRef, error: JobError, retry_delay: float | None) -> None:
         """Report a failed attempt and wait for the server's ack."""
@@ -296,7 +322,7 @@ class GrpcSession:
         )
         if retry_delay is not None:
             failure.retry_delay = retry_delay
-        await self._outcome(lease.job_id, workers_pb2.Outcomes(failed=[failure]))
+        await self._outcome(lease.job_id, failure)
 
     async def release(self, leases: Sequence[LeaseRef]) -> None:
         """Give jobs back unfinished."""
