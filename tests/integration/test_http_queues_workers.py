@@ -11,7 +11,7 @@ import pytest
 
 from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
-from shoal.protocols.http import create_app
+from shoal.protocols.http import HttpSettings, create_app
 from shoal.stores.memory import MemoryStore
 
 
@@ -226,3 +226,23 @@ async def test_namespaces_are_listed(client: httpx.AsyncClient, service: QueueSe
     jobs = await client.get("/api/v1/jobs", params={"namespace": "tenant-a"})
     assert len(jobs.json()["jobs"]) == 1
     assert await service.claim(ClaimInput("x", ("default",), namespace="tenant-a"))
+
+
+async def test_queue_counts_are_shared_briefly_and_dropped_by_queue_actions(
+    service: QueueService,
+) -> None:
+    app = create_app(service, settings=HttpSettings(counts_ttl=3600))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shoal") as client:
+            await put(client, "a")
+            names = await asyncio.gather(*[client.get("/api/v1/queues") for _ in range(5)])
+            assert {len(r.json()["queues"]) for r in names} == {1}
+            await put(client, "b")
+            stale = (await client.get("/api/v1/queues")).json()["queues"]
+            assert [q["name"] for q in stale] == ["a"]  # within the TTL: the shared count
+            await client.post("/api/v1/queues/a/pause")
+            fresh = (await client.get("/api/v1/queues")).json()["queues"]
+            assert [(q["name"], q["paused"]) for q in fresh] == [("a", True), ("b", False)]
+            overview = (await client.get("/api/v1/overview")).json()
+            assert overview["total"] == 2

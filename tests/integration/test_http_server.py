@@ -118,7 +118,8 @@ async def test_overview(client: httpx.AsyncClient, service: QueueService) -> Non
     await client.post("/api/v1/queues/q/pause")
     overview = (await client.get("/api/v1/overview")).json()
     assert overview["counts"]["succeeded"] == 1 and overview["total"] == 1
-    assert (overview["queues"], overview["paused_queues"]) == (1, 1)
+    assert [q["name"] for q in overview["queues"]] == ["q"] and overview["paused_queues"] == 1
+    assert overview["queues"][0]["paused"] and overview["queues"][0]["counts"]["succeeded"] == 1
     [point] = overview["points"]
     assert (point["enqueued"], point["started"], point["succeeded"]) == (1, 1, 1)
     assert point["wait_avg"] is not None and point["run_avg"] is not None

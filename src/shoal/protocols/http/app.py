@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from shoal.core.service import QueueService
 
 from . import events, jobs, metrics, overview, queues, worker_pull, workers
+from ._counts import QueueCounts
 from ._params import authorize
 from ._recorder import Recorder
 from .dashboard import mount as mount_dashboard
@@ -49,16 +50,22 @@ def create_app(service: QueueService, *, settings: HttpSettings | None = None) -
         service=service,
         settings=settings,
         recorder=Recorder(Metrics(), settings.chart_bucket_seconds, settings.chart_buckets),
+        counts=QueueCounts(service, settings.counts_ttl),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        subscription = service.events.subscribe(state.recorder.observe, capacity=1)
+        # Both observe every event as it is published (their filters keep nothing).
+        observers = [
+            service.events.subscribe(state.recorder.observe, capacity=1),
+            service.events.subscribe(state.counts.observe, capacity=1),
+        ]
         try:
             yield
         finally:
             state.close_streams()
-            subscription.close()
+            for observer in observers:
+                observer.close()
 
     app = FastAPI(
         title=f"{settings.title} API",

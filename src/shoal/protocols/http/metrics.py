@@ -86,7 +86,7 @@ class Metrics:
         self.depth.clear()
         self.paused.clear()
         for namespace in state.known_namespaces():
-            for queue in await service.list_queues(namespace):
+            for queue in await state.counts.get(namespace):
                 for job_state, count in queue.counts.items():
                     self.jobs.labels(namespace, queue.name, job_state.value).set(count)
                 depth = sum(queue.counts.get(s, 0) for s in WAITING_STATES)

@@ -11,7 +11,7 @@ from shoal.core.model import JobState, WorkerState
 
 from ._params import DEFAULT_NS, Namespace, State
 from .errors import ERROR_RESPONSES
-from .models import ErrorBody, NamespacesOut
+from .models import ErrorBody, NamespacesOut, QueueOut, queue_out
 
 __all__ = ["HealthOut", "OverviewOut", "PointOut", "api_router", "health_router"]
 
@@ -40,7 +40,7 @@ class OverviewOut(BaseModel):
     now: float
     counts: dict[JobState, int]
     total: int
-    queues: int
+    queues: list[QueueOut]
     paused_queues: int
     workers: dict[str, int]
     bucket_seconds: float
@@ -67,10 +67,12 @@ async def overview(
     namespace: Namespace = DEFAULT_NS,
     window: Annotated[float, Query(gt=0, le=86_400, description="Chart seconds.")] = 900.0,
 ) -> OverviewOut:
-    """Counts by state, queues, workers online, and throughput and latency over `window`."""
+    """Counts by state, the queues, workers by state, and throughput and latency over `window`
+    (one store scan for all the counts, so the page stays fast with millions of jobs).
+    """
     service = state.service
     now = service.clock.now()
-    queues = await service.list_queues(namespace)
+    queues = await state.counts.get(namespace)
     counts = dict.fromkeys(JobState, 0)
     for queue in queues:
         for job_state, count in queue.counts.items():
@@ -96,7 +98,7 @@ async def overview(
         now=now,
         counts=counts,
         total=sum(counts.values()),
-        queues=len(queues),
+        queues=[queue_out(queue) for queue in queues],
         paused_queues=sum(1 for queue in queues if queue.paused),
         workers=workers,
         bucket_seconds=recorder.bucket_seconds,

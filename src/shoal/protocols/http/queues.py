@@ -28,7 +28,7 @@ class PausedOut(BaseModel):
 @router.get("/queues", response_model=QueuesOut, summary="List queues")
 async def list_queues(state: State, namespace: Namespace = DEFAULT_NS) -> QueuesOut:
     """Every queue of the namespace that holds jobs or is paused, with its counts by state."""
-    queues = await state.service.list_queues(namespace)
+    queues = await state.counts.get(namespace)
     return QueuesOut(queues=[queue_out(queue) for queue in queues])
 
 

@@ -13,6 +13,7 @@ from shoal.core.model import DEFAULT_NAMESPACE
 from shoal.core.service import QueueService
 
 if TYPE_CHECKING:
+    from ._counts import QueueCounts
     from ._recorder import Recorder
 
 __all__ = ["HttpSettings", "HttpState", "get_state"]
@@ -34,6 +35,9 @@ class HttpSettings:
     #: The width of a slot of the dashboard's charts, in seconds, and how many are kept.
     chart_bucket_seconds: float = 5.0
     chart_buckets: int = 720
+    #: Queue counts (a scan of the namespace's jobs) are reused for this many seconds by the
+    #: overview, the queues list and /metrics; queue actions show at once. 0 counts every time.
+    counts_ttl: float = 1.0
     #: The product name in the dashboard's title bar.
     title: str = "shoal"
 
@@ -45,6 +49,7 @@ class HttpState:
     service: QueueService
     settings: HttpSettings
     recorder: Recorder
+    counts: QueueCounts
     #: Open event streams, closed when the server stops so that it can stop at once.
     streams: set[Subscription] = field(default_factory=set)
 

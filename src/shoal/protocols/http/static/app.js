@@ -195,17 +195,14 @@ function chartData(overview, windowSeconds) {
 async function overviewPage() {
   const windowSeconds = 900;
   async function refresh() {
-    const [overview, queues] = await Promise.all([
-      api("GET", "/overview", undefined, { window: windowSeconds }),
-      api("GET", "/queues"),
-    ]);
+    const overview = await api("GET", "/overview", undefined, { window: windowSeconds });
     for (const state of STATES) {
       const node = document.querySelector(`[data-count="${state}"]`);
       if (node) node.textContent = fmtNumber(overview.counts[state]);
     }
     const online = overview.workers.idle + overview.workers.busy + overview.workers.draining;
     document.getElementById("workers-online").textContent = fmtNumber(online);
-    document.getElementById("queue-count").textContent = fmtNumber(overview.queues);
+    document.getElementById("queue-count").textContent = fmtNumber(overview.queues.length);
     const data = chartData(overview, windowSeconds);
     drawChart(document.getElementById("chart-throughput"), data, [
       { cls: "enq", values: data.pick("enqueued", 0) },
@@ -216,7 +213,7 @@ async function overviewPage() {
       { cls: "wait", values: data.pick("wait_avg", null) },
       { cls: "run", values: data.pick("run_avg", null) },
     ], fmtLatency);
-    fillTable(document.getElementById("overview-queues"), queues.queues.map((q) =>
+    fillTable(document.getElementById("overview-queues"), overview.queues.map((q) =>
       h("tr", {}, h("td", {}, h("a", { href: `/jobs?${qs({ namespace: NS, queue: q.name })}`, text: q.name })),
         h("td", {}, badge(q.paused ? "paused" : "active")),
         STATES.map((s) => num(q.counts[s])))), "No queues yet: enqueue a job.", 8);
