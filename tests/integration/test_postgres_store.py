@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from shoal.core.errors import StorageError, Unavailable
+from shoal.core.errors import LeaseLost, StorageError, Unavailable
 from shoal.core.model import JobState, LeaseRef
 from shoal.core.ports import ClaimRequest
 from shoal.core.service import ClaimInput, QueueService
@@ -166,3 +166,26 @@ async def test_migrate_applies_each_migration_once() -> None:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_completions_sharing_a_statement_each_get_their_own_outcome(database: str) -> None:
+    store = PostgresStore(database)
+    await store.open()
+    try:
+        await store.enqueue([make_job() for _ in range(30)], T0)
+        jobs = await store.claim(ClaimRequest("default", ("default",), "w", 30, 30, T0))
+        live = [LeaseRef(job.id, job.lease_token or "") for job in jobs]
+        # Every job once with its live token, the first ten twice, and forged tokens: one
+        # statement may carry several of them, but each must come out as if alone.
+        calls = [*live, *live[:10], *(LeaseRef(lease.job_id, "forged") for lease in live[10:])]
+        outcomes = await asyncio.gather(
+            *(store.complete(lease, lease.job_id.encode(), T0 + 1) for lease in calls),
+            return_exceptions=True,
+        )
+        succeeded = [o for o in outcomes if not isinstance(o, BaseException)]
+        assert sorted(job.id for job in succeeded) == sorted(lease.job_id for lease in live)
+        assert all(job.result == job.id.encode() for job in succeeded)
+        assert all(isinstance(o, LeaseLost) for o in outcomes if isinstance(o, BaseException))
+        assert (await store.stats("default")).by_state[JobState.SUCCEEDED] == 30
+    finally:
+        await store.close()
