@@ -1,7 +1,8 @@
-"""The composition root: configuration -> store -> QueueService -> maintenance -> listeners.
+"""The composition root: configuration -> store -> QueueService -> duties -> listeners.
 
 This is the only module that knows every layer. It builds them from a `ShoalConfig`, starts
-them in order, and stops them in reverse: listeners first (workers are asked to drain and get
+them in order (the duties are the maintenance loops and the scheduler runner; the listeners
+gRPC and HTTP), and stops them in reverse: listeners first (workers are asked to drain and get
 the grace period to finish or release their jobs), then the background duties, then the store
 (which flushes what it holds).
 """
@@ -13,9 +14,9 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from shoal.config import (
-    ServerConfig,
     ShoalConfig,
     StoreConfig,
     StoreUrl,
@@ -23,11 +24,13 @@ from shoal.config import (
     parse_store_url,
 )
 from shoal.core.clock import Clock
-from shoal.core.errors import ConfigError, ShoalError, StorageError
+from shoal.core.errors import ConfigError, ShoalError, StorageError, Unavailable
 from shoal.core.maintenance import Maintenance
 from shoal.core.ports import Store
 from shoal.core.service import QueueService
 from shoal.protocols.grpc import GrpcListener, GrpcOptions
+from shoal.protocols.http import HttpServer, HttpSettings, create_app, serve_http
+from shoal.scheduler import SchedulerRunner
 
 __all__ = ["STORES", "Ready", "Server", "open_store", "redact"]
 
@@ -85,23 +88,26 @@ async def open_store(config: StoreConfig) -> Store:
 
 @dataclass(frozen=True, slots=True)
 class Ready:
-    """Where a started server listens."""
+    """Where a started server listens (an empty address: that listener is off)."""
 
     grpc: str
     store: str
+    http: str = ""
 
     def line(self) -> str:
         """The one line announcing readiness (scripts and tests parse it)."""
-        return f"shoal ready grpc={self.grpc} store={self.store}"
+        listeners = "".join(
+            f"{name}={address} "
+            for name, address in (("grpc", self.grpc), ("http", self.http))
+            if address
+        )
+        return f"shoal ready {listeners}store={self.store}"
 
 
-def _refuse_unbuilt(server: ServerConfig) -> None:
-    for name, surface in (("http_listen", "HTTP"), ("tcp_listen", "TCP")):
-        if getattr(server, name):
-            raise ConfigError(
-                f"server.{name}: the {surface} surface is not available in this build yet; "
-                "leave it unset"
-            )
+class _Duty(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Server:
@@ -112,9 +118,9 @@ class Server:
         self.clock = clock
         self.store: Store | None = None
         self.service: QueueService | None = None
-        self._maintenance: Maintenance | None = None
-        self._maintenance_task: asyncio.Task[None] | None = None
+        self._duties: list[tuple[_Duty, asyncio.Task[None]]] = []
         self._grpc: GrpcListener | None = None
+        self._http: HttpServer | None = None
         self._ready: Ready | None = None
 
     async def start(self) -> Ready:
@@ -126,38 +132,68 @@ class Server:
             Unavailable: a listener cannot bind its address.
         """
         config = self.config
-        _refuse_unbuilt(config.server)
-        grpc_address = (
-            parse_listen(config.server.grpc_listen) if config.server.grpc_listen else None
-        )
-        if grpc_address is None:
-            raise ConfigError("server.grpc_listen: the gRPC listener is the only one; set it")
+        if config.server.tcp_listen:
+            raise ConfigError(
+                "server.tcp_listen: the TCP surface is not available in this build yet; "
+                "leave it unset"
+            )
+        if not (config.server.grpc_listen or config.server.http_listen):
+            raise ConfigError("server.grpc_listen and server.http_listen are both off; set one")
         self.store = await open_store(config.store)
         try:
-            self.service = QueueService(self.store, config.service_settings(), clock=self.clock)
-            self._maintenance = Maintenance(
-                self.service, reap_interval=config.service.reap_interval
+            service = self.service = QueueService(
+                self.store, config.service_settings(), clock=self.clock
             )
-            self._maintenance_task = asyncio.create_task(self._maintenance.run())
-            options = GrpcOptions(max_message_bytes=config.server.max_message_bytes)
-            self._grpc = GrpcListener(self.service, options)
-            bound = await self._grpc.start(grpc_address.host, grpc_address.port)
+            self._start_duty(Maintenance(service, reap_interval=config.service.reap_interval))
+            self._start_duty(SchedulerRunner(service))
+            ready = Ready(
+                grpc=await self._start_grpc(service),
+                http=await self._start_http(service),
+                store=redact(config.store.url),
+            )
         except BaseException:
             await self.stop()
             raise
-        ready = self._ready = Ready(grpc=bound, store=redact(config.store.url))
+        self._ready = ready
         logger.info(ready.line(), extra={"event": "server.ready"})
         return ready
 
+    def _start_duty(self, duty: _Duty) -> None:
+        self._duties.append((duty, asyncio.create_task(duty.run())))
+
+    async def _start_grpc(self, service: QueueService) -> str:
+        if not self.config.server.grpc_listen:
+            return ""
+        address = parse_listen(self.config.server.grpc_listen)
+        options = GrpcOptions(max_message_bytes=self.config.server.max_message_bytes)
+        self._grpc = GrpcListener(service, options)
+        return await self._grpc.start(address.host, address.port)
+
+    async def _start_http(self, service: QueueService) -> str:
+        if not self.config.server.http_listen:
+            return ""
+        address = parse_listen(self.config.server.http_listen)
+        app = create_app(service, settings=HttpSettings())
+        try:
+            self._http = await serve_http(app, address.host, address.port)
+        except OSError as exc:
+            where = self.config.server.http_listen
+            raise Unavailable(f"cannot listen on {where} (HTTP): {exc.strerror or exc}") from exc
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        return f"{host}:{self._http.port}"
+
     async def stop(self) -> None:
         """Stop listeners (workers drain within the grace period), duties, then the store."""
+        if self._http is not None:
+            await self._http.stop()
+            self._http = None
         if self._grpc is not None:
             await self._grpc.stop(self.config.server.grace_period)
             self._grpc = None
-        if self._maintenance is not None and self._maintenance_task is not None:
-            self._maintenance.stop()
-            await asyncio.gather(self._maintenance_task, return_exceptions=True)
-            self._maintenance = self._maintenance_task = None
+        for duty, _ in self._duties:
+            duty.stop()
+        await asyncio.gather(*(task for _, task in self._duties), return_exceptions=True)
+        self._duties.clear()
         if self.service is not None:
             self.service.events.close()
         if self.store is not None:

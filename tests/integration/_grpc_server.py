@@ -62,6 +62,8 @@ class ServerProcess:
     address: str
     store: str
     stderr_path: Path
+    #: Every `name=value` of the ready line.
+    ready: dict[str, str] = field(default_factory=dict)
 
     def channel(self) -> grpc.Channel:
         """A new channel to the server."""
@@ -104,7 +106,7 @@ def start_server(tmp_path: Path, *args: str, store: str | None = None) -> Server
         proc.wait(10)
         raise AssertionError(f"server did not start: {ready!r}\n{stderr_path.read_text()}")
     fields = dict(item.split("=", 1) for item in ready.split()[2:])
-    return ServerProcess(proc, fields["grpc"], fields["store"], stderr_path)
+    return ServerProcess(proc, fields.get("grpc", ""), fields["store"], stderr_path, fields)
 
 
 @dataclass

@@ -37,7 +37,7 @@ def server(
         str | None, typer.Option("--grpc-listen", help="HOST:PORT for gRPC (port 0: any).")
     ] = None,
     http_listen: Annotated[
-        str | None, typer.Option("--http-listen", help="HOST:PORT for HTTP (not built yet).")
+        str | None, typer.Option("--http-listen", help="HOST:PORT for HTTP (REST, dashboard).")
     ] = None,
     tcp_listen: Annotated[
         str | None, typer.Option("--tcp-listen", help="HOST:PORT for TCP (not built yet).")
