@@ -6,6 +6,7 @@ It sits beside the stores and imports only `shoal.core`; the composition root wi
 
 from __future__ import annotations
 
+from shoal.scheduler.api import SchedulerApi
 from shoal.scheduler.model import CatchUp, Overlap, Schedule, ScheduleInput
 from shoal.scheduler.runner import RunnerSettings, SchedulerRunner
 from shoal.scheduler.service import ScheduleService
@@ -21,6 +22,7 @@ __all__ = [
     "Schedule",
     "ScheduleInput",
     "ScheduleService",
+    "SchedulerApi",
     "SchedulerRunner",
     "Trigger",
 ]

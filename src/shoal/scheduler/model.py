@@ -18,8 +18,8 @@ from functools import lru_cache
 from typing import Any
 
 from shoal.core.errors import InvalidArgument, StorageError
-from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE
 from shoal.core.ports import ScheduleRecord
+from shoal.core.schedules import CatchUp, Overlap, ScheduleInput
 from shoal.core.validation import EnqueueRequest, Limits, check_enqueue, check_name
 from shoal.scheduler.triggers import (
     CronTrigger,
@@ -45,64 +45,6 @@ _SPEC_VERSION = 1
 #: Catch-up fires go in one batch, which the service bounds (`Limits.max_batch`).
 _MAX_CATCH_UP = 10_000
 _MAX_JITTER_MS = 24 * 3600 * 1000
-
-
-class Overlap(StrEnum):
-    """What a fire does while the previous fire's job has not finished."""
-
-    #: Enqueue anyway.
-    ALLOW = "allow"
-    #: Skip this slot (the previous job is still queued or running).
-    SKIP = "skip"
-    #: Cancel the previous job, then enqueue.
-    CANCEL_PREVIOUS = "cancel_previous"
-
-
-class CatchUp(StrEnum):
-    """What a scheduler does with the slots missed while no scheduler ran."""
-
-    #: Fire none of them; resume with the next slot.
-    SKIP = "skip"
-    #: Fire once, for the latest missed slot.
-    ONE = "one"
-    #: Fire each missed slot once, the latest `catch_up_limit` of them.
-    ALL = "all"
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleInput:
-    """A schedule as a user defines it. Exactly one of `every_ms`, `cron`, `at` is given."""
-
-    task: str
-    namespace: str = DEFAULT_NAMESPACE
-    queue: str = DEFAULT_QUEUE
-    #: The id; a new one is made when None. Unique per namespace.
-    id: str | None = None
-    #: Fire every this many milliseconds (at least 10), from `start_at` or one interval on.
-    every_ms: int | None = None
-    #: A cron expression: 5 fields, or 6 with seconds first.
-    cron: str | None = None
-    #: The IANA time zone of `cron`.
-    timezone: str = "UTC"
-    #: Fire once, at this POSIX time; one already due is a missed slot (see `catch_up`).
-    at: float | None = None
-    payload: bytes = b"null"
-    content_type: str = "application/json"
-    priority: int = 0
-    max_attempts: int | None = None
-    timeout: float | None = None
-    tags: tuple[str, ...] = ()
-    overlap: str = Overlap.ALLOW
-    catch_up: str = CatchUp.ONE
-    #: With `catch_up="all"`: fire at most this many (the latest) missed slots.
-    catch_up_limit: int = 100
-    #: Each fire waits a pseudo-random 0..jitter_ms after its slot (the same for every replica).
-    jitter_ms: int = 0
-    #: No slot before this POSIX time.
-    start_at: float | None = None
-    #: No slot after this POSIX time.
-    end_at: float | None = None
-    paused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
