@@ -71,6 +71,25 @@ async def test_server_sent_events_over_a_real_server(service: QueueService) -> N
         await asyncio.wait_for(server.stop(), 10)
 
 
+async def test_a_batched_stream_sums_events_up(service: QueueService) -> None:
+    server = await serve_http(create_app(service), "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            params = {"batch": 0.1}
+            async with client.stream("GET", "/api/v1/events", params=params) as stream:
+                lines = stream.aiter_lines()
+                await anext(lines)
+                jobs = [{"task": "t"}] * 5
+                await client.post("/api/v1/jobs/batch", json={"jobs": jobs})
+                async for line in lines:
+                    if line.startswith("data: "):
+                        summary = json.loads(line[6:])
+                        break
+        assert summary == {"kind": "batch", "count": 5, "kinds": {"job.enqueued": 5}}
+    finally:
+        await server.stop()
+
+
 async def test_stopping_the_server_ends_open_streams(service: QueueService) -> None:
     app = create_app(service)
     server = await serve_http(app, "127.0.0.1", 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
@@ -85,21 +85,31 @@ async def stream_events(
     kind: Annotated[
         list[str] | None, Query(description="Only kinds starting with one of these: job., queue.")
     ] = None,
+    batch: Annotated[
+        float | None,
+        Query(ge=0.1, le=60, description="Send one `batch` summary per this many seconds."),
+    ] = None,
 ) -> StreamingResponse:
     """A `text/event-stream`: one `data:` line of JSON (an `EventOut`) per event, and a comment
     line every few seconds while idle. Events happen live; none are replayed.
+
+    With `batch`, a screen that only needs to know that something changed gets at most one
+    message per `batch` seconds instead of every event (thousands a second on a busy server):
+    `{"kind": "batch", "count": 12, "kinds": {"job.succeeded": 10, ...}}`.
     """
     accept = _filter(namespace, job_id, tuple(kind or ()))
     subscription = state.service.events.subscribe(accept, capacity=1000)
     state.streams.add(subscription)
     return StreamingResponse(
-        _sse(state, subscription),
+        _sse(state, subscription, batch),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _sse(state: HttpState, subscription: Subscription) -> AsyncIterator[str]:
+async def _sse(
+    state: HttpState, subscription: Subscription, batch: float | None
+) -> AsyncIterator[str]:
     keepalive = state.settings.sse_keepalive
     loop = asyncio.get_running_loop()
     try:
@@ -115,11 +125,25 @@ async def _sse(state: HttpState, subscription: Subscription) -> AsyncIterator[st
                 yield ": keep-alive\n\n"
                 continue
             number += 1
-            data = json.dumps(event_out(event).model_dump(), separators=(",", ":"))
+            if batch is None:
+                data = json.dumps(event_out(event).model_dump(), separators=(",", ":"))
+            else:
+                data = json.dumps(await _gather(subscription, event, batch))
             yield f"id: {number}\ndata: {data}\n\n"
     finally:
         subscription.close()
         state.streams.discard(subscription)
+
+
+async def _gather(subscription: Subscription, first: Event, seconds: float) -> dict[str, Any]:
+    # Let the events of the next `seconds` pile up, then sum them up in one message.
+    dropped = subscription.dropped
+    await asyncio.sleep(seconds)
+    kinds = {first.kind: 1}
+    while (event := await subscription.next(0)) is not None:
+        kinds[event.kind] = kinds.get(event.kind, 0) + 1
+    count = sum(kinds.values()) + subscription.dropped - dropped
+    return {"kind": "batch", "count": count, "kinds": kinds}
 
 
 @router.get("/jobs/{job_id}/events", response_model=EventsOut, summary="A job's recent events")

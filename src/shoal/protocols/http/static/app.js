@@ -218,8 +218,8 @@ async function overviewPage() {
         h("td", {}, badge(q.paused ? "paused" : "active")),
         STATES.map((s) => num(q.counts[s])))), "No queues yet: enqueue a job.", 8);
   }
-  const soon = debounce(() => refresh().catch(() => {}), 1000);
-  live({}, soon);
+  const soon = debounce(() => refresh().catch(() => {}), 200);
+  live({ batch: 1 }, soon);
   setInterval(soon, 5000);
   window.addEventListener("resize", soon);
   await refresh();
@@ -249,8 +249,8 @@ async function queuesPage() {
         h("button", { class: "btn small danger", text: "Delete", onclick: () => confirm(`Delete queue ${q.name} and all its jobs?`) && act(`Deleted ${q.name}`, () => api("DELETE", path(q))).then(refresh) }))));
     fillTable(table, rows, "No queues yet: enqueue a job.", 10);
   }
-  const soon = debounce(() => refresh().catch(() => {}), 800);
-  live({}, soon);
+  const soon = debounce(() => refresh().catch(() => {}), 100);
+  live({ batch: 0.5 }, soon);
   await refresh();
 }
 
@@ -297,8 +297,8 @@ async function jobsPage() {
   document.getElementById("prev-page").onclick = () => { page = Math.max(page - 1, 0); seen = new Set(); load(); };
   document.getElementById("first-page").onclick = () => { page = 0; seen = new Set(); load(); };
   // Only the newest page follows live changes; an older page stays put while you read it.
-  const soon = debounce(() => { if (page === 0) load().catch(() => {}); }, 500);
-  live({ kind: "job." }, soon);
+  const soon = debounce(() => { if (page === 0) load().catch(() => {}); }, 100);
+  live({ kind: "job.", batch: 0.3 }, soon);
   await load();
 }
 
@@ -391,8 +391,8 @@ async function workersPage() {
     const elapsed = (Date.now() - fetchedAt) / 1000;
     for (const cell of document.querySelectorAll("td.heartbeat")) cell.textContent = ago(Number(cell.dataset.age) + elapsed);
   }, 1000);
-  const soon = debounce(() => refresh().catch(() => {}), 500);
-  live({ kind: "worker." }, soon);
+  const soon = debounce(() => refresh().catch(() => {}), 100);
+  live({ kind: "worker.", batch: 0.5 }, soon);
   setInterval(soon, 5000);
   await refresh();
 }
