@@ -232,6 +232,13 @@ def test_stream_must_open_with_a_hello(client: Client) -> None:
         stream.receive()
     assert raised.value.code() is Code.INVALID_ARGUMENT
     assert error_code(raised.value) == "invalid_argument"
+    stream = RawStream(client)
+    stream.send(_hello("a queue"))  # white space: not a queue name
+    with pytest.raises(grpc.RpcError) as raised:
+        stream.receive()
+    assert raised.value.code() is Code.INVALID_ARGUMENT
+    metadata = dict(raised.value.trailing_metadata() or ())  # type: ignore[attr-defined]
+    assert metadata["shoal-error-field"] == "queues"
 
 
 def test_stream_survives_bad_messages_and_nothing_changes(client: Client) -> None:

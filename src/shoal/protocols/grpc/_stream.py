@@ -218,7 +218,12 @@ class Session:
                 tasks=worker.tasks or None,
                 lease_ttl=self.lease_ttl,
             )
-            jobs = await self.service.claim(claim)
+            try:
+                jobs = await self.service.claim(claim)
+            except ShoalError as error:  # the store failed or closed: end the session
+                self._send(Message(error=error_message(error)))
+                self._send(None)
+                return
             if jobs and self.draining:
                 # the drain came while this claim waited: give the jobs straight back
                 await self.service.release([LeaseRef(j.id, j.lease_token or "") for j in jobs])

@@ -12,6 +12,7 @@ import grpc.aio
 from shoal.core.errors import InvalidArgument, ShoalError
 from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
+from shoal.core.validation import check_name
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._status import abort, mapped
 from shoal.protocols.grpc._stream import Session, check_hello, first_message
@@ -97,6 +98,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         )
         if not worker.queues:
             raise InvalidArgument("queues", "name at least one queue")
+        for name in (*worker.queues, *worker.tasks):
+            check_name("queues" if name in worker.queues else "tasks", name)
         worker = await self._service.register_worker(worker)
         lease_ttl = hello.lease_ttl or self._service.settings.lease_ttl
         return Session(self._service, worker, lease_ttl)
