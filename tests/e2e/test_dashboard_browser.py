@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from shoal.core.model import JobError, JobState, LeaseRef, WorkerInfo
+from shoal.core.model import JobError, JobQuery, JobState, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.protocols.http import HttpServer, create_app, serve_http
@@ -73,6 +73,11 @@ async def page(browser: Browser, server: HttpServer) -> AsyncIterator[Page]:
     assert errors == [], errors  # no JavaScript error on any page
 
 
+def server_url(page: Page) -> str:
+    """The page's origin: http://127.0.0.1:PORT."""
+    return "/".join(page.url.split("/", 3)[:3])
+
+
 async def shoot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -121,6 +126,25 @@ async def test_a_job_appears_live_and_is_cancelled_from_its_page(
     assert (await service.get("default", job_id)).state is JobState.CANCELLED
     await expect(page.locator("#job-retry")).to_be_enabled()
     await expect(page.locator("#job-timeline")).to_contain_text("cancelled")
+    await page.locator("#job-retry").click()
+    await expect(page.locator("#job-state")).to_have_text("queued")
+    await page.locator("#job-delete").click()  # confirmed by the dialog handler
+    await expect(page).to_have_url(f"{server_url(page)}/jobs?namespace=default")
+    await expect(page.locator(f'tr[data-job-id="{job_id}"]')).to_have_count(0)
+    assert (await service.list_jobs(JobQuery())).jobs == ()
+
+
+async def test_the_namespace_switcher(page: Page, service: QueueService) -> None:
+    await service.enqueue(EnqueueRequest("t", namespace="tenant-a", queue="imports"))
+    await page.goto("/queues")
+    await expect(page.locator("#queues-table")).to_contain_text("No queues yet")
+    await page.locator("#namespace-switcher").select_option("tenant-a")
+    await expect(page).to_have_url(f"{server_url(page)}/queues?namespace=tenant-a")
+    await expect(page.locator('tr[data-queue="imports"]')).to_be_visible()
+    await page.get_by_role("link", name="Jobs").click()
+    await expect(page.locator("#jobs-table")).to_contain_text("imports")
+    await page.locator("#theme-toggle").click()
+    await shoot(page, "jobs-tenant-dark")
 
 
 async def test_pause_a_queue(page: Page, service: QueueService) -> None:
@@ -137,6 +161,8 @@ async def test_pause_a_queue(page: Page, service: QueueService) -> None:
     await page.locator('tr[data-queue="reports"] a').click()
     await expect(page.locator("#tasks-table")).to_contain_text("t")
     await shoot(page, "queues-light")
+    await page.locator("#theme-toggle").click()
+    await shoot(page, "queues-dark")
 
 
 async def test_kick_a_worker(page: Page, service: QueueService) -> None:
@@ -151,6 +177,8 @@ async def test_kick_a_worker(page: Page, service: QueueService) -> None:
     row = page.locator('tr[data-worker="py-worker-1"]')
     await expect(row).to_contain_text("1/4")
     await shoot(page, "workers-light")
+    await page.locator("#theme-toggle").click()
+    await shoot(page, "workers-dark")
     await row.get_by_role("button", name="Kick").click()
     await expect(row).to_have_count(0)
     await expect(page.locator('tr[data-worker="py-worker-2"]')).to_be_visible()
