@@ -38,6 +38,8 @@ class PostgresOptions:
     #: Seconds any one statement may take before it is cancelled (None: no limit).
     command_timeout: float | None = 60.0
     application_name: str = "shoal"
+    #: Prepared statements kept per pooled connection; 0 behind a transaction-pooling proxy.
+    statement_cache_size: int = 100
 
 
 class PostgresStore(JobLeases, JobSteering, Catalog):
@@ -85,6 +87,7 @@ class PostgresStore(JobLeases, JobSteering, Catalog):
                 min_size=min(options.min_connections, options.max_connections),
                 max_size=options.max_connections,
                 command_timeout=options.command_timeout,
+                statement_cache_size=options.statement_cache_size,
                 server_settings={"application_name": options.application_name},
             )
             async with self._pool.acquire() as conn:
