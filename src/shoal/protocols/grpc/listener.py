@@ -20,6 +20,8 @@ from shoal.core.errors import Unavailable
 from shoal.core.service import QueueService
 from shoal.protocols.grpc._decoding import TolerantDecoding
 from shoal.protocols.grpc.events import EventServicer
+from shoal.protocols.grpc.gen.cluster.v1 import leader_pb2, leader_pb2_grpc
+from shoal.protocols.grpc.gen.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from shoal.protocols.grpc.gen.shoal.v1 import (
     events_pb2,
     events_pb2_grpc,
@@ -30,11 +32,12 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
     workers_pb2,
     workers_pb2_grpc,
 )
+from shoal.protocols.grpc.gowork import GoWorkCluster, LeaderServicer, SchedulerServicer
 from shoal.protocols.grpc.jobs import JobServicer
 from shoal.protocols.grpc.queues import QueueServicer
 from shoal.protocols.grpc.workers import WorkerServicer
 
-__all__ = ["SERVICE_NAMES", "GrpcListener", "GrpcOptions"]
+__all__ = ["COMPAT_SERVICE_NAMES", "SERVICE_NAMES", "GrpcListener", "GrpcOptions"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,11 @@ SERVICE_NAMES: tuple[str, ...] = tuple(
         (events_pb2, "EventService"),
     )
 )
+#: The seeds' services spoken with their own names (go-work's).
+COMPAT_SERVICE_NAMES: tuple[str, ...] = (
+    leader_pb2.DESCRIPTOR.services_by_name["LeaderService"].full_name,
+    scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,8 @@ class GrpcOptions:
     max_message_bytes: int = 8 * 1024 * 1024
     #: Serve grpc.reflection so that grpcurl can list and describe the services.
     reflection: bool = True
+    #: A go-work member silent this long has left (go-work's HEARTBEAT_TIMEOUT).
+    gowork_heartbeat_timeout: float = 30.0
 
 
 def _address(host: str, port: int) -> str:
@@ -72,6 +82,8 @@ class GrpcListener:
         self.options = options or GrpcOptions()
         self.workers = WorkerServicer(service)
         self._health = health_aio.HealthServicer()
+        self.gowork = GoWorkCluster(service, self.options.gowork_heartbeat_timeout)
+        self._gowork_task: asyncio.Task[None] | None = None
         self._server: grpc.aio.Server | None = None
         #: The address actually bound (the port is chosen by the system when 0 was asked).
         self.address = ""
@@ -95,10 +107,15 @@ class GrpcListener:
             (workers_pb2_grpc.add_WorkerServiceServicer_to_server, self.workers),
             (events_pb2_grpc.add_EventServiceServicer_to_server, EventServicer(self.service)),
             (health_pb2_grpc.add_HealthServicer_to_server, self._health),
+            (leader_pb2_grpc.add_LeaderServiceServicer_to_server, LeaderServicer(self.gowork)),
+            (
+                scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server,
+                SchedulerServicer(self.gowork),
+            ),
         ]
         for add, servicer in servicers:
             add(servicer, server)
-        names = (*SERVICE_NAMES, HEALTH_SERVICE)
+        names = (*SERVICE_NAMES, *COMPAT_SERVICE_NAMES, HEALTH_SERVICE)
         if self.options.reflection:
             reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
         wanted = _address(host, port)
@@ -109,6 +126,7 @@ class GrpcListener:
         if bound == 0:
             raise Unavailable(f"cannot listen on {wanted} (gRPC): address in use or not local")
         await server.start()
+        self._gowork_task = asyncio.create_task(self.gowork.run())
         for name in ("", *SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
@@ -134,6 +152,9 @@ class GrpcListener:
         while self.workers.sessions and loop.time() < deadline:
             await asyncio.sleep(0.05)
         await server.stop(max(deadline - loop.time(), 0.0))
+        if self._gowork_task is not None:
+            self.gowork.stop()
+            await asyncio.gather(self._gowork_task, return_exceptions=True)
         # Sessions cancelled by the stop release their leases in their own tasks: wait for them.
         while self.workers.sessions and loop.time() < deadline + 5.0:
             await asyncio.sleep(0.05)
