@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from shoal.core.model import LeaseRef
+from shoal.core.model import JobError, LeaseRef
 from shoal.core.service import ClaimInput, QueueService
+from shoal.core.validation import EnqueueRequest
 from shoal.protocols.http import HttpSettings, create_app, serve_http
 from shoal.stores.memory import MemoryStore
 
@@ -32,9 +33,6 @@ async def client(service: QueueService) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def run_one(service: QueueService, *, fail: bool = False) -> None:
-    from shoal.core.model import JobError
-    from shoal.core.validation import EnqueueRequest
-
     await service.enqueue(EnqueueRequest("t", queue="q", max_attempts=1))
     [job] = await service.claim(ClaimInput("w", ("q",)))
     lease = LeaseRef(job.id, job.lease_token or "")
@@ -101,6 +99,25 @@ async def test_stopping_the_server_ends_open_streams(service: QueueService) -> N
             rest = [line async for line in lines]
     assert all(not line.startswith("data:") for line in rest)
     assert server.task.done()
+
+
+async def test_a_fetch_whose_worker_left_gives_its_jobs_back(service: QueueService) -> None:
+    server = await serve_http(create_app(service), "127.0.0.1", 0)
+    requeued = service.events.subscribe(lambda event: event.kind == "job.requeued")
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        body = {"worker_id": "w1", "queues": ["default"], "wait": 30}
+        async with httpx.AsyncClient(base_url=base, timeout=0.3) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.post("/api/v1/pull/fetch", json=body)  # the worker gives up
+        job = (await service.enqueue(EnqueueRequest("t"))).job  # wakes the abandoned fetch
+        event = await requeued.next(5)
+        assert event is not None and event.job_id == job.id
+        back = await service.get("default", job.id)
+        assert back.state.value == "queued" and back.attempt == 0
+    finally:
+        requeued.close()
+        await server.stop()
 
 
 async def test_job_events_are_kept_for_the_timeline(

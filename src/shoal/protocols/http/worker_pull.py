@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoal.core.model import JobError, LeaseRef
@@ -119,7 +119,9 @@ class ProgressIn(_In):
 
 
 @router.post("/pull/fetch", response_model=FetchOut, summary="Fetch jobs (long poll)")
-async def fetch(body: FetchIn, state: State, namespace: Namespace = DEFAULT_NS) -> FetchOut:
+async def fetch(
+    body: FetchIn, request: Request, state: State, namespace: Namespace = DEFAULT_NS
+) -> FetchOut:
     """Lease jobs; each comes with the `lease_token` its heartbeat, complete and fail carry."""
     jobs = await state.service.claim(
         ClaimInput(
@@ -132,6 +134,10 @@ async def fetch(body: FetchIn, state: State, namespace: Namespace = DEFAULT_NS) 
             lease_ttl=body.lease_ttl,
         )
     )
+    if jobs and await request.is_disconnected():
+        # The worker gave up waiting: give the jobs back now rather than when the leases expire.
+        await state.service.release([LeaseRef(job.id, job.lease_token or "") for job in jobs])
+        return FetchOut(jobs=[])
     return FetchOut(jobs=[job_out(job, with_lease=True) for job in jobs])
 
 
