@@ -37,6 +37,9 @@ def test_grpcurl_lists_and_describes_the_services(server: ServerProcess) -> None
         "shoal.v1.WorkerService",
         "shoal.v1.EventService",
         "grpc.health.v1.Health",
+        "cluster.v1.LeaderService",
+        "scheduler.v1.SchedulerService",
+        "ocelot.OcelotWorker",
     ):
         assert name in listed
     described = _grpcurl(server.address, "describe", "shoal.v1.WorkerService")

@@ -21,6 +21,7 @@ from shoal.core.service import QueueService
 from shoal.protocols.grpc._decoding import TolerantDecoding
 from shoal.protocols.grpc.events import EventServicer
 from shoal.protocols.grpc.gen.cluster.v1 import leader_pb2, leader_pb2_grpc
+from shoal.protocols.grpc.gen.ocelot import ocelot_pb2, ocelot_pb2_grpc
 from shoal.protocols.grpc.gen.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from shoal.protocols.grpc.gen.shoal.v1 import (
     events_pb2,
@@ -34,6 +35,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 )
 from shoal.protocols.grpc.gowork import GoWorkCluster, LeaderServicer, SchedulerServicer
 from shoal.protocols.grpc.jobs import JobServicer
+from shoal.protocols.grpc.ocelot import OcelotServicer
 from shoal.protocols.grpc.queues import QueueServicer
 from shoal.protocols.grpc.workers import WorkerServicer
 
@@ -51,10 +53,11 @@ SERVICE_NAMES: tuple[str, ...] = tuple(
         (events_pb2, "EventService"),
     )
 )
-#: The seeds' services spoken with their own names (go-work's).
+#: The seeds' services spoken with their own names (go-work's and Ocelot's).
 COMPAT_SERVICE_NAMES: tuple[str, ...] = (
     leader_pb2.DESCRIPTOR.services_by_name["LeaderService"].full_name,
     scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name,
+    ocelot_pb2.DESCRIPTOR.services_by_name["OcelotWorker"].full_name,
 )
 
 
@@ -112,6 +115,7 @@ class GrpcListener:
                 scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server,
                 SchedulerServicer(self.gowork),
             ),
+            (ocelot_pb2_grpc.add_OcelotWorkerServicer_to_server, OcelotServicer(self.service)),
         ]
         for add, servicer in servicers:
             add(servicer, server)
