@@ -16,7 +16,13 @@ import pytest
 
 from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, model_pb2
 from tests.integration import _grpc_server as harness
-from tests.integration._grpc_server import Client, Lines, ServerProcess, WorkerProcess
+from tests.integration._grpc_server import (
+    Client,
+    Lines,
+    ServerProcess,
+    WorkerProcess,
+    start_server,
+)
 
 server = harness.server
 client = harness.client
@@ -58,17 +64,32 @@ def test_node_worker_runs_jobs(client: Client, node_worker: WorkerProcess) -> No
     assert "worker.js" in failed.error.traceback
 
 
-def test_node_worker_is_a_member_and_heartbeats(client: Client, node_worker: WorkerProcess) -> None:
+def test_node_worker_heartbeats_keep_its_lease(node: str, tmp_path: Path) -> None:
     from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2
 
-    (member,) = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
-    assert member.language == "node" and member.pid == node_worker.proc.pid
-    job_id = client.enqueue("sleep", {"seconds": 2.5})  # longer than the heartbeat interval
-    node_worker.expect("started")
-    time.sleep(2.2)
-    (member,) = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
-    assert member.state == model_pb2.WORKER_STATE_BUSY and member.heartbeat_age < 1.5
-    assert client.wait(job_id).state == model_pb2.JOB_STATE_SUCCEEDED
+    # a lease of 1.5 s and a job of 3 s: only heartbeats (every 0.5 s) keep the first attempt
+    server = start_server(
+        tmp_path, "--set", "service.lease_ttl=1.5", "--set", "service.heartbeat_interval=0.5"
+    )
+    command = [node, "worker.js", "--target", server.address]
+    proc = subprocess.Popen(command, cwd=EXAMPLE, stdout=subprocess.PIPE, text=True, env=os.environ)
+    worker = WorkerProcess(proc, Lines(proc.stdout))
+    try:
+        worker.expect("welcome")
+        with server.channel() as channel:
+            client = Client(channel)
+            (member,) = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
+            assert member.language == "node" and member.pid == proc.pid
+            job_id = client.enqueue("sleep", {"seconds": 3})
+            worker.expect("started")
+            time.sleep(2)
+            (member,) = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
+            assert member.state == model_pb2.WORKER_STATE_BUSY and member.heartbeat_age < 1.0
+            job = client.wait(job_id)
+            assert job.state == model_pb2.JOB_STATE_SUCCEEDED and job.attempt == 1
+    finally:
+        worker.kill()
+        assert server.stop() == 0
 
 
 def test_node_worker_honours_cancellation(client: Client, node_worker: WorkerProcess) -> None:
