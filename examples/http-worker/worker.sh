@@ -106,6 +106,10 @@ main() {
     '{worker_id: $w, queues: [$q], limit: 1, wait: $wait}')
   while :; do
     jobs=$(api POST /pull/fetch "$fetch")
+    if [ "$(printf '%s' "$jobs" | jq .drain)" = true ]; then
+      log "asked to drain: done"
+      return 0
+    fi
     if [ "$(printf '%s' "$jobs" | jq '.jobs | length')" -eq 0 ]; then
       [ "$BURST" = 1 ] && { log "idle: done"; return 0; }
       continue

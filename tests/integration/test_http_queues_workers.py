@@ -123,6 +123,24 @@ async def test_workers_register_list_drain_kick(
     )
 
 
+async def test_a_drained_pull_worker_is_told_and_gets_no_more_jobs(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/api/v1/workers", json={"id": "w1", "queues": ["default"]})
+    job_id = await put(client)
+    [job] = await fetch(client)
+    await put(client)
+    await client.post("/api/v1/workers/w1/drain")
+    answer = await client.post(
+        "/api/v1/pull/fetch", json={"worker_id": "w1", "queues": ["default"], "wait": 5}
+    )
+    assert answer.json() == {"jobs": [], "drain": True}
+    lease = {"job_id": job_id, "lease_token": job["lease_token"]}
+    beat = await client.post("/api/v1/pull/heartbeat", json={"worker_id": "w1", "leases": [lease]})
+    assert beat.json()["drain"] is True and beat.json()["renewed"] == [job_id]
+    assert len(await fetch(client, worker_id="w2")) == 1  # others still work
+
+
 async def test_a_pull_worker_leaves(client: httpx.AsyncClient) -> None:
     await client.post("/api/v1/workers", json={"id": "w1", "queues": ["default"]})
     job_id = await put(client)

@@ -65,3 +65,36 @@ async def test_the_shell_worker_processes_jobs_end_to_end() -> None:
     assert all(job["worker_id"] is None for job in done)
     assert "registered on queue default" in log and "left" in log
     assert await service.list_workers() == []  # it left on exit
+
+
+async def test_the_shell_worker_stops_when_drained() -> None:
+    service = QueueService(MemoryStore())
+    server = await serve_http(create_app(service), "127.0.0.1", 0)
+    joined = service.events.subscribe(lambda event: event.kind == "worker.joined")
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "SHOAL_URL": url,
+            "SHOAL_WORKER_ID": "sh-drain",
+            "SHOAL_WAIT": "0.2",  # no SHOAL_BURST: it would run until told otherwise
+        }
+        worker = await asyncio.create_subprocess_exec(
+            "sh", str(WORKER), env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert await joined.next(30) is not None
+            async with httpx.AsyncClient(base_url=url) as client:
+                drained = await client.post("/api/v1/workers/sh-drain/drain")
+                assert drained.json()["state"] == "draining"
+            _out, err = await asyncio.wait_for(worker.communicate(), 30)
+        finally:
+            if worker.returncode is None:  # never leave the worker running
+                worker.kill()
+                await worker.wait()
+        assert worker.returncode == 0 and "asked to drain" in err.decode()
+        assert await service.list_workers() == []
+    finally:
+        joined.close()
+        await server.stop()

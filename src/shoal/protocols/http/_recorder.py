@@ -49,6 +49,8 @@ class Recorder:
         self._series: dict[str, deque[Bucket]] = {}
         self._log: OrderedDict[str, list[Event]] = OrderedDict()
         self.namespaces: set[str] = set()
+        #: Workers asked to drain (pull workers learn it from their fetch and heartbeat).
+        self.draining: set[str] = set()
 
     def observe(self, event: Event) -> bool:
         """Record an event as the bus publishes it; always False (nothing is buffered).
@@ -68,6 +70,7 @@ class Recorder:
             self.namespaces.add(event.namespace)
         self.metrics.count_event(event)
         if event.job_id is None:
+            self._worker_event(event)
             return
         self._log_event(event)
         bucket = self._bucket(event.namespace, event.at)
@@ -98,6 +101,14 @@ class Recorder:
                 self.metrics.observe_run(event.namespace, event.queue or "", outcome, run)
         elif kind == "job.deleted":
             self._enqueued_at.pop(job_id, None)
+
+    def _worker_event(self, event: Event) -> None:
+        if event.worker_id is None:
+            return
+        if event.kind == "worker.drain":
+            self.draining.add(event.worker_id)
+        elif event.kind in ("worker.joined", "worker.left"):
+            self.draining.discard(event.worker_id)
 
     def _log_event(self, event: Event) -> None:
         assert event.job_id is not None

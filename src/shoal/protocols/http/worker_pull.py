@@ -56,6 +56,7 @@ class FetchOut(BaseModel):
     """The leased jobs, each with its `lease_token`; empty when none came in time."""
 
     jobs: list[JobOut]
+    drain: bool = Field(default=False, description="The worker was asked to drain: fetch no more.")
 
 
 class LeaseIn(_In):
@@ -78,6 +79,7 @@ class HeartbeatOut(BaseModel):
     renewed: list[str]
     lost: list[str]
     cancel_requested: list[str]
+    drain: bool = Field(default=False, description="The worker was asked to drain: fetch no more.")
 
 
 class CompleteIn(_In):
@@ -122,7 +124,11 @@ class ProgressIn(_In):
 async def fetch(
     body: FetchIn, request: Request, state: State, namespace: Namespace = DEFAULT_NS
 ) -> FetchOut:
-    """Lease jobs; each comes with the `lease_token` its heartbeat, complete and fail carry."""
+    """Lease jobs; each comes with the `lease_token` its heartbeat, complete and fail carry.
+    A worker asked to drain gets no more jobs, and `drain: true`.
+    """
+    if body.worker_id in state.recorder.draining:
+        return FetchOut(jobs=[], drain=True)
     jobs = await state.service.claim(
         ClaimInput(
             worker_id=body.worker_id,
@@ -150,6 +156,7 @@ async def heartbeat(body: HeartbeatIn, state: State) -> HeartbeatOut:
         renewed=list(result.renewed),
         lost=list(result.lost),
         cancel_requested=list(result.cancel_requested),
+        drain=body.worker_id in state.recorder.draining,
     )
 
 
