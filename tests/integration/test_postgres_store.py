@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from shoal.core.errors import LeaseLost, StorageError, Unavailable
+from shoal.core.errors import ConfigError, LeaseLost, StorageError, Unavailable
 from shoal.core.model import JobState, LeaseRef
 from shoal.core.ports import ClaimRequest
 from shoal.core.service import ClaimInput, QueueService
@@ -189,3 +189,14 @@ async def test_completions_sharing_a_statement_each_get_their_own_outcome(databa
         assert (await store.stats("default")).by_state[JobState.SUCCEEDED] == 30
     finally:
         await store.close()
+
+
+async def test_bad_urls_and_unreachable_servers_are_clear_errors() -> None:
+    postgres_url()  # the same gate as the other PostgreSQL tests
+    with pytest.raises(ConfigError):
+        PostgresStore("mysql://localhost/db")
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/nowhere")
+    with pytest.raises(StorageError, match="cannot open"):
+        await store.open()
+    with pytest.raises(Unavailable):
+        await store.claim(ClaimRequest("default", ("default",), "w", 1, 30, T0))
