@@ -77,6 +77,8 @@ class ErrorCode(StrEnum):
     JOB_FINISHED = "job-finished"
     #: Only failed or cancelled jobs can be retried (`RETRY_JOB`).
     JOB_NOT_RETRYABLE = "job-not-retryable"
+    #: `DELETE_QUEUE` of a queue some of whose jobs are running.
+    QUEUE_BUSY = "queue-busy"
     #: The job's lease is no longer held by this connection (`UPDATE_JOB`).
     LEASE_LOST = "lease-lost"
     #: An argument is out of bounds (too long a name, too big a payload).

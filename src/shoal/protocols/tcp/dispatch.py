@@ -1,0 +1,341 @@
+"""Pushing jobs to subscribed connections, and the commands a worker sends back.
+
+Upstream broadcast every pending job to every available worker on every pass (seed-systems.md
+1.6 and section 8, item 2). Here a subscribed connection is a shoal worker: while it holds no
+job, a `WorkerLink` claims one job for it (`QueueService.claim`, so the store guarantees that
+no other worker gets it), records the lease and pushes the dispatch line. The worker answers
+with `UPDATE_JOB`: `in-progress` renews the lease, `done` completes the job, `errored` fails
+it (the queue's retry policy, or at once with `delay_policy: IGNORE`). A connection is busy
+from the dispatch line to its `done` or `errored`, so each gets one job at a time, as
+Jobatator clients expect. Closing the connection releases its lease (`worker_gone`).
+
+Jobatator clients do not heartbeat: while their connection is open the hub renews their leases
+(`TcpSettings.renew_leases`), so a long job is not taken away from a live worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from shoal.core.auth import Action
+from shoal.core.errors import LeaseLost, ShoalError
+from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerInfo
+from shoal.core.ports import HeartbeatResult
+from shoal.core.service import ClaimInput
+from shoal.core.validation import check_name
+from shoal.protocols.tcp.commands import Command, ErrorCode, JobatatorState, update_state
+from shoal.protocols.tcp.replies import (
+    OK,
+    Dispatch,
+    ErrorReply,
+    JsonReply,
+    Reply,
+    encode,
+    go_heartbeat,
+    go_job_from,
+)
+
+if TYPE_CHECKING:
+    from shoal.protocols.tcp.session import Session
+
+__all__ = ["HANDLERS", "WorkerLink", "dispatch_view"]
+
+logger = logging.getLogger(__name__)
+
+#: A waiting worker claims again at least this often, in case a wake-up was missed (a job
+#: made ready by another process whose store cannot notify).
+_POLL = 5.0
+#: The error a job gets when its worker marks it `errored` (Jobatator sends no reason).
+_ERRORED = JobError("errored", "the worker marked the job errored")
+
+
+def dispatch_view(job: Job) -> Dispatch:
+    """The dispatch line of a job just claimed, showing it as it was before the claim
+    (`pending`, or `errored` when it comes back after a failure), as upstream sends it.
+    """
+    view = go_job_from(job)
+    state = JobatatorState.ERRORED if job.error is not None else JobatatorState.PENDING
+    return Dispatch({**view, "State": state.value})
+
+
+class WorkerLink:
+    """A connection as a worker: its subscriptions, its leases, and the task claiming for it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._queues: dict[str, set[str]] = {}
+        #: job id -> (namespace, lease) of the jobs pushed to this connection, not yet done.
+        self.leases: dict[str, tuple[str, LeaseRef]] = {}
+        # Jobs whose cancellation was requested: their leases are no longer renewed for a
+        # client that never heartbeats, so they end (cancelled) when the lease expires.
+        self._cancelled: set[str] = set()
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._registered = False
+
+    # --- state ------------------------------------------------------------------------------
+
+    def subscribed(self, namespace: str, queue: str) -> bool:
+        """Whether the connection subscribed to the queue."""
+        return queue in self._queues.get(namespace, ())
+
+    def queues_in(self, namespace: str) -> set[str]:
+        """The queues subscribed in a namespace."""
+        return set(self._queues.get(namespace, ()))
+
+    @property
+    def is_worker(self) -> bool:
+        """Whether the connection is subscribed to any queue."""
+        return any(self._queues.values())
+
+    @property
+    def status(self) -> str:
+        """Jobatator's worker status: `busy` while it holds a job, else `available`."""
+        return "busy" if self.leases else "available"
+
+    def wake(self) -> None:
+        """Something changed (subscriptions, a job finished, DISPATCH): claim again."""
+        self._changed.set()
+
+    def drop(self, job_id: str) -> None:
+        """The job is no longer this connection's: it may take the next one."""
+        self.leases.pop(job_id, None)
+        self._cancelled.discard(job_id)
+        self.wake()
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    async def subscribe(self, namespace: str, queue: str) -> None:
+        """Become a worker of the queue (`InvalidArgument`, `PermissionDenied` change nothing)."""
+        check_name("queue", queue)
+        queues = self._queues.setdefault(namespace, set())
+        added = queue not in queues
+        queues.add(queue)
+        try:
+            await self._register(namespace)
+        except ShoalError:
+            if added:
+                self.remove(namespace, queue)
+            raise
+        if self.session.receives and self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"shoal-tcp-{self.session.addr}")
+        self.wake()
+
+    def remove(self, namespace: str, queue: str) -> None:
+        """Stop taking the queue's jobs (a job held stays held)."""
+        queues = self._queues.get(namespace)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._queues[namespace]
+        self.wake()
+
+    async def _register(self, namespace: str) -> None:
+        guarded = self.session.require_guarded()
+        now = guarded.service.clock.now()
+        await guarded.register_worker(
+            WorkerInfo(
+                id=self.session.worker_id,
+                namespace=namespace,
+                queues=tuple(sorted(self._queues.get(namespace, ()))),
+                connected_at=self.session.connected_at,
+                last_heartbeat=now,
+                language="jobatator",
+                host=self.session.addr,
+            )
+        )
+        self._registered = True
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        ready = self.session.hub.service.ready
+        while not self._closing:
+            self._changed.clear()
+            if self.leases or not self._queues:
+                await self._changed.wait()
+                continue
+            seen = ready.generation
+            try:
+                if await self._claim():
+                    continue
+            except ShoalError as exc:
+                logger.warning(
+                    "claiming for a TCP worker failed: %s",
+                    exc.message,
+                    extra={"event": "tcp.claim_failed", "worker_id": self.session.worker_id},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 1.0)
+                continue
+            if ready.generation == seen:
+                await self._wait_ready()
+
+    async def _claim(self) -> bool:
+        guarded = self.session.guarded
+        if guarded is None:  # logged out by a failed AUTH: take nothing until logged in
+            return False
+        for namespace, queues in list(self._queues.items()):
+            request = ClaimInput(self.session.worker_id, tuple(sorted(queues)), namespace)
+            jobs = await guarded.claim(request)
+            for job in jobs:
+                self.leases[job.id] = (job.namespace, LeaseRef(job.id, job.lease_token or ""))
+                self.session.push(encode(dispatch_view(job)))
+            if jobs:
+                return True
+        return False
+
+    async def _wait_ready(self) -> None:
+        ready = self.session.hub.service.ready
+        waits: list[asyncio.Future[object]] = [
+            asyncio.ensure_future(ready.wait(namespace, tuple(queues), _POLL))
+            for namespace, queues in self._queues.items()
+        ]
+        waits.append(asyncio.ensure_future(self._changed.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    # --- leases -----------------------------------------------------------------------------
+
+    async def renew(self) -> None:
+        """Renew the leases held (the server's heartbeat for clients that send none)."""
+        held = self.leases.items()
+        leases = [lease for job_id, (_, lease) in held if job_id not in self._cancelled]
+        if not leases:
+            return
+        service = self.session.hub.service
+        result = await service.heartbeat(leases, self.session.worker_id)
+        self._note(result)
+
+    def _note(self, result: HeartbeatResult) -> None:
+        for job_id in result.lost:
+            self.drop(job_id)
+        self._cancelled.update(result.cancel_requested)
+
+    async def heartbeat(self) -> HeartbeatResult:
+        """HEARTBEAT: renew every lease held, through the caller's rights."""
+        leases = [lease for _, lease in self.leases.values()]
+        if not leases:
+            return HeartbeatResult((), (), ())
+        result = await self.session.require_guarded().heartbeat(leases, self.session.worker_id)
+        self._note(result)
+        return result
+
+    async def close(self) -> None:
+        """The connection is gone: stop claiming, release every lease, leave the membership."""
+        self._closing = True
+        self._changed.set()
+        if self._task is not None:
+            try:
+                # Let a claim in flight finish, so its lease is released below with the rest.
+                await asyncio.wait_for(asyncio.shield(self._task), 5.0)
+            except TimeoutError:
+                self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._queues.clear()
+        if not (self._registered or self.leases):
+            return
+        try:
+            released = await self.session.hub.service.worker_gone(
+                self.session.worker_id, "disconnected"
+            )
+        except ShoalError:
+            logger.exception(
+                "releasing a TCP worker's jobs failed",
+                extra={"event": "tcp.release_failed", "worker_id": self.session.worker_id},
+            )
+            return
+        self.leases.clear()
+        if released:
+            logger.info(
+                "TCP worker %s left; %d jobs released",
+                self.session.addr,
+                len(released),
+                extra={"event": "tcp.worker_left", "worker_id": self.session.worker_id},
+            )
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+async def _subscribe(session: Session, command: Command) -> Reply:
+    await session.worker.subscribe(session.group, command.args[0])
+    session.hub.declare(session.group, command.args[0])
+    return OK
+
+
+async def _unsubscribe(session: Session, command: Command) -> Reply:
+    queue = command.args[0]
+    if not await session.queue_exists(queue):
+        return ErrorReply(ErrorCode.UNKNOWN_QUEUE)
+    session.worker.remove(session.group, queue)
+    return OK
+
+
+async def _purge_workers(session: Session, command: Command) -> Reply:
+    queue = command.args[0]
+    if not await session.queue_exists(queue):
+        return ErrorReply(ErrorCode.UNKNOWN_QUEUE)
+    session.require(Action.MANAGE_WORKERS)
+    for other in list(session.hub.workers_of(session.group, queue)):
+        other.worker.remove(session.group, queue)
+    return OK
+
+
+async def _update_job(session: Session, command: Command) -> Reply:
+    job_id, text = command.args
+    link = session.worker
+    held = link.leases.get(job_id)
+    if held is None:
+        await session.find_job(job_id)  # NotFound: unknown-job
+        if update_state(text) is None:
+            return ErrorReply(ErrorCode.UNKNOWN_STATE)
+        return ErrorReply(ErrorCode.LEASE_LOST)
+    state = update_state(text)
+    if state is None:
+        return ErrorReply(ErrorCode.UNKNOWN_STATE)
+    namespace, lease = held
+    guarded = session.require_guarded()
+    try:
+        if state is JobatatorState.IN_PROGRESS:
+            result = await guarded.heartbeat([lease], session.worker_id)
+            if job_id in result.lost:
+                raise LeaseLost(f"lease on job {job_id} is not held")
+            return OK
+        if state is JobatatorState.DONE:
+            await guarded.complete(lease)
+            link.drop(job_id)
+            await session.hub.retire(namespace, job_id)
+            return OK
+        delay = 0.0 if session.hub.settings.ignore_delays else None
+        job = await guarded.fail(lease, _ERRORED, retry_delay=delay)
+    except LeaseLost:
+        link.drop(job_id)
+        raise
+    link.drop(job_id)
+    service = session.hub.service
+    if job.state is JobState.SCHEDULED and job.run_at <= service.clock.now():
+        service.ready.notify(job.namespace, job.queue)  # other waiting workers may take it
+    return OK
+
+
+async def _heartbeat(session: Session, command: Command) -> Reply:
+    return JsonReply(go_heartbeat(await session.worker.heartbeat()))
+
+
+#: Handlers of the worker-side commands, by name.
+HANDLERS = {
+    "SUBSCRIBE": _subscribe,
+    "UNSUBSCRIBE": _unsubscribe,
+    "PURGE_WORKERS": _purge_workers,
+    "UPDATE_JOB": _update_job,
+    "HEARTBEAT": _heartbeat,
+}

@@ -1,0 +1,359 @@
+"""One client of the TCP protocol: commands in, service calls, replies out. No sockets.
+
+A `Session` is made per connection (and per `/gateway` request). `execute(command)` runs
+Jobatator's checks, then the command's handler, which calls the `QueueService` through a
+`GuardedService` for the logged-in principal (so TCP enforces the same rights table as every
+other surface), and returns the replies. Service errors become `Err:` replies; an unexpected
+exception is logged and answered `Err: internal`, and the session carries on.
+
+Asynchronous output (dispatch lines) goes through `push`. While a command runs, what it
+causes is held back and written after its reply (upstream could write a dispatch line
+before the reply of the SUBSCRIBE or UPDATE_JOB that caused it).
+
+Groups are namespaces. `AUTH` checks a user's password (or, when the password is a shoal API
+token, `shoal_...`, the token); with authentication off (loopback, no users) any `AUTH`
+succeeds, as Jobatator clients always send one. A new `AUTH` re-checks the selected group
+against the new user's grants (upstream kept it unchecked).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+
+from shoal.core.auth import ALL_NAMESPACES, Action, Principal
+from shoal.core.errors import NotFound, PermissionDenied, ShoalError, Unauthenticated
+from shoal.core.guard import GuardedService
+from shoal.core.model import DEFAULT_NAMESPACE, Job
+from shoal.core.schedules import GuardedSchedules
+from shoal.core.validation import check_name
+from shoal.protocols.tcp import _queues, _recurrent, dispatch
+from shoal.protocols.tcp._hub import Hub
+from shoal.protocols.tcp.commands import Command, ErrorCode, check
+from shoal.protocols.tcp.replies import (
+    BARE,
+    OK,
+    PONG,
+    WELCOME,
+    ErrorReply,
+    GoWorker,
+    JsonReply,
+    Reply,
+    debug_parts_reply,
+    encode_all,
+    error_reply,
+    go_session,
+    go_worker,
+    help_reply,
+)
+
+__all__ = ["Session"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[["Session", Command], Awaitable[Reply | Sequence[Reply]]]
+_TOKEN_PREFIX = "shoal_"
+_QUEUE_COMMANDS = frozenset(
+    {
+        "UNSUBSCRIBE",
+        "DELETE_QUEUE",
+        "PURGE_JOBS",
+        "PURGE_WORKERS",
+        "LIST_JOBS",
+        "LIST_RECURRENT_JOBS",
+        "STATS",
+    }
+)
+_CONFLICTS = {"RETRY_JOB": ErrorCode.JOB_NOT_RETRYABLE, "DELETE_QUEUE": ErrorCode.QUEUE_BUSY}
+
+
+class Session:
+    """The state of one client: who it is, its group, its subscriptions and leases.
+
+    Args:
+        hub: What the sessions of this listener share.
+        addr: The peer as `ip:port` (Jobatator identifies sessions by it).
+        push: Writes bytes to the client; None for a session that cannot receive
+            asynchronous lines (a `/gateway` request), which then is never sent jobs.
+    """
+
+    def __init__(self, hub: Hub, addr: str, push: Callable[[bytes], object] | None = None):
+        self.hub = hub
+        self.id = hub.next_session_id()
+        self.addr = addr
+        self.worker_id = f"tcp-{uuid.uuid4().hex}"
+        self.connected_at = hub.service.clock.now()
+        self.receives = push is not None
+        self._write = push
+        self.principal: Principal | None = None
+        self.username = ""
+        self.group = ""
+        self.guarded: GuardedService | None = None
+        self.schedules: GuardedSchedules | None = None
+        self.worker = dispatch.WorkerLink(self)
+        #: Set by QUIT and STOP_SERVER: close the connection once the reply is written.
+        self.closing = False
+        #: Set by STOP_SERVER: stop the listener once the reply is written.
+        self.stop_server = False
+        self._held: list[bytes] | None = None
+        hub.sessions[self.id] = self
+
+    # --- identity ---------------------------------------------------------------------------
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the client passed `AUTH`."""
+        return self.principal is not None
+
+    def groups(self) -> list[str]:
+        """The groups named in the user's grants (`*` for all), as CURRENT_SESSION lists them."""
+        return sorted(self.principal.grants) if self.principal is not None else []
+
+    def require_guarded(self) -> GuardedService:
+        """The service as this client may use it (`Unauthenticated` before AUTH)."""
+        if self.guarded is None:
+            raise Unauthenticated("AUTH first")
+        return self.guarded
+
+    def require_schedules(self) -> GuardedSchedules:
+        """The schedules as this client may use them (`Unauthenticated` before AUTH)."""
+        if self.schedules is None:
+            raise Unauthenticated("AUTH first")
+        return self.schedules
+
+    def require(self, action: Action, namespace: str | None = None) -> None:
+        """`PermissionDenied` unless the user may do `action` in the group (or `namespace`)."""
+        if self.principal is None:
+            raise Unauthenticated("AUTH first")
+        self.hub.access.require(self.principal, action, namespace or self.group)
+
+    def _login(self, name: str, principal: Principal) -> None:
+        authorizer = self.hub.access.authorizer
+        self.principal = principal
+        self.username = name
+        self.guarded = GuardedService(self.hub.service, principal, authorizer)
+        self.schedules = GuardedSchedules(self.hub.schedules, principal, authorizer)
+
+    def _logout(self) -> None:
+        self.principal = self.guarded = self.schedules = None
+        self.username = self.group = ""
+
+    def view(self) -> GoWorker:
+        """The session as LIST_SESSIONS and DEBUG_JSON show it (never a password)."""
+        return go_worker(
+            username=self.username,
+            groups=self.groups(),
+            addr=self.addr,
+            current_group=self.group,
+            status=self.worker.status if self.worker.is_worker else "",
+        )
+
+    async def known_groups(self) -> set[str]:
+        """Groups that exist: shoal's namespaces, those named in grants, and `default`."""
+        names = {info.name for info in await self.hub.access.store.list_namespaces()}
+        names |= {ns for ns, _ in self.hub.declared}
+        if self.principal is not None:
+            names |= set(self.principal.grants)
+        names.add(DEFAULT_NAMESPACE)
+        names.discard(ALL_NAMESPACES)
+        return names
+
+    async def group_error(self, group: str) -> ErrorCode | None:
+        """Why the user may not select `group`, or None when it may."""
+        try:
+            check_name("group", group)
+        except ShoalError:
+            return ErrorCode.UNKNOWN_GROUP
+        if group == ALL_NAMESPACES or self.principal is None:
+            return ErrorCode.UNKNOWN_GROUP
+        # Without authentication any group exists (there is no list of them to check).
+        if self.hub.access.enabled and group not in await self.known_groups():
+            return ErrorCode.UNKNOWN_GROUP
+        if not self.principal.roles_in(group):
+            return ErrorCode.FORBIDDEN_GROUP
+        return None
+
+    # --- lookups shared by the handlers -----------------------------------------------------
+
+    async def queue_names(self, namespace: str | None = None) -> list[str]:
+        """The queues of the group: those holding jobs, plus those published or subscribed to."""
+        namespace = namespace or self.group
+        stored = await self.require_guarded().list_queues(namespace)
+        return sorted({info.name for info in stored} | self.hub.declared_in(namespace))
+
+    async def queue_exists(self, queue: str) -> bool:
+        """Whether the queue exists in the group (Jobatator's `unknown-queue` check)."""
+        return queue in await self.queue_names()
+
+    async def find_job(self, job_id: str) -> Job:
+        """The job, looked up in the group, then in the user's other groups (upstream found
+        jobs across all groups); `NotFound` if none holds it.
+        """
+        guarded = self.require_guarded()
+        candidates = [self.group]
+        others = self.groups()
+        if ALL_NAMESPACES in others:
+            others = sorted(await self.known_groups())
+        candidates += [ns for ns in others if ns not in (self.group, ALL_NAMESPACES)]
+        for namespace in candidates:
+            try:
+                return await guarded.get(namespace, job_id)
+            except (NotFound, PermissionDenied):
+                continue
+        raise NotFound(f"job {job_id} not found")
+
+    # --- running commands -------------------------------------------------------------------
+
+    async def execute(self, command: Command) -> list[Reply]:
+        """Check and run one command; its replies (several only for DEBUG's lines)."""
+        failure = check(command, authenticated=self.authenticated, group_selected=bool(self.group))
+        if failure is not None:
+            return [ErrorReply(failure)]
+        handler = _HANDLERS[command.name]
+        try:
+            result = await handler(self, command)
+        except ShoalError as exc:
+            not_found = ErrorCode.UNKNOWN_JOB
+            if command.name in _QUEUE_COMMANDS:
+                not_found = ErrorCode.UNKNOWN_QUEUE
+            elif command.name == "DELETE_RECURRENT_JOB":
+                not_found = ErrorCode.UNKNOWN_RECURRENT_JOB
+            conflict = _CONFLICTS.get(command.name, ErrorCode.JOB_FINISHED)
+            return [error_reply(exc, not_found=not_found, conflict=conflict)]
+        except Exception:
+            logger.exception(
+                "TCP command %s failed",
+                command.name,
+                extra={"event": "tcp.command_failed", "command": command.name, "peer": self.addr},
+            )
+            return [ErrorReply(ErrorCode.INTERNAL)]
+        if isinstance(result, Sequence):
+            return list(result)
+        return [result]
+
+    async def respond(self, command: Command) -> None:
+        """Run a command and write its replies, then what it caused (dispatch lines)."""
+        self._held = []
+        try:
+            replies = await self.execute(command)
+        finally:
+            held, self._held = self._held, None
+        if self._write is not None:
+            self._write(encode_all(replies) + b"".join(held))
+
+    def push(self, data: bytes) -> None:
+        """Send an asynchronous line (held back while a command of this session runs)."""
+        if self._write is None:
+            return
+        if self._held is not None:
+            self._held.append(data)
+        else:
+            self._write(data)
+
+    async def close(self) -> None:
+        """The client is gone: release its jobs and leave the session table."""
+        self.hub.sessions.pop(self.id, None)
+        self._write = None
+        await self.worker.close()
+
+
+# --- session commands -----------------------------------------------------------------------
+
+
+async def _auth(session: Session, command: Command) -> Reply:
+    name, password = command.args
+    access = session.hub.access
+    try:
+        if not access.enabled:
+            principal = access.anonymous()
+        elif password.startswith(_TOKEN_PREFIX):
+            try:
+                principal = await access.authenticate_token(password, session.addr)
+            except Unauthenticated:
+                principal = await access.authenticate_password(name, password, session.addr)
+        else:
+            principal = await access.authenticate_password(name, password, session.addr)
+    except Unauthenticated:
+        session._logout()
+        return ErrorReply(ErrorCode.INVALID_CREDS)
+    session._login(name, principal)
+    if session.group and await session.group_error(session.group) is not None:
+        session.group = ""  # the new user may not use the old user's group
+    return WELCOME
+
+
+async def _use_group(session: Session, command: Command) -> Reply:
+    error = await session.group_error(command.args[0])
+    if error is not None:
+        return ErrorReply(error)
+    session.group = command.args[0]
+    return OK
+
+
+async def _current_session(session: Session, command: Command) -> Reply:
+    return JsonReply(
+        go_session(
+            username=session.username,
+            addr=session.addr,
+            current_group=session.group,
+            is_worker=session.worker.is_worker,
+            groups=session.groups(),
+        )
+    )
+
+
+async def _list_sessions(session: Session, command: Command) -> Reply:
+    mine = [other for other in session.hub.sessions.values() if other.group == session.group]
+    return JsonReply([other.view() for other in mine])
+
+
+async def _ping(session: Session, command: Command) -> Reply:
+    return PONG
+
+
+async def _quit(session: Session, command: Command) -> Reply:
+    session.closing = True
+    return BARE
+
+
+async def _help(session: Session, command: Command) -> Reply:
+    return help_reply(command.args)
+
+
+async def _debug_parts(session: Session, command: Command) -> Reply:
+    if not session.hub.settings.test_mode:
+        return ErrorReply(ErrorCode.TEST_MODE_DISABLED)
+    return debug_parts_reply(command)
+
+
+async def _stop_server(session: Session, command: Command) -> Reply:
+    if not session.hub.settings.test_mode:
+        return ErrorReply(ErrorCode.FORBIDDEN)
+    session.closing = session.stop_server = True
+    return BARE
+
+
+async def _dispatch(session: Session, command: Command) -> Reply:
+    if not session.hub.settings.allow_dispatch:
+        return ErrorReply(ErrorCode.DISPATCH_DISABLED)
+    for other in session.hub.sessions.values():
+        other.worker.wake()
+    return OK
+
+
+_HANDLERS: dict[str, Handler] = {
+    "AUTH": _auth,
+    "USE_GROUP": _use_group,
+    "CURRENT_SESSION": _current_session,
+    "LIST_SESSIONS": _list_sessions,
+    "PING": _ping,
+    "QUIT": _quit,
+    "HELP": _help,
+    "DEBUG_PARTS": _debug_parts,
+    "STOP_SERVER": _stop_server,
+    "DISPATCH": _dispatch,
+    **_queues.HANDLERS,
+    **_recurrent.HANDLERS,
+    **dispatch.HANDLERS,
+}
