@@ -149,6 +149,18 @@ async def test_metrics(client: httpx.AsyncClient, service: QueueService) -> None
     assert 'shoal_events_total{kind="job.enqueued",namespace="default"} 3.0' in text
 
 
+async def test_recording_can_be_turned_off(service: QueueService) -> None:
+    app = create_app(service, settings=HttpSettings(record_events=False))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shoal") as client:
+            await run_one(service)
+            text = (await client.get("/metrics")).text
+            assert 'shoal_jobs{namespace="default",queue="q",state="succeeded"} 1.0' in text
+            assert "shoal_job_wait_seconds_count" not in text
+            assert (await client.get("/api/v1/overview")).json()["points"] == []
+
+
 async def test_overview(client: httpx.AsyncClient, service: QueueService) -> None:
     await run_one(service)
     await client.post("/api/v1/queues/q/pause")

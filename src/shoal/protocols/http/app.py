@@ -56,10 +56,9 @@ def create_app(service: QueueService, *, settings: HttpSettings | None = None) -
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Both observe every event as it is published (their filters keep nothing).
-        observers = [
-            service.events.subscribe(state.recorder.observe, capacity=1),
-            service.events.subscribe(state.counts.observe, capacity=1),
-        ]
+        observers = [service.events.subscribe(state.counts.observe, capacity=1)]
+        if settings.record_events:
+            observers.append(service.events.subscribe(state.recorder.observe, capacity=1))
         try:
             yield
         finally:

@@ -6,11 +6,14 @@ histograms (enqueue-to-start, run time) and counters are fed from the event stre
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
 from shoal.core.events import Event
@@ -25,6 +28,68 @@ _LATENCY_BUCKETS = (
 )  # fmt: skip
 
 router = APIRouter(tags=["metrics"])
+
+
+class _Histogram:
+    """One labelled histogram's buckets, sum and count, as plain numbers."""
+
+    __slots__ = ("count", "counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(_LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(_LATENCY_BUCKETS, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        bounds = [*(format(b, "g") for b in _LATENCY_BUCKETS), "+Inf"]
+        running = 0
+        out: list[tuple[str, float]] = []
+        for bound, count in zip(bounds, self.counts, strict=True):
+            running += count
+            out.append((bound, float(running)))
+        return out
+
+
+class _EventCollector:
+    """The counters and histograms fed by the event bus, kept as plain numbers.
+
+    The event path runs for every lifecycle change of every job, so it only adds to a dict;
+    the Prometheus families are built when a scrape asks for them.
+    """
+
+    def __init__(self) -> None:
+        self.events: dict[tuple[str, str], int] = {}
+        self.wait: dict[tuple[str, str], _Histogram] = {}
+        self.run: dict[tuple[str, str, str], _Histogram] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "shoal_events", "Lifecycle events seen by this server.", labels=["namespace", "kind"]
+        )
+        for labels, value in sorted(self.events.items()):
+            events.add_metric(list(labels), value)
+        yield events
+        wait = HistogramMetricFamily(
+            "shoal_job_wait_seconds",
+            "Seconds from enqueue to the first start of a job.",
+            labels=["namespace", "queue"],
+        )
+        for labels, histogram in sorted(self.wait.items()):
+            wait.add_metric(list(labels), histogram.cumulative(), histogram.total)
+        yield wait
+        run = HistogramMetricFamily(
+            "shoal_job_run_seconds",
+            "Seconds an attempt ran, by its outcome.",
+            labels=["namespace", "queue", "outcome"],
+        )
+        for run_labels, histogram in sorted(self.run.items()):
+            run.add_metric(list(run_labels), histogram.cumulative(), histogram.total)
+        yield run
 
 
 class Metrics:
@@ -48,36 +113,27 @@ class Metrics:
         self.workers = Gauge(
             "shoal_workers", "Connected workers by state.", ["namespace", "state"], registry=r
         )
-        self.events = Counter(
-            "shoal_events", "Lifecycle events seen by this server.", ["namespace", "kind"],
-            registry=r,
-        )  # fmt: skip
-        self.wait = Histogram(
-            "shoal_job_wait_seconds",
-            "Seconds from enqueue to the first start of a job.",
-            ["namespace", "queue"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.run = Histogram(
-            "shoal_job_run_seconds",
-            "Seconds an attempt ran, by its outcome.",
-            ["namespace", "queue", "outcome"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
+        self._fed = _EventCollector()
+        r.register(self._fed)
 
     def count_event(self, event: Event) -> None:
         """Count one lifecycle event."""
-        self.events.labels(event.namespace, event.kind).inc()
+        key = (event.namespace, event.kind)
+        self._fed.events[key] = self._fed.events.get(key, 0) + 1
 
     def observe_wait(self, namespace: str, queue: str, seconds: float) -> None:
         """Record an enqueue-to-start delay."""
-        self.wait.labels(namespace, queue).observe(seconds)
+        histogram = self._fed.wait.get((namespace, queue))
+        if histogram is None:
+            histogram = self._fed.wait[(namespace, queue)] = _Histogram()
+        histogram.observe(seconds)
 
     def observe_run(self, namespace: str, queue: str, outcome: str, seconds: float) -> None:
         """Record how long an attempt ran."""
-        self.run.labels(namespace, queue, outcome).observe(seconds)
+        histogram = self._fed.run.get((namespace, queue, outcome))
+        if histogram is None:
+            histogram = self._fed.run[(namespace, queue, outcome)] = _Histogram()
+        histogram.observe(seconds)
 
     async def refresh(self, state: HttpState) -> None:
         """Read the gauges from the service."""

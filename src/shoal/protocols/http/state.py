@@ -32,6 +32,10 @@ class HttpSettings:
     api_token: str | None = None
     #: Namespaces listed even before anything happens in them.
     namespaces: tuple[str, ...] = (DEFAULT_NAMESPACE,)
+    #: Feed the charts, the histograms and counters of /metrics and the jobs' timelines from
+    #: the event bus. It costs a few microseconds per lifecycle event on the service's hot
+    #: path; a server tuned for raw throughput may turn it off.
+    record_events: bool = True
     #: The width of a slot of the dashboard's charts, in seconds, and how many are kept.
     chart_bucket_seconds: float = 5.0
     chart_buckets: int = 720
