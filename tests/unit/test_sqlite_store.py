@@ -16,6 +16,7 @@ from shoal.core.model import JobError, JobState, LeaseRef
 from shoal.core.ports import ClaimRequest
 from shoal.stores.sqlite import SqliteStore
 from shoal.stores.sqlite._leases import completed
+from shoal.stores.sqlite._rows import job_params, row_to_job
 from shoal.testing import make_job
 from shoal.testing.store_contract import T0
 
@@ -147,9 +148,12 @@ async def test_completion_fast_path_matches_the_row(tmp_path: Path) -> None:
         await store.close()
 
 
-def test_completed_equals_the_transition() -> None:
+def test_completed_row_equals_the_transition() -> None:
     job = transitions.claim(make_job(tags=("x",)), "w", "tok", T0, 30.0)
-    assert completed(job, b"r", T0 + 1) == transitions.complete(job, "tok", b"r", T0 + 1)
+    job = transitions.fail(job, "tok", JobError("E", "m"), T0, None)  # keeps its error
+    job = transitions.claim(job, "w", "tok2", T0 + 10, 30.0)
+    row = completed(list(job_params(job)), b"r", T0 + 11)
+    assert row_to_job(row) == transitions.complete(job, "tok2", b"r", T0 + 11)
 
 
 async def test_a_stale_cache_entry_falls_back_to_reading_rows(tmp_path: Path) -> None:

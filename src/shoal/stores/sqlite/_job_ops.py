@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from shoal.core import transitions
 from shoal.core.errors import Conflict, LeaseLost, NotFound
 from shoal.core.model import Job, JobError, JobState, LeaseRef
-from shoal.core.ports import DueResult, Enqueued
+from shoal.core.ports import DueResult
 from shoal.stores.sqlite._leases import LeaseCache
 from shoal.stores.sqlite._rows import (
-    INSERT_JOB,
+    INSERT_CHUNK,
     JOB_COLUMNS,
     UPDATE_JOB,
-    job_params,
+    insert_jobs_sql,
     row_to_job,
     update_params,
 )
@@ -36,25 +37,37 @@ _BY_KEY = (
 
 
 def enqueue(
-    conn: sqlite3.Connection, jobs: Sequence[Job], now: float, window: float
-) -> list[Enqueued]:
-    out: list[Enqueued] = []
-    rows = []
-    batch_keys: dict[tuple[str, str], Job] = {}
-    for job in jobs:
+    conn: sqlite3.Connection,
+    jobs: Sequence[Job],
+    rows: list[tuple[Any, ...]],
+    now: float,
+    window: float,
+) -> list[int | Sequence[Any] | None]:
+    """Insert the jobs (`rows` are their columns) but those whose idempotency key is taken.
+
+    Returns per job None (stored), the index of the job of this batch that took its key, or
+    the row of the stored job that did.
+    """
+    out: list[int | Sequence[Any] | None] = []
+    fresh = []
+    batch_keys: dict[tuple[str, str], int] = {}
+    for index, (job, row) in enumerate(zip(jobs, rows, strict=True)):
         key = job.idempotency_key
         if key is not None:
-            existing = batch_keys.get((job.namespace, key))
-            if existing is None:
-                row = conn.execute(_BY_KEY, (job.namespace, key, now - window)).fetchone()
-                existing = row_to_job(row) if row is not None else None
-            if existing is not None:
-                out.append(Enqueued(existing, created=False))
+            taken = batch_keys.get((job.namespace, key))
+            if taken is not None:
+                out.append(taken)
                 continue
-            batch_keys[(job.namespace, key)] = job
-        rows.append(job_params(job))
-        out.append(Enqueued(job, created=True))
-    conn.executemany(INSERT_JOB, rows)
+            existing = conn.execute(_BY_KEY, (job.namespace, key, now - window)).fetchone()
+            if existing is not None:
+                out.append(existing)
+                continue
+            batch_keys[(job.namespace, key)] = index
+        fresh.append(row)
+        out.append(None)
+    for start in range(0, len(fresh), INSERT_CHUNK):
+        chunk = fresh[start : start + INSERT_CHUNK]
+        conn.execute(insert_jobs_sql(len(chunk)), [value for row in chunk for value in row])
     return out
 
 
@@ -155,8 +168,7 @@ def cancel(
     conn: sqlite3.Connection, namespace: str, job_id: str, now: float, leased: LeaseCache
 ) -> Job:
     job = _write(conn, transitions.cancel(_lookup(conn, namespace, job_id), now))
-    if job.id in leased:  # keep the completion's fast path: the cached copy must match
-        leased[job.id] = job
+    leased.pop(job.id, None)  # the cached row no longer matches (rare: the slow path will do)
     return job
 
 

@@ -1,37 +1,59 @@
 """The hot path: claims, heartbeats and completions (writer thread).
 
-`LeaseCache` keeps the jobs this store leased, by id, as the claim wrote them. It is a hint,
-never a source of truth: a completion that finds its job there writes with a guard on every
+The writer thread is the store's bottleneck, and it shares the GIL with the event loop. So the
+functions here do SQL and little else: they return rows (lists of column values), and the
+event loop side turns them into `Job`s, which it can do while the writer runs SQLite with the
+GIL released.
+
+`LeaseCache` keeps the rows this store leased, by job id, as the claim wrote them. It is a hint,
+never a source of truth: a completion that finds its row there writes with a guard on every
 column the cached copy could disagree on (state, token, cancel request), so a stale entry only
-sends it to the slow path, which reads the row. The hit saves the read and the decoding of a
-row, which is most of a completion's cost; the file is held exclusively, so no other process
-writes behind the cache's back.
+sends it to the slow path, which reads the row. A hit saves that read, which is most of a
+completion's cost; the file is held exclusively, so no other process writes behind its back.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from shoal.core.errors import LeaseLost
-from shoal.core.model import Job, JobState, LeaseRef
+from shoal.core.model import JobState, LeaseRef
 from shoal.core.ports import ClaimRequest, HeartbeatResult
-from shoal.stores.sqlite._rows import JOB_COLUMNS, row_to_job
+from shoal.stores.sqlite._rows import JOB_COLUMNS, Row
 
-LeaseCache = dict[str, Job]
+#: Job id -> (rowid, the row as leased); the rowid spares the completion an index search.
+#: Cached rows are never changed in place (the event loop may be reading them): replace them.
+LeaseCache = dict[str, tuple[int, Row]]
 #: Past this many entries the cache starts again empty; entries of jobs that left `running`
 #: by another way than a completion are dropped by those moves, so this only bounds leaks.
 MAX_CACHED = 100_000
 
+# Positions in a JOB_COLUMNS row of the columns the lease moves change.
+_STATE, _ATTEMPT, _RESULT, _STARTED, _FINISHED = 5, 10, 16, 21, 22
+_WORKER, _TOKEN, _EXPIRES, CANCEL, _PROGRESS = 23, 24, 25, 26, 27
+_RUNNING, _SUCCEEDED = JobState.RUNNING.value, JobState.SUCCEEDED.value
+
 _CLAIM_SQL: dict[tuple[int, int], str] = {}
+
+
+@functools.cache
+def _values_update(sql: str, width: int, rows: int) -> str:
+    # One statement for a whole batch (UPDATE ... FROM VALUES) rather than executemany: the
+    # writer then releases the GIL once per batch instead of once per row, and the event loop
+    # thread, which wants the GIL meanwhile, costs it a hand-over each time it gets it back.
+    row = f"({', '.join('?' * width)})"
+    return sql.format(values=", ".join([row] * rows))
+
+
 _CLAIM_UPDATE = (
-    "UPDATE jobs SET state = 'running', worker_id = ?, lease_token = ?, lease_expires_at = ?,"
-    " attempt = ?, started_at = ? WHERE rowid = ?"
+    "UPDATE jobs SET state = 'running', worker_id = ?, lease_expires_at = ?, started_at = ?,"
+    " attempt = attempt + 1, lease_token = v.column2"
+    " FROM (VALUES {values}) AS v WHERE jobs.rowid = v.column1"
 )
-# Positions in a JOB_COLUMNS row of the columns a claim changes.
-_STATE, _ATTEMPT, _STARTED, _WORKER, _TOKEN, _EXPIRES = 5, 10, 21, 23, 24, 25
 
 
 def _claim_sql(queues: int, tasks: int) -> str:
@@ -50,8 +72,8 @@ def _claim_sql(queues: int, tasks: int) -> str:
     return sql
 
 
-def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -> list[Job]:
-    """`transitions.claim` for the best `limit` waiting jobs, in claim order."""
+def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -> list[Row]:
+    """The rows of the best `limit` waiting jobs after `transitions.claim`, in claim order."""
     paused = {
         name
         for (name,) in conn.execute(
@@ -70,22 +92,21 @@ def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -
     expires = now + request.lease_ttl
     # 96 random bits per token, as `ids.new_token` makes them, drawn in one call.
     tokens = os.urandom(12 * len(rows)).hex()
-    jobs: list[Job] = []
-    updates: list[tuple[Any, ...]] = []
+    claimed: list[Row] = []
+    updates: list[Any] = [worker, expires, now]
+    if len(leased) > MAX_CACHED:
+        leased.clear()
     for index, row in enumerate(rows):
         values = list(row[1:])
         token = tokens[24 * index : 24 * index + 24]
         attempt = values[_ATTEMPT] + 1
-        values[_STATE], values[_ATTEMPT], values[_STARTED] = JobState.RUNNING.value, attempt, now
+        values[_STATE], values[_ATTEMPT], values[_STARTED] = _RUNNING, attempt, now
         values[_WORKER], values[_TOKEN], values[_EXPIRES] = worker, token, expires
-        jobs.append(row_to_job(values))
-        updates.append((worker, token, expires, attempt, now, row[0]))
-    conn.executemany(_CLAIM_UPDATE, updates)
-    if len(leased) > MAX_CACHED:
-        leased.clear()
-    for job in jobs:
-        leased[job.id] = job
-    return jobs
+        claimed.append(values)
+        updates += (row[0], token)
+        leased[values[0]] = (row[0], values)
+    conn.execute(_values_update(_CLAIM_UPDATE, 2, len(rows)), updates)
+    return claimed
 
 
 _RENEW = (
@@ -118,8 +139,13 @@ _SET_DONE = (
     " worker_id = NULL, lease_token = NULL, lease_expires_at = NULL"
 )
 _COMPLETE_CACHED = (
-    f"{_SET_DONE} WHERE id = ? AND state = 'running' AND lease_token = ? AND cancel_requested = ?"
+    "UPDATE jobs SET state = 'succeeded', result = v.column2, finished_at = v.column3,"
+    " progress = 1.0, worker_id = NULL, lease_token = NULL, lease_expires_at = NULL"
+    " FROM (VALUES {values}) AS v WHERE jobs.rowid = v.column1 AND jobs.state = 'running'"
+    " AND jobs.lease_token = v.column4 AND jobs.cancel_requested = v.column5"
 )
+#: Completions per statement: bounds the statement's size and the number of cached texts.
+_CHUNK = 128
 _COMPLETE = (
     f"{_SET_DONE} WHERE id = ? AND state = 'running' AND lease_token = ? RETURNING {JOB_COLUMNS}"
 )
@@ -129,71 +155,48 @@ CompleteArgs = tuple[LeaseRef, "bytes | None", float]
 
 def complete_many(
     conn: sqlite3.Connection, requests: list[CompleteArgs], leased: LeaseCache
-) -> list[Job | LeaseLost]:
+) -> list[Sequence[Any] | LeaseLost]:
     """`transitions.complete` for each request, in one statement when the cache knows them all.
 
-    Returns, per request, the finished job or the `LeaseLost` it raises.
+    Returns, per request, the finished job's row or the `LeaseLost` it raises.
     """
-    cached: list[Job | None] = []
-    for lease, _, _ in requests:
-        job = leased.pop(lease.job_id, None)
-        cached.append(job if job is not None and job.lease_token == lease.token else None)
-    fast = [
-        (result, now, lease.job_id, lease.token, int(job.cancel_requested))
-        for (lease, result, now), job in zip(requests, cached, strict=True)
-        if job is not None
-    ]
+    cached: list[Row | None] = []
+    fast: list[Any] = []
+    for lease, result, now in requests:
+        entry = leased.pop(lease.job_id, None)
+        if entry is None or entry[1][_TOKEN] != lease.token:
+            cached.append(None)
+            continue
+        cached.append(entry[1])
+        fast += (entry[0], result, now, lease.token, entry[1][CANCEL])
     if fast:
         conn.execute("SAVEPOINT cached")
-        if conn.executemany(_COMPLETE_CACHED, fast).rowcount == len(fast):
+        changed = 0
+        for start in range(0, len(fast), 5 * _CHUNK):
+            chunk = fast[start : start + 5 * _CHUNK]
+            sql = _values_update(_COMPLETE_CACHED, 5, len(chunk) // 5)
+            changed += conn.execute(sql, chunk).rowcount
+        if changed == len(fast) // 5:
             conn.execute("RELEASE cached")
         else:  # some entry was stale; we cannot tell which, so read every row instead
             conn.execute("ROLLBACK TO cached")
             conn.execute("RELEASE cached")
             cached = [None] * len(requests)
-    out: list[Job | LeaseLost] = []
-    for (lease, result, now), job in zip(requests, cached, strict=True):
-        if job is not None:
-            out.append(completed(job, result, now))
+    out: list[Sequence[Any] | LeaseLost] = []
+    for (lease, result, now), values in zip(requests, cached, strict=True):
+        if values is not None:
+            out.append(completed(values, result, now))
             continue
         row = conn.execute(_COMPLETE, (result, now, lease.job_id, lease.token)).fetchone()
-        if row is None:
-            out.append(LeaseLost(f"lease on job {lease.job_id} is not held"))
-        else:
-            out.append(row_to_job(row))
+        out.append(
+            row if row is not None else LeaseLost(f"lease on job {lease.job_id} is not held")
+        )
     return out
 
 
-def completed(job: Job, result: bytes | None, now: float) -> Job:
-    """What `transitions.complete(job, job.lease_token, result, now)` returns, built directly:
-    `dataclasses.replace` costs twice as much, and this runs once per job.
-    """
-    return Job(
-        job.id,
-        job.namespace,
-        job.queue,
-        job.task,
-        job.payload,
-        JobState.SUCCEEDED,
-        job.created_at,
-        job.run_at,
-        job.content_type,
-        job.priority,
-        job.attempt,
-        job.max_attempts,
-        job.backoff,
-        job.timeout,
-        job.idempotency_key,
-        job.tags,
-        result,
-        job.error,
-        job.started_at,
-        now,
-        None,
-        None,
-        None,
-        job.cancel_requested,
-        1.0,
-        job.parent_id,
-        job.schedule_id,
-    )
+def completed(values: Row, result: bytes | None, now: float) -> Row:
+    """The row `transitions.complete` makes of a leased job's row (what `_SET_DONE` writes)."""
+    done = values.copy()
+    done[_STATE], done[_RESULT], done[_FINISHED], done[_PROGRESS] = _SUCCEEDED, result, now, 1.0
+    done[_WORKER] = done[_TOKEN] = done[_EXPIRES] = None
+    return done

@@ -34,6 +34,7 @@ from shoal.stores.sqlite import _job_ops as ops
 from shoal.stores.sqlite import _leases as leases_ops
 from shoal.stores.sqlite import _queries as queries
 from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
+from shoal.stores.sqlite._rows import job_params, row_to_job
 from shoal.stores.sqlite._threads import Op, Reader, Writer
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,17 @@ class SqliteStore:
     async def enqueue(
         self, jobs: Sequence[Job], now: float, dedupe_window: float = 0.0
     ) -> list[Enqueued]:
-        return await self._write(partial(ops.enqueue, jobs=jobs, now=now, window=dedupe_window))
+        # Encoding and decoding rows happens here, on the event loop, while the writer thread
+        # (the bottleneck) runs SQLite with the GIL released.
+        rows = [job_params(job) for job in jobs]
+        op = partial(ops.enqueue, jobs=jobs, rows=rows, now=now, window=dedupe_window)
+        found = await self._write(op)
+        return [
+            Enqueued(job, created=True)
+            if hit is None
+            else Enqueued(jobs[hit] if isinstance(hit, int) else row_to_job(hit), created=False)
+            for job, hit in zip(jobs, found, strict=True)
+        ]
 
     async def get_job(self, namespace: str, job_id: str) -> Job | None:
         return await self._read(partial(queries.get_job, namespace=namespace, job_id=job_id))
@@ -185,7 +196,7 @@ class SqliteStore:
 
     async def claim(self, request: ClaimRequest) -> list[Job]:
         op = partial(leases_ops.claim, request=request, leased=self._leased)
-        return await self._write(op, atomic=True)
+        return [row_to_job(row) for row in await self._write(op, atomic=True)]
 
     async def heartbeat(
         self, leases: Sequence[LeaseRef], lease_ttl: float, now: float
@@ -198,8 +209,8 @@ class SqliteStore:
         if writer is None:
             raise Unavailable("store is closed")
         # Merged: concurrent completions in one group become one statement.
-        job: Job = await writer.submit_merged(self._complete_many, (lease, result, now))
-        return job
+        row = await writer.submit_merged(self._complete_many, (lease, result, now))
+        return row_to_job(row)
 
     async def fail(
         self, lease: LeaseRef, error: JobError, now: float, retry_delay: float | None = None
