@@ -173,24 +173,33 @@ class Session:
         )
 
     async def _outcomes(self, outcomes: workers_pb2.Outcomes) -> None:
-        done: list[Job] = []
-        for completion in outcomes.completed:
-            try:
-                lease = codec.lease_from_pb(completion.job_id, completion.token)
-                result = completion.result if completion.HasField("result") else None
-                done.append(await self.service.complete(lease, result))
-            except ShoalError as error:
-                self._send(Message(error=error_message(error, completion.job_id)))
-        for failure in outcomes.failed:
-            try:
-                lease = codec.lease_from_pb(failure.job_id, failure.token)
-                delay = failure.retry_delay if failure.HasField("retry_delay") else None
-                reported = codec.error_from_pb(failure.error)
-                done.append(await self.service.fail(lease, reported, delay))
-            except ShoalError as refused:
-                self._send(Message(error=error_message(refused, failure.job_id)))
+        # The outcomes of a batch go to the store together, so that it can commit them as one
+        # group (SQLite merges concurrent completions into one statement).
+        results = await asyncio.gather(
+            *(self._complete(item) for item in outcomes.completed),
+            *(self._fail(item) for item in outcomes.failed),
+        )
+        done = [job for job in results if job is not None]
         self._forget(job.id for job in done)
         self._ack(done)
+
+    async def _complete(self, completion: workers_pb2.Completion) -> Job | None:
+        try:
+            lease = codec.lease_from_pb(completion.job_id, completion.token)
+            result = completion.result if completion.HasField("result") else None
+            return await self.service.complete(lease, result)
+        except ShoalError as error:
+            self._send(Message(error=error_message(error, completion.job_id)))
+            return None
+
+    async def _fail(self, failure: workers_pb2.Failure) -> Job | None:
+        try:
+            lease = codec.lease_from_pb(failure.job_id, failure.token)
+            delay = failure.retry_delay if failure.HasField("retry_delay") else None
+            return await self.service.fail(lease, codec.error_from_pb(failure.error), delay)
+        except ShoalError as error:
+            self._send(Message(error=error_message(error, failure.job_id)))
+            return None
 
     def _forget(self, job_ids: Any) -> None:
         for job_id in job_ids:
