@@ -16,7 +16,7 @@ from shoal.core.model import JobError, JobState, LeaseRef
 from shoal.core.ports import ClaimRequest
 from shoal.stores.sqlite import SqliteStore
 from shoal.stores.sqlite._leases import completed
-from shoal.stores.sqlite._rows import job_params, row_to_job
+from shoal.stores.sqlite._rows import job_params, row_to_job, row_to_job_slow
 from shoal.testing import make_job
 from shoal.testing.store_contract import T0
 
@@ -176,3 +176,16 @@ async def test_a_stale_cache_entry_falls_back_to_reading_rows(tmp_path: Path) ->
             assert job == await store.get_job("default", job.id)
     finally:
         await store.close()
+
+
+def test_fast_row_decoding_equals_the_constructor() -> None:
+    from shoal.core.model import Job
+
+    assert not hasattr(Job, "__post_init__"), "row_to_job fills slots and would skip it"
+    job = transitions.claim(
+        make_job(tags=("a", "b"), idempotency_key="k", timeout=1.5, parent_id="p"), "w", "t", T0, 9
+    )
+    job = transitions.fail(job, "t", JobError("E", "m", "tb", retryable=False), T0 + 1, None)
+    row = list(job_params(job))
+    assert row_to_job(row) == row_to_job_slow(row) == job
+    assert hash(row_to_job(row)) == hash(job)
