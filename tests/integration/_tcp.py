@@ -14,7 +14,7 @@ from shoal.core.identity import NamespaceInfo
 from shoal.core.ports import Store
 from shoal.core.service import QueueService, ServiceSettings
 from shoal.protocols.tcp.server import TcpServer, TcpSettings, serve_tcp
-from shoal.scheduler import ScheduleService, SchedulerApi, SchedulerRunner
+from shoal.scheduler import SchedulerApi, SchedulerRunner, ScheduleService
 from shoal.stores.memory import MemoryStore
 
 #: Jobatator's test configuration (test/*.go): groups, users, IGNORE, test mode, job_timeout 2.

@@ -77,11 +77,14 @@ class TcpServer:
         except (ConnectionError, OSError):
             pass  # the peer went away; its jobs are released below
         finally:
-            self._connections.pop(task, None)
-            await session.close()
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+            try:
+                await session.close()
+                writer.close()
+                with contextlib.suppress(ConnectionError, OSError):
+                    await writer.wait_closed()
+            finally:
+                # Only now: `close()` waits for every connection to have released its jobs.
+                self._connections.pop(task, None)
 
     async def _serve(
         self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -1,0 +1,122 @@
+"""Dispatch over real sockets: each job to exactly one worker, done once; a dropped worker's
+job goes to another; a live worker keeps its job past the lease time (the server renews it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from shoal.core.maintenance import Maintenance
+from shoal.core.model import JobState
+from shoal.core.ports import Store
+from shoal.core.service import ServiceSettings
+from shoal.protocols.tcp.server import TcpSettings
+from shoal.stores.memory import MemoryStore
+from shoal.stores.sqlite import SqliteStore
+from tests.integration._tcp import Client, running
+
+SETTINGS = TcpSettings(test_mode=True, delay_policy="IGNORE", job_timeout=3600)
+
+
+async def _work(client: Client, seen: list[str], total: Counter[str], goal: int) -> None:
+    """A Jobatator worker: take the dispatched job, mark it done, until `goal` jobs are done."""
+    while sum(total.values()) < goal:
+        try:
+            line = await client.line(timeout=0.2)
+        except TimeoutError:
+            continue
+        job = json.loads(line)["Job"]
+        seen.append(job["ID"])
+        total[job["ID"]] += 1
+        assert await client.call(f"UPDATE_JOB {job['ID']} done") == "OK"
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_two_workers_each_job_to_exactly_one_worker(kind: str, tmp_path: Path) -> None:
+    store: Store = MemoryStore() if kind == "memory" else SqliteStore(str(tmp_path / "s.db"))
+    async with running(SETTINGS, store=store) as harness:
+        workers = [await harness.login(group="group1") for _ in range(2)]
+        for worker in workers:
+            assert await worker.call("SUBSCRIBE jobs") == "OK"
+        publisher = await harness.login(group="group1")
+        count = 1000
+        await publisher.send("".join(f'PUBLISH jobs work {{"n":{n}}}\n' for n in range(count)))
+        published = [await publisher.line() for _ in range(count)]
+        assert all(reply.startswith("OK#") for reply in published)
+
+        seen: list[list[str]] = [[], []]
+        total: Counter[str] = Counter()
+        await asyncio.wait_for(
+            asyncio.gather(*(_work(w, s, total, count) for w, s in zip(workers, seen))), 60
+        )
+        assert sorted(total) == sorted(reply[3:] for reply in published)
+        assert set(total.values()) == {1}  # every job dispatched exactly once, to one worker
+        assert all(seen), "both workers took jobs"
+        stats = await harness.service.stats("group1", "jobs")
+        assert stats.by_state[JobState.SUCCEEDED] == count and stats.total == count
+        jobs = [await harness.service.get("group1", job_id) for job_id in list(total)[:50]]
+        assert {job.attempt for job in jobs} == {1}
+
+
+async def test_a_dropped_workers_job_goes_to_another_worker() -> None:
+    async with running(SETTINGS) as harness:
+        first = await harness.login(group="group1")
+        assert await first.call("SUBSCRIBE q") == "OK"
+        publisher = await harness.login(group="group1")
+        job_id = (await publisher.call("PUBLISH q task payload"))[3:]
+        assert (await first.dispatched())["ID"] == job_id
+        second = await harness.login(group="group1")
+        assert await second.call("SUBSCRIBE q") == "OK"
+        with pytest.raises(TimeoutError):  # the job is the first worker's: not sent twice
+            await second.line(timeout=0.3)
+
+        await first.close()  # the worker process dies with its job
+        again = await second.dispatched()
+        assert (again["ID"], again["Attempts"]) == (job_id, 1)
+        assert await second.call(f"UPDATE_JOB {job_id} done") == "OK"
+        job = await harness.service.get("group1", job_id)
+        assert job.state is JobState.SUCCEEDED and job.attempt == 2
+        assert await publisher.call(f"UPDATE_JOB {job_id} done") == "Err: lease-lost"
+
+
+async def test_a_connected_worker_keeps_its_job_past_the_lease_time() -> None:
+    quick = ServiceSettings(lease_ttl=0.3)
+    async with running(SETTINGS, service_settings=quick) as harness:
+        maintenance = Maintenance(harness.service, reap_interval=0.05)
+        duty = asyncio.create_task(maintenance.run())
+        try:
+            holder = await harness.login(group="group1")
+            assert await holder.call("SUBSCRIBE slow") == "OK"
+            publisher = await harness.login(group="group1")
+            job_id = (await publisher.call("PUBLISH slow task x"))[3:]
+            assert (await holder.dispatched())["ID"] == job_id
+            idle = await harness.login(group="group1")
+            assert await idle.call("SUBSCRIBE slow") == "OK"
+            await asyncio.sleep(1.0)  # over three lease times: the reaper runs meanwhile
+            with pytest.raises(TimeoutError):
+                await idle.line(timeout=0.1)
+            assert (await harness.service.get("group1", job_id)).state is JobState.RUNNING
+            assert await holder.call(f"UPDATE_JOB {job_id} done") == "OK"
+        finally:
+            maintenance.stop()
+            await duty
+
+
+async def test_an_errored_job_follows_the_queue_policy_without_ignore() -> None:
+    settings = TcpSettings(job_timeout=0)
+    async with running(settings) as harness:
+        worker = await harness.login(group="group1")
+        assert await worker.call("SUBSCRIBE q") == "OK"
+        publisher = await harness.login(group="group1")
+        job_id = (await publisher.call("PUBLISH q task x"))[3:]
+        await worker.dispatched()
+        assert await worker.call(f"UPDATE_JOB {job_id} errored") == "OK"
+        job = await harness.service.get("group1", job_id)
+        assert job.state is JobState.SCHEDULED and job.run_at > harness.service.clock.now()
+        (listed,) = await publisher.json("LIST_JOBS q")
+        assert (listed["State"], listed["Attempts"]) == ("errored", 1)
