@@ -52,7 +52,10 @@ async def test_two_workers_each_job_to_exactly_one_worker(kind: str, tmp_path: P
         seen: list[list[str]] = [[], []]
         total: Counter[str] = Counter()
         await asyncio.wait_for(
-            asyncio.gather(*(_work(w, s, total, count) for w, s in zip(workers, seen))), 60
+            asyncio.gather(
+                *(_work(w, s, total, count) for w, s in zip(workers, seen, strict=True))
+            ),
+            60,
         )
         assert sorted(total) == sorted(reply[3:] for reply in published)
         assert set(total.values()) == {1}  # every job dispatched exactly once, to one worker
