@@ -1,9 +1,9 @@
 """One worker's stream session: credits, batched assignments, heartbeats, outcomes, and the
 cancellations and drain requests pushed to it.
 
-Three tasks feed one outbox that the stream drains: the reader handles the worker's messages,
-the dispatcher claims jobs while the worker has credits (waiting on the service's ready
-signal, never polling), and the watcher forwards the events meant for this worker.
+Two tasks feed one outbox that the stream drains: the reader handles the worker's messages,
+and the dispatcher claims jobs while the worker has credits (waiting on the service's ready
+signal, never polling); events meant for this worker arrive through `on_event`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest single claim wait; the dispatcher loops, so this only bounds how stale a drain is.
 _CLAIM_WAIT = 5.0
-_PUSHED = frozenset({"job.cancel_requested", "worker.drain", "worker.kick"})
+#: The events a session acts on (routed to it by worker id, see `WorkerServicer`).
+PUSHED = frozenset({"job.cancel_requested", "worker.drain", "worker.kick"})
 Message = workers_pb2.ServerMessage
 
 
@@ -71,11 +72,9 @@ class Session:
 
     async def run(self, requests: AsyncIterator[Any]) -> AsyncIterator[Message]:
         """The messages to send, until the worker hangs up or is kicked."""
-        subscription = self.service.events.subscribe(self._is_for_me)
         tasks = [
             asyncio.create_task(self._read(requests)),
             asyncio.create_task(self._dispatch()),
-            asyncio.create_task(self._watch(subscription)),
         ]
         for task in tasks:
             task.add_done_callback(self._task_done)
@@ -83,7 +82,6 @@ class Session:
             while (message := await self._outbox.get()) is not None:
                 yield message
         finally:
-            subscription.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -106,9 +104,6 @@ class Session:
                 extra={"event": "grpc.stream.error", "worker_id": self.worker_id},
             )
             self._send(None)
-
-    def _is_for_me(self, event: Event) -> bool:
-        return event.worker_id == self.worker_id and event.kind in _PUSHED
 
     # --- the worker's messages --------------------------------------------------------------
 
@@ -244,17 +239,17 @@ class Session:
                 assignments = [codec.assignment_to_pb(job) for job in jobs]
                 self._send(Message(assignments=workers_pb2.Assignments(assignments=assignments)))
 
-    async def _watch(self, subscription: Any) -> None:
-        async for event in subscription:
-            if event.kind == "job.cancel_requested":
-                if event.job_id in self.held:
-                    self._send(Message(cancel=workers_pb2.Cancel(job_ids=[event.job_id])))
-            elif event.kind == "worker.drain":
-                self.drain("drain requested")
-            elif event.kind == "worker.kick":
-                self.gone = True  # kick_worker releases the leases and forgets the worker
-                self._send(Message(goodbye=workers_pb2.Goodbye(reason="kicked")))
-                self._send(None)
+    def on_event(self, event: Event) -> None:
+        """An event about this worker: a cancellation, a drain or a kick."""
+        if event.kind == "job.cancel_requested":
+            if event.job_id in self.held:
+                self._send(Message(cancel=workers_pb2.Cancel(job_ids=[event.job_id])))
+        elif event.kind == "worker.drain":
+            self.drain("drain requested")
+        elif event.kind == "worker.kick":
+            self.gone = True  # kick_worker releases the leases and forgets the worker
+            self._send(Message(goodbye=workers_pb2.Goodbye(reason="kicked")))
+            self._send(None)
 
 
 def check_hello(message: object) -> workers_pb2.Hello:

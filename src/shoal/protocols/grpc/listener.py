@@ -162,6 +162,7 @@ class GrpcListener:
         # Sessions cancelled by the stop release their leases in their own tasks: wait for them.
         while self.workers.sessions and loop.time() < deadline + 5.0:
             await asyncio.sleep(0.05)
+        await self.workers.close()
 
 
 def _why(exc: RuntimeError) -> str:

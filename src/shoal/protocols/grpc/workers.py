@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import check_name
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._status import abort, mapped
-from shoal.protocols.grpc._stream import Session, check_hello, first_message
+from shoal.protocols.grpc._stream import PUSHED, Session, check_hello, first_message
 from shoal.protocols.grpc.gen.shoal.v1 import model_pb2, workers_pb2, workers_pb2_grpc
 
 __all__ = ["WorkerServicer"]
@@ -29,13 +30,39 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
 
     def __init__(self, service: QueueService) -> None:
         self._service = service
-        #: Open stream sessions, so that a shutdown can drain them.
-        self.sessions: set[Session] = set()
+        #: Open stream sessions by worker id: a shutdown drains them, events reach them.
+        self.sessions: dict[str, Session] = {}
+        self._router: asyncio.Task[None] | None = None
 
     def drain_all(self, reason: str) -> None:
         """Ask every connected worker to finish what it runs and leave."""
-        for session in list(self.sessions):
+        for session in list(self.sessions.values()):
             session.drain(reason)
+
+    async def close(self) -> None:
+        """Stop routing events (the listener has stopped)."""
+        if self._router is not None:
+            self._router.cancel()
+            await asyncio.gather(self._router, return_exceptions=True)
+            self._router = None
+
+    def _route_events(self) -> None:
+        # One subscription for every session, routed by worker id: an event costs one filter
+        # call whatever the number of connected workers.
+        if self._router is not None and not self._router.done():
+            return
+        sessions = self.sessions
+        subscription = self._service.events.subscribe(
+            lambda event: event.kind in PUSHED and event.worker_id in sessions
+        )
+
+        async def route() -> None:
+            async for event in subscription:
+                session = sessions.get(event.worker_id or "")
+                if session is not None:
+                    session.on_event(event)
+
+        self._router = asyncio.create_task(route())
 
     async def Connect(
         self, request_iterator: AsyncIterator[Any], context: Context
@@ -48,7 +75,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             session = await self._open(check_hello(first))
         except ShoalError as error:
             await abort(context, error)
-        self.sessions.add(session)
+        self.sessions[session.worker_id] = session
+        self._route_events()
         logger.info(
             "worker %s connected",
             session.worker_id,
@@ -63,7 +91,7 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             reason = "connection lost"
             raise
         finally:
-            self.sessions.discard(session)
+            self.sessions.pop(session.worker_id, None)
             try:
                 released = await session.close(reason)
             except ShoalError:
