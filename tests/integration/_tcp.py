@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import cache
 
 from shoal.core.access import AccessService
 from shoal.core.auth import Role, hash_password
@@ -95,6 +96,11 @@ class Client:
             pass
 
 
+@cache
+def _hashed(password: str) -> str:
+    return hash_password(password)  # scrypt is slow on purpose: once per password per run
+
+
 async def upstream_access(store: MemoryStore) -> AccessService:
     """Jobatator's test users and groups as shoal users (admins of their groups) and namespaces."""
     access = AccessService(store, enabled=True)
@@ -102,7 +108,7 @@ async def upstream_access(store: MemoryStore) -> AccessService:
         await store.create_namespace(NamespaceInfo(group, 0.0))
     for name, (password, groups) in UPSTREAM_USERS.items():
         grants = {group: frozenset({Role.ADMIN}) for group in groups}
-        await access.declare_user(name, hash_password(password), grants)
+        await access.declare_user(name, _hashed(password), grants)
     return access
 
 

@@ -116,9 +116,7 @@ async def test_connection_and_quoting() -> None:
     async with running() as harness:
         client = await harness.connect()
         assert await client.call("PING") == "PONG"
-        parts = await client.json(
-            "DEBUG_PARTS nonQuoted 'that is quoted' 'also that' 'and' that"
-        )
+        parts = await client.json("DEBUG_PARTS nonQuoted 'that is quoted' 'also that' 'and' that")
         assert parts == ["DEBUG_PARTS", "nonQuoted", "that is quoted", "also that", "and", "that"]
         long = "".join(chr(ord("a") + i % 26) for i in range(2000))
         assert await client.json(f"DEBUG_PARTS {long}") == ["DEBUG_PARTS", long]
