@@ -10,11 +10,18 @@ import subprocess
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 
-from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, model_pb2
+from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, model_pb2, workers_pb2
 from tests.integration import _grpc_server as harness
-from tests.integration._grpc_server import Client, server_command, start_server, start_worker
+from tests.integration._grpc_server import (
+    Client,
+    error_code,
+    server_command,
+    start_server,
+    start_worker,
+)
 
 workers = harness.workers
 
@@ -125,6 +132,10 @@ def test_sigterm_lets_a_running_job_finish(tmp_path: Path, workers: list) -> Non
         worker.expect("started")
         server.proc.send_signal(signal.SIGTERM)
         worker.expect("drain")
+        with pytest.raises(grpc.RpcError) as refused:  # no new work is taken on
+            client.workers.Fetch(workers_pb2.FetchRequest(queues=["default"], worker_id="late"))
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert error_code(refused.value) == "unavailable"
         ack = worker.expect("ack")
         assert (ack["job_id"], ack["state"]) == (job_id, "JOB_STATE_SUCCEEDED")
         worker.expect("exit")

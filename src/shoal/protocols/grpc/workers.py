@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc.aio
 
-from shoal.core.errors import InvalidArgument, ShoalError
+from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import check_name
@@ -33,9 +33,12 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         #: Open stream sessions by worker id: a shutdown drains them, events reach them.
         self.sessions: dict[str, Session] = {}
         self._router: asyncio.Task[None] | None = None
+        #: Set when the server stops: no new session or fetch is taken on.
+        self.closing = False
 
     def drain_all(self, reason: str) -> None:
-        """Ask every connected worker to finish what it runs and leave."""
+        """Take no new work, and ask every connected worker to finish what it runs and leave."""
+        self.closing = True
         for session in list(self.sessions.values()):
             session.drain(reason)
 
@@ -72,6 +75,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         if first is None:
             return
         try:
+            if self.closing:
+                raise Unavailable("the server is shutting down")
             session = await self._open(check_hello(first))
         except ShoalError as error:
             await abort(context, error)
@@ -139,6 +144,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         self, request: workers_pb2.FetchRequest, context: Context
     ) -> workers_pb2.FetchResponse:
         """Lease up to `limit` jobs, waiting up to `wait` seconds for one."""
+        if self.closing:
+            raise Unavailable("the server is shutting down")
         if request.limit < 0:
             raise InvalidArgument("limit", "must not be negative")
         if request.lease_ttl < 0:
