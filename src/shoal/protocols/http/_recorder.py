@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 _MAX_TRACKED = 200_000
 _MAX_LOGGED_JOBS = 20_000
 _MAX_EVENTS_PER_JOB = 40
+_Entry = tuple[str, float, str, str | None, str | None, str | None, str | None, int | None]
 _FINISHED = {"job.succeeded", "job.failed", "job.cancelled", "job.retrying", "job.requeued"}
 
 
@@ -47,7 +48,7 @@ class Recorder:
         self._enqueued_at: OrderedDict[str, float] = OrderedDict()
         self._started_at: OrderedDict[str, float] = OrderedDict()
         self._series: dict[str, deque[Bucket]] = {}
-        self._log: OrderedDict[str, list[Event]] = OrderedDict()
+        self._log: OrderedDict[str, tuple[_Entry, ...]] = OrderedDict()
         self.namespaces: set[str] = set()
         #: Workers asked to drain (pull workers learn it from their fetch and heartbeat).
         self.draining: set[str] = set()
@@ -111,18 +112,38 @@ class Recorder:
             self.draining.discard(event.worker_id)
 
     def _log_event(self, event: Event) -> None:
+        # Kept as tuples of plain values: the garbage collector stops tracking those, where
+        # tens of thousands of retained lists and events would slow every collection.
         assert event.job_id is not None
-        events = self._log.get(event.job_id)
+        entry = (event.kind, event.at, event.namespace, event.queue, event.task, event.state,
+                 event.worker_id, event.attempt)  # fmt: skip
+        log = self._log
+        events = log.get(event.job_id)
         if events is None:
-            events = self._log[event.job_id] = []
-            if len(self._log) > _MAX_LOGGED_JOBS:
-                self._log.popitem(last=False)
-        if len(events) < _MAX_EVENTS_PER_JOB:
-            events.append(event)
+            log[event.job_id] = (entry,)
+            if len(log) > _MAX_LOGGED_JOBS:
+                log.popitem(last=False)
+        elif len(events) < _MAX_EVENTS_PER_JOB:
+            log[event.job_id] = (*events, entry)
 
     def job_events(self, job_id: str) -> list[Event]:
         """The events of a job seen since this server started (at most 40)."""
-        return list(self._log.get(job_id, ()))
+        return [
+            Event(
+                kind,
+                namespace,
+                at,
+                job_id=job_id,
+                queue=queue,
+                task=task,
+                state=state,
+                worker_id=worker_id,
+                attempt=attempt,
+            )
+            for kind, at, namespace, queue, task, state, worker_id, attempt in self._log.get(
+                job_id, ()
+            )
+        ]
 
     def _bucket(self, namespace: str, at: float) -> Bucket:
         start = at - at % self.bucket_seconds
