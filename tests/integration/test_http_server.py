@@ -197,6 +197,7 @@ async def test_the_token_guards_the_api_and_the_dashboard(service: QueueService)
             denied = await client.get("/api/v1/jobs")
             assert denied.status_code == 401
             assert denied.json()["error"]["code"] == "unauthenticated"
+            assert denied.headers["www-authenticate"] == "Bearer"
             assert (await client.get("/metrics")).status_code == 401
             page = await client.get("/")
             assert page.status_code == 303 and page.headers["location"] == "/login"

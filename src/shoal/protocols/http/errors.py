@@ -77,7 +77,10 @@ async def _shoal_error(request: Request, exc: Exception) -> JSONResponse:
         logger.error(
             "request failed: %s", exc, exc_info=exc, extra={"event": "http.error", "code": exc.code}
         )
-    return error_response(status, exc.code, exc.message, getattr(exc, "field", None))
+    response = error_response(status, exc.code, exc.message, getattr(exc, "field", None))
+    if status == 401:
+        response.headers["www-authenticate"] = "Bearer"
+    return response
 
 
 def _field_of(loc: tuple[int | str, ...]) -> str:
