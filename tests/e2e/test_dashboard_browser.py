@@ -202,3 +202,20 @@ async def test_overview_in_both_themes(page: Page, service: QueueService) -> Non
     await expect(page.locator("#job-error")).to_contain_text("ValueError")
     await shoot(page, "job-failed-dark")  # the theme is remembered across pages
     assert await page.evaluate("document.documentElement.dataset.theme") == "dark"
+
+
+async def test_names_and_payloads_are_shown_as_text_never_run(
+    page: Page, service: QueueService
+) -> None:
+    hostile = "<img/src=x/onerror=window.pwned=1>"
+    enqueued = await service.enqueue(
+        EnqueueRequest(hostile, queue="q<b>", payload=b'{"html":"<script>window.pwned=2</script>"}')
+    )
+    for path in ("/jobs", f"/jobs/{enqueued.job.id}", "/queues", "/"):
+        await page.goto(path)
+        await expect(page.locator("main")).to_contain_text("q<b>")
+        assert await page.evaluate("window.pwned") is None
+    await expect(page.locator("#job-task")).to_have_count(0)  # on the overview now
+    await page.goto(f"/jobs/{enqueued.job.id}")
+    await expect(page.locator("#job-task")).to_have_text(hostile)
+    await expect(page.locator("#job-payload")).to_contain_text("<script>")
