@@ -1,0 +1,107 @@
+"""Jobatator's HTTP gateway (`POST /gateway`, seed-systems.md 1.8), with the fix: every JSON
+reply of a batch is placed in `data` (upstream injected only the first).
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from shoal.protocols.tcp.gateway import create_gateway_app
+from tests.integration._tcp import UPSTREAM_SETTINGS, Harness, running
+
+
+def _client(harness: Harness) -> httpx.AsyncClient:
+    app = create_gateway_app(
+        harness.service,
+        harness.access,
+        harness.scheduler,
+        UPSTREAM_SETTINGS,
+        hub=harness.server.hub,
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://shoal")
+
+
+async def test_every_json_reply_is_placed_in_data() -> None:
+    async with running() as harness, _client(harness) as http:
+        commands = [
+            "AUTH user1 pass1",
+            "USE_GROUP group1",
+            "PING",
+            "PUBLISH jobs a.type '{\"x\": 1}'",
+            "LIST_QUEUES",
+            "LIST_JOBS jobs",
+            "CURRENT_SESSION",
+            "PUBLISH jobs b.type 2",
+            "STATS jobs",
+        ]
+        response = await http.post("/gateway", json={"commands": commands})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["success"] is True and body["errors"] == []
+        data = body["data"]
+        assert data[:3] == ["Welcome!", "OK", "PONG"]
+        assert data[3].startswith("OK#") and data[7].startswith("OK#")
+        (queue,) = data[4]
+        assert queue["Slug"] == "jobs" and queue["Group"] == {"Slug": "group1"}
+        (job,) = data[5]
+        assert job["ID"] == data[3][3:] and job["Payload"] == '{"x": 1}'
+        assert data[6]["Username"] == "user1" and data[6]["CurrentGroup"] == "group1"
+        assert data[8]["Total"] == 2
+        assert "$!$!" not in response.text and "pass1" not in response.text
+        assert response.headers["content-type"] == "application/json"
+
+
+async def test_errors_go_to_errors_and_answer_400() -> None:
+    async with running() as harness, _client(harness) as http:
+        commands = ["PING", "AUTH user1 nope", "LIST_QUEUES", "FOO", "DEBUG_PARTS 'a b' c"]
+        response = await http.post("/gateway", json={"commands": commands})
+        assert response.status_code == 400
+        assert response.json() == {
+            "success": False,
+            "data": ["PONG", ["DEBUG_PARTS", "a b", "c"]],
+            "errors": [
+                {"message": "", "code": "invalid-creds"},
+                {"message": "", "code": "not-logged"},
+                {"message": "", "code": "unknown-command"},
+            ],
+        }
+
+
+async def test_methods_bodies_and_cors() -> None:
+    async with running() as harness, _client(harness) as http:
+        options = await http.options("/gateway")
+        assert (options.status_code, options.json()) == (
+            200,
+            {"success": True, "data": None, "errors": []},
+        )
+        got = await http.get("/gateway")
+        assert got.status_code == 405
+        assert got.json()["errors"] == [
+            {"message": "Method not allowed", "code": "method-not-allowed"}
+        ]
+        invalid = {"message": "Invalid body", "code": "invalid-body"}
+        for body in (b"not json", b'{"commands": []}', b'{"commands": [1]}', b"[]"):
+            bad = await http.post("/gateway", content=body)
+            assert bad.status_code == 400 and bad.json()["errors"] == [invalid]
+        headers = {"Referer": "https://admin.example:8443/some/page?x=1"}
+        cors = await http.post("/gateway", json={"commands": ["PING"]}, headers=headers)
+        assert cors.headers["access-control-allow-origin"] == "https://admin.example:8443"
+        assert cors.headers["access-control-allow-methods"] == "GET, POST"
+        assert (
+            "access-control-allow-origin"
+            not in (await http.post("/gateway", json={"commands": ["PING"]})).headers
+        )
+
+
+async def test_the_gateway_shares_the_tcp_listeners_sessions_and_never_dispatches() -> None:
+    async with running() as harness, _client(harness) as http:
+        worker = await harness.login(group="group1")
+        assert await worker.call("SUBSCRIBE jobs") == "OK"
+        commands = ["AUTH user1 pass1", "USE_GROUP group1", "SUBSCRIBE jobs", "LIST_SESSIONS"]
+        commands += ["PUBLISH jobs t p"]
+        response = await http.post("/gateway", json={"commands": commands})
+        data = response.json()["data"]
+        assert len(data[3]) == 2  # the TCP worker and the gateway's own session
+        job = await worker.dispatched()  # the TCP worker gets it, not the gateway's session
+        assert job["ID"] == data[4][3:]
+        assert len(harness.server.hub.sessions) == 1  # the gateway's session ended
