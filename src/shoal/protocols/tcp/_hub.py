@@ -10,9 +10,9 @@ import hashlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shoal.core.access import AccessService
 from shoal.core.errors import ShoalError
@@ -80,8 +80,8 @@ class Hub:
         #: Where the listener is bound (DEBUG_JSON shows it).
         self.host = ""
         self.port = 0
-        #: Called by STOP_SERVER (test mode) once its reply is written.
-        self.on_stop: Callable[[], None] | None = None
+        #: Set by STOP_SERVER (test mode) once its reply is written: the owner should stop.
+        self.stop_requested = asyncio.Event()
         self.sessions: dict[int, Session] = {}
         self._ids = itertools.count(1)
         # Queues exist upstream once published to or subscribed; shoal's exist while they
@@ -168,9 +168,9 @@ class Hub:
         with contextlib.suppress(ShoalError):  # gone already, or retried and running again
             await self.service.delete(namespace, job_id)
 
-    def spawn(self, coroutine: object) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a background coroutine, kept referenced until it ends."""
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[call-overload]
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -188,7 +188,7 @@ class Hub:
             for session in list(self.sessions.values()):
                 try:
                     await session.worker.renew()
-                except ShoalError:
+                except Exception:  # one session's trouble must not end the renewals of all
                     logger.exception(
                         "renewing a TCP worker's leases failed",
                         extra={"event": "tcp.renew_failed", "worker_id": session.worker_id},

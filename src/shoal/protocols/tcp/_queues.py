@@ -120,8 +120,9 @@ async def group_queues(session: Session, namespace: str) -> list[GoQueue]:
     """Every queue of a namespace, as views."""
     schedules = await session.hub.schedules.list(namespace)
     stored = await session.hub.service.list_queues(namespace)
-    names = sorted({info.name for info in stored} | session.hub.declared_in(namespace))
-    return [await queue_view(session, namespace, name, schedules) for name in names]
+    names = {info.name for info in stored} | session.hub.declared_in(namespace)
+    names |= {schedule.queue for schedule in schedules}
+    return [await queue_view(session, namespace, name, schedules) for name in sorted(names)]
 
 
 # --- queue commands -------------------------------------------------------------------------

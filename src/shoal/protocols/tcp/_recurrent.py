@@ -146,14 +146,14 @@ async def _declare(session: Session, command: Command) -> Reply:
 
 async def _list(session: Session, command: Command) -> Reply:
     queue = command.args[0]
-    if not await session.queue_exists(queue):
-        return ErrorReply(ErrorCode.UNKNOWN_QUEUE)
     hub = session.hub
     entries = [
         go_recurrent_job(entry_id=hub.entry_id(s.namespace, s.id), type=s.task, cron=cron_text(s))
         for s in await session.require_schedules().list(session.group)
         if s.queue == queue
     ]
+    if not entries and not await session.queue_exists(queue):
+        return ErrorReply(ErrorCode.UNKNOWN_QUEUE)
     return JsonReply(entries or None)
 
 

@@ -163,10 +163,9 @@ class WorkerLink:
             try:
                 if await self._claim():
                     continue
-            except ShoalError as exc:
-                logger.warning(
-                    "claiming for a TCP worker failed: %s",
-                    exc.message,
+            except Exception:  # a store hiccup, rights withdrawn: back off, never die
+                logger.exception(
+                    "claiming for a TCP worker failed",
                     extra={"event": "tcp.claim_failed", "worker_id": self.session.worker_id},
                 )
                 with contextlib.suppress(TimeoutError):

@@ -113,6 +113,8 @@ async def _run(
                     _place(reply, data, errors)
             if session.closing or parser.closed:
                 break
+        if session.stop_server:
+            hub.stop_requested.set()
     finally:
         await session.close()
     return data, errors

@@ -45,10 +45,13 @@ class TcpServer:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.port = 0
-        #: Set when a client sent STOP_SERVER (test mode): the owner should stop the process.
-        self.stop_requested = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    @property
+    def stop_requested(self) -> asyncio.Event:
+        """Set when a client sent STOP_SERVER (test mode): the owner should stop the server."""
+        return self.hub.stop_requested
 
     async def _start(self, host: str, port: int, ssl: ssl_module.SSLContext | None) -> None:
         self._server = await asyncio.start_server(
@@ -136,9 +139,7 @@ class TcpServer:
                     break
             await writer.drain()
         if session.stop_server:
-            self.stop_requested.set()
-            if self.hub.on_stop is not None:
-                self.hub.on_stop()
+            self.hub.stop_requested.set()
 
     async def close(self) -> None:
         """Stop listening, close every connection (releasing its jobs), stop the hub."""

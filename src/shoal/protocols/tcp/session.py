@@ -134,6 +134,7 @@ class Session:
         self.username = name
         self.guarded = GuardedService(self.hub.service, principal, authorizer)
         self.schedules = GuardedSchedules(self.hub.schedules, principal, authorizer)
+        self.worker.wake()  # a worker logged out by a failed AUTH takes jobs again
 
     def _logout(self) -> None:
         self.principal = self.guarded = self.schedules = None
