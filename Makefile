@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test check lint fmt typecheck unit conformance integration test-pg bench bench-full proto clean
+.PHONY: install system-deps node-deps demo test check lint fmt typecheck unit conformance integration test-pg bench bench-full proto clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,6 +15,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it; it never downloads one).
+system-deps:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# The Node example worker's gRPC packages, from the lock file.
+node-deps: examples/node-worker/node_modules/.installed
+examples/node-worker/node_modules/.installed: examples/node-worker/package-lock.json
+	cd examples/node-worker && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 demo: install
 	$(BIN)/shoal demo
@@ -44,10 +54,11 @@ integration: install
 	$(BIN)/pytest tests/integration -q
 
 test-pg: install
-	$(BIN)/pytest -m postgres -q
+	SHOAL_TEST_POSTGRES_URL=$${SHOAL_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+		$(BIN)/pytest -m postgres -q
 
 # The whole suite: static checks, then every tier.
-test: check
+test: check system-deps node-deps
 	$(BIN)/pytest -q
 
 bench: install
