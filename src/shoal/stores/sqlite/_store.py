@@ -113,9 +113,13 @@ class SqliteStore:
         try:
             loop = asyncio.get_running_loop()
             write_conn, version = await loop.run_in_executor(None, self._connect_writer)
-            read_conn = await loop.run_in_executor(
-                None, partial(connect, self.path, self.synchronous, readonly=True)
-            )
+            try:
+                read_conn = await loop.run_in_executor(
+                    None, partial(connect, self.path, self.synchronous, readonly=True)
+                )
+            except BaseException:
+                write_conn.close()
+                raise
         except BaseException:
             self._lock.release()
             raise
