@@ -25,7 +25,7 @@ from shoal.protocols.tcp.commands import ErrorCode
 from shoal.protocols.tcp.replies import ErrorReply, encode
 from shoal.protocols.tcp.session import Session
 
-__all__ = ["TcpServer", "TcpSettings", "serve_tcp"]
+__all__ = ["Hub", "TcpServer", "TcpSettings", "serve_tcp"]
 
 logger = logging.getLogger(__name__)
 _READ_SIZE = 64 * 1024
