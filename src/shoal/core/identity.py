@@ -6,13 +6,37 @@ stored only as hashes (`core.auth`), so no record here can leak a password or a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from shoal.core.auth import Role
+from shoal.core.errors import StorageError
 
-__all__ = ["ApiToken", "AuditEntry", "IdentityStore", "NamespaceInfo", "User"]
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "IdentityStore",
+    "NamespaceInfo",
+    "User",
+    "decode_grants",
+    "encode_grants",
+]
+
+
+def encode_grants(grants: Mapping[str, frozenset[Role]]) -> str:
+    """Grants as stored: JSON text, namespace -> sorted role names."""
+    return json.dumps({ns: sorted(role.value for role in roles) for ns, roles in grants.items()})
+
+
+def decode_grants(text: str) -> dict[str, frozenset[Role]]:
+    """Grants written by `encode_grants`; `StorageError` if the text is not theirs."""
+    try:
+        data = json.loads(text)
+        return {ns: frozenset(Role(name) for name in names) for ns, names in data.items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise StorageError(f"unreadable grants {text[:80]!r}") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from shoal.core.ports import ReadyListener
 from shoal.stores.postgres import _migrate
 from shoal.stores.postgres._base import DRIVER_ERRORS, Conn
 from shoal.stores.postgres._catalog import Catalog
+from shoal.stores.postgres._identity import Identity
 from shoal.stores.postgres._jobs import JobLeases
 from shoal.stores.postgres._leader import LeaderLeases
 from shoal.stores.postgres._listen import ReadyChannel
@@ -42,7 +43,7 @@ class PostgresOptions:
     statement_cache_size: int = 100
 
 
-class PostgresStore(JobLeases, JobSteering, Catalog):
+class PostgresStore(JobLeases, JobSteering, Catalog, Identity):
     """The `Store` on PostgreSQL: several processes (server replicas) may share one database.
 
     Claims lock ready rows with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait for
