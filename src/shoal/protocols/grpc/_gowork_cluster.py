@@ -226,17 +226,21 @@ class GoWorkCluster:
 
     async def _stop_cancelled(self, subscription: object) -> None:
         async for event in subscription:  # type: ignore[attr-defined]
-            member = next(
-                (m for m in self.members.values() if m.lease and m.lease.job_id == event.job_id),
-                None,
-            )
-            if member is None or member.lease is None:
-                continue
-            lease, task_id = member.lease, member.task_id
-            with contextlib.suppress(grpc.aio.AioRpcError):
-                request = worker_pb2.StopWorkRequest(id=task_id)
-                await self._stub(member).StopWork(request, timeout=_PUSH_TIMEOUT)
-            member.lease, member.task_id, member.status = None, "", "idle"
-            with contextlib.suppress(ShoalError):
-                await self.service.fail(lease, JobError("Cancelled", "stopped", retryable=False))
-            self._changed.set()
+            await self.stop_task(event.job_id)
+
+    async def stop_task(self, job_id: str) -> None:
+        """Stop a cancelled job on the member running it (StopWork); it ends cancelled."""
+        member = next(
+            (m for m in self.members.values() if m.lease and m.lease.job_id == job_id), None
+        )
+        if member is None or member.lease is None:
+            return
+        lease, task_id = member.lease, member.task_id
+        # taken before any await, so that a second stop of the same job finds nothing
+        member.lease, member.task_id, member.status = None, "", "idle"
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            request = worker_pb2.StopWorkRequest(id=task_id)
+            await self._stub(member).StopWork(request, timeout=_PUSH_TIMEOUT)
+        with contextlib.suppress(ShoalError):
+            await self.service.fail(lease, JobError("Cancelled", "stopped", retryable=False))
+        self._changed.set()

@@ -145,6 +145,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         job = await self._cluster.find(request.id)
         if not job.is_terminal:
             await self._cluster.service.cancel(job.namespace, job.id)
+            await self._cluster.stop_task(job.id)  # done when the call returns, as in the seed
         return scheduler_pb2.CancelTaskResponse()
 
     @mapped

@@ -157,7 +157,9 @@ class GrpcListener:
             await asyncio.sleep(0.05)
         await server.stop(max(deadline - loop.time(), 0.0))
         if self._gowork_task is not None:
+            # it mostly waits for a ready job; a push in flight ends with the call it made
             self.gowork.stop()
+            self._gowork_task.cancel()
             await asyncio.gather(self._gowork_task, return_exceptions=True)
         # Sessions cancelled by the stop release their leases in their own tasks: wait for them.
         while self.workers.sessions and loop.time() < deadline + 5.0:
