@@ -59,7 +59,13 @@ def test_killed_worker_job_restarts_elsewhere_at_once(tmp_path: Path, workers: l
 @pytest.mark.slow
 def test_hung_worker_loses_its_lease_after_the_ttl(tmp_path: Path, workers: list) -> None:
     server = start_server(
-        tmp_path, "--set", "service.lease_ttl=1", "--set", "service.heartbeat_interval=0.25"
+        tmp_path,
+        "--set",
+        "service.lease_ttl=1",
+        "--set",
+        "service.heartbeat_interval=0.25",
+        "--set",
+        "server.grace_period=0.5",  # the hung worker never drains
     )
     try:
         with server.channel() as channel:
