@@ -213,7 +213,16 @@ async def test_framing_pipelining_split_packets_and_the_idle_rule() -> None:
         assert (await client.line()).startswith("OK#")
         (job,) = await client.json("LIST_JOBS q")
         assert job["Payload"] == payload
-        assert await client.call("QUIT") == ""
+        await client.send(
+            "PUBLISH p t 1\nPUBLISH 'bad q' t 2\nPUBLISH p t 3\nPING\nPUBLISH p t 4\n"
+        )
+        replies = [await client.line() for _ in range(5)]  # pipelined: batched, same replies
+        assert [reply[:3] for reply in replies] == ["OK#", "Err", "OK#", "PON", "OK#"]
+        assert replies[1].startswith("Err: invalid-argument;queue:")
+        listed = await client.json("LIST_JOBS p")
+        assert [job["Payload"] for job in listed] == ["1", "3", "4"]
+        await client.send("PING\nQUIT\nPING\n")
+        assert [await client.line(), await client.line()] == ["PONG", ""]
         assert await client.closed()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from shoal.core.auth import Action
-from shoal.core.errors import Conflict, NotFound
+from shoal.core.errors import Conflict, NotFound, ShoalError
 from shoal.core.model import Job, JobError, JobQuery, JobState
 from shoal.core.schedules import ScheduleView
 from shoal.core.validation import EnqueueRequest
@@ -49,19 +49,38 @@ def _content_type(payload: str) -> str:
     return "application/json"
 
 
-async def _publish(session: Session, command: Command) -> Reply:
+def _request(session: Session, command: Command) -> EnqueueRequest:
     queue, task, payload = command.args
-    enqueued = await session.require_guarded().enqueue(
-        EnqueueRequest(
-            task=task,
-            payload=payload.encode(),
-            namespace=session.group,
-            queue=queue,
-            content_type=_content_type(payload),
-        )
+    return EnqueueRequest(
+        task=task,
+        payload=payload.encode(),
+        namespace=session.group,
+        queue=queue,
+        content_type=_content_type(payload),
     )
-    session.hub.declare(session.group, queue)
+
+
+async def _publish(session: Session, command: Command) -> Reply:
+    request = _request(session, command)
+    enqueued = await session.require_guarded().enqueue(request)
+    session.hub.declare(session.group, request.queue)
     return OkId(enqueued.job.id)
+
+
+async def publish_many(session: Session, commands: Sequence[Command]) -> list[Reply]:
+    """Pipelined PUBLISHes (checks passed) in one store call: one transaction, one commit.
+
+    `enqueue_many` stores nothing when any job is refused; then each command runs on its
+    own, so each gets its own reply, as if they had come one by one.
+    """
+    requests = [_request(session, command) for command in commands]
+    try:
+        results = await session.require_guarded().enqueue_many(requests)
+    except ShoalError:
+        return [reply for command in commands for reply in await session.execute(command)]
+    for request in requests:
+        session.hub.declare(session.group, request.queue)
+    return [OkId(result.job.id) for result in results]
 
 
 # --- views ----------------------------------------------------------------------------------

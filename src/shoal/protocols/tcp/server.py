@@ -20,8 +20,8 @@ from shoal.core.access import AccessService
 from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
 from shoal.protocols.tcp._hub import Hub, TcpSettings
-from shoal.protocols.tcp.codec import Event, ParseError, Parser
-from shoal.protocols.tcp.commands import ErrorCode
+from shoal.protocols.tcp.codec import Event, Parser
+from shoal.protocols.tcp.commands import Command, ErrorCode
 from shoal.protocols.tcp.replies import ErrorReply, encode
 from shoal.protocols.tcp.session import Session
 
@@ -121,22 +121,26 @@ class TcpServer:
                     return
                 last_input, flushed = loop.time(), False
                 events = parser.feed(data)
-            for event in events:
-                if isinstance(event, ParseError):
-                    writer.write(encode(event.reply))
-                    if event.close:
-                        logger.info(
-                            "closing a TCP connection from %s: %s",
-                            session.addr,
-                            event.code,
-                            extra={"event": "tcp.protocol_error", "peer": session.addr},
-                        )
-                        await writer.drain()
-                        return
+            commands: list[Command] = []
+            for event in [*events, None]:  # None: the end, run what is collected
+                if isinstance(event, Command):
+                    commands.append(event)
                     continue
-                await session.respond(event)
-                if session.closing:
+                if commands:
+                    await session.respond(commands)
+                    commands = []
+                if session.closing or event is None:
                     break
+                writer.write(encode(event.reply))
+                if event.close:
+                    logger.info(
+                        "closing a TCP connection from %s: %s",
+                        session.addr,
+                        event.code,
+                        extra={"event": "tcp.protocol_error", "peer": session.addr},
+                    )
+                    await writer.drain()
+                    return
             await writer.drain()
         if session.stop_server:
             self.hub.stop_requested.set()

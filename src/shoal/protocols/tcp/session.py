@@ -233,15 +233,38 @@ class Session:
             return list(result)
         return [result]
 
-    async def respond(self, command: Command) -> None:
-        """Run a command and write its replies, then what it caused (dispatch lines)."""
+    async def respond(self, commands: Sequence[Command]) -> None:
+        """Run commands received together, in order, and write their replies, then what they
+        caused (dispatch lines). Consecutive PUBLISHes are enqueued in one store call.
+        """
         self._held = []
+        replies: list[Reply] = []
         try:
-            replies = await self.execute(command)
+            start = 0
+            while start < len(commands) and not self.closing:
+                end = self._publish_run(commands, start)
+                if end - start > 1:
+                    replies += await _queues.publish_many(self, commands[start:end])
+                else:
+                    replies += await self.execute(commands[start])
+                start = max(end, start + 1)
         finally:
             held, self._held = self._held, None
-        if self._write is not None:
-            self._write(encode_all(replies) + b"".join(held))
+            if self._write is not None:
+                self._write(encode_all(replies) + b"".join(held))
+
+    def _publish_run(self, commands: Sequence[Command], start: int) -> int:
+        """The end of the run of PUBLISHes that pass their checks, from `start`."""
+        limit = start + self.hub.service.settings.limits.max_batch
+        end = start
+        while end < min(len(commands), limit):
+            command = commands[end]
+            if command.name != "PUBLISH" or check(
+                command, authenticated=self.authenticated, group_selected=bool(self.group)
+            ):
+                break
+            end += 1
+        return end
 
     def push(self, data: bytes) -> None:
         """Send an asynchronous line (held back while a command of this session runs)."""
