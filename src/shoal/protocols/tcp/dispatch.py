@@ -253,6 +253,7 @@ class WorkerLink:
             )
             return
         self.leases.clear()
+        self._registered = False
         if released:
             logger.info(
                 "TCP worker %s left; %d jobs released",
