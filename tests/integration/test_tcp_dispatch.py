@@ -123,3 +123,18 @@ async def test_an_errored_job_follows_the_queue_policy_without_ignore() -> None:
         assert job.state is JobState.SCHEDULED and job.run_at > harness.service.clock.now()
         (listed,) = await publisher.json("LIST_JOBS q")
         assert (listed["State"], listed["Attempts"]) == ("errored", 1)
+
+
+async def test_published_jobs_survive_a_restart_on_sqlite(tmp_path: Path) -> None:
+    path = str(tmp_path / "shoal.db")
+    async with running(SETTINGS, store=SqliteStore(path)) as harness:
+        publisher = await harness.login(group="group1")
+        await publisher.send("".join(f"PUBLISH kept t {n}\n" for n in range(3)))
+        ids = [(await publisher.line())[3:] for _ in range(3)]
+    async with running(SETTINGS, store=SqliteStore(path)) as harness:
+        worker = await harness.login(group="group1")
+        assert [job["ID"] for job in await worker.json("LIST_JOBS kept")] == ids
+        assert await worker.call("SUBSCRIBE kept") == "OK"
+        for job_id in ids:
+            assert (await worker.dispatched())["ID"] == job_id
+            assert await worker.call(f"UPDATE_JOB {job_id} done") == "OK"

@@ -105,3 +105,10 @@ async def test_the_gateway_shares_the_tcp_listeners_sessions_and_never_dispatche
         job = await worker.dispatched()  # the TCP worker gets it, not the gateway's session
         assert job["ID"] == data[4][3:]
         assert len(harness.server.hub.sessions) == 1  # the gateway's session ended
+
+
+async def test_stop_server_through_the_gateway_in_test_mode() -> None:
+    async with running() as harness, _client(harness) as http:
+        response = await http.post("/gateway", json={"commands": ["STOP_SERVER", "PING"]})
+        assert response.json() == {"success": True, "data": [""], "errors": []}
+        assert harness.server.stop_requested.is_set()
