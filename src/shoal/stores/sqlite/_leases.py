@@ -38,6 +38,8 @@ _WORKER, _TOKEN, _EXPIRES, CANCEL, _PROGRESS = 23, 24, 25, 26, 27
 _RUNNING, _SUCCEEDED = JobState.RUNNING.value, JobState.SUCCEEDED.value
 
 _CLAIM_SQL: dict[tuple[int, int], str] = {}
+#: Rows per UPDATE ... FROM VALUES: bounds the statement's size and the number of cached texts.
+_CHUNK = 128
 
 
 @functools.cache
@@ -110,8 +112,9 @@ def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -
 
 
 _RENEW = (
-    "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_token = ?"
-    " RETURNING cancel_requested"
+    "UPDATE jobs SET lease_expires_at = ? FROM (VALUES {values}) AS v"
+    " WHERE jobs.id = v.column1 AND jobs.state = 'running' AND jobs.lease_token = v.column2"
+    " RETURNING jobs.id, jobs.lease_token, jobs.cancel_requested"
 )
 
 
@@ -119,17 +122,24 @@ def heartbeat(
     conn: sqlite3.Connection, leases: Sequence[LeaseRef], lease_ttl: float, now: float
 ) -> HeartbeatResult:
     """`transitions.renew` for every live lease; the others are reported lost."""
+    live: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(leases), _CHUNK):
+        chunk = leases[start : start + _CHUNK]
+        params: list[Any] = [now + lease_ttl]
+        for lease in chunk:
+            params += (lease.job_id, lease.token)
+        for job_id, token, cancel in conn.execute(_values_update(_RENEW, 2, len(chunk)), params):
+            live[job_id] = (token, cancel)
     renewed: list[str] = []
     lost: list[str] = []
     cancelled: list[str] = []
-    expires = now + lease_ttl
     for lease in leases:
-        row = conn.execute(_RENEW, (expires, lease.job_id, lease.token)).fetchone()
-        if row is None:
+        found = live.get(lease.job_id)
+        if found is None or found[0] != lease.token:
             lost.append(lease.job_id)
             continue
         renewed.append(lease.job_id)
-        if row[0]:
+        if found[1]:
             cancelled.append(lease.job_id)
     return HeartbeatResult(tuple(renewed), tuple(lost), tuple(cancelled))
 
@@ -144,8 +154,7 @@ _COMPLETE_CACHED = (
     " FROM (VALUES {values}) AS v WHERE jobs.rowid = v.column1 AND jobs.state = 'running'"
     " AND jobs.lease_token = v.column4 AND jobs.cancel_requested = v.column5"
 )
-#: Completions per statement: bounds the statement's size and the number of cached texts.
-_CHUNK = 128
+
 _COMPLETE = (
     f"{_SET_DONE} WHERE id = ? AND state = 'running' AND lease_token = ? RETURNING {JOB_COLUMNS}"
 )
