@@ -138,3 +138,21 @@ async def test_published_jobs_survive_a_restart_on_sqlite(tmp_path: Path) -> Non
         for job_id in ids:
             assert (await worker.dispatched())["ID"] == job_id
             assert await worker.call(f"UPDATE_JOB {job_id} done") == "OK"
+
+
+@pytest.mark.parametrize("job_timeout", [0.0, 0.3])
+async def test_done_jobs_are_kept_job_timeout_seconds(job_timeout: float) -> None:
+    async with running(TcpSettings(job_timeout=job_timeout)) as harness:
+        worker = await harness.login(group="group1")
+        assert await worker.call("SUBSCRIBE q") == "OK"
+        job_ids = []
+        for n in range(3):
+            job_ids.append((await worker.call(f"PUBLISH q t {n}"))[3:])
+            assert (await worker.dispatched())["ID"] == job_ids[-1]
+            assert await worker.call(f"UPDATE_JOB {job_ids[-1]} done") == "OK"
+        if job_timeout:
+            listed = await worker.json("LIST_JOBS q")
+            assert [(job["ID"], job["State"]) for job in listed] == [(i, "done") for i in job_ids]
+            await asyncio.sleep(job_timeout + 0.2)
+        assert await worker.call("LIST_JOBS q") == "null"
+        assert (await harness.service.stats("group1")).total == 0

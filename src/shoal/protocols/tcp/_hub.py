@@ -5,14 +5,14 @@ clients declared, recurrent-job entry numbers, the retention of done jobs, lease
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import itertools
 import logging
 import time
-from collections.abc import Coroutine, Iterator
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shoal.core.access import AccessService
 from shoal.core.errors import ShoalError
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("shoal.protocols.tcp")
 
+#: The most done jobs waiting for their `job_timeout` (about 200 bytes each).
+_MAX_RETIRING = 1_000_000
 #: `delay_policy` value that makes retries immediate (Jobatator's test setting).
 IGNORE = "IGNORE"
 
@@ -91,8 +93,8 @@ class Hub:
         self._entry_ids: dict[tuple[str, str], int] = {}
         self._entries: dict[int, tuple[str, str]] = {}
         self._entry_seq = itertools.count(1)
-        self._timers: set[asyncio.TimerHandle] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._retiring: deque[tuple[float, str, str]] = deque()
+        self._retirer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
 
     # --- sessions ---------------------------------------------------------------------------
@@ -149,30 +151,42 @@ class Hub:
     # --- retention of done jobs -------------------------------------------------------------
 
     async def retire(self, namespace: str, job_id: str) -> None:
-        """Delete a job marked `done` after `job_timeout` seconds (at once for 0)."""
+        """Delete a job marked `done` after `job_timeout` seconds (at once for 0).
+
+        The delay is the same for every job, so one queue in deadline order and one task
+        do it (no timer per job). Past `_MAX_RETIRING` waiting, a job is left to the
+        service's own retention.
+        """
         delay = self.settings.job_timeout
         if delay <= 0:
             await self._delete(namespace, job_id)
             return
-        loop = asyncio.get_running_loop()
-        handle: asyncio.TimerHandle
+        if len(self._retiring) >= _MAX_RETIRING:
+            return
+        self._retiring.append((time.monotonic() + delay, namespace, job_id))
+        if self._retirer is None:
+            self._retirer = asyncio.create_task(self._retire_loop(), name="shoal-tcp-retire")
 
-        def fire() -> None:
-            self._timers.discard(handle)
-            self.spawn(self._delete(namespace, job_id))
-
-        handle = loop.call_later(delay, fire)
-        self._timers.add(handle)
+    async def _retire_loop(self) -> None:
+        while self._retiring:
+            due, namespace, job_id = self._retiring[0]
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            self._retiring.popleft()
+            await self._delete(namespace, job_id)
+        self._retirer = None
 
     async def _delete(self, namespace: str, job_id: str) -> None:
-        with contextlib.suppress(ShoalError):  # gone already, or retried and running again
+        try:
             await self.service.delete(namespace, job_id)
-
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        """Run a background coroutine, kept referenced until it ends."""
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        except ShoalError:
+            pass  # deleted already (DELETE_JOB, DELETE_QUEUE, retention)
+        except Exception:  # never end the retirements of every later job
+            logger.exception(
+                "deleting a done job failed", extra={"event": "tcp.retire_failed", "job_id": job_id}
+            )
 
     # --- lease renewal ----------------------------------------------------------------------
 
@@ -195,13 +209,9 @@ class Hub:
                     )
 
     async def close(self) -> None:
-        """Stop the timers and background work (the sessions are closed by their owner)."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
-            self._renewer = None
-        for handle in self._timers:
-            handle.cancel()
-        self._timers.clear()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop the background work (the sessions are closed by their owner)."""
+        for task in (self._renewer, self._retirer):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._renewer = self._retirer = None
