@@ -66,3 +66,10 @@ async def test_a_session_answers_and_pushes_after_its_reply() -> None:
         await session.close()
         await hub.close()
         await store.close()
+
+
+def test_every_command_of_the_table_has_a_handler() -> None:
+    from shoal.protocols.tcp.commands import COMMANDS
+    from shoal.protocols.tcp.session import _HANDLERS
+
+    assert set(_HANDLERS) == set(COMMANDS)
