@@ -34,6 +34,7 @@ from shoal.stores.sqlite import _job_ops as ops
 from shoal.stores.sqlite import _leases as leases_ops
 from shoal.stores.sqlite import _queries as queries
 from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
+from shoal.stores.sqlite._identity import IdentityMixin
 from shoal.stores.sqlite._rows import job_params, row_to_job
 from shoal.stores.sqlite._threads import Op, Reader, Writer
 
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SqliteStore:
+class SqliteStore(IdentityMixin):
     """A store in one SQLite file, held exclusively by this process.
 
     WAL journal; one writer thread commits operations in groups (an operation is acknowledged
