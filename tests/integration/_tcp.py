@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from shoal.core.access import AccessService
 from shoal.core.auth import Role, hash_password
@@ -76,7 +77,7 @@ class Client:
         await self.send(command + "\n")
         return await self.line(timeout)
 
-    async def json(self, command: str) -> object:
+    async def json(self, command: str) -> Any:
         return json.loads(await self.call(command))
 
     async def dispatched(self, timeout: float = 5.0) -> dict[str, object]:
