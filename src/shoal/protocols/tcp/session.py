@@ -288,16 +288,18 @@ class Session:
 async def _auth(session: Session, command: Command) -> Reply:
     name, password = command.args
     access = session.hub.access
+    # Failed logins are slowed per peer host: a new connection (a new port) does not reset it.
+    peer = session.addr.rsplit(":", 1)[0]
     try:
         if not access.enabled:
             principal = access.anonymous()
         elif password.startswith(_TOKEN_PREFIX):
             try:
-                principal = await access.authenticate_token(password, session.addr)
+                principal = await access.authenticate_token(password, peer)
             except Unauthenticated:
-                principal = await access.authenticate_password(name, password, session.addr)
+                principal = await access.authenticate_password(name, password, peer)
         else:
-            principal = await access.authenticate_password(name, password, session.addr)
+            principal = await access.authenticate_password(name, password, peer)
     except Unauthenticated:
         session._logout()
         return ErrorReply(ErrorCode.INVALID_CREDS)
