@@ -80,7 +80,8 @@ async def test_methods_bodies_and_cors() -> None:
             {"message": "Method not allowed", "code": "method-not-allowed"}
         ]
         invalid = {"message": "Invalid body", "code": "invalid-body"}
-        for body in (b"not json", b'{"commands": []}', b'{"commands": [1]}', b"[]"):
+        too_big = b'{"commands": ["PING ' + b"x" * (4 * 1024 * 1024) + b'"]}'
+        for body in (b"not json", b'{"commands": []}', b'{"commands": [1]}', b"[]", too_big):
             bad = await http.post("/gateway", content=body)
             assert bad.status_code == 400 and bad.json()["errors"] == [invalid]
         headers = {"Referer": "https://admin.example:8443/some/page?x=1"}

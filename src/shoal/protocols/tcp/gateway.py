@@ -82,6 +82,18 @@ def _commands(body: bytes) -> list[str] | None:
     return commands
 
 
+async def _read(request: Request, limit: int) -> bytes | None:
+    """The body, or None past `limit` bytes (read no further: a huge body costs nothing)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _place(reply: Reply, data: list[object], errors: list[dict[str, str]]) -> None:
     if isinstance(reply, ErrorReply):
         code = f"{reply.code};{reply.detail}" if reply.detail else str(reply.code)
@@ -129,8 +141,8 @@ def gateway_route(hub: Hub) -> Route:
             return _answer(200, None, [], headers)
         if request.method != "POST":
             return _error(405, "Method not allowed", "method-not-allowed", headers)
-        body = await request.body()
-        commands = _commands(body) if len(body) <= 4 * hub.settings.max_line else None
+        body = await _read(request, 4 * hub.settings.max_line)
+        commands = _commands(body) if body is not None else None
         if commands is None:
             return _error(400, "Invalid body", "invalid-body", headers)
         client = request.client
