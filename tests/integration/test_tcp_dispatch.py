@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,10 @@ from shoal.core.ports import Store
 from shoal.core.service import ServiceSettings
 from shoal.protocols.tcp.server import TcpSettings
 from shoal.stores.memory import MemoryStore
+from shoal.stores.postgres import PostgresStore
+from shoal.stores.postgres.testing import temporary_database
 from shoal.stores.sqlite import SqliteStore
+from tests.integration._postgres import postgres_url
 from tests.integration._tcp import Client, running
 
 SETTINGS = TcpSettings(test_mode=True, delay_policy="IGNORE", job_timeout=3600)
@@ -36,10 +41,22 @@ async def _work(client: Client, seen: list[str], total: Counter[str], goal: int)
         assert await client.call(f"UPDATE_JOB {job['ID']} done") == "OK"
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@asynccontextmanager
+async def _store(kind: str, directory: Path) -> AsyncIterator[Store]:
+    if kind == "memory":
+        yield MemoryStore()
+    elif kind == "sqlite":
+        yield SqliteStore(str(directory / "shoal.db"))
+    else:
+        async with temporary_database(postgres_url()) as url:
+            yield PostgresStore(url)
+
+
+@pytest.mark.parametrize(
+    "kind", ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 async def test_two_workers_each_job_to_exactly_one_worker(kind: str, tmp_path: Path) -> None:
-    store: Store = MemoryStore() if kind == "memory" else SqliteStore(str(tmp_path / "s.db"))
-    async with running(SETTINGS, store=store) as harness:
+    async with _store(kind, tmp_path) as store, running(SETTINGS, store=store) as harness:
         workers = [await harness.login(group="group1") for _ in range(2)]
         for worker in workers:
             assert await worker.call("SUBSCRIBE jobs") == "OK"
