@@ -295,3 +295,19 @@ async def test_tls(tmp_path: Path) -> None:
             await client.close()
         finally:
             await server.close()
+
+
+async def test_a_worker_whose_rights_go_takes_nothing_until_they_come_back() -> None:
+    async with running() as harness:
+        grants = {"group1": frozenset({Role.VIEWER})}
+        await harness.access.declare_user("viewer", _hashed("pw"), grants)
+        worker = await harness.login(group="group1")
+        assert await worker.call("SUBSCRIBE q") == "OK"
+        assert await worker.call("AUTH viewer pw") == "Welcome!"  # may read group1: kept
+        publisher = await harness.login(group="group1")
+        job_id = (await publisher.call("PUBLISH q t p"))[3:]
+        with pytest.raises(TimeoutError):
+            await worker.line(timeout=0.3)
+        assert (await harness.service.get("group1", job_id)).state is JobState.QUEUED
+        assert await worker.call("AUTH user1 pass1") == "Welcome!"
+        assert (await worker.dispatched())["ID"] == job_id

@@ -21,7 +21,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from shoal.core.auth import Action
-from shoal.core.errors import LeaseLost, ShoalError
+from shoal.core.errors import LeaseLost, PermissionDenied, ShoalError, Unauthenticated
 from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerInfo
 from shoal.core.ports import HeartbeatResult
 from shoal.core.service import ClaimInput
@@ -163,7 +163,10 @@ class WorkerLink:
             try:
                 if await self._claim():
                     continue
-            except Exception:  # a store hiccup, rights withdrawn: back off, never die
+            except (PermissionDenied, Unauthenticated):
+                await self._changed.wait()  # the user may no longer work here: until a new AUTH
+                continue
+            except Exception:  # a store hiccup: back off, never die
                 logger.exception(
                     "claiming for a TCP worker failed",
                     extra={"event": "tcp.claim_failed", "worker_id": self.session.worker_id},
