@@ -64,6 +64,11 @@ class Call:
     cancel_grace: float
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _run_sync(context: JobContext, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     set_current(context)
     return fn(*args, **kwargs)
@@ -135,7 +140,8 @@ class Execution:
                 if future.done():
                     return self._finished(future)
                 if self._stopped != "cancelled" or self._call.pool != "thread":
-                    return Outcome(stopped=self._stopped)  # abandon the thread
+                    future.add_done_callback(_retrieve)  # abandoned: nobody awaits it
+                    return Outcome(stopped=self._stopped)
                 # a cancelled thread ends when it notices its flag: keep waiting for it
                 self._wake.clear()
                 waker = asyncio.ensure_future(self._wake.wait())

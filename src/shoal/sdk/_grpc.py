@@ -149,10 +149,11 @@ class GrpcSession:
         self._on_cancel = on_cancel
         self.heartbeat_interval = 2.0
         self.worker_id = ""
-        self._assigned: asyncio.Queue[Job] = asyncio.Queue()
+        #: Jobs assigned and not yet taken; None once the stream has ended.
+        self._assigned: asyncio.Queue[Job | None] = asyncio.Queue()
         #: Credits granted that the server has not used yet.
         self._outstanding = 0
-        self._draining = False
+        self.draining = False
         self._closed: ShoalError | None = None
         self._heartbeats: deque[asyncio.Future[HeartbeatResult]] = deque()
         self._outcomes: dict[str, asyncio.Future[None]] = {}
@@ -201,9 +202,11 @@ class GrpcSession:
             while (message := await self._call.read()) is not EOF:
                 self._dispatch(message)
         except grpc.aio.AioRpcError as error:
-            reason = codec.error_from_rpc(error)
+            # whatever ended it, this session is gone: the worker must open a new one
+            reason = Unavailable(f"the worker stream broke: {codec.error_from_rpc(error)}")
         finally:
             self._closed = reason
+            self._assigned.put_nowait(None)  # wake a claim waiting for work
             pending: list[asyncio.Future[Any]] = [*self._heartbeats, *self._outcomes.values()]
             for future in pending:
                 if not future.done():
@@ -234,7 +237,8 @@ class GrpcSession:
         elif kind == "error":
             self._refused(message.error)
         elif kind == "drain":
-            self._draining = True
+            self.draining = True
+            self._assigned.put_nowait(None)  # wake a claim waiting for work
             logger.info("the server asks this worker to drain", extra={"event": "worker.drain"})
         elif kind == "goodbye":
             logger.warning("the server ended this worker's session: %s", message.goodbye.reason)
@@ -255,8 +259,9 @@ class GrpcSession:
         """Grant credits for `limit` free slots and take the jobs assigned, waiting up to
         `wait` seconds for the first (the queues were named in the hello).
         """
-        if self._draining:
-            await asyncio.sleep(wait)
+        if self._closed is not None:
+            raise self._closed
+        if self.draining:
             return []
         grant = limit - self._outstanding - self._assigned.qsize()
         if grant > 0:
@@ -268,14 +273,27 @@ class GrpcSession:
                 self._assigned.put_nowait(first)
         jobs: list[Job] = []
         while len(jobs) < limit and not self._assigned.empty():
-            jobs.append(self._assigned.get_nowait())
+            job = self._assigned.get_nowait()
+            if job is None:  # the stream ended or drains; jobs taken so far are still returned
+                self._assigned.put_nowait(None)
+                break
+            jobs.append(job)
+        if not jobs and self._closed is not None:
+            raise self._closed
         return jobs
 
     async def heartbeat(self, leases: Sequence[LeaseRef]) -> HeartbeatResult:
         """Renew these leases."""
         future: asyncio.Future[HeartbeatResult] = asyncio.get_running_loop().create_future()
         self._heartbeats.append(future)
-        await self._send(heartbeat=workers_pb2.Heartbeat(leases=map(codec.lease_to_pb, leases)))
+        try:
+            message = workers_pb2.Heartbeat(leases=map(codec.lease_to_pb, leases))
+            await self._send(heartbeat=message)
+        except BaseException:
+            with contextlib.suppress(ValueError):
+                self._heartbeats.remove(future)
+            future.cancel()
+            raise
         return await future
 
     async def _outcome(
@@ -349,12 +367,14 @@ class GrpcSession:
         # Credits cannot be taken back: while some are unused, the server may still assign
         # jobs (even the ones just released). Release what arrives until it goes quiet or the
         # credits are used up; whatever comes later the server releases when the stream ends.
-        self._draining = True
+        self.draining = True
         deadline = time.monotonic() + _CLOSE_WAIT
         while True:
             unstarted: list[LeaseRef] = []
             while not self._assigned.empty():
                 job = self._assigned.get_nowait()
+                if job is None:
+                    return
                 unstarted.append(LeaseRef(job.id, job.lease_token or ""))
             if unstarted:
                 await self.release(unstarted)

@@ -139,6 +139,7 @@ class LocalSession:
         self._worker = worker
         self._on_cancel = on_cancel
         self.heartbeat_interval = service.settings.heartbeat_interval
+        self.draining = False
         self._cancels = service.events.subscribe(
             lambda e: e.kind == "job.cancel_requested" and e.worker_id == worker.id
         )

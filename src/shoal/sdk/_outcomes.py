@@ -1,25 +1,40 @@
 """One job's way in and out of a worker: its task and typed arguments before it runs, and the
-report of how it ended (complete, fail, give back, or nothing once its lease is lost).
+report of how it ended (complete, fail, give back, or nothing once its lease is lost); and the
+settings a worker runs jobs with.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shoal.core.errors import LeaseLost, ShoalError
 from shoal.core.model import Job, JobError, LeaseRef
-from shoal.sdk._execution import Execution, Outcome, StopReason
+from shoal.sdk._context import JobContext
+from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
 from shoal.sdk._transport import WorkerSession
 
 if TYPE_CHECKING:
     from shoal.sdk._app import App
     from shoal.sdk._tasks import Task
 
-__all__ = ["Running", "prepare", "report"]
+__all__ = ["Placement", "Running", "WorkerConfig", "execute", "prepare", "report"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """The arguments of a `Worker`, as one value (for `App(worker=...)` in local mode)."""
+
+    queues: tuple[str, ...] | None = None
+    concurrency: int = 4
+    pool: Pool = "thread"
+    shutdown_grace: float = 30.0
+    cancel_grace: float = 2.0
 
 
 @dataclass(slots=True)
@@ -31,6 +46,16 @@ class Running:
     execution: Execution | None = None
     #: A stop asked for before the execution existed.
     pending: StopReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a worker runs its calls."""
+
+    pool: Pool
+    #: The thread pool for sync calls; None is the loop's default executor.
+    executor: Executor | None
+    cancel_grace: float
 
 
 def prepare(
@@ -49,6 +74,42 @@ def prepare(
         message = f"task {job.task}: {exc.message}"
         return Outcome(error=JobError(type(exc).__name__, message, retryable=False))
     return task, args, kwargs
+
+
+async def execute(
+    app: App,
+    worker_id: str,
+    running: Running,
+    placement: Placement,
+    beat: Callable[[], object],
+    progress: Callable[[float], object],
+) -> Outcome:
+    """Run the job's task where `placement` says; `beat` and `progress` are thread-safe."""
+    job = running.job
+    prepared = prepare(app, job, worker_id)
+    if isinstance(prepared, Outcome):
+        return prepared
+    task, args, kwargs = prepared
+    flag = Execution.new_flag(placement.pool)
+    context = JobContext(job.id, job.task, job.attempt, flag, beat, progress)
+    call = Call(
+        fn=task.fn,
+        is_async=task.is_async,
+        args=args,
+        kwargs=kwargs,
+        timeout=job.timeout,
+        pool=placement.pool,
+        executor=placement.executor,
+        cancel_grace=placement.cancel_grace,
+    )
+    running.execution = Execution(call, context, flag)
+    if running.pending is not None:
+        running.execution.stop(running.pending)
+    logger.debug("job %s started", job.id, extra={"event": "job.started", "job_id": job.id})
+    try:
+        return await running.execution.run()
+    except ShoalError as exc:  # could not even start (a local function in a process pool)
+        return Outcome(error=JobError(type(exc).__name__, exc.message, retryable=False))
 
 
 async def report(app: App, session: WorkerSession, running: Running, outcome: Outcome) -> None:

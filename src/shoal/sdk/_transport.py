@@ -28,6 +28,9 @@ class WorkerSession(Protocol):
 
     #: Seconds between heartbeats that the service expects.
     heartbeat_interval: float
+    #: True once the service asked the worker to finish what runs and leave this session
+    #: (a server shutting down); the worker then opens a new session.
+    draining: bool
 
     async def claim(self, queues: Sequence[str], limit: int, wait: float) -> list[Job]:
         """Lease up to `limit` jobs, waiting up to `wait` seconds for one."""

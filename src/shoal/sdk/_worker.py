@@ -16,14 +16,12 @@ import socket
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shoal.core.errors import InvalidArgument, ShoalError
-from shoal.core.model import ACTIVE_STATES, Job, JobError, LeaseRef, WorkerInfo
-from shoal.sdk._context import JobContext
-from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
-from shoal.sdk._outcomes import Running, prepare, report
+from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
+from shoal.core.model import ACTIVE_STATES, Job, LeaseRef, WorkerInfo
+from shoal.sdk._execution import Pool, StopReason
+from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
 from shoal.sdk._transport import WorkerSession
 
 if TYPE_CHECKING:
@@ -35,17 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest single wait for work; the claim is cancelled at once when the worker stops.
 _CLAIM_WAIT = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """The arguments of a `Worker`, as one value (for `App(worker=...)` in local mode)."""
-
-    queues: tuple[str, ...] | None = None
-    concurrency: int = 4
-    pool: Pool = "thread"
-    shutdown_grace: float = 30.0
-    cancel_grace: float = 2.0
+#: Seconds to wait before asking a failing service again.
+_BACKOFF = 1.0
 
 
 class Worker:
@@ -115,20 +104,24 @@ class Worker:
 
     # --- lifecycle --------------------------------------------------------------------------
 
+    def _info(self) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id,
+            namespace=self.app.namespace,
+            queues=self._queues(),
+            connected_at=0.0,
+            last_heartbeat=0.0,
+            concurrency=self.concurrency,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+
     async def _connect(self) -> WorkerSession:
         if self._session is None:
             await self.app.start()
-            info = WorkerInfo(
-                id=self.id,
-                namespace=self.app.namespace,
-                queues=self._queues(),
-                connected_at=0.0,
-                last_heartbeat=0.0,
-                concurrency=self.concurrency,
-                host=socket.gethostname(),
-                pid=os.getpid(),
+            self._session = await self.app.transport.connect_worker(
+                self._info(), self._cancel_requested
             )
-            self._session = await self.app.transport.connect_worker(info, self._cancel_requested)
             if self.pool == "thread":
                 self._executor = ThreadPoolExecutor(self.concurrency, f"shoal-{self.pool}")
             self._stopping.clear()
@@ -141,6 +134,21 @@ class Worker:
                 extra={"event": "worker.started", "worker_id": self.id},
             )
         return self._session
+
+    async def _reconnect(self) -> None:
+        """The session died (the server went away): its leases are gone, so stop what runs
+        under them, and open a new session.
+        """
+        old, self._session = self._session, None
+        for job_id in list(self._running):
+            self._stop(job_id, "lost")
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        self._session = await self.app.transport.connect_worker(
+            self._info(), self._cancel_requested
+        )
+        logger.info("worker %s reconnected", self.id, extra={"event": "worker.reconnected"})
 
     async def start(self) -> None:
         """Connect and run in the background until `stop()`."""
@@ -193,6 +201,9 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
+            if self._session is not None and self._session.draining:
+                await self._drain_and_reconnect()
+                continue
             free = self.concurrency - len(self._running)
             if free <= 0:
                 self._slot_freed.clear()
@@ -206,7 +217,9 @@ class Worker:
 
     async def _claim(self, limit: int, wait: float) -> list[Job] | None:
         """Jobs claimed, or None when the worker stops meanwhile."""
-        assert self._session is not None
+        if self._session is None:
+            await self._recover()
+            return []
         self._claiming = asyncio.create_task(self._session.claim(self._queues(), limit, wait))
         try:
             return await self._claiming
@@ -214,12 +227,35 @@ class Worker:
             if self._stopping.is_set() and not _being_cancelled():
                 return None
             raise
-        except ShoalError:
+        except Unavailable as exc:
+            logger.warning(
+                "the service is unavailable (%s); reconnecting",
+                exc.message,
+                extra={"event": "worker.disconnected", "worker_id": self.id},
+            )
+            await self._recover()
+            return []
+        except Exception:
             logger.exception("claiming failed", extra={"event": "worker.claim_failed"})
-            await asyncio.sleep(1.0)  # back off before asking a failing service again
+            await asyncio.sleep(_BACKOFF)  # before asking a failing service again
             return []
         finally:
             self._claiming = None
+
+    async def _drain_and_reconnect(self) -> None:
+        logger.info("draining: finishing %d job(s)", len(self._running))
+        while self._running and not self._stopping.is_set():
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+        if not self._stopping.is_set():
+            await self._recover()
+
+    async def _recover(self) -> None:
+        await asyncio.sleep(_BACKOFF)
+        try:
+            await self._reconnect()
+        except ShoalError as exc:
+            logger.warning("reconnecting failed: %s", exc.message, extra={"event": "worker.error"})
 
     async def run_until_idle(self, timeout: float | None = None) -> None:
         """Burst mode: run jobs until none of the worker's queues has a job queued, scheduled
@@ -262,73 +298,49 @@ class Worker:
 
     def _spawn(self, job: Job) -> None:
         assert job.lease_token is not None
-        self._running[job.id] = Running(job, LeaseRef(job.id, job.lease_token))
-        task = asyncio.create_task(self._run_job(job))
+        if job.id in self._running:
+            # claimed again while an older attempt still runs here: that one lost its lease
+            self._stop(job.id, "lost")
+        running = Running(job, LeaseRef(job.id, job.lease_token))
+        self._running[job.id] = running
+        task = asyncio.create_task(self._run_job(running))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_job(self, job: Job) -> None:
-        running = self._running[job.id]
+    async def _run_job(self, running: Running) -> None:
+        job_id, loop = running.job.id, asyncio.get_running_loop()
+        placement = Placement(self.pool, self._executor, self.cancel_grace)
         try:
-            outcome = await self._execute(job, running)
-            assert self._session is not None
-            await report(self.app, self._session, running, outcome)
+            outcome = await execute(
+                self.app,
+                self.id,
+                running,
+                placement,
+                lambda: loop.call_soon_threadsafe(self._beat_now.set),  # tasks call from threads
+                self._progress_hook(running),
+            )
+            if self._session is not None:  # else the session died and the lease with it
+                await report(self.app, self._session, running, outcome)
         except Exception:
             logger.exception(
                 "job %s could not be run or reported",
-                job.id,
-                extra={"event": "worker.error", "job_id": job.id},
+                job_id,
+                extra={"event": "worker.error", "job_id": job_id},
             )
         finally:
-            del self._running[job.id]
+            if self._running.get(job_id) is running:
+                del self._running[job_id]
             self._slot_freed.set()
 
-    async def _execute(self, job: Job, running: Running) -> Outcome:
-        prepared = prepare(self.app, job, self.id)
-        if isinstance(prepared, Outcome):
-            return prepared
-        task, args, kwargs = prepared
-        flag = Execution.new_flag(self.pool)
-        loop = asyncio.get_running_loop()
-        context = JobContext(
-            job.id,
-            job.task,
-            job.attempt,
-            flag,
-            lambda: loop.call_soon_threadsafe(self._beat_now.set),  # tasks call from threads
-            self._progress_hook(running),
-        )
-        call = Call(
-            fn=task.fn,
-            is_async=task.is_async,
-            args=args,
-            kwargs=kwargs,
-            timeout=job.timeout,
-            pool=self.pool,
-            executor=self._executor,
-            cancel_grace=self.cancel_grace,
-        )
-        running.execution = Execution(call, context, flag)
-        if running.pending is not None:
-            running.execution.stop(running.pending)
-        logger.debug("job %s started", job.id, extra={"event": "job.started", "job_id": job.id})
-        try:
-            return await running.execution.run()
-        except ShoalError as exc:  # could not even start (a local function in a process pool)
-            return Outcome(error=JobError(type(exc).__name__, exc.message, retryable=False))
-
-    def _progress_hook(self, running: Running) -> Callable[[float], None]:
+    def _progress_hook(self, running: Running) -> Callable[[float], object]:
         loop = asyncio.get_running_loop()
 
-        def report(value: float) -> None:
-            async def send() -> None:
-                if self._session is not None:
-                    with contextlib.suppress(ShoalError):
-                        await self._session.progress(running.lease, value)
+        async def send(value: float) -> None:
+            if self._session is not None:
+                with contextlib.suppress(ShoalError):
+                    await self._session.progress(running.lease, value)
 
-            loop.call_soon_threadsafe(lambda: self._detach(send()))
-
-        return report
+        return lambda value: loop.call_soon_threadsafe(lambda: self._detach(send(value)))
 
     def _detach(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -341,20 +353,27 @@ class Worker:
         self._stop(job_id, "cancelled")
 
     async def _heartbeat_loop(self) -> None:
-        assert self._session is not None
-        session = self._session
+        interval = _BACKOFF
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._beat_now.wait(), session.heartbeat_interval)
+                await asyncio.wait_for(self._beat_now.wait(), interval)
             self._beat_now.clear()
-            leases = [running.lease for running in self._running.values()]
+            session = self._session
+            if session is None:
+                continue
+            interval = session.heartbeat_interval
+            sent = {running.lease.job_id: running.lease for running in self._running.values()}
             try:
-                result = await session.heartbeat(leases)
-            except ShoalError:
-                logger.exception("heartbeat failed", extra={"event": "worker.heartbeat_failed"})
+                result = await session.heartbeat(list(sent.values()))
+            except Exception as exc:  # the claim loop reconnects; keep beating meanwhile
+                logger.warning(
+                    "heartbeat failed: %s", exc, extra={"event": "worker.heartbeat_failed"}
+                )
                 continue
             for job_id in result.lost:
-                self._stop(job_id, "lost")
+                running = self._running.get(job_id)
+                if running is not None and running.lease == sent.get(job_id):
+                    self._stop(job_id, "lost")  # not a newer attempt claimed meanwhile
             for job_id in result.cancel_requested:
                 self._stop(job_id, "cancelled")
 

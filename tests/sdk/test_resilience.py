@@ -1,0 +1,95 @@
+"""Leases lost mid-run, and a worker that outlives its server: at-least-once, never stuck."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from shoal.core.errors import ShoalError
+from shoal.core.service import ServiceSettings
+from shoal.sdk import App, JobHandle, JobState, LocalTransport, Worker, current_job
+from tests.sdk import tasks
+from tests.sdk.conftest import started
+
+
+def spin_on_first_attempt() -> int:
+    job = current_job()
+    if job.attempt == 1:
+        job.progress(0.1)
+        while not job.cancelled:
+            time.sleep(0.01)
+        job.raise_if_cancelled()
+    return job.attempt
+
+
+async def test_a_lost_lease_stops_the_attempt_and_the_job_runs_again() -> None:
+    transport = LocalTransport("memory://", ServiceSettings(heartbeat_interval=0.05))
+    app = App(transport=transport, worker=None)
+    spin = app.task(name="spin")(spin_on_first_attempt)
+    async with app:
+        handle = await spin.aenqueue()
+        async with Worker(app, pool="thread") as worker:
+            await started(handle)
+            # the service takes the lease away (as when a worker is kicked or its lease expires)
+            await transport.service.kick_worker(app.namespace, worker.id)
+            assert await handle.aresult(timeout=20) == 2
+    assert handle.state is JobState.SUCCEEDED and handle.job.attempt == 2
+
+
+@asynccontextmanager
+async def server(port: int = 0) -> AsyncIterator[str]:
+    """A server process; stopping it waits without blocking the loop, so that the worker can
+    answer the server's drain request meanwhile.
+    """
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "shoal.cli", "server", "--store", "memory://"),
+            *("--grpc-listen", f"127.0.0.1:{port}"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready = await asyncio.to_thread(process.stdout.readline)
+        found = re.search(r"grpc=(\S+)", ready)
+        assert found, "the server did not start"
+        yield f"grpc://{found.group(1)}"
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.wait, 30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+async def enqueue_until_served(app: App, deadline: float) -> JobHandle[int]:
+    while True:  # the channel reconnects to the new server after a backoff
+        try:
+            return await tasks.add.aenqueue(2, 2)
+        except ShoalError:
+            if time.monotonic() > deadline:
+                raise
+
+
+async def test_a_worker_reconnects_when_its_server_comes_back() -> None:
+    async with server() as url:
+        app = App(url, worker=None)
+        app.include(tasks.registry)
+        await app.start()
+        worker = Worker(app, pool="asyncio")
+        await worker.start()
+        assert await (await tasks.add.aenqueue(1, 1)).aresult(timeout=20) == 2
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        async with server(port):
+            handle = await enqueue_until_served(app, time.monotonic() + 30)
+            assert await handle.aresult(timeout=30) == 4
+            await worker.stop()
+    finally:
+        await app.close()
