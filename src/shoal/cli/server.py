@@ -91,11 +91,13 @@ def _run(config: ShoalConfig) -> None:
             loop.add_signal_handler(signum, stop.set)
         await Server(config).serve(stop, on_ready=lambda ready: print(ready.line(), flush=True))
 
-    # The standard event loop, not uvloop: with grpcio 1.85 on uvloop 0.23 the server learned of
-    # a dead worker's closed connection only at the loop's next timer (seconds later, measured
-    # by tests/integration/test_grpc_crash.py), which breaks the promise that a killed worker's
-    # jobs move on at once. Correct delivery comes before speed.
-    asyncio.run(serve())
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is installed wherever it builds
+        asyncio.run(serve())
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve())
 
 
 class _JsonFormatter(logging.Formatter):

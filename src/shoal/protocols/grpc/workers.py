@@ -35,6 +35,7 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         self._router: asyncio.Task[None] | None = None
         #: Set when the server stops: no new session or fetch is taken on.
         self.closing = False
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     def drain_all(self, reason: str) -> None:
         """Take no new work, and ask every connected worker to finish what it runs and leave."""
@@ -96,22 +97,32 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             reason = "connection lost"
             raise
         finally:
+            # grpc may cancel this handler more than once as the call dies; the release runs
+            # in its own task so that a second cancellation cannot cut it short (leaving the
+            # jobs released but no claimer woken).
+            cleanup = asyncio.create_task(self._close(session, reason))
+            self._cleanups.add(cleanup)
+            cleanup.add_done_callback(self._cleanups.discard)
+            await asyncio.shield(cleanup)
+
+    async def _close(self, session: Session, reason: str) -> None:
+        try:
+            released = await session.close(reason)
+        except ShoalError:
+            logger.exception(
+                "releasing a worker's leases failed",
+                extra={"event": "grpc.stream.error", "worker_id": session.worker_id},
+            )
+        else:
+            logger.info(
+                "worker %s left (%s); %d job(s) released",
+                session.worker_id,
+                reason,
+                len(released),
+                extra={"event": "worker.disconnected", "worker_id": session.worker_id},
+            )
+        finally:
             self.sessions.pop(session.worker_id, None)
-            try:
-                released = await session.close(reason)
-            except ShoalError:
-                logger.exception(
-                    "releasing a worker's leases failed",
-                    extra={"event": "grpc.stream.error", "worker_id": session.worker_id},
-                )
-            else:
-                logger.info(
-                    "worker %s left (%s); %d job(s) released",
-                    session.worker_id,
-                    reason,
-                    len(released),
-                    extra={"event": "worker.disconnected", "worker_id": session.worker_id},
-                )
 
     async def _open(self, hello: workers_pb2.Hello) -> Session:
         if hello.lease_ttl < 0:
