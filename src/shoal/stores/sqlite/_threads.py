@@ -104,6 +104,27 @@ class Writer:
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException:
+            # A bug, not a database error (those fail their group only): nobody may wait
+            # forever, so refuse new operations and fail the queued ones.
+            logger.exception("writer thread died", extra={"event": "store.writer_died"})
+            self._stopping = True
+            failed: list[_Outcome] = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    failed.append((item.future, None, StorageError("the writer thread died")))
+            self._settle(failed)
+            raise
+        finally:
+            self._conn.close()
+
+    def _loop(self) -> None:
         get, get_nowait = self._queue.get, self._queue.get_nowait
         running = True
         while running:
@@ -121,7 +142,6 @@ class Writer:
                     break
                 group.append(item)
             self._settle(self._run_group(group))
-        self._conn.close()
 
     def _run_group(self, group: list[_Item]) -> list[_Outcome]:
         conn = self._conn
