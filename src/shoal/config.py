@@ -351,11 +351,10 @@ def load_config(
 
 def _check(config: ShoalConfig) -> None:
     parse_store_url(config.store.url)
-    service = config.service
-    if service.lease_ttl <= 0 or service.heartbeat_interval <= 0:
-        raise ConfigError("service.lease_ttl and service.heartbeat_interval must be positive")
-    if service.heartbeat_interval >= service.lease_ttl:
+    if not 0 < config.service.heartbeat_interval < config.service.lease_ttl:
         raise ConfigError("service.heartbeat_interval must be shorter than service.lease_ttl")
+    if config.server.max_message_bytes <= config.limits.max_payload_bytes:
+        raise ConfigError("server.max_message_bytes must exceed limits.max_payload_bytes")
     if config.log.format not in ("text", "json"):
         raise ConfigError(f"log.format must be text or json, not {config.log.format!r}")
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
