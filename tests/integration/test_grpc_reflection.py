@@ -36,6 +36,7 @@ def test_grpcurl_lists_and_describes_the_services(server: ServerProcess) -> None
         "shoal.v1.QueueService",
         "shoal.v1.WorkerService",
         "shoal.v1.EventService",
+        "shoal.v1.ScheduleService",
         "grpc.health.v1.Health",
         "cluster.v1.LeaderService",
         "scheduler.v1.SchedulerService",

@@ -30,6 +30,8 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
     jobs_pb2_grpc,
     queues_pb2,
     queues_pb2_grpc,
+    schedules_pb2,
+    schedules_pb2_grpc,
     workers_pb2,
     workers_pb2_grpc,
 )
@@ -37,6 +39,7 @@ from shoal.protocols.grpc.gowork import GoWorkCluster, LeaderServicer, Scheduler
 from shoal.protocols.grpc.jobs import JobServicer
 from shoal.protocols.grpc.ocelot import OcelotServicer
 from shoal.protocols.grpc.queues import QueueServicer
+from shoal.protocols.grpc.schedules import ScheduleBackend, ScheduleServicer
 from shoal.protocols.grpc.workers import WorkerServicer
 
 __all__ = ["COMPAT_SERVICE_NAMES", "SERVICE_NAMES", "GrpcListener", "GrpcOptions"]
@@ -53,6 +56,8 @@ SERVICE_NAMES: tuple[str, ...] = tuple(
         (events_pb2, "EventService"),
     )
 )
+#: The schedules service, served when the composition root hands the listener a scheduler.
+SCHEDULE_SERVICE = schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name
 #: The seeds' services spoken with their own names (go-work's and Ocelot's).
 COMPAT_SERVICE_NAMES: tuple[str, ...] = (
     leader_pb2.DESCRIPTOR.services_by_name["LeaderService"].full_name,
@@ -80,9 +85,16 @@ def _address(host: str, port: int) -> str:
 class GrpcListener:
     """Serves `QueueService` over gRPC on one address."""
 
-    def __init__(self, service: QueueService, options: GrpcOptions | None = None) -> None:
+    def __init__(
+        self,
+        service: QueueService,
+        options: GrpcOptions | None = None,
+        schedules: ScheduleBackend | None = None,
+    ) -> None:
         self.service = service
         self.options = options or GrpcOptions()
+        #: The scheduler, as the composition root adapts it; no ScheduleService without it.
+        self.schedules = schedules
         self.workers = WorkerServicer(service)
         self._health = health_aio.HealthServicer()
         self.gowork = GoWorkCluster(service, self.options.gowork_heartbeat_timeout)
@@ -117,9 +129,13 @@ class GrpcListener:
             ),
             (ocelot_pb2_grpc.add_OcelotWorkerServicer_to_server, OcelotServicer(self.service)),
         ]
+        names = (*SERVICE_NAMES, *COMPAT_SERVICE_NAMES, HEALTH_SERVICE)
+        if self.schedules is not None:
+            add = schedules_pb2_grpc.add_ScheduleServiceServicer_to_server
+            servicers.append((add, ScheduleServicer(self.schedules)))
+            names = (*names, SCHEDULE_SERVICE)
         for add, servicer in servicers:
             add(servicer, server)
-        names = (*SERVICE_NAMES, *COMPAT_SERVICE_NAMES, HEALTH_SERVICE)
         if self.options.reflection:
             reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
         wanted = _address(host, port)
@@ -131,7 +147,7 @@ class GrpcListener:
             raise Unavailable(f"cannot listen on {wanted} (gRPC): address in use or not local")
         await server.start()
         self._gowork_task = asyncio.create_task(self.gowork.run())
-        for name in ("", *SERVICE_NAMES):
+        for name in ("", *(n for n in names if n.startswith("shoal."))):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
         self.address = _address(host, bound)
