@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Protocol
 
 from shoal.config import (
@@ -26,21 +26,11 @@ from shoal.config import (
 from shoal.core.clock import Clock
 from shoal.core.errors import ConfigError, ShoalError, StorageError, Unavailable
 from shoal.core.maintenance import Maintenance
-from shoal.core.model import Job
 from shoal.core.ports import Store
 from shoal.core.service import QueueService
 from shoal.protocols.grpc import GrpcListener, GrpcOptions
-from shoal.protocols.grpc.schedules import ScheduleFields, ScheduleView
 from shoal.protocols.http import HttpServer, HttpSettings, create_app, serve_http
-from shoal.scheduler import (
-    CronTrigger,
-    IntervalTrigger,
-    OnceTrigger,
-    Schedule,
-    ScheduleInput,
-    SchedulerRunner,
-    ScheduleService,
-)
+from shoal.scheduler import SchedulerApi, SchedulerRunner, ScheduleService
 
 __all__ = ["STORES", "Ready", "Server", "open_store", "redact"]
 
@@ -114,78 +104,6 @@ class Ready:
         return f"shoal ready {listeners}store={self.store}"
 
 
-def _ms(value: int | None) -> float | None:
-    return None if value is None else value / 1000
-
-
-def _view(schedule: Schedule) -> ScheduleView:
-    trigger = schedule.trigger
-    cron = trigger if isinstance(trigger, CronTrigger) else None
-    fields = ScheduleFields(
-        task=schedule.task,
-        namespace=schedule.namespace,
-        queue=schedule.queue,
-        id=schedule.id,
-        every_ms=trigger.every_ms if isinstance(trigger, IntervalTrigger) else None,
-        cron=cron.expression if cron else None,
-        timezone=cron.timezone if cron else "UTC",
-        at=trigger.at_ms / 1000 if isinstance(trigger, OnceTrigger) else None,
-        payload=schedule.payload,
-        content_type=schedule.content_type,
-        priority=schedule.priority,
-        max_attempts=schedule.max_attempts,
-        timeout=schedule.timeout,
-        tags=schedule.tags,
-        overlap=schedule.overlap.value,
-        catch_up=schedule.catch_up.value,
-        catch_up_limit=schedule.catch_up_limit,
-        jitter_ms=schedule.jitter_ms,
-        start_at=_ms(schedule.start_ms),
-        end_at=_ms(schedule.end_ms),
-        paused=schedule.paused,
-    )
-    return ScheduleView(
-        fields,
-        created_at=schedule.created_at,
-        next_fire_at=_ms(schedule.next_due_ms),
-        last_fire_at=_ms(schedule.last_fire_ms),
-        last_job_id=schedule.last_job_id,
-    )
-
-
-class _ScheduleBridge:
-    """The scheduler's `ScheduleService` as the gRPC surface's `ScheduleBackend` (protocols
-    may not import the scheduler, so the values cross here).
-    """
-
-    def __init__(self, schedules: ScheduleService) -> None:
-        self._schedules = schedules
-
-    async def add(self, fields: ScheduleFields) -> ScheduleView:
-        return _view(await self._schedules.add(ScheduleInput(**asdict(fields))))
-
-    async def put(self, fields: ScheduleFields) -> ScheduleView:
-        return _view(await self._schedules.put(ScheduleInput(**asdict(fields))))
-
-    async def get(self, namespace: str, schedule_id: str) -> ScheduleView:
-        return _view(await self._schedules.get(namespace, schedule_id))
-
-    async def list(self, namespace: str | None) -> list[ScheduleView]:
-        return [_view(schedule) for schedule in await self._schedules.list(namespace)]
-
-    async def remove(self, namespace: str, schedule_id: str) -> None:
-        await self._schedules.remove(namespace, schedule_id)
-
-    async def pause(self, namespace: str, schedule_id: str) -> ScheduleView:
-        return _view(await self._schedules.pause(namespace, schedule_id))
-
-    async def resume(self, namespace: str, schedule_id: str) -> ScheduleView:
-        return _view(await self._schedules.resume(namespace, schedule_id))
-
-    async def trigger_now(self, namespace: str, schedule_id: str) -> Job:
-        return (await self._schedules.trigger_now(namespace, schedule_id)).job
-
-
 class _Duty(Protocol):
     async def run(self) -> None: ...
 
@@ -248,7 +166,7 @@ class Server:
             return ""
         address = parse_listen(self.config.server.grpc_listen)
         options = GrpcOptions(max_message_bytes=self.config.server.max_message_bytes)
-        schedules = _ScheduleBridge(ScheduleService(service))
+        schedules = SchedulerApi(ScheduleService(service))
         self._grpc = GrpcListener(service, options, schedules=schedules)
         return await self._grpc.start(address.host, address.port)
 

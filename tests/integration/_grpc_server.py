@@ -99,12 +99,14 @@ def start_server(tmp_path: Path, *args: str, store: str | None = None) -> Server
     lines = Lines(proc.stdout)
     try:
         ready = lines.next(timeout=30)
-    except TimeoutError:
+        if ready is None or not ready.startswith("shoal ready "):
+            raise AssertionError(f"server did not start: {ready!r}\n{stderr_path.read_text()}")
+    except BaseException:
         proc.kill()
-        raise
-    if ready is None or not ready.startswith("shoal ready "):
         proc.wait(10)
-        raise AssertionError(f"server did not start: {ready!r}\n{stderr_path.read_text()}")
+        if proc.stdout is not None:
+            proc.stdout.close()
+        raise
     fields = dict(item.split("=", 1) for item in ready.split()[2:])
     return ServerProcess(proc, fields.get("grpc", ""), fields["store"], stderr_path, fields)
 

@@ -17,6 +17,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from shoal.core.errors import Unavailable
+from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
 from shoal.protocols.grpc._decoding import TolerantDecoding
 from shoal.protocols.grpc.events import EventServicer
@@ -39,7 +40,7 @@ from shoal.protocols.grpc.gowork import GoWorkCluster, LeaderServicer, Scheduler
 from shoal.protocols.grpc.jobs import JobServicer
 from shoal.protocols.grpc.ocelot import OcelotServicer
 from shoal.protocols.grpc.queues import QueueServicer
-from shoal.protocols.grpc.schedules import ScheduleBackend, ScheduleServicer
+from shoal.protocols.grpc.schedules import ScheduleServicer
 from shoal.protocols.grpc.workers import WorkerServicer
 
 __all__ = ["COMPAT_SERVICE_NAMES", "SERVICE_NAMES", "GrpcListener", "GrpcOptions"]
@@ -89,7 +90,7 @@ class GrpcListener:
         self,
         service: QueueService,
         options: GrpcOptions | None = None,
-        schedules: ScheduleBackend | None = None,
+        schedules: ScheduleApi | None = None,
     ) -> None:
         self.service = service
         self.options = options or GrpcOptions()

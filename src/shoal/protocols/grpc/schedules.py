@@ -1,106 +1,28 @@
-"""`shoal.v1.ScheduleService`: schedules over gRPC.
-
-Protocols reach only `shoal.core`, so this servicer talks to the scheduler through
-`ScheduleBackend`, a port it declares with plain values (`ScheduleFields` in, `ScheduleView`
-out); the composition root adapts `shoal.scheduler.ScheduleService` to it.
+"""`shoal.v1.ScheduleService`: schedules over gRPC, through core's `ScheduleApi` port (the
+composition root hands over the scheduler's implementation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import grpc.aio
 
-from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE, Job
+from shoal.core.model import DEFAULT_QUEUE
+from shoal.core.schedules import ScheduleApi, ScheduleInput, ScheduleView
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._status import mapped
 from shoal.protocols.grpc.gen.shoal.v1 import model_pb2, schedules_pb2, schedules_pb2_grpc
 
-__all__ = ["ScheduleBackend", "ScheduleFields", "ScheduleServicer", "ScheduleView"]
+__all__ = ["ScheduleServicer"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleFields:
-    """A schedule's definition, field for field the scheduler's `ScheduleInput`."""
-
-    task: str
-    namespace: str = DEFAULT_NAMESPACE
-    queue: str = DEFAULT_QUEUE
-    id: str | None = None
-    every_ms: int | None = None
-    cron: str | None = None
-    timezone: str = "UTC"
-    at: float | None = None
-    payload: bytes = b"null"
-    content_type: str = "application/json"
-    priority: int = 0
-    max_attempts: int | None = None
-    timeout: float | None = None
-    tags: tuple[str, ...] = ()
-    overlap: str = "allow"
-    catch_up: str = "one"
-    catch_up_limit: int = 100
-    jitter_ms: int = 0
-    start_at: float | None = None
-    end_at: float | None = None
-    paused: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleView:
-    """A stored schedule: its definition and its firing state."""
-
-    fields: ScheduleFields
-    created_at: float
-    next_fire_at: float | None = None
-    last_fire_at: float | None = None
-    last_job_id: str | None = None
-
-
-class ScheduleBackend(Protocol):
-    """What the servicer needs from the scheduler (see the module docstring)."""
-
-    async def add(self, fields: ScheduleFields) -> ScheduleView:
-        """Create a schedule (`Conflict` if the id is taken)."""
-        ...
-
-    async def put(self, fields: ScheduleFields) -> ScheduleView:
-        """Create or replace the schedule `fields.id`."""
-        ...
-
-    async def get(self, namespace: str, schedule_id: str) -> ScheduleView:
-        """The schedule, or `NotFound`."""
-        ...
-
-    async def list(self, namespace: str | None) -> Sequence[ScheduleView]:
-        """Schedules of one namespace or all."""
-        ...
-
-    async def remove(self, namespace: str, schedule_id: str) -> None:
-        """Delete a schedule."""
-        ...
-
-    async def pause(self, namespace: str, schedule_id: str) -> ScheduleView:
-        """Stop firing."""
-        ...
-
-    async def resume(self, namespace: str, schedule_id: str) -> ScheduleView:
-        """Fire again from the next slot."""
-        ...
-
-    async def trigger_now(self, namespace: str, schedule_id: str) -> Job:
-        """Enqueue the schedule's job now."""
-        ...
-
-
-def _fields(spec: schedules_pb2.ScheduleSpec) -> ScheduleFields:
+def _input(spec: schedules_pb2.ScheduleSpec) -> ScheduleInput:
     has = spec.HasField
     trigger = spec.WhichOneof("trigger")
-    return ScheduleFields(
+    return ScheduleInput(
         task=spec.task,
         namespace=codec.namespace(spec.namespace),
         queue=spec.queue or DEFAULT_QUEUE,
@@ -126,31 +48,30 @@ def _fields(spec: schedules_pb2.ScheduleSpec) -> ScheduleFields:
 
 
 def _to_pb(view: ScheduleView) -> schedules_pb2.Schedule:
-    f = view.fields
     spec = schedules_pb2.ScheduleSpec(
-        namespace=f.namespace,
-        id=f.id or "",
-        queue=f.queue,
-        task=f.task,
-        timezone=f.timezone,
-        payload=f.payload,
-        content_type=f.content_type,
-        priority=f.priority,
-        tags=f.tags,
-        overlap=f.overlap,
-        catch_up=f.catch_up,
-        catch_up_limit=f.catch_up_limit,
-        jitter_ms=f.jitter_ms,
-        paused=f.paused,
+        namespace=view.namespace,
+        id=view.id,
+        queue=view.queue,
+        task=view.task,
+        timezone=view.timezone,
+        payload=view.payload,
+        content_type=view.content_type,
+        priority=view.priority,
+        tags=view.tags,
+        overlap=view.overlap.value,
+        catch_up=view.catch_up.value,
+        catch_up_limit=view.catch_up_limit,
+        jitter_ms=view.jitter_ms,
+        paused=view.paused,
     )
     optional = {
-        "every_ms": f.every_ms,
-        "cron": f.cron,
-        "at": f.at,
-        "max_attempts": f.max_attempts,
-        "timeout": f.timeout,
-        "start_at": f.start_at,
-        "end_at": f.end_at,
+        "every_ms": view.every_ms,
+        "cron": view.cron,
+        "at": view.at,
+        "max_attempts": view.max_attempts,
+        "timeout": view.timeout,
+        "start_at": view.start_at,
+        "end_at": view.end_at,
     }
     for name, value in optional.items():
         if value is not None:
@@ -166,38 +87,38 @@ def _to_pb(view: ScheduleView) -> schedules_pb2.Schedule:
 
 
 class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
-    """Each method decodes, calls one `ScheduleBackend` method, and encodes."""
+    """Each method decodes, calls one `ScheduleApi` method, and encodes."""
 
-    def __init__(self, backend: ScheduleBackend) -> None:
-        self._backend = backend
+    def __init__(self, schedules: ScheduleApi) -> None:
+        self._schedules = schedules
 
     @mapped
     async def CreateSchedule(
         self, request: schedules_pb2.ScheduleSpec, context: Context
     ) -> schedules_pb2.Schedule:
         """Create a schedule."""
-        return _to_pb(await self._backend.add(_fields(request)))
+        return _to_pb(await self._schedules.add(_input(request)))
 
     @mapped
     async def PutSchedule(
         self, request: schedules_pb2.ScheduleSpec, context: Context
     ) -> schedules_pb2.Schedule:
         """Create or replace a schedule by id."""
-        return _to_pb(await self._backend.put(_fields(request)))
+        return _to_pb(await self._schedules.put(_input(request)))
 
     @mapped
     async def GetSchedule(
         self, request: schedules_pb2.ScheduleRef, context: Context
     ) -> schedules_pb2.Schedule:
         """One schedule."""
-        return _to_pb(await self._backend.get(codec.namespace(request.namespace), request.id))
+        return _to_pb(await self._schedules.get(codec.namespace(request.namespace), request.id))
 
     @mapped
     async def ListSchedules(
         self, request: schedules_pb2.ListSchedulesRequest, context: Context
     ) -> schedules_pb2.ListSchedulesResponse:
         """Schedules of a namespace, or of all."""
-        views = await self._backend.list(request.namespace or None)
+        views = await self._schedules.list(request.namespace or None)
         return schedules_pb2.ListSchedulesResponse(schedules=[_to_pb(view) for view in views])
 
     @mapped
@@ -205,7 +126,7 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.ScheduleRef, context: Context
     ) -> schedules_pb2.DeleteScheduleResponse:
         """Delete a schedule."""
-        await self._backend.remove(codec.namespace(request.namespace), request.id)
+        await self._schedules.remove(codec.namespace(request.namespace), request.id)
         return schedules_pb2.DeleteScheduleResponse()
 
     @mapped
@@ -213,14 +134,14 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.ScheduleRef, context: Context
     ) -> schedules_pb2.Schedule:
         """Stop firing."""
-        return _to_pb(await self._backend.pause(codec.namespace(request.namespace), request.id))
+        return _to_pb(await self._schedules.pause(codec.namespace(request.namespace), request.id))
 
     @mapped
     async def ResumeSchedule(
         self, request: schedules_pb2.ScheduleRef, context: Context
     ) -> schedules_pb2.Schedule:
         """Fire again from the next slot."""
-        return _to_pb(await self._backend.resume(codec.namespace(request.namespace), request.id))
+        return _to_pb(await self._schedules.resume(codec.namespace(request.namespace), request.id))
 
     @mapped
     async def TriggerSchedule(
@@ -228,4 +149,5 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
     ) -> model_pb2.Job:
         """Enqueue the schedule's job now."""
         namespace = codec.namespace(request.namespace)
-        return codec.job_to_pb(await self._backend.trigger_now(namespace, request.id))
+        enqueued = await self._schedules.trigger_now(namespace, request.id)
+        return codec.job_to_pb(enqueued.job)
