@@ -90,3 +90,19 @@ async def test_async_calls_from_another_loop_hop_to_the_home_loop() -> None:
     with app:  # runs on the private loop thread; this test's loop is another one
         handle = await triple.aenqueue(3)
         assert await handle.aresult(timeout=10) == 9
+
+
+async def test_concurrent_first_uses_share_one_start() -> None:
+    app = App("memory://", worker=None)
+
+    @app.task
+    def one() -> int:
+        return 1
+
+    first, second = await asyncio.gather(one.aenqueue(), one.aenqueue())
+    try:
+        stats = await app.transport.stats(app.namespace, None)
+        assert stats.total == 2  # both jobs landed in the same (single) service
+        assert first.id != second.id
+    finally:
+        await app.close()

@@ -87,6 +87,7 @@ class App:
         self._given_transport = transport
         self._transport: Transport | None = None
         self._home: asyncio.AbstractEventLoop | None = None
+        self._opening: asyncio.Future[None] | None = None
         self._thread: LoopThread | None = None
         self._start_lock = threading.Lock()
         self._worker: Worker | None = None
@@ -146,19 +147,28 @@ class App:
         )
 
     async def start(self) -> None:
-        """Connect on the running loop (idempotent) and, in local mode, start the worker."""
+        """Connect on the running loop and, in local mode, start the worker. Idempotent:
+        concurrent first uses share one start.
+        """
         loop = asyncio.get_running_loop()
         if self._home is loop and self._transport is not None:
-            return
+            return  # started, or far enough for its own in-process worker to connect
         if self._home is not None and self._home is not loop:
             raise Conflict("the app is already started on another event loop")
-        self._home = loop
-        transport = self._given_transport or transport_for_url(self.url)
+        if self._opening is None:
+            self._home = loop
+            self._opening = asyncio.ensure_future(self._open())
+        opening = self._opening
         try:
-            await transport.open()
+            await asyncio.shield(opening)
         except BaseException:
-            self._home = None
+            if opening.done() and self._opening is opening:  # it failed: allow another try
+                self._home, self._opening = None, None
             raise
+
+    async def _open(self) -> None:
+        transport = self._given_transport or transport_for_url(self.url)
+        await transport.open()
         self._transport = transport
         if self.is_local and self._worker_config is not None:
             self._worker = Worker.from_config(self, self._worker_config)
@@ -179,7 +189,7 @@ class App:
             watcher.cancel()
         if self._transport is not None:
             await self._transport.close()
-        self._transport, self._home = None, None
+        self._transport, self._home, self._opening = None, None, None
 
     async def __aenter__(self) -> App:
         await self.start()
@@ -215,9 +225,11 @@ class App:
     def _home_loop(self) -> asyncio.AbstractEventLoop:
         with self._start_lock:
             if self._home is None:
-                self._thread = LoopThread()
-                loop = self._thread.start()
-                asyncio.run_coroutine_threadsafe(self.start(), loop).result()
+                if self._thread is None:
+                    self._thread = LoopThread()
+                    self._thread.start()
+                assert self._thread.loop is not None
+                asyncio.run_coroutine_threadsafe(self.start(), self._thread.loop).result()
             assert self._home is not None
             return self._home
 
@@ -277,13 +289,13 @@ class App:
         requests = [self._request(call) for call in calls]
         results = await self.on_home(lambda: self.transport.enqueue(requests))
         return [
-            JobHandle(self, item.job, call.task, created=item.created)
+            JobHandle(self, item.job.id, call.task, job=item.job, created=item.created)
             for call, item in zip(calls, results, strict=True)
         ]
 
     def handle(self, job_id: str, task: Task[Any, T] | None = None) -> JobHandle[T]:
         """A handle on an existing job (call `refresh()` to load it)."""
-        return JobHandle.by_id(self, job_id, task)
+        return JobHandle(self, job_id, task)
 
     # --- observing --------------------------------------------------------------------------
 

@@ -145,6 +145,12 @@ class Execution:
                 # a cancelled thread ends when it notices its flag: keep waiting for it
                 self._wake.clear()
                 waker = asyncio.ensure_future(self._wake.wait())
+        except asyncio.CancelledError:  # the worker itself is torn down: do not leave the call
+            self._flag.set()
+            if self._process is not None:
+                self._process.terminate()
+            future.cancel()
+            raise
         finally:
             waker.cancel()
             if timer is not None:

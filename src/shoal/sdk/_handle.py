@@ -33,24 +33,20 @@ class JobHandle(Generic[R]):
     """
 
     def __init__(
-        self, app: App, job: Job | None, task: Task[Any, R] | None, *, created: bool = True
+        self,
+        app: App,
+        job_id: str,
+        task: Task[Any, R] | None = None,
+        *,
+        job: Job | None = None,
+        created: bool = True,
     ) -> None:
         self._app = app
-        self._job = job
+        self._id = job_id
         self._task = task
+        self._job = job
         #: False when an idempotency key returned an existing job instead of a new one.
         self.created = created
-        self._success: list[Callable[[R], object]] = []
-        self._failure: list[Callable[[ShoalError], object]] = []
-        self._watching = False
-        self._id = job.id if job is not None else ""
-
-    @classmethod
-    def by_id(cls, app: App, job_id: str, task: Task[Any, R] | None = None) -> JobHandle[R]:
-        """A handle on a job known only by id."""
-        handle = cls(app, None, task)
-        handle._id = job_id
-        return handle
 
     @property
     def id(self) -> str:
