@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from shoal.config import (
     ShoalConfig,
@@ -23,13 +23,17 @@ from shoal.config import (
     parse_listen,
     parse_store_url,
 )
+from shoal.core.access import AccessService
 from shoal.core.clock import Clock
 from shoal.core.errors import ConfigError, ShoalError, StorageError, Unavailable
+from shoal.core.identity import IdentityStore
 from shoal.core.maintenance import Maintenance
 from shoal.core.ports import Store
+from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
 from shoal.protocols.grpc import GrpcListener, GrpcOptions
 from shoal.protocols.http import HttpServer, HttpSettings, create_app, serve_http
+from shoal.protocols.tcp.server import TcpServer, serve_tcp
 from shoal.scheduler import SchedulerApi, SchedulerRunner, ScheduleService
 
 __all__ = ["STORES", "Ready", "Server", "open_store", "redact"]
@@ -93,12 +97,13 @@ class Ready:
     grpc: str
     store: str
     http: str = ""
+    tcp: str = ""
 
     def line(self) -> str:
         """The one line announcing readiness (scripts and tests parse it)."""
         listeners = "".join(
             f"{name}={address} "
-            for name, address in (("grpc", self.grpc), ("http", self.http))
+            for name, address in (("grpc", self.grpc), ("http", self.http), ("tcp", self.tcp))
             if address
         )
         return f"shoal ready {listeners}store={self.store}"
@@ -121,6 +126,7 @@ class Server:
         self._duties: list[tuple[_Duty, asyncio.Task[None]]] = []
         self._grpc: GrpcListener | None = None
         self._http: HttpServer | None = None
+        self._tcp: TcpServer | None = None
         self._ready: Ready | None = None
 
     async def start(self) -> Ready:
@@ -132,13 +138,9 @@ class Server:
             Unavailable: a listener cannot bind its address.
         """
         config = self.config
-        if config.server.tcp_listen:
-            raise ConfigError(
-                "server.tcp_listen: the TCP surface is not available in this build yet; "
-                "leave it unset"
-            )
-        if not (config.server.grpc_listen or config.server.http_listen):
-            raise ConfigError("server.grpc_listen and server.http_listen are both off; set one")
+        server = config.server
+        if not (server.grpc_listen or server.http_listen or server.tcp_listen):
+            raise ConfigError("server.grpc_listen, http_listen and tcp_listen are all off; set one")
         self.store = await open_store(config.store)
         try:
             service = self.service = QueueService(
@@ -146,9 +148,11 @@ class Server:
             )
             self._start_duty(Maintenance(service, reap_interval=config.service.reap_interval))
             self._start_duty(SchedulerRunner(service))
+            schedules = SchedulerApi(ScheduleService(service))
             ready = Ready(
-                grpc=await self._start_grpc(service),
+                grpc=await self._start_grpc(service, schedules),
                 http=await self._start_http(service),
+                tcp=await self._start_tcp(service, schedules),
                 store=redact(config.store.url),
             )
         except BaseException:
@@ -161,12 +165,11 @@ class Server:
     def _start_duty(self, duty: _Duty) -> None:
         self._duties.append((duty, asyncio.create_task(duty.run())))
 
-    async def _start_grpc(self, service: QueueService) -> str:
+    async def _start_grpc(self, service: QueueService, schedules: ScheduleApi) -> str:
         if not self.config.server.grpc_listen:
             return ""
         address = parse_listen(self.config.server.grpc_listen)
         options = GrpcOptions(max_message_bytes=self.config.server.max_message_bytes)
-        schedules = SchedulerApi(ScheduleService(service))
         self._grpc = GrpcListener(service, options, schedules=schedules)
         return await self._grpc.start(address.host, address.port)
 
@@ -183,8 +186,26 @@ class Server:
         host = f"[{address.host}]" if ":" in address.host else address.host
         return f"{host}:{self._http.port}"
 
+    async def _start_tcp(self, service: QueueService, schedules: ScheduleApi) -> str:
+        if not self.config.server.tcp_listen:
+            return ""
+        address = parse_listen(self.config.server.tcp_listen)
+        # Authentication is not configured yet on any surface: loopback only, as for gRPC and
+        # HTTP (configuration refuses other addresses without server.insecure).
+        access = AccessService(cast(IdentityStore, self.store), enabled=False)
+        try:
+            self._tcp = await serve_tcp(service, access, schedules, address.host, address.port)
+        except OSError as exc:
+            where = self.config.server.tcp_listen
+            raise Unavailable(f"cannot listen on {where} (TCP): {exc.strerror or exc}") from exc
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        return f"{host}:{self._tcp.port}"
+
     async def stop(self) -> None:
         """Stop listeners (workers drain within the grace period), duties, then the store."""
+        if self._tcp is not None:
+            await self._tcp.close()
+            self._tcp = None
         if self._http is not None:
             await self._http.stop()
             self._http = None

@@ -94,10 +94,10 @@ def test_bad_configuration_is_one_line_and_exit_2(tmp_path: Path, toml: str, mes
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--tcp-listen", "127.0.0.1:0"], "TCP surface is not available"),
+        (["--tcp-listen", "0.0.0.0:0"], "not a loopback address"),
         (["--grpc-listen", "0.0.0.0:0"], "not a loopback address"),
         (["--http-listen", "0.0.0.0:0"], "not a loopback address"),
-        (["--grpc-listen", "", "--http-listen", ""], "both off"),
+        (["--grpc-listen", ""], "all off"),
         (["--grpc-listen", "nowhere"], "expected HOST:PORT"),
         (["--set", "service.lease_ttl"], "expected KEY=VALUE"),
     ],

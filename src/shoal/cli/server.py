@@ -40,7 +40,7 @@ def server(
         str | None, typer.Option("--http-listen", help="HOST:PORT for HTTP (REST, dashboard).")
     ] = None,
     tcp_listen: Annotated[
-        str | None, typer.Option("--tcp-listen", help="HOST:PORT for TCP (not built yet).")
+        str | None, typer.Option("--tcp-listen", help="HOST:PORT for the TCP text protocol.")
     ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Allow non-loopback addresses without auth.")

@@ -1,0 +1,38 @@
+"""The TCP text protocol on the same server: a job published over TCP is read over gRPC."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, model_pb2
+from tests.integration._grpc_server import Client, start_server
+
+
+def test_tcp_and_grpc_share_one_service(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--tcp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
+    try:
+        host, port = server.ready["tcp"].rsplit(":", 1)
+        assert host == "127.0.0.1" and server.ready["http"] != server.ready["tcp"]
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            replies = conn.makefile("r", encoding="utf-8")
+
+            def say(line: str) -> str:
+                conn.sendall(f"{line}\n".encode())
+                return replies.readline().rstrip("\r\n")
+
+            assert say("PING") == "PONG"
+            assert say("AUTH someone secret") == "Welcome!"
+            assert say("USE_GROUP default") == "OK"
+            published = say("PUBLISH from-tcp report {}")
+            assert published.startswith("OK#"), published
+        job_id = published.removeprefix("OK#")
+        with server.channel() as channel:
+            job = Client(channel).jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id))
+        assert (job.queue, job.task, job.state) == (
+            "from-tcp",
+            "report",
+            model_pb2.JOB_STATE_QUEUED,
+        )
+    finally:
+        assert server.stop() == 0
