@@ -242,17 +242,20 @@ class App:
                     "a blocking shoal call inside the app's event loop would deadlock; "
                     "await the async form (aenqueue, aresult, ...)"
                 )
-        return asyncio.run_coroutine_threadsafe(_call(factory), home).result()
+        return asyncio.run_coroutine_threadsafe(self._started(factory), home).result()
 
     async def on_home(self, factory: Callable[[], Awaitable[T]]) -> T:
         """Await `factory()` on the home loop, from any loop (starting the app if needed)."""
-        if self._home is None:
-            await self.start()
-        home = self._home
-        assert home is not None
-        if asyncio.get_running_loop() is home:
+        loop = asyncio.get_running_loop()
+        if self._home is None or self._home is loop:
+            await self.start()  # returns at once once started; waits while it starts
             return await factory()
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_call(factory), home))
+        hop = asyncio.run_coroutine_threadsafe(self._started(factory), self._home)
+        return await asyncio.wrap_future(hop)
+
+    async def _started(self, factory: Callable[[], Awaitable[T]]) -> T:
+        await self.start()
+        return await factory()
 
     def watch(self, coro: Awaitable[None]) -> None:
         """Run a background coroutine on the home loop until it ends or the app closes."""
@@ -301,13 +304,8 @@ class App:
 
     async def events(self) -> AsyncIterator[Event]:
         """Lifecycle events of this app's namespace as they happen (dingo's Listen)."""
-        if self._home is None:
-            await self.start()
-        if asyncio.get_running_loop() is not self._home:
+        if self._home is not None and self._home is not asyncio.get_running_loop():
             raise ShoalError("iterate app.events() on the loop the app was started on")
+        await self.start()
         async for event in self.transport.events(self.namespace):
             yield event
-
-
-async def _call(factory: Callable[[], Awaitable[T]]) -> T:
-    return await factory()
