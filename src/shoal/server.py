@@ -33,6 +33,7 @@ from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
 from shoal.protocols.grpc import GrpcListener, GrpcOptions
 from shoal.protocols.http import HttpServer, HttpSettings, create_app, serve_http
+from shoal.protocols.tcp.gateway import gateway_route
 from shoal.protocols.tcp.server import TcpServer, serve_tcp
 from shoal.scheduler import SchedulerApi, SchedulerRunner, ScheduleService
 
@@ -149,10 +150,12 @@ class Server:
             self._start_duty(Maintenance(service, reap_interval=config.service.reap_interval))
             self._start_duty(SchedulerRunner(service))
             schedules = SchedulerApi(ScheduleService(service))
+            grpc = await self._start_grpc(service, schedules)
+            tcp = await self._start_tcp(service, schedules)
             ready = Ready(
-                grpc=await self._start_grpc(service, schedules),
+                grpc=grpc,
                 http=await self._start_http(service),
-                tcp=await self._start_tcp(service, schedules),
+                tcp=tcp,
                 store=redact(config.store.url),
             )
         except BaseException:
@@ -178,6 +181,10 @@ class Server:
             return ""
         address = parse_listen(self.config.server.http_listen)
         app = create_app(service, settings=HttpSettings())
+        if self._tcp is not None:
+            # Jobatator's HTTP gateway runs TCP commands; it shares the TCP listener's hub.
+            # First, so that the dashboard's catch-all mount does not shadow it.
+            app.router.routes.insert(0, gateway_route(self._tcp.hub))
         try:
             self._http = await serve_http(app, address.host, address.port)
         except OSError as exc:

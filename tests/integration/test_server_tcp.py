@@ -36,3 +36,24 @@ def test_tcp_and_grpc_share_one_service(tmp_path: Path) -> None:
         )
     finally:
         assert server.stop() == 0
+
+
+def test_jobatator_gateway_on_the_http_port(tmp_path: Path) -> None:
+    import httpx
+
+    server = start_server(tmp_path, "--tcp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
+    try:
+        commands = ["AUTH u p", "USE_GROUP default", "PUBLISH via-gateway report {}", "PING"]
+        answer = httpx.post(
+            f"http://{server.ready['http']}/gateway", json={"commands": commands}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["success"] is True and body["errors"] == []
+        assert body["data"][0] == "Welcome!" and body["data"][-1] == "PONG"
+        job_id = body["data"][2].removeprefix("OK#")
+        with server.channel() as channel:
+            job = Client(channel).jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id))
+        assert job.queue == "via-gateway"
+    finally:
+        assert server.stop() == 0
