@@ -124,6 +124,7 @@ class SqliteStore(IdentityMixin):
         except BaseException:
             self._lock.release()
             raise
+        self._leased.clear()  # another process may have used the file since we last held it
         self._writer = Writer(write_conn, self._max_group)
         self._writer.start()
         self._reader = Reader(read_conn)
