@@ -83,6 +83,10 @@ def test_hung_worker_loses_its_lease_after_the_ttl(tmp_path: Path, workers: list
             job = client.wait(job_id)
             assert job.state == model_pb2.JOB_STATE_SUCCEEDED and job.attempt == 2
             assert hung.proc.poll() is None  # it kept its connection all along
+            members = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
+            states = {member.id: member.state for member in members}
+            hung_id = hung.events[0]["worker_id"]
+            assert states[hung_id] == model_pb2.WORKER_STATE_LOST
             with pytest.raises(grpc.RpcError) as refused:
                 request = workers_pb2.CompleteRequest(job_id=job_id, token=first["token"])
                 client.workers.Complete(request, timeout=5)
