@@ -20,10 +20,11 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pydantic
 
-from shoal.sdk import App, NonRetryable, Retry, current_job
+from shoal.sdk import App, JobHandle, NonRetryable, Retry, current_job
 
 #: The URL comes from SHOAL_URL (memory:// when unset); nothing connects until first use.
 app = App()
@@ -98,7 +99,7 @@ def main() -> None:
         due=datetime.now(UTC) + timedelta(days=30),
     )
     with app:
-        handles = {
+        handles: dict[str, JobHandle[Any]] = {
             "invoice": send_invoice.enqueue(invoice),
             "thumbnail": make_thumbnail.options(priority=5).enqueue("cat.png", width=256),
             "rate": fetch_exchange_rate.enqueue(Currency.USD),

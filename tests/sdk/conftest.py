@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
         await asyncio.sleep(0.01)
 
 
-async def started(handle: JobHandle[object], timeout: float = 20.0) -> None:
+async def started(handle: JobHandle[Any], timeout: float = 20.0) -> None:
     """Wait until the task body of `handle`'s job runs (it reports progress first thing)."""
 
     async def check() -> bool:

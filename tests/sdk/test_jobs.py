@@ -17,6 +17,7 @@ from shoal.core.validation import EnqueueRequest
 from shoal.sdk import (
     App,
     JobCancelled,
+    JobHandle,
     JobState,
     ResultTimeout,
     ShoalError,
@@ -32,7 +33,7 @@ async def test_enqueue_and_typed_result(app: App) -> None:
     async with Worker(app, concurrency=2):
         assert await handle.aresult(timeout=10) == 5
         assert await (await tasks.async_add.aenqueue(a=1, b=1)).aresult(timeout=10) == 2
-    assert handle.state is JobState.SUCCEEDED
+    assert handle.job.state is JobState.SUCCEEDED  # as last seen, by aresult
 
 
 async def test_arguments_and_results_keep_their_types(app: App) -> None:
@@ -150,7 +151,7 @@ async def test_unknown_task_fails_and_the_worker_keeps_running(app: App) -> None
         task="nobody.knows", payload=b'{"args": [], "kwargs": {}}', namespace=app.namespace
     )
     [enqueued] = await app.transport.enqueue([request])
-    ghost = app.handle(enqueued.job.id)
+    ghost: JobHandle[object] = app.handle(enqueued.job.id)
     async with Worker(app):
         with pytest.raises(TaskFailed, match=r"no task named 'nobody\.knows'") as caught:
             await ghost.aresult(timeout=10)

@@ -4,6 +4,8 @@ running, timeouts, graceful shutdown. Runs in every mode (`app_url`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from shoal.sdk import App, JobCancelled, JobState, Pool, TaskFailed, Worker, current_job
@@ -32,7 +34,7 @@ async def test_cancel_a_running_cooperative_job(app: App, pool: Pool) -> None:
         assert handle.state is JobState.RUNNING and handle.job.cancel_requested
         with pytest.raises(JobCancelled):
             await handle.aresult(timeout=30)
-    assert handle.state is JobState.CANCELLED
+    assert handle.job.state is JobState.CANCELLED
 
 
 @pytest.mark.parametrize("pool", ["asyncio", "process"])
@@ -52,7 +54,9 @@ async def test_cancel_a_running_job_that_does_not_cooperate(app: App, pool: Pool
 
 @pytest.mark.parametrize("pool", POOLS)
 async def test_timeout_stops_the_attempt(app: App, pool: Pool) -> None:
-    body = tasks.async_sleep if pool == "asyncio" else tasks.wait_until_cancelled
+    body: Callable[[float], object] = (
+        tasks.async_sleep if pool == "asyncio" else tasks.wait_until_cancelled
+    )
     if pool == "process":
         body = tasks.ignore_cancel
     slow = app.task(name="slow", timeout=0.3, retries=1, backoff=0.01)(body)
