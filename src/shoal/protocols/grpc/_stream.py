@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from shoal.core.errors import InvalidArgument, ShoalError
@@ -196,7 +196,7 @@ class Session:
             self._send(Message(error=error_message(error, failure.job_id)))
             return None
 
-    def _forget(self, job_ids: Any) -> None:
+    def _forget(self, job_ids: Iterable[str]) -> None:
         for job_id in job_ids:
             self.held.pop(job_id, None)
 
