@@ -29,7 +29,8 @@ def set_queue_paused(conn: sqlite3.Connection, namespace: str, queue: str, pause
 
 def purge_queue(conn: sqlite3.Connection, namespace: str, queue: str) -> int:
     cursor = conn.execute(
-        "DELETE FROM jobs WHERE namespace = ? AND queue = ? AND state IN ('queued', 'scheduled')",
+        "DELETE FROM jobs INDEXED BY jobs_ready"
+        " WHERE namespace = ? AND queue = ? AND state IN ('queued', 'scheduled')",
         (namespace, queue),
     )
     return cursor.rowcount
@@ -37,7 +38,8 @@ def purge_queue(conn: sqlite3.Connection, namespace: str, queue: str) -> int:
 
 def delete_queue(conn: sqlite3.Connection, namespace: str, queue: str) -> int:
     running = conn.execute(
-        "SELECT 1 FROM jobs WHERE namespace = ? AND queue = ? AND state = 'running' LIMIT 1",
+        "SELECT 1 FROM jobs INDEXED BY jobs_leases"
+        " WHERE namespace = ? AND queue = ? AND state = 'running' LIMIT 1",
         (namespace, queue),
     ).fetchone()
     if running is not None:

@@ -30,12 +30,22 @@ def get_job(conn: sqlite3.Connection, namespace: str, job_id: str) -> Job | None
     return row_to_job(row) if row is not None else None
 
 
+_RUNNING = JobState.RUNNING.value
+
+
 def list_jobs(conn: sqlite3.Connection, query: JobQuery) -> JobPage:
     where = ["namespace = ?"]
     params: list[Any] = [query.namespace]
+    source = "jobs"
+    if query.state is JobState.RUNNING:
+        # Few rows, all in jobs_leases; scanning jobs_recent for them could read every job.
+        source = "jobs INDEXED BY jobs_leases"
+        where.append(f"state = '{_RUNNING}'")
+    elif query.state is not None:
+        # A literal from the enum, and the partial index's own term, so jobs_state serves it.
+        where.append(f"state = '{query.state.value}' AND state <> '{_RUNNING}'")
     filters: list[tuple[object, str]] = [
         (query.queue, "queue = ?"),
-        (query.state.value if query.state is not None else None, "state = ?"),
         (query.task, "task = ?"),
         (query.tag, "EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?)"),
         (query.created_after, "created_at >= ?"),
@@ -47,7 +57,7 @@ def list_jobs(conn: sqlite3.Connection, query: JobQuery) -> JobPage:
             where.append(clause)
             params.append(value)
     params.append(query.limit + 1)
-    sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+    sql = f"SELECT {JOB_COLUMNS} FROM {source} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
     rows = conn.execute(sql, params).fetchall()
     page = tuple(row_to_job(row) for row in rows[: query.limit])
     more = len(rows) > query.limit
@@ -58,13 +68,31 @@ def _zeros() -> dict[JobState, int]:
     return dict.fromkeys(JobState, 0)
 
 
+def _counts(
+    conn: sqlite3.Connection, namespace: str, queue: str | None
+) -> list[tuple[str, str, str, int]]:
+    """(queue, task, state, count) of the namespace's jobs (or one queue's)."""
+    where = "namespace = ?" + (" AND queue = ?" if queue is not None else "")
+    params = (namespace,) if queue is None else (namespace, queue)
+    # Waiting and finished jobs: grouped in the order of the covering index jobs_counts, so
+    # SQLite streams it without a temporary b-tree.
+    rows: list[tuple[str, str, str, int]] = conn.execute(
+        f"SELECT queue, task, state, count(*) FROM jobs WHERE {where}"
+        f" AND state <> '{_RUNNING}' GROUP BY queue, state, task",
+        params,
+    ).fetchall()
+    rows += conn.execute(
+        f"SELECT queue, task, state, count(*) FROM jobs INDEXED BY jobs_leases"
+        f" WHERE {where} AND state = '{_RUNNING}' GROUP BY queue, task",
+        params,
+    ).fetchall()
+    return rows
+
+
 def list_queues(conn: sqlite3.Connection, namespace: str) -> list[QueueInfo]:
     counts: dict[str, dict[JobState, int]] = {}
-    for queue, state, count in conn.execute(
-        "SELECT queue, state, count(*) FROM jobs WHERE namespace = ? GROUP BY queue, state",
-        (namespace,),
-    ):
-        counts.setdefault(queue, _zeros())[_STATES[state]] = count
+    for queue, _, state, count in _counts(conn, namespace, None):
+        counts.setdefault(queue, _zeros())[_STATES[state]] += count
     paused = {
         queue
         for (queue,) in conn.execute(
@@ -77,16 +105,9 @@ def list_queues(conn: sqlite3.Connection, namespace: str) -> list[QueueInfo]:
 
 
 def stats(conn: sqlite3.Connection, namespace: str, queue: str | None) -> QueueStats:
-    # Grouped in the order of the covering index jobs_counts (namespace, queue, state, task),
-    # so SQLite streams it without a temporary b-tree; the few groups are merged here.
-    sql = "SELECT task, state, count(*) FROM jobs WHERE namespace = ?"
-    params: list[Any] = [namespace]
-    if queue is not None:
-        sql += " AND queue = ?"
-        params.append(queue)
     by_state = _zeros()
     by_task: dict[str, dict[JobState, int]] = {}
-    for task, state, count in conn.execute(sql + " GROUP BY queue, state, task", params):
+    for _, task, state, count in _counts(conn, namespace, queue):
         by_state[_STATES[state]] += count
         by_task.setdefault(task, _zeros())[_STATES[state]] += count
     return QueueStats(by_state, by_task)
