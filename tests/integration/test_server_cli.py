@@ -172,3 +172,17 @@ def test_jobs_still_running_after_the_grace_period_are_released(
             assert job.error.type == "LeaseLost"
     finally:
         again.stop()
+
+
+def test_a_second_signal_stops_at_once(tmp_path: Path, workers: list) -> None:
+    server = start_server(tmp_path, store="memory://")
+    with server.channel() as channel:
+        worker = start_worker(server.address)  # a worker that never drains: it hangs
+        workers.append(worker)
+        Client(channel).enqueue("sleep", {"seconds": 60})
+        worker.expect("started")
+        server.proc.send_signal(signal.SIGTERM)
+        worker.expect("drain")
+        started = time.monotonic()
+        assert server.stop(signal.SIGINT) == 130
+        assert time.monotonic() - started < 5  # not the 10 s grace period

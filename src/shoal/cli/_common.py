@@ -12,6 +12,7 @@ from shoal.core.errors import ConfigError, ShoalError
 EXIT_CONFIG = 2
 EXIT_LISTEN = 3
 EXIT_STORE = 4
+EXIT_INTERRUPTED = 130
 
 
 def fail(error: ShoalError | str, code: int) -> NoReturn:

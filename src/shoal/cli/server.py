@@ -13,7 +13,15 @@ from typing import Annotated
 
 import typer
 
-from shoal.cli._common import EXIT_CONFIG, EXIT_LISTEN, EXIT_STORE, fail, load, parse_sets
+from shoal.cli._common import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    EXIT_LISTEN,
+    EXIT_STORE,
+    fail,
+    load,
+    parse_sets,
+)
 from shoal.config import ShoalConfig
 from shoal.core.errors import ConfigError, StorageError, Unavailable
 
@@ -51,10 +59,11 @@ def server(
     ] = None,
     log_level: Annotated[str | None, typer.Option("--log-level", help="debug, info, ...")] = None,
 ) -> None:
-    """Run the shoal server until SIGTERM or SIGINT.
+    """Run the shoal server until SIGTERM or SIGINT (a second one stops it at once).
 
-    Prints `shoal ready grpc=HOST:PORT store=URL` on standard output once it serves. Exit
-    codes: 2 bad configuration, 3 cannot listen, 4 cannot open the store.
+    Prints `shoal ready grpc=HOST:PORT [http=...] [tcp=...] store=URL` on standard output once
+    it serves. Exit codes: 2 bad configuration, 3 cannot listen, 4 cannot open the store, 130
+    stopped by a second signal.
     """
     overrides = parse_sets(settings or [])
     flags = {
@@ -86,9 +95,16 @@ def _run(config: ShoalConfig) -> None:
 
     async def serve() -> None:
         stop = asyncio.Event()
+
+        def on_signal() -> None:
+            if stop.is_set():  # a second signal: do not wait for the grace period
+                typer.echo("shoal: stopping at once", err=True)
+                os._exit(EXIT_INTERRUPTED)
+            stop.set()
+
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_signal)
         await Server(config).serve(stop, on_ready=lambda ready: print(ready.line(), flush=True))
 
     try:
