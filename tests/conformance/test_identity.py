@@ -1,20 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 
 from shoal.core.identity import IdentityStore
-from shoal.stores.memory import MemoryStore
+from shoal.core.ports import Store
 from shoal.testing.identity_contract import IdentityContract
 
 
-@pytest.fixture(params=["memory"])
-async def identity_store(request: pytest.FixtureRequest) -> AsyncIterator[IdentityStore]:
-    store = MemoryStore()
-    await store.open()
-    yield store
-    await store.close()
+@pytest.fixture
+def identity_store(store: Store) -> IdentityStore:
+    """Each backend's store is also its identity store (one database)."""
+    return cast(IdentityStore, store)
 
 
 class TestIdentityStore(IdentityContract):
