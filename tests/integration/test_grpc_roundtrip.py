@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, model_pb2, queues_pb2, workers_pb2
 from tests.integration import _grpc_server as harness
 from tests.integration._grpc_server import Client, ServerProcess, start_worker
@@ -52,6 +54,7 @@ def test_failure_is_recorded_with_its_error(
     assert job.attempt == 1  # not retryable: no second attempt
 
 
+@pytest.mark.crash
 def test_workers_are_listed_while_connected(
     server: ServerProcess, client: Client, workers: list
 ) -> None:
