@@ -64,5 +64,9 @@ test: check system-deps node-deps
 bench: install
 	$(BIN)/python -m bench.store_bench --jobs 100000
 
+# Regenerate the gRPC code from proto/ (CI checks it is in sync: tests/unit/test_proto_in_sync.py).
+proto: install
+	$(BIN)/python scripts/gen_proto.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist src/*.egg-info
