@@ -16,19 +16,27 @@ Example `shoal.toml`::
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import math
 import os
-import re
 import tomllib
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from types import UnionType
 from typing import Any
 
+from shoal.config._auth import (
+    AuthConfig,
+    Identities,
+    NamespaceConfig,
+    TlsConfig,
+    UserConfig,
+    check_auth,
+    exposed_without_auth,
+    load_authorizer,
+    parse_namespaces,
+    parse_users,
+)
+from shoal.config._build import _build, _unknown
 from shoal.core.errors import ConfigError, InvalidArgument
 from shoal.core.retry import RetryPolicy
 from shoal.core.service import QueuePolicy, ServiceSettings
@@ -36,15 +44,21 @@ from shoal.core.validation import Limits
 
 __all__ = [
     "STORE_SCHEMES",
+    "AuthConfig",
+    "Identities",
     "ListenAddress",
     "LoadedConfig",
     "LogConfig",
+    "NamespaceConfig",
     "QueueConfig",
     "ServerConfig",
     "ServiceConfig",
     "ShoalConfig",
     "StoreConfig",
     "StoreUrl",
+    "TlsConfig",
+    "UserConfig",
+    "load_authorizer",
     "load_config",
     "parse_listen",
     "parse_store_url",
@@ -53,8 +67,6 @@ __all__ = [
 #: Store URL schemes the server knows (see `shoal.server`).
 STORE_SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
 _ENV_PREFIX = "SHOAL_"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +144,10 @@ class ShoalConfig:
     limits: Limits = field(default_factory=Limits)
     queues: Mapping[str, QueueConfig] = field(default_factory=dict)
     log: LogConfig = field(default_factory=LogConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    #: `[[users]]` and `[[namespaces]]` (in the file only).
+    identities: Identities = field(default_factory=Identities)
 
     def service_settings(self) -> ServiceSettings:
         """The `QueueService` settings this configuration describes."""
@@ -187,62 +203,11 @@ _SECTIONS: dict[str, type] = {
     "service": ServiceConfig,
     "limits": Limits,
     "log": LogConfig,
+    "auth": AuthConfig,
+    "tls": TlsConfig,
 }
-
-
-def _unknown(what: str, name: str, choices: typing.Iterable[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"unknown {what} {name!r} in {where}{hint}")
-
-
-def _convert(key: str, hint: Any, value: object, where: str) -> object:
-    """`value` as the field's type; text (from the environment) is parsed."""
-    bad = ConfigError(f"{key} (from {where}): cannot use {value!r}")
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false"):
-            return value.lower() in ("1", "true", "yes", "on")
-        raise bad
-    if hint is int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad
-    if hint is float:
-        if isinstance(value, str):
-            match = _DURATION.match(value)
-            if match is None:
-                raise bad
-            value = float(match.group(1)) * _UNITS[match.group(2)]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad
-        if not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{key} (from {where}): must be a finite number >= 0")
-        return float(value)
-    if isinstance(value, str):  # every other field is text
-        return value
-    raise bad
-
-
-def _build(cls: type, key: str, raw: Mapping[str, object], origin: Mapping[str, str]) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in fields(cls)]
-    values = {}
-    for name, value in raw.items():
-        path = f"{key}.{name}"
-        if name not in names:
-            raise _unknown("key", path, [f"{key}.{n}" for n in names], origin.get(path, "?"))
-        hint = hints[name]
-        if isinstance(hint, UnionType):  # `X | None`: only None-able through the default
-            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
-        values[name] = _convert(path, hint, value, origin.get(path, "?"))
-    try:
-        return cls(**values)
-    except InvalidArgument as exc:
-        raise ConfigError(f"{key}: {exc.message}") from exc
+#: Arrays of tables, read from the file only.
+_ARRAYS = ("users", "namespaces")
 
 
 def _flatten(data: Mapping[str, object], where: str) -> dict[str, object]:
@@ -324,8 +289,11 @@ def load_config(
     if path is None and Path("shoal.toml").is_file():
         path = "shoal.toml"
     layers: list[tuple[str, dict[str, object]]] = []
+    arrays: dict[str, object] = {}
     if path is not None:
-        layers.append((f"file {path}", _flatten(_read_file(Path(path)), f"file {path}")))
+        data = _read_file(Path(path))
+        arrays = {key: data.pop(key) for key in _ARRAYS if key in data}
+        layers.append((f"file {path}", _flatten(data, f"file {path}")))
     layers += _env_layers(env) + _flag_layers(overrides or {})
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
@@ -341,7 +309,11 @@ def load_config(
         name: _build(QueueConfig, f"queues.{name}", _within(values, f"queues.{name}."), sources)
         for name in queue_names
     }
-    config = ShoalConfig(queues=queues, **sections)
+    identities = Identities(
+        parse_users(arrays.get("users", []), env),
+        parse_namespaces(arrays.get("namespaces", [])),
+    )
+    config = ShoalConfig(queues=queues, identities=identities, **sections)
     _check(config)
     for name, cls in _SECTIONS.items():
         for item in fields(cls):
@@ -360,13 +332,18 @@ def _check(config: ShoalConfig) -> None:
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"log.level {config.log.level!r} is not a logging level")
     server = config.server
-    for name in ("grpc_listen", "http_listen", "tcp_listen"):
-        text = getattr(server, name)
-        if text and not parse_listen(text).is_loopback() and not server.insecure:
-            raise ConfigError(
-                f"server.{name} = {text!r} is not a loopback address and shoal has no "
-                "authentication here yet; set server.insecure (--insecure) to allow it"
-            )
+    check_auth(config.auth, config.tls)
+    listeners = [
+        (name, text, not text or parse_listen(text).is_loopback())
+        for name in ("grpc_listen", "http_listen", "tcp_listen")
+        for text in [getattr(server, name)]
+    ]
+    exposed = exposed_without_auth(listeners, config.auth, config.identities.users)
+    if exposed and not server.insecure:
+        raise ConfigError(
+            f"{exposed} is not a loopback address and no authentication is configured: "
+            'declare [[users]], set auth.enabled = "on", or set server.insecure (--insecure)'
+        )
     for name, queue in config.queues.items():
         if not 1 <= queue.max_attempts <= config.limits.max_attempts:
             raise ConfigError(f"queues.{name}.max_attempts must be 1..{config.limits.max_attempts}")
