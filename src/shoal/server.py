@@ -154,7 +154,7 @@ class Server:
             tcp = await self._start_tcp(service, schedules)
             ready = Ready(
                 grpc=grpc,
-                http=await self._start_http(service),
+                http=await self._start_http(service, schedules),
                 tcp=tcp,
                 store=redact(config.store.url),
             )
@@ -176,11 +176,11 @@ class Server:
         self._grpc = GrpcListener(service, options, schedules=schedules)
         return await self._grpc.start(address.host, address.port)
 
-    async def _start_http(self, service: QueueService) -> str:
+    async def _start_http(self, service: QueueService, schedules: ScheduleApi) -> str:
         if not self.config.server.http_listen:
             return ""
         address = parse_listen(self.config.server.http_listen)
-        app = create_app(service, settings=HttpSettings())
+        app = create_app(service, settings=HttpSettings(), schedules=schedules)
         if self._tcp is not None:
             # Jobatator's HTTP gateway runs TCP commands; it shares the TCP listener's hub.
             # First, so that the dashboard's catch-all mount does not shadow it.

@@ -11,9 +11,11 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from shoal.core.model import JobError, JobQuery, JobState, LeaseRef, WorkerInfo
+from shoal.core.schedules import ScheduleInput
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.protocols.http import HttpServer, create_app, serve_http
+from shoal.scheduler import SchedulerApi, ScheduleService
 from shoal.stores.memory import MemoryStore
 
 pytestmark = pytest.mark.browser
@@ -38,7 +40,8 @@ def service() -> QueueService:
 
 @pytest.fixture
 async def server(service: QueueService) -> AsyncIterator[HttpServer]:
-    running = await serve_http(create_app(service), "127.0.0.1", 0)
+    app = create_app(service, schedules=SchedulerApi(ScheduleService(service)))
+    running = await serve_http(app, "127.0.0.1", 0)
     try:
         yield running
     finally:
@@ -219,3 +222,21 @@ async def test_names_and_payloads_are_shown_as_text_never_run(
     await page.goto(f"/jobs/{enqueued.job.id}")
     await expect(page.locator("#job-task")).to_have_text(hostile)
     await expect(page.locator("#job-payload")).to_contain_text("<script>")
+
+
+async def test_schedules_page_pauses_and_triggers(page: Page, service: QueueService) -> None:
+    schedules = SchedulerApi(ScheduleService(service))
+    await schedules.add(ScheduleInput("report", id="nightly", cron="0 3 * * *", timezone="UTC"))
+    await schedules.add(ScheduleInput("ping", id="heartbeat", every_ms=250, queue="fast"))
+    await page.goto("/schedules")
+    row = page.locator('tr[data-schedule="heartbeat"]')
+    await expect(row).to_contain_text("every 250 ms")
+    await expect(page.locator('tr[data-schedule="nightly"]')).to_contain_text("cron 0 3 * * *")
+    await shoot(page, "schedules")
+    await row.get_by_role("button", name="Pause").click()
+    await expect(row).to_contain_text("paused")
+    assert (await schedules.get("default", "heartbeat")).paused
+    await row.get_by_role("button", name="Trigger").click()
+    await expect(row.locator("a.mono")).to_be_visible()
+    jobs = await service.list_jobs(JobQuery(queue="fast"))
+    assert [job.schedule_id for job in jobs.jobs] == ["heartbeat"]

@@ -10,10 +10,16 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from shoal.core.service import QueueService
 from shoal.protocols.http import HttpSettings, create_app
+from shoal.scheduler import ScheduleService, SchedulerApi
 from shoal.stores.memory import MemoryStore
 
 # Long polls are capped at 50 ms so that generated `wait` values cost nothing.
-app = create_app(QueueService(MemoryStore()), settings=HttpSettings(max_wait=0.05))
+service = QueueService(MemoryStore())
+app = create_app(
+    service,
+    settings=HttpSettings(max_wait=0.05),
+    schedules=SchedulerApi(ScheduleService(service)),
+)
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
 
 

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI
 
+from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
 
 from . import events, jobs, metrics, overview, queues, worker_pull, workers
+from . import schedules as schedule_routes
 from ._counts import QueueCounts
 from ._params import authorize
 from ._recorder import Recorder
@@ -38,7 +40,12 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 
 
-def create_app(service: QueueService, *, settings: HttpSettings | None = None) -> FastAPI:
+def create_app(
+    service: QueueService,
+    *,
+    settings: HttpSettings | None = None,
+    schedules: ScheduleApi | None = None,
+) -> FastAPI:
     """The HTTP surface of `service`: REST under /api/v1, SSE, pull-worker routes, /metrics,
     /healthz and the dashboard at /.
 
@@ -51,6 +58,7 @@ def create_app(service: QueueService, *, settings: HttpSettings | None = None) -
         settings=settings,
         recorder=Recorder(Metrics(), settings.chart_bucket_seconds, settings.chart_buckets),
         counts=QueueCounts(service, settings.counts_ttl),
+        schedules=schedules,
     )
 
     @contextlib.asynccontextmanager
@@ -78,7 +86,7 @@ def create_app(service: QueueService, *, settings: HttpSettings | None = None) -
     app.state.shoal = state
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authorize)])
-    for module in (jobs, worker_pull, queues, workers, events):
+    for module in (jobs, worker_pull, queues, workers, schedule_routes, events):
         api.include_router(module.router)
     api.include_router(overview.api_router)
     app.include_router(api)

@@ -34,6 +34,7 @@ _PAGES = {
     "queues": "Queues",
     "jobs": "Jobs",
     "workers": "Workers",
+    "schedules": "Schedules",
 }
 
 NamespaceParam = Annotated[str, Query(min_length=1, max_length=200)]
@@ -108,6 +109,14 @@ async def job_page(
 async def workers_page(request: Request, namespace: NamespaceParam = DEFAULT_NAMESPACE) -> Response:
     """Workers with their state and heartbeat age."""
     return await _page(request, "workers", namespace)
+
+
+@router.get("/schedules", response_class=HTMLResponse)
+async def schedules_page(
+    request: Request, namespace: NamespaceParam = DEFAULT_NAMESPACE
+) -> Response:
+    """Schedules with their trigger, next fires and actions."""
+    return await _page(request, "schedules", namespace)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -10,6 +10,7 @@ from fastapi import Request
 from shoal.core.errors import Unauthenticated
 from shoal.core.events import Subscription
 from shoal.core.model import DEFAULT_NAMESPACE
+from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class HttpState:
     settings: HttpSettings
     recorder: Recorder
     counts: QueueCounts
+    #: The schedules, when the server runs a scheduler.
+    schedules: ScheduleApi | None = None
     #: Open event streams, closed when the server stops so that it can stop at once.
     streams: set[Subscription] = field(default_factory=set)
 

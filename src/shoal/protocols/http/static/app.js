@@ -397,6 +397,39 @@ async function workersPage() {
   await refresh();
 }
 
+// ---- schedules ---------------------------------------------------------------------------------
+
+function triggerText(s) {
+  if (s.kind === "interval") return `every ${fmtDuration(s.every_ms / 1000)}`;
+  if (s.kind === "cron") return `cron ${s.cron}${s.timezone !== "UTC" ? ` (${s.timezone})` : ""}`;
+  return `once at ${fmtTime(s.at)}`;
+}
+
+async function schedulesPage() {
+  async function refresh() {
+    const { schedules } = await api("GET", "/schedules");
+    const path = (s, verb) => `/schedules/${encodeURIComponent(s.id)}${verb ? "/" + verb : ""}`;
+    const upcoming = await Promise.all(schedules.map((s) =>
+      s.paused ? Promise.resolve({ fires: [] }) : api("GET", path(s, "upcoming"), undefined, { count: 3 }).catch(() => ({ fires: [] }))));
+    const rows = schedules.map((s, i) => h("tr", { "data-schedule": s.id },
+      h("td", { class: "mono", text: s.id }), h("td", { text: s.task }), h("td", { text: s.queue }),
+      h("td", { text: triggerText(s) }), h("td", {}, badge(s.paused ? "paused" : "active")),
+      h("td", { class: "mono" }, ...upcoming[i].fires.map((t) => h("div", { text: fmtTime(t) }))),
+      h("td", {}, s.last_job_id ? [jobLink(s.last_job_id), h("div", { class: "muted", text: fmtTime(s.last_fire_at) })] : "—"),
+      h("td", { class: "actions" },
+        s.paused
+          ? h("button", { class: "btn small", text: "Resume", onclick: () => act(`Resumed ${s.id}`, () => api("POST", path(s, "resume"))).then(refresh) })
+          : h("button", { class: "btn small", text: "Pause", onclick: () => act(`Paused ${s.id}`, () => api("POST", path(s, "pause"))).then(refresh) }),
+        h("button", { class: "btn small", text: "Trigger", onclick: () => act(`Fired ${s.id}`, () => api("POST", path(s, "trigger"))).then(refresh) }),
+        h("button", { class: "btn small danger", text: "Delete", onclick: () => confirm(`Delete schedule ${s.id}? Its jobs stay.`) && act(`Deleted ${s.id}`, () => api("DELETE", path(s))).then(refresh) }))));
+    fillTable(document.getElementById("schedules-table"), rows, "No schedules in this namespace.", 8);
+  }
+  const soon = debounce(() => refresh().catch(() => {}), 200);
+  live({ kind: "schedule.", batch: 0.5 }, soon);
+  setInterval(soon, 5000);
+  await refresh();
+}
+
 function loginPage() {
   document.getElementById("login-form").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -424,6 +457,6 @@ function chrome() {
 }
 
 chrome();
-const pages = { overview: overviewPage, queues: queuesPage, jobs: jobsPage, job: jobPage, workers: workersPage, login: loginPage };
+const pages = { overview: overviewPage, queues: queuesPage, jobs: jobsPage, job: jobPage, workers: workersPage, schedules: schedulesPage, login: loginPage };
 const start = pages[body.dataset.page];
 if (start) Promise.resolve(start()).catch((error) => toast(error.message, true));
