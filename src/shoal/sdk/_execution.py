@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import logging
 import multiprocessing
+import pickle
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -105,7 +106,12 @@ class Execution:
         """Run the call to its end (or its stop) and say how it ended."""
         call = self._call
         if call.pool == "process":
-            future = self._start_process()
+            try:
+                future = self._start_process()
+            except (OSError, RuntimeError, pickle.PicklingError, AttributeError) as exc:
+                # e.g. a script without `if __name__ == "__main__":` (children re-import it)
+                message = f"cannot start a process for the task: {exc}"
+                return Outcome(error=JobError("ProcessStartError", message, retryable=False))
         elif call.is_async:
             future = asyncio.ensure_future(self._run_async())
         else:
@@ -183,16 +189,22 @@ class Execution:
         call = self._call
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        where = import_path(call.fn)
         reader, writer = _MP.Pipe(duplex=False)
         job = (self._context.id, self._context.task, self._context.attempt)
         process = _MP.Process(
             target=child_main,
-            args=(writer, import_path(call.fn), call.args, call.kwargs, job, self._flag),
+            args=(writer, where, call.args, call.kwargs, job, self._flag),
             name=f"shoal-job-{self._context.id}",
             daemon=True,
         )
-        process.start()
-        writer.close()  # the child holds the only write end: its exit is our EOF
+        try:
+            process.start()
+        except BaseException:
+            reader.close()
+            raise
+        finally:
+            writer.close()  # the child holds the only write end: its exit is our EOF
         self._process = process
 
         def readable() -> None:
