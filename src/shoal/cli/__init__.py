@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 
 #: Command modules; add yours here.
-_COMMANDS = ("shoal.cli.server", "shoal.cli.config")
+_COMMANDS = ("shoal.cli.server", "shoal.cli.config", "shoal.cli.db")
 
 for _module in _COMMANDS:
     importlib.import_module(_module).register(app)
