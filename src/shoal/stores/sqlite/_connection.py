@@ -82,8 +82,8 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply the migrations newer than the file's `user_version`; return the version."""
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the migrations newer than the file's `user_version`; return their names."""
     migrations = _migrations()
     try:
         current = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -92,6 +92,7 @@ def migrate(conn: sqlite3.Connection) -> int:
                 f"the database has schema version {current}, newer than this shoal "
                 f"({len(migrations)}); upgrade shoal"
             )
+        applied: list[str] = []
         for version, name, sql in migrations[current:]:
             # One transaction per file, with the version bump inside it: a crash mid-way leaves
             # the previous version, never a half-applied one.
@@ -103,8 +104,9 @@ def migrate(conn: sqlite3.Connection) -> int:
                 name,
                 extra={"event": "store.migrated", "migration": name, "version": version},
             )
+            applied.append(name.removesuffix(".sql"))
     except sqlite3.Error as exc:
         if conn.in_transaction:
             conn.rollback()
         raise StorageError(f"migrating the database failed: {exc}") from exc
-    return len(migrations)
+    return applied

@@ -84,6 +84,21 @@ class SqliteStore(IdentityMixin):
         self._leased: leases_ops.LeaseCache = {}
         self._complete_many = partial(leases_ops.complete_many, leased=self._leased)
 
+    def migrate(self) -> list[str]:
+        """Apply the migrations the file lacks, without opening the store; their names.
+
+        It takes the file's lock for the time it runs, so it refuses to run beside a server.
+        """
+        self._lock.acquire()
+        try:
+            conn = connect(self.path, self.synchronous)
+            try:
+                return migrate(conn)
+            finally:
+                conn.close()
+        finally:
+            self._lock.release()
+
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
         """A store for `sqlite:///relative/path.db` or `sqlite:////absolute/path.db`.
@@ -137,7 +152,8 @@ class SqliteStore(IdentityMixin):
     def _connect_writer(self) -> tuple[sqlite3.Connection, int]:
         conn = connect(self.path, self.synchronous)
         try:
-            version = migrate(conn)
+            migrate(conn)
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             admin.forget_leaders(conn)
         except BaseException:
             conn.close()

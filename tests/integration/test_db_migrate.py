@@ -1,0 +1,65 @@
+"""`shoal db migrate` on SQLite and PostgreSQL: applies what is missing, then nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from shoal.stores.sqlite import SqliteStore
+
+from ._postgres import postgres_url
+
+
+def shoal(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shoal.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_sqlite_file_is_migrated_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shoal.db'}"
+    first = shoal("db", "migrate", "--store", url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == ["applied 0001_initial", "applied 0002_identity"]
+    again = shoal("db", "migrate", "--store", url)
+    assert (again.returncode, again.stdout.strip()) == (0, "the schema is up to date")
+
+
+async def test_sqlite_migrate_refuses_beside_an_open_store(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "busy.db")
+    await store.open()
+    try:
+        result = shoal("db", "migrate", "--store", f"sqlite:///{tmp_path / 'busy.db'}")
+    finally:
+        await store.close()
+    assert result.returncode == 4 and "in use by another shoal store" in result.stderr
+
+
+def test_unknown_schemes_and_memory_are_config_errors() -> None:
+    assert shoal("db", "migrate", "--store", "memory://").returncode == 2
+    bad = shoal("db", "migrate", "--store", "mysql://x")
+    assert bad.returncode == 2 and "mysql" in bad.stderr
+
+
+@pytest.mark.postgres
+async def test_postgres_database_is_migrated_once() -> None:
+    import asyncpg
+
+    server = postgres_url()
+    name = f"shoal_migrate_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = server.rsplit("/", 1)[0] + f"/{name}"
+        first = shoal("db", "migrate", "--store", url)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.splitlines() == ["applied 0001_initial", "applied 0002_identity"]
+        again = shoal("db", "migrate", "--store", url)
+        assert again.stdout.strip() == "the schema is up to date"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
