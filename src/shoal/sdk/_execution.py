@@ -11,18 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import multiprocessing
 import pickle
-import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Any, Literal
 
 from shoal.core.model import JobError
 from shoal.sdk._context import JobContext, set_current
-from shoal.sdk._process import child_main, error_of, import_path
+from shoal.sdk._process import error_of, import_path
+from shoal.sdk._procpool import ProcessPool, Reply, TaskProcess
 
 __all__ = ["Execution", "Outcome", "Pool", "StopReason"]
 
@@ -30,13 +28,6 @@ logger = logging.getLogger(__name__)
 
 Pool = Literal["asyncio", "thread", "process"]
 StopReason = Literal["cancelled", "lost", "shutdown", "timeout"]
-# A fresh interpreter per task process (never a fork of this threaded one); forkserver makes
-# starting one cheap where it exists.
-_MP: ForkServerContext | SpawnContext = (
-    multiprocessing.get_context("forkserver")
-    if "forkserver" in multiprocessing.get_all_start_methods()
-    else multiprocessing.get_context("spawn")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +54,8 @@ class Call:
     executor: Executor | None
     #: Seconds a process may take to stop by itself before it is terminated.
     cancel_grace: float
+    #: The worker's task processes, for the process pool.
+    processes: ProcessPool | None = None
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -81,17 +74,12 @@ class Execution:
     def __init__(self, call: Call, context: JobContext, flag: Any) -> None:
         self._call = call
         self._context = context
-        #: Set to tell the call to stop (`threading.Event` or a multiprocessing one).
+        #: Set to tell the call to stop (`current_job().cancelled`).
         self._flag = flag
         self._stopped: StopReason | None = None
         self._wake = asyncio.Event()
-        self._process: Any = None
+        self._process: TaskProcess | None = None
         self._done: asyncio.Future[Outcome] | None = None
-
-    @staticmethod
-    def new_flag(pool: Pool) -> Any:
-        """A cancel flag that the call's pool can see."""
-        return _MP.Event() if pool == "process" else threading.Event()
 
     def stop(self, reason: StopReason) -> None:
         """Ask the call to end now. The first reason wins, except that a cancelled thread
@@ -100,6 +88,8 @@ class Execution:
         if self._stopped is None or (self._stopped == "cancelled" and reason != "cancelled"):
             self._stopped = reason
             self._flag.set()
+            if self._process is not None:
+                self._process.flag.set()
             self._wake.set()
 
     async def run(self) -> Outcome:
@@ -187,47 +177,30 @@ class Execution:
 
     def _start_process(self) -> asyncio.Future[Any]:
         call = self._call
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        assert call.processes is not None
         where = import_path(call.fn)
-        reader, writer = _MP.Pipe(duplex=False)
-        job = (self._context.id, self._context.task, self._context.attempt)
-        process = _MP.Process(
-            target=child_main,
-            args=(writer, where, call.args, call.kwargs, job, self._flag),
-            name=f"shoal-job-{self._context.id}",
-            daemon=True,
-        )
-        try:
-            process.start()
-        except BaseException:
-            reader.close()
-            raise
-        finally:
-            writer.close()  # the child holds the only write end: its exit is our EOF
+        process = call.processes.acquire()
         self._process = process
+        if self._stopped is not None:
+            process.flag.set()
+        job = (self._context.id, self._context.task, self._context.attempt)
+        try:
+            replied = process.call(where, call.args, call.kwargs, job, self._context.progress)
+        except BaseException:
+            process.terminate()
+            call.processes.release(process)
+            raise
 
-        def readable() -> None:
-            try:
-                while reader.poll():
-                    message = reader.recv()
-                    if message[0] == "progress":
-                        self._context.progress(message[1])
-                    elif not future.done():
-                        value = Outcome(value=message[1]) if message[0] == "ok" else None
-                        value = value or Outcome(error=message[1], retry_delay=message[2])
-                        future.set_result(value)
-            except (EOFError, OSError):
-                loop.remove_reader(reader.fileno())
-                reader.close()
-                if not future.done():
-                    code = process.exitcode
-                    died = JobError("ProcessDied", f"the task's process ended (exit code {code})")
-                    future.set_result(Outcome(error=died))
+        def to_outcome(reply: asyncio.Future[Reply]) -> Outcome:
+            call.processes.release(process)  # type: ignore[union-attr]
+            kind, *rest = reply.result()
+            if kind == "ok":
+                return Outcome(value=rest[0])
+            return Outcome(error=rest[0], retry_delay=rest[1])
 
-        loop.add_reader(reader.fileno(), readable)
-        future.add_done_callback(lambda _: loop.run_in_executor(None, process.join))
-        return future
+        outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        replied.add_done_callback(lambda reply: outcome.set_result(to_outcome(reply)))
+        return outcome
 
     async def _stop_process(self, future: asyncio.Future[Any]) -> None:
         try:
@@ -238,5 +211,6 @@ class Execution:
                 self._context.id,
                 extra={"event": "job.terminated", "job_id": self._context.id},
             )
+            assert self._process is not None
             self._process.terminate()
             await asyncio.wait({future})

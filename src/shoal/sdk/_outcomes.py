@@ -6,6 +6,7 @@ settings a worker runs jobs with.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from shoal.core.errors import LeaseLost, ShoalError
 from shoal.core.model import Job, JobError, LeaseRef
 from shoal.sdk._context import JobContext
 from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
+from shoal.sdk._procpool import ProcessPool
 from shoal.sdk._transport import WorkerSession
 
 if TYPE_CHECKING:
@@ -56,6 +58,8 @@ class Placement:
     #: The thread pool for sync calls; None is the loop's default executor.
     executor: Executor | None
     cancel_grace: float
+    #: The worker's task processes, for the process pool.
+    processes: ProcessPool | None = None
 
 
 def prepare(
@@ -90,7 +94,7 @@ async def execute(
     if isinstance(prepared, Outcome):
         return prepared
     task, args, kwargs = prepared
-    flag = Execution.new_flag(placement.pool)
+    flag = threading.Event()
     context = JobContext(job.id, job.task, job.attempt, flag, beat, progress)
     call = Call(
         fn=task.fn,
@@ -101,6 +105,7 @@ async def execute(
         pool=placement.pool,
         executor=placement.executor,
         cancel_grace=placement.cancel_grace,
+        processes=placement.processes,
     )
     running.execution = Execution(call, context, flag)
     if running.pending is not None:

@@ -1,5 +1,6 @@
-"""The child side of the process pool: find the task function by its import path, run it,
-send the outcome back over a pipe. Runs in a fresh interpreter (forkserver or spawn).
+"""The child side of the process pool: find each task function by its import path, run it,
+send the outcome back over a pipe. Runs in a fresh interpreter (forkserver or spawn), which
+serves one call after another until it is stopped or terminated.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import signal
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
@@ -16,7 +18,7 @@ from shoal.core.model import JobError
 from shoal.sdk._context import Flag, JobContext, set_current
 from shoal.sdk._errors import NonRetryable, Retry
 
-__all__ = ["child_main", "error_of", "import_path"]
+__all__ = ["error_of", "import_path", "serve_calls"]
 
 
 def error_of(exc: BaseException) -> tuple[JobError, float | None]:
@@ -48,21 +50,37 @@ def _resolve(module: str, qualname: str) -> Any:
     return getattr(target, "fn", target)  # a Task wraps the function
 
 
-def child_main(
-    writer: Connection,
+def serve_calls(conn: Connection, flag: Flag) -> None:
+    """A task process's loop: run the calls the parent sends, one at a time, until it sends
+    `("stop",)` or goes away. Each call is `("run", where, args, kwargs, (id, task, attempt))`
+    and is answered with `("ok", value)` or `("error", JobError, delay)`, progress reports
+    arriving before as `("progress", value)`.
+    """
+    # Ctrl-C reaches the whole process group: the parent decides when its calls stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] != "run":
+            return
+        _, where, args, kwargs, job = message
+        _run_one(conn, where, args, kwargs, job, flag)
+
+
+def _run_one(
+    conn: Connection,
     where: tuple[str, str],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     job: tuple[str, str, int],
     flag: Flag,
 ) -> None:
-    """Run one task call and send `("ok", value)` or `("error", JobError, delay)`; progress
-    reports arrive before it as `("progress", value)`.
-    """
     job_id, task, attempt = job
 
     def progress(value: float) -> None:
-        writer.send(("progress", value))
+        conn.send(("progress", value))
 
     set_current(JobContext(job_id, task, attempt, flag, lambda: None, progress))
     try:
@@ -71,10 +89,10 @@ def child_main(
         if inspect.iscoroutine(value):
             value = asyncio.run(value)
         try:
-            writer.send(("ok", value))
+            conn.send(("ok", value))
         except Exception as exc:  # the value could not be pickled
-            writer.send(("error", *error_of(NonRetryable(f"cannot send the result: {exc}"))))
+            conn.send(("error", *error_of(NonRetryable(f"cannot send the result: {exc}"))))
     except BaseException as exc:  # everything the task raises is its outcome
-        writer.send(("error", *error_of(exc)))
+        conn.send(("error", *error_of(exc)))
     finally:
-        writer.close()
+        set_current(None)

@@ -22,6 +22,7 @@ from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.model import ACTIVE_STATES, Job, LeaseRef, WorkerInfo
 from shoal.sdk._execution import Pool, StopReason
 from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
+from shoal.sdk._procpool import ProcessPool
 from shoal.sdk._transport import WorkerSession
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class Worker:
         self._running: dict[str, Running] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
+        self._processes: ProcessPool | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._claiming: asyncio.Task[list[Job]] | None = None
         self._stopping = asyncio.Event()
@@ -124,6 +126,8 @@ class Worker:
             )
             if self.pool == "thread":
                 self._executor = ThreadPoolExecutor(self.concurrency, f"shoal-{self.pool}")
+            elif self.pool == "process":
+                self._processes = ProcessPool()
             self._stopping.clear()
             self._closed.clear()
             self._loops.append(asyncio.create_task(self._heartbeat_loop()))
@@ -194,6 +198,9 @@ class Worker:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+        if self._processes is not None:
+            await self._processes.close()
+            self._processes = None
         self._closed.set()
         logger.info("worker %s stopped", self.id, extra={"event": "worker.stopped"})
 
@@ -309,7 +316,7 @@ class Worker:
 
     async def _run_job(self, running: Running) -> None:
         job_id, loop = running.job.id, asyncio.get_running_loop()
-        placement = Placement(self.pool, self._executor, self.cancel_grace)
+        placement = Placement(self.pool, self._executor, self.cancel_grace, self._processes)
         try:
             outcome = await execute(
                 self.app,
