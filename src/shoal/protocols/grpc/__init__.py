@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from shoal.protocols.grpc.listener import SERVICE_NAMES, GrpcListener, GrpcOptions
+from shoal.protocols.grpc.listener import SERVICE_NAMES, GrpcListener, GrpcOptions, GrpcTls
 
-__all__ = ["SERVICE_NAMES", "GrpcListener", "GrpcOptions"]
+__all__ = ["SERVICE_NAMES", "GrpcListener", "GrpcOptions", "GrpcTls"]

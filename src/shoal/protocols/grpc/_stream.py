@@ -17,8 +17,9 @@ from typing import Any
 from shoal.core.errors import InvalidArgument, ShoalError
 from shoal.core.events import Event
 from shoal.core.model import Job, LeaseRef, WorkerInfo
-from shoal.core.service import ClaimInput, QueueService
+from shoal.core.service import ClaimInput
 from shoal.protocols.grpc import _codec as codec
+from shoal.protocols.grpc._auth import CallerService
 from shoal.protocols.grpc._decoding import Malformed
 from shoal.protocols.grpc._status import error_message
 from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2
@@ -35,7 +36,7 @@ Message = workers_pb2.ServerMessage
 class Session:
     """The server side of one `WorkerService.Connect` stream."""
 
-    def __init__(self, service: QueueService, worker: WorkerInfo, lease_ttl: float) -> None:
+    def __init__(self, service: CallerService, worker: WorkerInfo, lease_ttl: float) -> None:
         self.service = service
         self.worker = worker
         self.lease_ttl = lease_ttl

@@ -7,8 +7,8 @@ from typing import Any
 import grpc.aio
 
 from shoal.core.model import DEFAULT_NAMESPACE, JobQuery
-from shoal.core.service import QueueService
 from shoal.protocols.grpc import _codec as codec
+from shoal.protocols.grpc._auth import Callers, CallerService
 from shoal.protocols.grpc._status import mapped
 from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, jobs_pb2_grpc, model_pb2
 
@@ -20,8 +20,13 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     """Each method decodes, calls one `QueueService` method, and encodes."""
 
-    def __init__(self, service: QueueService) -> None:
-        self._service = service
+    def __init__(self, callers: Callers) -> None:
+        self._callers = callers
+
+    @property
+    def _service(self) -> CallerService:
+        # the service as the principal of the call being served may use it
+        return self._callers.service()
 
     @mapped
     async def Enqueue(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import grpc.aio
@@ -16,9 +16,12 @@ from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
+from shoal.core.access import AccessService
 from shoal.core.errors import Unavailable
+from shoal.core.identity import IdentityStore
 from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
+from shoal.protocols.grpc._auth import Authenticating, Callers
 from shoal.protocols.grpc._decoding import TolerantDecoding
 from shoal.protocols.grpc.events import EventServicer
 from shoal.protocols.grpc.gen.cluster.v1 import leader_pb2, leader_pb2_grpc
@@ -43,7 +46,7 @@ from shoal.protocols.grpc.queues import QueueServicer
 from shoal.protocols.grpc.schedules import ScheduleServicer
 from shoal.protocols.grpc.workers import WorkerServicer
 
-__all__ = ["COMPAT_SERVICE_NAMES", "SERVICE_NAMES", "GrpcListener", "GrpcOptions"]
+__all__ = ["COMPAT_SERVICE_NAMES", "SERVICE_NAMES", "GrpcListener", "GrpcOptions", "GrpcTls"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +80,27 @@ class GrpcOptions:
     reflection: bool = True
     #: A go-work member silent this long has left (go-work's HEARTBEAT_TIMEOUT).
     gowork_heartbeat_timeout: float = 30.0
+    #: Serve TLS with this certificate (and mutual TLS when it names a client CA).
+    tls: GrpcTls | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcTls:
+    """PEM contents of the listener's certificate chain and key, and of the CA that signs
+    client certificates (mutual TLS: a client without such a certificate is refused).
+    """
+
+    cert_chain: bytes
+    private_key: bytes
+    client_ca: bytes | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        """The server credentials."""
+        return grpc.ssl_server_credentials(
+            [(self.private_key, self.cert_chain)],
+            root_certificates=self.client_ca,
+            require_client_auth=self.client_ca is not None,
+        )
 
 
 def _address(host: str, port: int) -> str:
@@ -91,12 +115,16 @@ class GrpcListener:
         service: QueueService,
         options: GrpcOptions | None = None,
         schedules: ScheduleApi | None = None,
+        access: AccessService | None = None,
     ) -> None:
         self.service = service
         self.options = options or GrpcOptions()
         #: The scheduler, as the composition root adapts it; no ScheduleService without it.
         self.schedules = schedules
-        self.workers = WorkerServicer(service)
+        #: Authentication (off, every caller anonymous with every right, when not given).
+        self.access = access or AccessService(cast(IdentityStore, service.store), enabled=False)
+        self.callers = Callers(service, self.access)
+        self.workers = WorkerServicer(service, self.callers)
         self._health = health_aio.HealthServicer()
         self.gowork = GoWorkCluster(service, self.options.gowork_heartbeat_timeout)
         self._gowork_task: asyncio.Task[None] | None = None
@@ -108,7 +136,7 @@ class GrpcListener:
         """Bind and start serving; the bound address. `Unavailable` if it cannot bind."""
         size = self.options.max_message_bytes
         server = grpc.aio.server(
-            interceptors=[TolerantDecoding()],
+            interceptors=[TolerantDecoding(), Authenticating(self.access)],
             options=[
                 # grpc sets SO_REUSEPORT by default, which lets a second server bind a port
                 # that is in use; shoal must fail loudly instead.
@@ -118,22 +146,25 @@ class GrpcListener:
             ],
         )
         servicers: list[tuple[Any, object]] = [
-            (jobs_pb2_grpc.add_JobServiceServicer_to_server, JobServicer(self.service)),
-            (queues_pb2_grpc.add_QueueServiceServicer_to_server, QueueServicer(self.service)),
+            (jobs_pb2_grpc.add_JobServiceServicer_to_server, JobServicer(self.callers)),
+            (queues_pb2_grpc.add_QueueServiceServicer_to_server, QueueServicer(self.callers)),
             (workers_pb2_grpc.add_WorkerServiceServicer_to_server, self.workers),
-            (events_pb2_grpc.add_EventServiceServicer_to_server, EventServicer(self.service)),
+            (
+                events_pb2_grpc.add_EventServiceServicer_to_server,
+                EventServicer(self.service, self.callers),
+            ),
             (health_pb2_grpc.add_HealthServicer_to_server, self._health),
             (leader_pb2_grpc.add_LeaderServiceServicer_to_server, LeaderServicer(self.gowork)),
             (
                 scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server,
                 SchedulerServicer(self.gowork),
             ),
-            (ocelot_pb2_grpc.add_OcelotWorkerServicer_to_server, OcelotServicer(self.service)),
+            (ocelot_pb2_grpc.add_OcelotWorkerServicer_to_server, OcelotServicer(self.callers)),
         ]
         names = (*SERVICE_NAMES, *COMPAT_SERVICE_NAMES, HEALTH_SERVICE)
         if self.schedules is not None:
             add = schedules_pb2_grpc.add_ScheduleServiceServicer_to_server
-            servicers.append((add, ScheduleServicer(self.schedules)))
+            servicers.append((add, ScheduleServicer(self.schedules, self.callers)))
             names = (*names, SCHEDULE_SERVICE)
         for add, servicer in servicers:
             add(servicer, server)
@@ -141,7 +172,11 @@ class GrpcListener:
             reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
         wanted = _address(host, port)
         try:
-            bound = server.add_insecure_port(wanted)
+            tls = self.options.tls
+            if tls is None:
+                bound = server.add_insecure_port(wanted)
+            else:
+                bound = server.add_secure_port(wanted, tls.credentials())
         except RuntimeError as exc:
             raise Unavailable(f"cannot listen on {wanted} (gRPC): {_why(exc)}") from exc
         if bound == 0:

@@ -24,8 +24,8 @@ import grpc.aio
 
 from shoal.core.errors import ShoalError
 from shoal.core.model import DEFAULT_NAMESPACE, JobState
-from shoal.core.service import QueueService
 from shoal.core.validation import EnqueueRequest
+from shoal.protocols.grpc._auth import Callers, CallerService
 from shoal.protocols.grpc._codec import MAX_WAIT
 from shoal.protocols.grpc._decoding import Malformed
 from shoal.protocols.grpc._status import mapped
@@ -59,8 +59,13 @@ def _request(instance: Instance) -> EnqueueRequest:
 class OcelotServicer(ocelot_pb2_grpc.OcelotWorkerServicer):
     """Job instances in, outcomes out; every call goes to `QueueService`."""
 
-    def __init__(self, service: QueueService) -> None:
-        self._service = service
+    def __init__(self, callers: Callers) -> None:
+        self._callers = callers
+
+    @property
+    def _service(self) -> CallerService:
+        # the service as the principal of the call being served may use it
+        return self._callers.service()
 
     @mapped
     async def Execute(self, request: Instance, context: Context) -> Instance:

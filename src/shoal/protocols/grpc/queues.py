@@ -6,8 +6,8 @@ from typing import Any
 
 import grpc.aio
 
-from shoal.core.service import QueueService
 from shoal.protocols.grpc import _codec as codec
+from shoal.protocols.grpc._auth import Callers, CallerService
 from shoal.protocols.grpc._status import mapped
 from shoal.protocols.grpc.gen.shoal.v1 import queues_pb2, queues_pb2_grpc
 
@@ -19,8 +19,13 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class QueueServicer(queues_pb2_grpc.QueueServiceServicer):
     """Each method decodes, calls one `QueueService` method, and encodes."""
 
-    def __init__(self, service: QueueService) -> None:
-        self._service = service
+    def __init__(self, callers: Callers) -> None:
+        self._callers = callers
+
+    @property
+    def _service(self) -> CallerService:
+        # the service as the principal of the call being served may use it
+        return self._callers.service()
 
     @mapped
     async def ListQueues(
@@ -73,7 +78,9 @@ class QueueServicer(queues_pb2_grpc.QueueServiceServicer):
         self, request: queues_pb2.PurgeQueueRequest, context: Context
     ) -> queues_pb2.PurgeQueueResponse:
         """Delete the queue's waiting jobs."""
-        count = await self._service.purge_queue(codec.namespace(request.namespace), request.queue)
+        namespace = codec.namespace(request.namespace)
+        count = await self._service.purge_queue(namespace, request.queue)
+        await self._callers.audit("queue.purge", namespace, request.queue)
         return queues_pb2.PurgeQueueResponse(deleted=count)
 
     @mapped
@@ -81,5 +88,7 @@ class QueueServicer(queues_pb2_grpc.QueueServiceServicer):
         self, request: queues_pb2.DeleteQueueRequest, context: Context
     ) -> queues_pb2.DeleteQueueResponse:
         """Delete the queue and its jobs."""
-        count = await self._service.delete_queue(codec.namespace(request.namespace), request.queue)
+        namespace = codec.namespace(request.namespace)
+        count = await self._service.delete_queue(namespace, request.queue)
+        await self._callers.audit("queue.delete", namespace, request.queue)
         return queues_pb2.DeleteQueueResponse(deleted=count)

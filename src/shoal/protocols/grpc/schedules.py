@@ -8,9 +8,11 @@ from typing import Any
 
 import grpc.aio
 
+from shoal.core.auth import ALL_NAMESPACES, Action
 from shoal.core.model import DEFAULT_QUEUE
-from shoal.core.schedules import ScheduleApi, ScheduleInput, ScheduleView
+from shoal.core.schedules import GuardedSchedules, ScheduleApi, ScheduleInput, ScheduleView
 from shoal.protocols.grpc import _codec as codec
+from shoal.protocols.grpc._auth import Callers
 from shoal.protocols.grpc._status import mapped
 from shoal.protocols.grpc.gen.shoal.v1 import model_pb2, schedules_pb2, schedules_pb2_grpc
 
@@ -89,22 +91,34 @@ def _to_pb(view: ScheduleView) -> schedules_pb2.Schedule:
 class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
     """Each method decodes, calls one `ScheduleApi` method, and encodes."""
 
-    def __init__(self, schedules: ScheduleApi) -> None:
-        self._schedules = schedules
+    def __init__(self, schedules: ScheduleApi, callers: Callers) -> None:
+        self._api = schedules
+        self._callers = callers
+
+    @property
+    def _schedules(self) -> GuardedSchedules:
+        return self._callers.schedules(self._api)
+
+    async def _audit(self, action: str, namespace: str, schedule_id: str) -> None:
+        await self._callers.audit(f"schedule.{action}", namespace, schedule_id)
 
     @mapped
     async def CreateSchedule(
         self, request: schedules_pb2.ScheduleSpec, context: Context
     ) -> schedules_pb2.Schedule:
         """Create a schedule."""
-        return _to_pb(await self._schedules.add(_input(request)))
+        view = await self._schedules.add(_input(request))
+        await self._audit("create", view.namespace, view.id)
+        return _to_pb(view)
 
     @mapped
     async def PutSchedule(
         self, request: schedules_pb2.ScheduleSpec, context: Context
     ) -> schedules_pb2.Schedule:
         """Create or replace a schedule by id."""
-        return _to_pb(await self._schedules.put(_input(request)))
+        view = await self._schedules.put(_input(request))
+        await self._audit("put", view.namespace, view.id)
+        return _to_pb(view)
 
     @mapped
     async def GetSchedule(
@@ -118,7 +132,10 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.ListSchedulesRequest, context: Context
     ) -> schedules_pb2.ListSchedulesResponse:
         """Schedules of a namespace, or of all."""
-        views = await self._schedules.list(request.namespace or None)
+        if request.namespace or not self._callers.allows(Action.READ, ALL_NAMESPACES):
+            views = await self._schedules.list(codec.namespace(request.namespace))
+        else:
+            views = await self._api.list(None)
         return schedules_pb2.ListSchedulesResponse(schedules=[_to_pb(view) for view in views])
 
     @mapped
@@ -126,7 +143,9 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.ScheduleRef, context: Context
     ) -> schedules_pb2.DeleteScheduleResponse:
         """Delete a schedule."""
-        await self._schedules.remove(codec.namespace(request.namespace), request.id)
+        namespace = codec.namespace(request.namespace)
+        await self._schedules.remove(namespace, request.id)
+        await self._audit("delete", namespace, request.id)
         return schedules_pb2.DeleteScheduleResponse()
 
     @mapped
@@ -134,14 +153,20 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         self, request: schedules_pb2.ScheduleRef, context: Context
     ) -> schedules_pb2.Schedule:
         """Stop firing."""
-        return _to_pb(await self._schedules.pause(codec.namespace(request.namespace), request.id))
+        namespace = codec.namespace(request.namespace)
+        view = await self._schedules.pause(namespace, request.id)
+        await self._audit("pause", namespace, request.id)
+        return _to_pb(view)
 
     @mapped
     async def ResumeSchedule(
         self, request: schedules_pb2.ScheduleRef, context: Context
     ) -> schedules_pb2.Schedule:
         """Fire again from the next slot."""
-        return _to_pb(await self._schedules.resume(codec.namespace(request.namespace), request.id))
+        namespace = codec.namespace(request.namespace)
+        view = await self._schedules.resume(namespace, request.id)
+        await self._audit("resume", namespace, request.id)
+        return _to_pb(view)
 
     @mapped
     async def TriggerSchedule(
@@ -150,4 +175,5 @@ class ScheduleServicer(schedules_pb2_grpc.ScheduleServiceServicer):
         """Enqueue the schedule's job now."""
         namespace = codec.namespace(request.namespace)
         enqueued = await self._schedules.trigger_now(namespace, request.id)
+        await self._audit("trigger", namespace, request.id)
         return codec.job_to_pb(enqueued.job)

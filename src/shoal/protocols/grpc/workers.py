@@ -10,11 +10,13 @@ from typing import Any
 
 import grpc.aio
 
+from shoal.core.auth import Action
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import check_name
 from shoal.protocols.grpc import _codec as codec
+from shoal.protocols.grpc._auth import Callers
 from shoal.protocols.grpc._status import abort, mapped
 from shoal.protocols.grpc._stream import PUSHED, Session, check_hello, first_message
 from shoal.protocols.grpc.gen.shoal.v1 import model_pb2, workers_pb2, workers_pb2_grpc
@@ -28,8 +30,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
     """Workers' sessions and calls; every method calls `QueueService` only."""
 
-    def __init__(self, service: QueueService) -> None:
+    def __init__(self, service: QueueService, callers: Callers) -> None:
         self._service = service
+        self._callers = callers
         #: Open stream sessions by worker id: a shutdown drains them, events reach them.
         self.sessions: dict[str, Session] = {}
         self._router: asyncio.Task[None] | None = None
@@ -144,9 +147,10 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             raise InvalidArgument("queues", "name at least one queue")
         for name in (*worker.queues, *worker.tasks):
             check_name("queues" if name in worker.queues else "tasks", name)
-        worker = await self._service.register_worker(worker)
-        lease_ttl = hello.lease_ttl or self._service.settings.lease_ttl
-        return Session(self._service, worker, lease_ttl)
+        service = self._callers.service()
+        worker = await service.register_worker(worker)
+        lease_ttl = hello.lease_ttl or service.settings.lease_ttl
+        return Session(service, worker, lease_ttl)
 
     # --- the pull path ----------------------------------------------------------------------
 
@@ -161,7 +165,7 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             raise InvalidArgument("limit", "must not be negative")
         if request.lease_ttl < 0:
             raise InvalidArgument("lease_ttl", "must not be negative")
-        jobs = await self._service.claim(
+        jobs = await self._callers.service().claim(
             ClaimInput(
                 worker_id=request.worker_id,
                 queues=tuple(request.queues),
@@ -179,7 +183,7 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         self, request: workers_pb2.HeartbeatRequest, context: Context
     ) -> workers_pb2.HeartbeatResponse:
         """Renew leases, all at once."""
-        result = await self._service.heartbeat(
+        result = await self._callers.service().heartbeat(
             codec.leases_from_pb(request.leases), request.worker_id or None
         )
         return workers_pb2.HeartbeatResponse(
@@ -193,14 +197,14 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         """The job succeeded."""
         result = request.result if request.HasField("result") else None
         lease = codec.lease_from_pb(request.job_id, request.token)
-        return codec.job_to_pb(await self._service.complete(lease, result))
+        return codec.job_to_pb(await self._callers.service().complete(lease, result))
 
     @mapped
     async def Fail(self, request: workers_pb2.FailRequest, context: Context) -> model_pb2.Job:
         """The attempt failed."""
         lease = codec.lease_from_pb(request.job_id, request.token)
         delay = request.retry_delay if request.HasField("retry_delay") else None
-        job = await self._service.fail(lease, codec.error_from_pb(request.error), delay)
+        job = await self._callers.service().fail(lease, codec.error_from_pb(request.error), delay)
         return codec.job_to_pb(job)
 
     # --- membership -------------------------------------------------------------------------
@@ -210,7 +214,14 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         self, request: workers_pb2.ListWorkersRequest, context: Context
     ) -> workers_pb2.ListWorkersResponse:
         """The cluster membership."""
-        workers = await self._service.list_workers(request.namespace or None)
+        if request.namespace:
+            workers = await self._callers.service().list_workers(request.namespace)
+        else:  # every namespace the caller may read
+            workers = [
+                worker
+                for worker in await self._service.list_workers(None)
+                if self._callers.allows(Action.READ, worker.namespace)
+            ]
         now, ttl = self._service.clock.now(), self._service.settings.lease_ttl
         return workers_pb2.ListWorkersResponse(
             workers=[codec.worker_to_pb(worker, now, ttl) for worker in workers]
@@ -221,9 +232,9 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         self, request: workers_pb2.KickWorkerRequest, context: Context
     ) -> workers_pb2.KickWorkerResponse:
         """Disconnect a worker; its leases end now."""
-        jobs = await self._service.kick_worker(
-            codec.namespace(request.namespace), request.worker_id
-        )
+        namespace = codec.namespace(request.namespace)
+        jobs = await self._callers.service().kick_worker(namespace, request.worker_id)
+        await self._callers.audit("worker.kick", namespace, request.worker_id)
         return workers_pb2.KickWorkerResponse(released=[job.id for job in jobs])
 
     @mapped
@@ -231,8 +242,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         self, request: workers_pb2.DrainWorkerRequest, context: Context
     ) -> model_pb2.Worker:
         """Ask a worker to finish what it runs and take nothing more."""
-        worker = await self._service.drain_worker(
-            codec.namespace(request.namespace), request.worker_id
-        )
+        namespace = codec.namespace(request.namespace)
+        worker = await self._callers.service().drain_worker(namespace, request.worker_id)
+        await self._callers.audit("worker.drain", namespace, request.worker_id)
         now, ttl = self._service.clock.now(), self._service.settings.lease_ttl
         return codec.worker_to_pb(worker, now, ttl)
