@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import os
 import threading
 import time
 import uuid
@@ -129,3 +130,9 @@ async def async_sleep(seconds: float) -> str:
     current_job().progress(0.1)
     await asyncio.sleep(seconds)
     return "slept"
+
+
+@registry.task(name="process_pid", pool="process")
+def process_pid() -> int:
+    """Declared CPU-bound: runs in a task process whatever the worker's pool."""
+    return os.getpid()

@@ -4,6 +4,7 @@ running, timeouts, graceful shutdown. Runs in every mode (`app_url`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -99,6 +100,14 @@ async def test_process_pool_refuses_functions_it_cannot_import(app: App) -> None
     await Worker(app, pool="process").run_until_idle(timeout=30)
     with pytest.raises(TaskFailed, match="defined inside a function"):
         await handle.aresult(timeout=1)
+
+
+async def test_a_task_can_ask_for_a_process_in_any_pool(app: App) -> None:
+    in_process = await tasks.process_pid.aenqueue()
+    in_thread = await tasks.add.aenqueue(1, 1)
+    await Worker(app, pool="thread").run_until_idle(timeout=60)
+    assert await in_process.aresult(timeout=1) != os.getpid()
+    assert await in_thread.aresult(timeout=1) == 2
 
 
 def test_current_job_outside_a_task_is_an_error() -> None:

@@ -102,7 +102,7 @@ async def execute(
         args=args,
         kwargs=kwargs,
         timeout=job.timeout,
-        pool=placement.pool,
+        pool=task.pool or placement.pool,
         executor=placement.executor,
         cancel_grace=placement.cancel_grace,
         processes=placement.processes,

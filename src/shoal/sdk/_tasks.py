@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, ov
 from shoal.core.errors import Conflict, InvalidArgument, ShoalError
 from shoal.core.model import DEFAULT_QUEUE
 from shoal.core.retry import RetryPolicy
+from shoal.sdk._execution import Pool
 from shoal.sdk._serde import Signature
 
 if TYPE_CHECKING:
@@ -139,9 +140,16 @@ class Task(TaskVariant[P, R]):
     """
 
     def __init__(
-        self, fn: Callable[P, Any], name: str, options: TaskOptions, registry: TaskRegistry
+        self,
+        fn: Callable[P, Any],
+        name: str,
+        options: TaskOptions,
+        registry: TaskRegistry,
+        pool: Pool | None = None,
     ) -> None:
         super().__init__(self, options)
+        #: Where workers run it; None runs it in the worker's own pool.
+        self.pool = pool
         #: The function itself; call it directly to run the task in this process.
         self.fn = fn
         #: The name jobs carry; workers in any language look the task up by it.
@@ -196,6 +204,7 @@ class TaskRegistry:
         backoff: RetryPolicy | float | None = None,
         timeout: float | None = None,
         priority: int = 0,
+        pool: Pool | None = None,
     ) -> TaskDecorator: ...
 
     def task(
@@ -209,6 +218,7 @@ class TaskRegistry:
         backoff: RetryPolicy | float | None = None,
         timeout: float | None = None,
         priority: int = 0,
+        pool: Pool | None = None,
     ) -> Any:
         """Declare a task: `@registry.task` or `@registry.task(name=..., queue=..., ...)`.
 
@@ -220,6 +230,8 @@ class TaskRegistry:
             backoff: Delay before each retry: a `RetryPolicy`, or seconds for a fixed delay.
             timeout: Seconds an attempt may run before the worker stops it.
             priority: Higher runs first.
+            pool: Where workers run it, whatever their own pool: `process` for CPU-bound
+                work, `thread` for blocking calls, `asyncio` for the loop's executor.
         """
         if retries is not None and retries < 0:
             raise InvalidArgument("retries", "must not be negative")
@@ -230,7 +242,7 @@ class TaskRegistry:
 
         def decorate(function: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or f"{function.__module__}.{function.__qualname__}"
-            return self.add(Task(function, task_name, options, self))
+            return self.add(Task(function, task_name, options, self, pool))
 
         return decorate(fn) if fn is not None else decorate
 

@@ -1,9 +1,9 @@
 """The worker runtime: claim jobs of some queues, run them in a pool, report their outcomes.
 
-One asyncio loop drives everything. Async tasks run on it; sync tasks run in threads (or, with
-`pool="process"`, every task runs in its own process). All leases are renewed together by one
-heartbeat. Stopping is graceful: take nothing more, let running jobs finish for a while, then
-stop them and give their jobs back.
+One asyncio loop drives everything. Async tasks run on it; sync tasks run in threads; with
+`pool="process"` (for the worker, or for one task) tasks run in warm task processes. All leases
+are renewed together by one heartbeat. Stopping is graceful: take nothing more, let running
+jobs finish for a while, then stop them and give their jobs back.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class Worker:
         queues: The queues to take jobs from.
         concurrency: Jobs run at once.
         pool: `thread` runs sync tasks in a thread pool of `concurrency` threads, `asyncio` in
-            the loop's default executor; `process` runs every task in a process of its own.
+            the loop's default executor; `process` runs every task in warm task processes.
+            A task declared with its own `pool` runs there.
         shutdown_grace: Seconds running jobs may take to finish when the worker stops.
         cancel_grace: Seconds a cancelled process may take to stop before it is terminated.
     """
@@ -126,8 +127,7 @@ class Worker:
             )
             if self.pool == "thread":
                 self._executor = ThreadPoolExecutor(self.concurrency, f"shoal-{self.pool}")
-            elif self.pool == "process":
-                self._processes = ProcessPool()
+            self._processes = ProcessPool()  # starts processes only for calls that need one
             self._stopping.clear()
             self._closed.clear()
             self._loops.append(asyncio.create_task(self._heartbeat_loop()))
