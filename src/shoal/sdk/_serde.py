@@ -103,10 +103,11 @@ class Signature:
         object.__setattr__(self, "signature", inspect.signature(self.fn))
 
     @cached_property
-    def _adapters(self) -> dict[str, pydantic.TypeAdapter[Any]]:
+    def _adapters(self) -> dict[str, tuple[str, pydantic.TypeAdapter[Any]]]:
+        """Per parameter (and `return`): the annotation's name and its converter."""
         hints = _hints(self.fn)
         return {
-            name: pydantic.TypeAdapter(hint)
+            name: (_type_name(hint), pydantic.TypeAdapter(hint))
             for name, hint in hints.items()
             if hint is not Any and hint is not _EMPTY
         }
@@ -149,9 +150,9 @@ class Signature:
         return bound.args, bound.kwargs
 
     def _convert(self, name: str, value: Any) -> Any:
-        adapter = self._adapters.get(name)
-        if adapter is None:
+        if name not in self._adapters:
             return value
+        type_name, adapter = self._adapters[name]
         kind = self.signature.parameters[name].kind
         try:
             if kind is inspect.Parameter.VAR_POSITIONAL:
@@ -163,11 +164,8 @@ class Signature:
             problem = exc.errors()[0]
             where = ".".join(str(part) for part in problem["loc"])
             detail = f" at {where}" if where else ""
-            raise InvalidArgument(
-                name,
-                f"cannot convert {value!r:.80} to {adapter_name(adapter)}{detail}: "
-                f"{problem['msg']}",
-            ) from None
+            message = f"cannot convert {value!r:.80} to {type_name}{detail}: {problem['msg']}"
+            raise InvalidArgument(name, message) from None
 
     def encode_result(self, value: object, serializer: Serializer) -> bytes:
         """The bytes of a return value; `InvalidArgument` if it cannot be serialized."""
@@ -181,16 +179,13 @@ class Signature:
         if data is None:
             return None
         value = serializer.loads(data)
-        adapter = self._adapters.get("return")
-        if adapter is None or value is None:
+        if "return" not in self._adapters or value is None:
             return value
         try:
-            return adapter.validate_python(value)
+            return self._adapters["return"][1].validate_python(value)
         except pydantic.ValidationError as exc:
             raise InvalidArgument("result", str(exc)) from None
 
 
-def adapter_name(adapter: pydantic.TypeAdapter[Any]) -> str:
-    """A readable name of the type an adapter converts to."""
-    core_type = getattr(adapter, "_type", None)
-    return getattr(core_type, "__name__", None) or str(core_type)
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
