@@ -1,0 +1,53 @@
+"""W1 enqueue: one producer enqueues N no-op jobs one call at a time, then in batches of 500.
+
+Remote: a `shoal server` subprocess on a fresh SQLite file, the producer (this process) over
+gRPC with the SDK (`await task.aenqueue()` in a loop: each call is acknowledged after the
+server's commit). Local: `App("sqlite:///...")` in this process, no worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from bench.workloads._app import make_app
+from bench.workloads._harness import Emit, Procs, workspace
+
+
+async def _enqueue(url: str, n: int, batch: int) -> tuple[float, float]:
+    app = make_app(url)
+    async with app:
+        noop = app.find_task("noop")
+        assert noop is not None
+        for _ in range(50):  # warm up the channel and the store
+            await noop.aenqueue()
+        started = time.perf_counter()
+        for _ in range(n):
+            await noop.aenqueue()
+        single = n / (time.perf_counter() - started)
+        calls = [noop.call() for _ in range(batch)]
+        started = time.perf_counter()
+        for _ in range(n // batch):
+            await app.aenqueue_many(calls)
+        bulk = (n // batch) * batch / (time.perf_counter() - started)
+    return single, bulk
+
+
+def _remote(tmp: Path, procs: Procs, n: int, batch: int) -> tuple[float, float]:
+    server = procs.server(tmp / "w1.db")
+    try:
+        return asyncio.run(_enqueue(server.url, n, batch))
+    finally:
+        server.child.stop()
+
+
+def run(emit: Emit, *, n: int = 10_000, batch: int = 500, bulk_n: int | None = None) -> None:
+    """Measure remote and local enqueue rates (one run)."""
+    with workspace() as (tmp, procs):
+        single, bulk = _remote(tmp, procs, n, batch)
+        emit("W1", "enqueue remote, one call at a time", single, "jobs/s", n=n)
+        emit("W1", f"enqueue remote, bulk {batch}", bulk, "jobs/s", n=n, batch=batch)
+        single, bulk = asyncio.run(_enqueue(f"sqlite:///{tmp / 'local.db'}", n, batch))
+        emit("W1", "enqueue local, one call at a time", single, "jobs/s", n=n)
+        emit("W1", f"enqueue local, bulk {batch}", bulk, "jobs/s", n=n, batch=batch)

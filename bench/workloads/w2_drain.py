@@ -1,0 +1,65 @@
+"""W2 drain: N no-op jobs already queued; worker processes start; time until the last finished.
+
+The queue is paused while the jobs are enqueued (bulk, 500 per call) and the workers connect;
+the clock starts when it is resumed, and stops when a poll of the queue's counts (one
+`GetQueueStats` every 50 ms, the same cost whatever the job count) sees every job finished. So
+worker start-up (Python imports, connecting) is outside the measurement, and the detection
+costs one cheap query per 50 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bench.workloads._app import make_app
+from bench.workloads._harness import Admin, Emit, workspace
+
+
+async def fill(url: str, n: int, batch: int = 500) -> None:
+    """Enqueue `n` no-op jobs in batches."""
+    app = make_app(url)
+    async with app:
+        noop = app.find_task("noop")
+        assert noop is not None
+        calls = [noop.call() for _ in range(batch)]
+        for start in range(0, n, batch):
+            await app.aenqueue_many(calls[: min(batch, n - start)])
+
+
+def drain(
+    n: int, *, processes: int, concurrency: int, pool: str = "asyncio", timeout: float = 600
+) -> float:
+    """One drain of `n` jobs; jobs/s."""
+    with workspace() as (tmp, procs):
+        server = procs.server(tmp / "w2.db")
+        admin = Admin(server.address)
+        try:
+            admin.pause()
+            asyncio.run(fill(server.url, n))
+            for i in range(processes):
+                procs.worker(server.url, concurrency=concurrency, pool=pool, name=f"worker{i}")
+            started = time.perf_counter()
+            admin.resume()
+            finished = admin.wait_done(n, timeout)
+            return n / (finished - started)
+        finally:
+            admin.close()
+
+
+def run(
+    emit: Emit, *, sizes: tuple[int, ...] = (10_000,), processes: int = 1, concurrency: int = 64
+) -> None:
+    """Measure drain rates for each backlog size (one run)."""
+    for n in sizes:
+        rate = drain(n, processes=processes, concurrency=concurrency)
+        emit(
+            "W2",
+            f"drain {n:,} queued",
+            rate,
+            "jobs/s",
+            n=n,
+            processes=processes,
+            concurrency=concurrency,
+            pool="asyncio",
+        )
