@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+from shoal._security import build_access, grpc_tls, server_ssl
 from shoal.config import (
     ShoalConfig,
     StoreConfig,
@@ -129,6 +130,8 @@ class Server:
         self._http: HttpServer | None = None
         self._tcp: TcpServer | None = None
         self._ready: Ready | None = None
+        #: Authentication and the admin operations on identities (built at start).
+        self.access: AccessService | None = None
 
     async def start(self) -> Ready:
         """Open the store and start the duties and listeners.
@@ -147,6 +150,7 @@ class Server:
             service = self.service = QueueService(
                 self.store, config.service_settings(), clock=self.clock
             )
+            self.access = await build_access(config, cast(IdentityStore, self.store))
             self._start_duty(Maintenance(service, reap_interval=config.service.reap_interval))
             self._start_duty(SchedulerRunner(service))
             schedules = SchedulerApi(ScheduleService(service))
@@ -172,21 +176,25 @@ class Server:
         if not self.config.server.grpc_listen:
             return ""
         address = parse_listen(self.config.server.grpc_listen)
-        options = GrpcOptions(max_message_bytes=self.config.server.max_message_bytes)
-        self._grpc = GrpcListener(service, options, schedules=schedules)
+        options = GrpcOptions(
+            max_message_bytes=self.config.server.max_message_bytes, tls=grpc_tls(self.config)
+        )
+        self._grpc = GrpcListener(service, options, schedules=schedules, access=self.access)
         return await self._grpc.start(address.host, address.port)
 
     async def _start_http(self, service: QueueService, schedules: ScheduleApi) -> str:
         if not self.config.server.http_listen:
             return ""
         address = parse_listen(self.config.server.http_listen)
-        app = create_app(service, settings=HttpSettings(), schedules=schedules)
+        settings = HttpSettings(session_ttl=self.config.auth.session_ttl)
+        app = create_app(service, settings=settings, schedules=schedules, access=self.access)
         if self._tcp is not None:
             # Jobatator's HTTP gateway runs TCP commands; it shares the TCP listener's hub.
             # First, so that the dashboard's catch-all mount does not shadow it.
             app.router.routes.insert(0, gateway_route(self._tcp.hub))
         try:
-            self._http = await serve_http(app, address.host, address.port)
+            tls = self.config.tls.pair("http")
+            self._http = await serve_http(app, address.host, address.port, tls=tls)
         except OSError as exc:
             where = self.config.server.http_listen
             raise Unavailable(f"cannot listen on {where} (HTTP): {exc.strerror or exc}") from exc
@@ -197,11 +205,12 @@ class Server:
         if not self.config.server.tcp_listen:
             return ""
         address = parse_listen(self.config.server.tcp_listen)
-        # Authentication is not configured yet on any surface: loopback only, as for gRPC and
-        # HTTP (configuration refuses other addresses without server.insecure).
-        access = AccessService(cast(IdentityStore, self.store), enabled=False)
+        assert self.access is not None
+        ssl = server_ssl(self.config, "tcp")
         try:
-            self._tcp = await serve_tcp(service, access, schedules, address.host, address.port)
+            self._tcp = await serve_tcp(
+                service, self.access, schedules, address.host, address.port, ssl=ssl
+            )
         except OSError as exc:
             where = self.config.server.tcp_listen
             raise Unavailable(f"cannot listen on {where} (TCP): {exc.strerror or exc}") from exc

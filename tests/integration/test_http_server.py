@@ -7,10 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import cast
 
 import httpx
 import pytest
 
+from shoal.core.access import AccessService
+from shoal.core.auth import ANONYMOUS, Role
+from shoal.core.identity import IdentityStore
 from shoal.core.model import JobError, LeaseRef
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
@@ -190,7 +194,9 @@ async def test_unknown_routes_answer_with_the_error_body(client: httpx.AsyncClie
 
 
 async def test_the_token_guards_the_api_and_the_dashboard(service: QueueService) -> None:
-    app = create_app(service, settings=HttpSettings(api_token="s3cret"))
+    access = AccessService(cast(IdentityStore, service.store), enabled=True)
+    _, secret = await access.create_token(ANONYMOUS, "ops", {"*": frozenset({Role.ADMIN})})
+    app = create_app(service, settings=HttpSettings(), access=access)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://shoal") as client:
@@ -201,11 +207,12 @@ async def test_the_token_guards_the_api_and_the_dashboard(service: QueueService)
             assert (await client.get("/metrics")).status_code == 401
             page = await client.get("/")
             assert page.status_code == 303 and page.headers["location"] == "/login"
-            bearer = {"authorization": "Bearer s3cret"}
+            bearer = {"authorization": f"Bearer {secret}"}
             assert (await client.get("/api/v1/jobs", headers=bearer)).status_code == 200
             assert (await client.post("/login", json={"token": "wrong"})).status_code == 401
-            signed_in = await client.post("/login", json={"token": "s3cret"})
+            signed_in = await client.post("/login", json={"token": secret})
             assert "samesite=strict" in signed_in.headers["set-cookie"].lower()
+            assert secret not in signed_in.headers["set-cookie"]
             assert (await client.get("/api/v1/jobs")).status_code == 200  # the cookie
             assert (await client.get("/")).status_code == 200
             assert (await client.get("/healthz")).status_code == 200  # always open

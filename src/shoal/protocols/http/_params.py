@@ -22,5 +22,5 @@ DEFAULT_NS = DEFAULT_NAMESPACE
 State = Annotated[HttpState, Depends(get_state)]
 
 
-def authorize(request: Request, state: State) -> None:
-    state.check_token(request)
+async def authorize(request: Request, state: State) -> None:
+    await state.authenticate(request)

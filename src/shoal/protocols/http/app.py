@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI
 
+from shoal.core.access import AccessService
 from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
 
-from . import events, jobs, metrics, overview, queues, worker_pull, workers
+from . import admin, events, jobs, metrics, overview, queues, worker_pull, workers
 from . import schedules as schedule_routes
 from ._counts import QueueCounts
 from ._params import authorize
@@ -45,6 +46,7 @@ def create_app(
     *,
     settings: HttpSettings | None = None,
     schedules: ScheduleApi | None = None,
+    access: AccessService | None = None,
 ) -> FastAPI:
     """The HTTP surface of `service`: REST under /api/v1, SSE, pull-worker routes, /metrics,
     /healthz and the dashboard at /.
@@ -59,6 +61,7 @@ def create_app(
         recorder=Recorder(Metrics(), settings.chart_bucket_seconds, settings.chart_buckets),
         counts=QueueCounts(service, settings.counts_ttl),
         schedules=schedules,
+        access=access,
     )
 
     @contextlib.asynccontextmanager
@@ -89,6 +92,7 @@ def create_app(
     for module in (jobs, worker_pull, queues, workers, schedule_routes, events):
         api.include_router(module.router)
     api.include_router(overview.api_router)
+    api.include_router(admin.router)
     app.include_router(api)
     app.include_router(overview.health_router)
     app.include_router(metrics.router)
@@ -121,9 +125,17 @@ class HttpServer:
 
 
 async def serve_http(
-    app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, backlog: int = 2048
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    backlog: int = 2048,
+    tls: tuple[str, str] | None = None,
 ) -> HttpServer:
-    """Serve `app` on the running loop; port 0 picks a free port. Returns once it listens."""
+    """Serve `app` on the running loop; port 0 picks a free port. Returns once it listens.
+
+    With `tls` (a PEM certificate file and its key file) it serves HTTPS.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -137,6 +149,8 @@ async def serve_http(
         lifespan="on",
         timeout_graceful_shutdown=5,
         backlog=backlog,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="shoal-http")

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shoal.core.errors import Unauthenticated
 from shoal.core.model import DEFAULT_NAMESPACE, JobState
 
-from .state import HttpState, get_state
+from ._auth import SESSION_COOKIE
+from .state import get_state
 
 __all__ = ["LoginIn", "mount"]
 
@@ -41,27 +42,25 @@ NamespaceParam = Annotated[str, Query(min_length=1, max_length=200)]
 
 
 class LoginIn(BaseModel):
-    """The dashboard's sign-in: the API token."""
+    """The dashboard's sign-in: a user name and password, or an API token."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    token: str = Field(min_length=1, max_length=1000)
-
-
-def _signed_in(state: HttpState, request: Request) -> bool:
-    try:
-        state.check_token(request)
-    except Unauthenticated:
-        return False
-    return True
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    password: str | None = Field(default=None, min_length=1, max_length=1000)
+    token: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
 async def _page(request: Request, page: str, namespace: str, **context: object) -> Response:
     state = get_state(request)
-    if not _signed_in(state, request):
+    try:
+        session = await state.authenticate(request)
+    except Unauthenticated:
         return RedirectResponse("/login", status_code=303)
+    readable = state.readable()
     namespaces = set(state.known_namespaces()) | {namespace}
     namespaces |= {w.namespace for w in await state.service.list_workers(None)}
+    namespaces = {name for name in namespaces if readable(name)} | {namespace}
     return _templates.TemplateResponse(
         request,
         f"{page}.html",
@@ -72,6 +71,9 @@ async def _page(request: Request, page: str, namespace: str, **context: object) 
             "namespace": namespace,
             "namespaces": sorted(namespaces),
             "states": [s.value for s in JobState],
+            # sent back in X-CSRF-Token by the page's scripts on every state-changing call
+            "csrf": session.csrf if session is not None else "",
+            "signed_in": session is not None,
             **context,
         },
     )
@@ -130,12 +132,39 @@ async def login_page(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request, body: LoginIn) -> Response:
-    """Check the token and keep it in a strict same-site cookie (no other site can use it)."""
+    """Check the credentials and open a session: an opaque id in a strict same-site,
+    HTTP-only cookie (no other site's page can use it, no script can read it).
+    """
     state = get_state(request)
-    if state.settings.api_token is not None and body.token != state.settings.api_token:
-        raise Unauthenticated("wrong token")
+    peer = request.client.host if request.client else ""
+    if body.token is not None:
+        principal = await state.auth.authenticate_token(body.token, peer)
+    elif body.name is not None and body.password is not None:
+        principal = await state.auth.authenticate_password(body.name, body.password, peer)
+    else:
+        raise Unauthenticated("give a name and a password, or a token")
+    session_id, _ = state.web_sessions.open(principal)
+    response = JSONResponse({"ok": True, "user": principal.name})
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=int(state.settings.session_ttl),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """End the session (the CSRF header is needed, as for any change made with the cookie)."""
+    state = get_state(request)
+    session = await state.authenticate(request)
+    if session is not None:
+        state.web_sessions.close(request.cookies.get(SESSION_COOKIE, ""))
     response = JSONResponse({"ok": True})
-    response.set_cookie("shoal_token", body.token, httponly=True, samesite="strict")
+    response.delete_cookie(SESSION_COOKIE)
     return response
 
 

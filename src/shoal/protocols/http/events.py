@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from shoal.core.auth import Action
 from shoal.core.events import Event, Subscription
 
 from ._params import DEFAULT_NS, Namespace, State
@@ -59,9 +60,13 @@ def event_out(event: Event) -> EventOut:
     )
 
 
-def _filter(namespace: str, job_id: str | None, kinds: tuple[str, ...]) -> Callable[[Event], bool]:
+def _filter(
+    namespace: str, job_id: str | None, kinds: tuple[str, ...], readable: Callable[[str], bool]
+) -> Callable[[Event], bool]:
     def accept(event: Event) -> bool:
         if namespace != "*" and event.namespace not in (namespace, "*"):
+            return False
+        if not readable(event.namespace):  # only what the caller may read
             return False
         if job_id is not None and event.job_id != job_id:
             return False
@@ -97,7 +102,9 @@ async def stream_events(
     message per `batch` seconds instead of every event (thousands a second on a busy server):
     `{"kind": "batch", "count": 12, "kinds": {"job.succeeded": 10, ...}}`.
     """
-    accept = _filter(namespace, job_id, tuple(kind or ()))
+    if namespace != "*":
+        state.require(Action.READ, namespace)
+    accept = _filter(namespace, job_id, tuple(kind or ()), state.readable())
     subscription = state.service.events.subscribe(accept, capacity=1000)
     state.streams.add(subscription)
     return StreamingResponse(
@@ -153,6 +160,6 @@ async def job_events(
     namespace: Namespace = DEFAULT_NS,
 ) -> EventsOut:
     """The job's events this server has seen since it started (404 for an unknown job)."""
-    await state.service.get(namespace, job_id)
+    await state.guard().get(namespace, job_id)
     events = state.recorder.job_events(job_id)
     return EventsOut(events=[event_out(event) for event in events])

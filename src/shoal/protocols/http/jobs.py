@@ -34,7 +34,7 @@ async def enqueue(body: EnqueueIn, state: State, namespace: Namespace = DEFAULT_
     """Store one job. With an `idempotency_key` that matches a live job, that job is returned
     with `created: false`.
     """
-    enqueued = await state.service.enqueue(body.to_request(namespace))
+    enqueued = await state.guard().enqueue(body.to_request(namespace))
     return EnqueueOut(job=job_out(enqueued.job), created=enqueued.created)
 
 
@@ -47,7 +47,7 @@ async def enqueue_many(
         item.to_request(namespace, field_prefix=f"jobs.{index}.")
         for index, item in enumerate(body.jobs)
     ]
-    results = await state.service.enqueue_many(requests)
+    results = await state.guard().enqueue_many(requests)
     return EnqueueManyOut(
         results=[EnqueueOut(job=job_out(r.job), created=r.created) for r in results]
     )
@@ -69,7 +69,7 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> JobPageOut:
     """Jobs newest first, one keyset page at a time: every page costs the same, however deep."""
-    page = await state.service.list_jobs(
+    page = await state.guard().list_jobs(
         JobQuery(
             namespace=namespace,
             queue=queue,
@@ -88,7 +88,7 @@ async def list_jobs(
 @router.get("/{job_id}", response_model=JobOut, summary="Get a job")
 async def get_job(job_id: JobId, state: State, namespace: Namespace = DEFAULT_NS) -> JobOut:
     """The job, with its payload, result or error."""
-    return job_out(await state.service.get(namespace, job_id))
+    return job_out(await state.guard().get(namespace, job_id))
 
 
 @router.get("/{job_id}/result", response_model=JobOut, summary="Wait for a job to finish")
@@ -104,7 +104,7 @@ async def wait_for_result(
     seconds have passed (a long poll; capped by the server's `max_wait`). Look at `state`.
     """
     timeout = min(wait, state.settings.max_wait)
-    return job_out(await state.service.wait_for(namespace, job_id, timeout))
+    return job_out(await state.guard().wait_for(namespace, job_id, timeout))
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
@@ -112,17 +112,17 @@ async def cancel(job_id: JobId, state: State, namespace: Namespace = DEFAULT_NS)
     """Cancel a waiting job at once; a running one gets `cancel_requested` and its worker is
     told. 409 for a finished job.
     """
-    return job_out(await state.service.cancel(namespace, job_id))
+    return job_out(await state.guard().cancel(namespace, job_id))
 
 
 @router.post("/{job_id}/retry", response_model=JobOut, summary="Retry a job")
 async def retry(job_id: JobId, state: State, namespace: Namespace = DEFAULT_NS) -> JobOut:
     """Queue a failed or cancelled job again. 409 in any other state."""
-    return job_out(await state.service.retry(namespace, job_id))
+    return job_out(await state.guard().retry(namespace, job_id))
 
 
 @router.delete("/{job_id}", status_code=204, response_class=Response, summary="Delete a job")
 async def delete(job_id: JobId, state: State, namespace: Namespace = DEFAULT_NS) -> Response:
     """Remove a job that is not running (409 while it runs)."""
-    await state.service.delete(namespace, job_id)
+    await state.guard().delete(namespace, job_id)
     return Response(status_code=204)

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
+from shoal.core.auth import ALL_NAMESPACES, Action
 from shoal.core.events import Event
 from shoal.core.model import WAITING_STATES
 
@@ -165,7 +166,8 @@ class Metrics:
 )
 async def metrics(request: Request, state: Annotated[HttpState, Depends(get_state)]) -> Response:
     """Metrics in the Prometheus text format."""
-    state.check_token(request)
+    await state.authenticate(request)
+    state.require(Action.READ, ALL_NAMESPACES)  # the metrics show every namespace
     await state.recorder.metrics.refresh(state)
     body = generate_latest(state.recorder.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from shoal.core.auth import Action
 from shoal.core.model import JobState, WorkerState
 
 from ._params import DEFAULT_NS, Namespace, State
@@ -58,7 +59,8 @@ async def namespaces(state: State) -> NamespacesOut:
     """Configured namespaces, those of connected workers, and those seen since start."""
     known = set(state.known_namespaces())
     known |= {worker.namespace for worker in await state.service.list_workers(None)}
-    return NamespacesOut(namespaces=sorted(known))
+    known |= {namespace.name for namespace in await state.auth.store.list_namespaces()}
+    return NamespacesOut(namespaces=sorted(n for n in known if state.allows(Action.READ, n)))
 
 
 @api_router.get("/overview", response_model=OverviewOut, summary="Overview of a namespace")
@@ -70,6 +72,7 @@ async def overview(
     """Counts by state, the queues, workers by state, and throughput and latency over `window`
     (one store scan for all the counts, so the page stays fast with millions of jobs).
     """
+    state.require(Action.READ, namespace)
     service = state.service
     now = service.clock.now()
     queues = await state.counts.get(namespace)

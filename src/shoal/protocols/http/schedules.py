@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from shoal.core.errors import Unavailable
-from shoal.core.schedules import ScheduleApi
+from shoal.core.schedules import GuardedSchedules
 
 from ._params import DEFAULT_NS, Namespace, State
 from ._schedule_models import (
@@ -29,10 +29,10 @@ router = APIRouter(prefix="/schedules", tags=["schedules"], responses=ERROR_RESP
 ScheduleId = Annotated[str, Path(min_length=1, max_length=200, description="The schedule's id.")]
 
 
-def _api(state: HttpState) -> ScheduleApi:
+def _api(state: HttpState) -> GuardedSchedules:
     if state.schedules is None:
         raise Unavailable("this server runs no scheduler")
-    return state.schedules
+    return state.guard_schedules(state.schedules)  # the caller's rights, changes audited
 
 
 @router.get("", response_model=SchedulesOut, summary="List schedules")

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from fastapi import Request
 
-from shoal.core.errors import Unauthenticated
+from shoal.core.access import AccessService
+from shoal.core.auth import Action
 from shoal.core.events import Subscription
+from shoal.core.guard import GuardedService
+from shoal.core.identity import IdentityStore
 from shoal.core.model import DEFAULT_NAMESPACE
-from shoal.core.schedules import ScheduleApi
+from shoal.core.schedules import GuardedSchedules, ScheduleApi
 from shoal.core.service import QueueService
+
+from ._audited import AuditedSchedules
+from ._auth import Sessions, WebSession, authenticate, current_caller, set_caller
 
 if TYPE_CHECKING:
     from ._counts import QueueCounts
@@ -28,9 +35,8 @@ class HttpSettings:
     max_wait: float = 60.0
     #: Seconds between keep-alive comments on an idle event stream.
     sse_keepalive: float = 15.0
-    #: When set, every /api/v1 route and /metrics need `Authorization: Bearer <token>`
-    #: (or the dashboard's cookie holding it).
-    api_token: str | None = None
+    #: How long a dashboard sign-in lasts, in seconds.
+    session_ttl: float = 12 * 3600.0
     #: Namespaces listed even before anything happens in them.
     namespaces: tuple[str, ...] = (DEFAULT_NAMESPACE,)
     #: Feed the charts, the histograms and counters of /metrics and the jobs' timelines from
@@ -57,8 +63,55 @@ class HttpState:
     counts: QueueCounts
     #: The schedules, when the server runs a scheduler.
     schedules: ScheduleApi | None = None
+    #: Authentication; every caller is anonymous with every right when it is off.
+    access: AccessService | None = None
+    #: Dashboard sign-ins.
+    sessions: Sessions | None = None
     #: Open event streams, closed when the server stops so that it can stop at once.
     streams: set[Subscription] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.access is None:
+            self.access = AccessService(cast(IdentityStore, self.service.store), enabled=False)
+        if self.sessions is None:
+            self.sessions = Sessions(self.service.clock, self.settings.session_ttl)
+
+    @property
+    def auth(self) -> AccessService:
+        """The access service (always set after construction)."""
+        assert self.access is not None
+        return self.access
+
+    @property
+    def web_sessions(self) -> Sessions:
+        """The dashboard's sessions (always set after construction)."""
+        assert self.sessions is not None
+        return self.sessions
+
+    def guard(self) -> GuardedService:
+        """The service as the caller of the current request may use it."""
+        return GuardedService(self.service, current_caller(), self.auth.authorizer)
+
+    def guard_schedules(self, api: ScheduleApi) -> GuardedSchedules:
+        """The schedules as the caller of the current request may use them (changes audited)."""
+        return AuditedSchedules(api, current_caller(), self.auth.authorizer, self.audit)
+
+    def require(self, action: Action, namespace: str) -> None:
+        """`PermissionDenied` unless the current caller may do `action` in `namespace`."""
+        self.auth.require(current_caller(), action, namespace)
+
+    def allows(self, action: Action, namespace: str) -> bool:
+        """Whether the current caller may do `action` in `namespace`."""
+        return self.auth.authorizer.allows(current_caller(), action, namespace)
+
+    def readable(self) -> Callable[[str], bool]:
+        """Whether the current caller may read a namespace (bound to that caller)."""
+        principal, authorizer = current_caller(), self.auth.authorizer
+        return lambda namespace: authorizer.allows(principal, Action.READ, namespace)
+
+    async def audit(self, action: str, namespace: str, target: str) -> None:
+        """Record an admin action of the current caller."""
+        await self.auth.record(current_caller(), action, namespace, target)
 
     def known_namespaces(self) -> list[str]:
         """Configured namespaces and every namespace seen in an event, sorted.
@@ -73,15 +126,13 @@ class HttpState:
             stream.close()
         self.streams.clear()
 
-    def check_token(self, request: Request) -> None:
-        """`Unauthenticated` unless the request carries the API token (when one is set)."""
-        token = self.settings.api_token
-        if token is None:
-            return
-        header = request.headers.get("authorization", "")
-        if header == f"Bearer {token}" or request.cookies.get("shoal_token") == token:
-            return
-        raise Unauthenticated("send Authorization: Bearer <token>")
+    async def authenticate(self, request: Request) -> WebSession | None:
+        """Authenticate the request and keep its principal for the route; its dashboard
+        session if it came with the cookie. `Unauthenticated` or `PermissionDenied` (CSRF).
+        """
+        principal, session = await authenticate(self.auth, self.web_sessions, request)
+        set_caller(principal)
+        return session
 
 
 def get_state(request: Request) -> HttpState:

@@ -129,7 +129,7 @@ async def fetch(
     """
     if body.worker_id in state.recorder.draining:
         return FetchOut(jobs=[], drain=True)
-    jobs = await state.service.claim(
+    jobs = await state.guard().claim(
         ClaimInput(
             worker_id=body.worker_id,
             queues=tuple(body.queues),
@@ -142,7 +142,7 @@ async def fetch(
     )
     if jobs and await request.is_disconnected():
         # The worker gave up waiting: give the jobs back now rather than when the leases expire.
-        await state.service.release([LeaseRef(job.id, job.lease_token or "") for job in jobs])
+        await state.guard().release([LeaseRef(job.id, job.lease_token or "") for job in jobs])
         return FetchOut(jobs=[])
     return FetchOut(jobs=[job_out(job, with_lease=True) for job in jobs])
 
@@ -151,7 +151,7 @@ async def fetch(
 async def heartbeat(body: HeartbeatIn, state: State) -> HeartbeatOut:
     """Renew the leases; those reported `lost` are no longer the caller's to finish."""
     leases = [LeaseRef(lease.job_id, lease.lease_token) for lease in body.leases]
-    result = await state.service.heartbeat(leases, body.worker_id)
+    result = await state.guard().heartbeat(leases, body.worker_id)
     return HeartbeatOut(
         renewed=list(result.renewed),
         lost=list(result.lost),
@@ -172,7 +172,7 @@ async def complete(job_id: JobId, body: CompleteIn, state: State) -> JobOut:
             field="result_base64",
             given="result" in body.model_fields_set,
         )
-    job = await state.service.complete(LeaseRef(job_id, body.lease_token), result)
+    job = await state.guard().complete(LeaseRef(job_id, body.lease_token), result)
     return job_out(job)
 
 
@@ -181,14 +181,14 @@ async def fail(job_id: JobId, body: FailIn, state: State) -> JobOut:
     """The attempt failed: the job is retried later or, out of attempts, fails."""
     e = body.error
     error = JobError(type=e.type, message=e.message, traceback=e.traceback, retryable=e.retryable)
-    job = await state.service.fail(LeaseRef(job_id, body.lease_token), error, body.retry_delay)
+    job = await state.guard().fail(LeaseRef(job_id, body.lease_token), error, body.retry_delay)
     return job_out(job)
 
 
 @router.post("/jobs/{job_id}/release", response_model=FetchOut, summary="Give a job back")
 async def release(job_id: JobId, body: ReleaseIn, state: State) -> FetchOut:
     """Give back a job the worker will not run; a stale lease is ignored (empty answer)."""
-    jobs = await state.service.release([LeaseRef(job_id, body.lease_token)])
+    jobs = await state.guard().release([LeaseRef(job_id, body.lease_token)])
     return FetchOut(jobs=[job_out(job) for job in jobs])
 
 
@@ -197,5 +197,5 @@ async def release(job_id: JobId, body: ReleaseIn, state: State) -> FetchOut:
 )
 async def progress(job_id: JobId, body: ProgressIn, state: State) -> Response:
     """Record how far the running job is."""
-    await state.service.set_progress(LeaseRef(job_id, body.lease_token), body.progress)
+    await state.guard().set_progress(LeaseRef(job_id, body.lease_token), body.progress)
     return Response(status_code=204)

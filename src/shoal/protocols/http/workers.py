@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoal.core.auth import Action
 from shoal.core.errors import NotFound
 from shoal.core.model import WorkerInfo
 
@@ -49,7 +50,14 @@ async def list_workers(
     all_namespaces: Annotated[bool, Query(alias="all")] = False,
 ) -> WorkersOut:
     """The connected workers of the namespace (of every namespace with `all=true`)."""
-    workers = await state.service.list_workers(None if all_namespaces else namespace)
+    if all_namespaces:  # every namespace the caller may read
+        workers = [
+            w
+            for w in await state.service.list_workers(None)
+            if state.allows(Action.READ, w.namespace)
+        ]
+    else:
+        workers = await state.guard().list_workers(namespace)
     now = state.service.clock.now()
     return WorkersOut(workers=[worker_out(worker, now) for worker in workers])
 
@@ -70,7 +78,7 @@ async def register(body: RegisterIn, state: State, namespace: Namespace = DEFAUL
         host=body.host,
         pid=body.pid,
     )
-    return worker_out(await state.service.register_worker(worker), now)
+    return worker_out(await state.guard().register_worker(worker), now)
 
 
 @router.delete("/{worker_id}", response_model=ReleasedOut, summary="Leave")
@@ -78,6 +86,7 @@ async def leave(
     worker_id: WorkerId, state: State, namespace: Namespace = DEFAULT_NS
 ) -> ReleasedOut:
     """A worker stops: its leases end now (its jobs go back to their queue)."""
+    state.require(Action.WORK, namespace)
     if not any(w.id == worker_id for w in await state.service.list_workers(namespace)):
         raise NotFound(f"worker {worker_id} not found in namespace {namespace!r}")
     jobs = await state.service.worker_gone(worker_id, "left")
@@ -87,12 +96,14 @@ async def leave(
 @router.post("/{worker_id}/kick", response_model=ReleasedOut, summary="Kick a worker")
 async def kick(worker_id: WorkerId, state: State, namespace: Namespace = DEFAULT_NS) -> ReleasedOut:
     """Disconnect a worker: its leases end and its running jobs are retried elsewhere."""
-    jobs = await state.service.kick_worker(namespace, worker_id)
+    jobs = await state.guard().kick_worker(namespace, worker_id)
+    await state.audit("worker.kick", namespace, worker_id)
     return ReleasedOut(released=[job.id for job in jobs])
 
 
 @router.post("/{worker_id}/drain", response_model=WorkerOut, summary="Drain a worker")
 async def drain(worker_id: WorkerId, state: State, namespace: Namespace = DEFAULT_NS) -> WorkerOut:
     """Ask a worker to finish what it runs and take nothing more."""
-    worker = await state.service.drain_worker(namespace, worker_id)
+    worker = await state.guard().drain_worker(namespace, worker_id)
+    await state.audit("worker.drain", namespace, worker_id)
     return worker_out(worker, state.service.clock.now())

@@ -33,9 +33,13 @@ function qs(params) {
   return search.toString();
 }
 
+const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
 async function api(method, path, payload, params) {
   const query = qs(Object.assign({ namespace: NS }, params || {}));
   const init = { method, headers: {}, credentials: "same-origin" };
+  // The session cookie alone never changes anything: the page's CSRF token must come along.
+  if (method !== "GET" && CSRF) init.headers["X-CSRF-Token"] = CSRF;
   if (payload !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(payload);
@@ -433,11 +437,23 @@ async function schedulesPage() {
 function loginPage() {
   document.getElementById("login-form").addEventListener("submit", async (e) => {
     e.preventDefault();
-    const response = await fetch("/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: e.target.elements.token.value }) });
+    const f = e.target.elements;
+    const body = f.token.value ? { token: f.token.value } : { name: f.name.value, password: f.password.value };
+    const response = await fetch("/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     if (response.ok) location.href = "/";
-    else document.getElementById("login-error").textContent = "Wrong token.";
+    else document.getElementById("login-error").textContent = "Wrong user name, password or token.";
   });
 }
+
+function wireLogout() {
+  const button = document.getElementById("logout");
+  if (!button) return;
+  button.addEventListener("click", async () => {
+    await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": CSRF }, credentials: "same-origin" });
+    location.href = "/login";
+  });
+}
+wireLogout();  // the script runs at the end of the body: the button exists
 
 // ---- chrome: theme, namespace switcher ---------------------------------------------------------------
 
