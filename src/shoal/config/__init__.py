@@ -37,6 +37,7 @@ from shoal.config._auth import (
     parse_users,
 )
 from shoal.config._build import _build, _unknown
+from shoal.config._schedules import SchedulesConfig, parse_schedules
 from shoal.core.errors import ConfigError, InvalidArgument
 from shoal.core.retry import RetryPolicy
 from shoal.core.service import QueuePolicy, ServiceSettings
@@ -51,6 +52,7 @@ __all__ = [
     "LogConfig",
     "NamespaceConfig",
     "QueueConfig",
+    "SchedulesConfig",
     "ServerConfig",
     "ServiceConfig",
     "ShoalConfig",
@@ -148,6 +150,8 @@ class ShoalConfig:
     tls: TlsConfig = field(default_factory=TlsConfig)
     #: `[[users]]` and `[[namespaces]]` (in the file only).
     identities: Identities = field(default_factory=Identities)
+    #: `[[schedules]]` (in the file only): put at every server start.
+    schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
 
     def service_settings(self) -> ServiceSettings:
         """The `QueueService` settings this configuration describes."""
@@ -207,7 +211,7 @@ _SECTIONS: dict[str, type] = {
     "tls": TlsConfig,
 }
 #: Arrays of tables, read from the file only.
-_ARRAYS = ("users", "namespaces")
+_ARRAYS = ("users", "namespaces", "schedules")
 
 
 def _flatten(data: Mapping[str, object], where: str) -> dict[str, object]:
@@ -313,7 +317,8 @@ def load_config(
         parse_users(arrays.get("users", []), env),
         parse_namespaces(arrays.get("namespaces", [])),
     )
-    config = ShoalConfig(queues=queues, identities=identities, **sections)
+    schedules = parse_schedules(arrays.get("schedules", []), sections["limits"])
+    config = ShoalConfig(queues=queues, identities=identities, schedules=schedules, **sections)
     _check(config)
     for name, cls in _SECTIONS.items():
         for item in fields(cls):
