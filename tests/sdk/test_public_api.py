@@ -6,6 +6,7 @@ import shoal.sdk.worker
 
 def test_sdk_exports() -> None:
     assert sorted(shoal.sdk.__all__) == [
+        "Admin",
         "App",
         "Event",
         "GrpcTransport",

@@ -23,6 +23,7 @@ from shoal.core.errors import ShoalError
 from shoal.core.events import Event
 from shoal.core.model import JobState
 from shoal.core.retry import RetryPolicy
+from shoal.sdk._admin import Admin
 from shoal.sdk._app import App
 from shoal.sdk._context import JobContext, current_job
 from shoal.sdk._errors import JobCancelled, NonRetryable, ResultTimeout, Retry, TaskFailed
@@ -36,6 +37,7 @@ from shoal.sdk._transport import Transport, WorkerSession
 from shoal.sdk._worker import Worker, WorkerConfig
 
 __all__ = [
+    "Admin",
     "App",
     "Event",
     "GrpcTransport",
