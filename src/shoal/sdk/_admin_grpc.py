@@ -36,7 +36,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 from shoal.sdk import _grpc_codec as codec
 from shoal.sdk._grpc import GrpcTransport, _call
 
-_STATES_PB = {state: number for number, state in codec._STATES.items()}
+_STATES_PB: dict[JobState, Any] = {state: number for number, state in codec._STATES.items()}
 _WORKER_STATES = {
     model_pb2.WORKER_STATE_IDLE: WorkerState.IDLE,
     model_pb2.WORKER_STATE_BUSY: WorkerState.BUSY,
