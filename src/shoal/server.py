@@ -154,6 +154,8 @@ class Server:
             self._start_duty(Maintenance(service, reap_interval=config.service.reap_interval))
             self._start_duty(SchedulerRunner(service))
             schedules = SchedulerApi(ScheduleService(service))
+            for declared in config.schedules.declared:  # shoal.toml's: created or updated
+                await schedules.put(declared)
             grpc = await self._start_grpc(service, schedules)
             tcp = await self._start_tcp(service, schedules)
             ready = Ready(
