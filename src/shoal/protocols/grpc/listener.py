@@ -23,11 +23,14 @@ from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
 from shoal.protocols.grpc._auth import Authenticating, Callers
 from shoal.protocols.grpc._decoding import TolerantDecoding
+from shoal.protocols.grpc.admin import AdminServicer
 from shoal.protocols.grpc.events import EventServicer
 from shoal.protocols.grpc.gen.cluster.v1 import leader_pb2, leader_pb2_grpc
 from shoal.protocols.grpc.gen.ocelot import ocelot_pb2, ocelot_pb2_grpc
 from shoal.protocols.grpc.gen.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from shoal.protocols.grpc.gen.shoal.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
     events_pb2,
     events_pb2_grpc,
     jobs_pb2,
@@ -55,6 +58,7 @@ SERVICE_NAMES: tuple[str, ...] = tuple(
     module.DESCRIPTOR.services_by_name[name].full_name
     for module, name in (
         (jobs_pb2, "JobService"),
+        (admin_pb2, "AdminService"),
         (queues_pb2, "QueueService"),
         (workers_pb2, "WorkerService"),
         (events_pb2, "EventService"),
@@ -154,6 +158,10 @@ class GrpcListener:
                 EventServicer(self.service, self.callers),
             ),
             (health_pb2_grpc.add_HealthServicer_to_server, self._health),
+            (
+                admin_pb2_grpc.add_AdminServiceServicer_to_server,
+                AdminServicer(self.service, self.callers),
+            ),
             (leader_pb2_grpc.add_LeaderServiceServicer_to_server, LeaderServicer(self.gowork)),
             (
                 scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server,
