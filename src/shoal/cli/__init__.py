@@ -16,7 +16,14 @@ app = typer.Typer(
 )
 
 #: Command modules; add yours here.
-_COMMANDS = ("shoal.cli.server", "shoal.cli.config", "shoal.cli.db")
+_COMMANDS = (
+    "shoal.cli.server",
+    "shoal.cli.config",
+    "shoal.cli.db",
+    "shoal.cli.users",
+    "shoal.cli.tokens",
+    "shoal.cli.namespaces",
+)
 
 for _module in _COMMANDS:
     importlib.import_module(_module).register(app)
