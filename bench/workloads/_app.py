@@ -20,7 +20,7 @@ _log: IO[str] | None = None
 def _record(line: str) -> None:
     global _log
     if _log is None:
-        _log = open(os.environ["SHOAL_BENCH_LOG"], "a", buffering=1)  # noqa: SIM115
+        _log = open(os.environ["SHOAL_BENCH_LOG"], "a", buffering=1)
     _log.write(line + "\n")
 
 

@@ -10,6 +10,7 @@ slots with two jobs, or a job that started twice.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from pathlib import Path
@@ -59,7 +60,7 @@ def measure(period_ms: int, seconds: float) -> dict[str, float]:
     per_slot = Counter(round((slot - first) / period) for slot in slots)
     grid = sorted(per_slot)
     ideal = int((ended - began) / period)
-    missed = sum(b - a - 1 for a, b in zip(grid, grid[1:], strict=False))
+    missed = sum(b - a - 1 for a, b in itertools.pairwise(grid))
     missed += max(0, ideal - (len(grid) + missed))
     duplicates = sum(count - 1 for count in per_slot.values())
     duplicates += sum(len(runs) - 1 for runs in starts.values())

@@ -1,0 +1,117 @@
+"""Reference limits measured in the same run as the workloads: what the storage can do at all.
+
+- raw sqlite3 (WAL, synchronous=NORMAL) on a minimal jobs table: insert N job rows, then
+  update each to done; one transaction per job, and 100 jobs per transaction; jobs/s counts a
+  job once (its insert and its update).
+- the same loop on shoal's own schema (its migrations and indexes), as `bench.store_bench`.
+- `redis-benchmark -t lpush,rpop -q -n 100000` against 127.0.0.1:6379, when the binary exists
+  and a server answers there.
+
+Run alone: `.venv/bin/python -m bench.reference [--n 100000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY, queue TEXT NOT NULL, task TEXT NOT NULL, payload BLOB,
+    state TEXT NOT NULL, created_at REAL NOT NULL, finished_at REAL
+)
+"""
+
+
+def raw_sqlite(path: Path, n: int, per_transaction: int) -> float:
+    """Insert `n` rows then mark each done, `per_transaction` jobs per transaction: jobs/s."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(_SCHEMA)
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    now = time.time()
+    started = time.perf_counter()
+    for sql, params in (
+        (
+            "INSERT INTO jobs VALUES (?, 'default', 'noop', X'7B7D', 'queued', ?, NULL)",
+            [(job_id, now) for job_id in ids],
+        ),
+        (
+            "UPDATE jobs SET state = 'succeeded', finished_at = ? WHERE id = ?",
+            [(now, job_id) for job_id in ids],
+        ),
+    ):
+        for start in range(0, n, per_transaction):
+            conn.execute("BEGIN")
+            for row in params[start : start + per_transaction]:
+                conn.execute(sql, row)
+            conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return n / elapsed
+
+
+def store_schema(path: Path, n: int, per_transaction: int) -> float:
+    """The same loop on shoal's schema (bench.store_bench's reference): jobs/s."""
+    from bench.store_bench import bench_raw
+
+    return n / bench_raw(path, n, per_transaction, "NORMAL")
+
+
+def redis(n: int = 100_000) -> dict[str, float]:
+    """LPUSH and RPOP requests/s from redis-benchmark, or {} without a binary or a server."""
+    binary = shutil.which("redis-benchmark")
+    if binary is None:
+        return {}
+    try:
+        out = subprocess.run(
+            [binary, "-h", "127.0.0.1", "-p", "6379", "-t", "lpush,rpop", "-q", "-n", str(n)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    except (subprocess.TimeoutExpired, OSError):
+        return {}
+    rates = {}
+    for name, value in re.findall(r"(LPUSH|RPOP)\S*: ([\d.]+) requests per second", out):
+        rates[name] = float(value)
+    return rates
+
+
+def run(emit: Any, *, n: int = 100_000) -> None:
+    """Every reference limit (one run)."""
+    with tempfile.TemporaryDirectory(prefix="shoal-ref-") as tmp:
+        for per, count in ((100, n), (1, n // 5)):
+            rate = raw_sqlite(Path(tmp) / f"raw{per}.db", count, per)
+            emit("REF", f"raw sqlite3, {per} job/transaction", rate, "jobs/s", n=count)
+        for per, count in ((100, n), (1, n // 5)):
+            rate = store_schema(Path(tmp) / f"schema{per}.db", count, per)
+            emit("REF", f"raw sqlite3 on shoal's schema, {per}/tx", rate, "jobs/s", n=count)
+    for name, rate in redis().items():
+        emit("REF", f"redis-benchmark {name}", rate, "requests/s", n=100_000)
+
+
+def main() -> None:
+    """Print the reference limits as JSON lines."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=100_000)
+    args = parser.parse_args()
+
+    def emit(workload: str, name: str, value: float, unit: str, **config: Any) -> None:
+        print(json.dumps({"workload": workload, "name": name, "value": value, "unit": unit}))
+
+    run(emit, n=args.n)
+
+
+if __name__ == "__main__":
+    main()

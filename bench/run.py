@@ -1,0 +1,160 @@
+"""The benchmark runner: shoal on workloads W1-W6 and the reference limits, in one run.
+
+    .venv/bin/python -m bench.run [--quick|--full] [--only W1,W3] [--runs 3] [--json FILE]
+
+Prints one JSON line per measurement as it is taken, then a markdown table: each measurement's
+median and min-max over the runs, with the configuration, versions, date and machine.
+`--quick` (the default) fits in about ten minutes on 2 cores; `--full` adds the
+1,000,000-job backlogs and the 15 s / 30 s durations of WORKLOADS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import reference
+from bench.workloads import (
+    w1_enqueue,
+    w2_drain,
+    w3_latency,
+    w4_periodic,
+    w5_crash,
+    w6_footprint,
+)
+from bench.workloads._harness import ROOT, Emit, emitter, median
+
+#: Worker configuration of W2 (the best measured on 2 cores, see bench/README.md).
+DRAIN_PROCESSES = 2
+DRAIN_CONCURRENCY = 32
+
+
+def plan(full: bool) -> dict[str, Callable[[Emit], None]]:
+    """What each workload runs in this mode."""
+    return {
+        "REF": lambda emit: reference.run(emit, n=100_000),
+        "W1": lambda emit: w1_enqueue.run(emit, n=10_000, batch=500),
+        "W2": lambda emit: w2_drain.run(
+            emit,
+            sizes=(10_000, 100_000, 1_000_000) if full else (10_000, 100_000),
+            processes=DRAIN_PROCESSES,
+            concurrency=DRAIN_CONCURRENCY,
+        ),
+        "W3": lambda emit: w3_latency.run(emit, rates=(100, 1000), seconds=15 if full else 5),
+        "W4": lambda emit: w4_periodic.run(
+            emit, seconds_1s=30 if full else 10, seconds_100ms=30 if full else 10
+        ),
+        "W5": lambda emit: w5_crash.run(emit, n=10_000),
+        "W6": lambda emit: w6_footprint.run(emit, backlog=1_000_000 if full else 100_000),
+    }
+
+
+def machine() -> str:
+    """Cores, memory, OS."""
+    memory = "?"
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return f"{os.cpu_count()} cores, {memory} RAM, {platform.platform()}"
+
+
+def versions() -> str:
+    """Python, SQLite, grpcio, and the shoal commit."""
+    import grpc
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+    except OSError:
+        commit = "?"
+    return (
+        f"shoal {commit}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"grpcio {grpc.__version__}"
+    )
+
+
+def table(records: list[dict[str, Any]], runs: int) -> str:
+    """The markdown table: one row per measurement, median and min-max over runs."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record["workload"], record["name"]), []).append(record)
+    raw = groups.get(("REF", "raw sqlite3, 100 job/transaction"))
+    raw_rate = median([r["value"] for r in raw]) if raw else None
+    lines = [
+        f"| system | workload | measurement | median of {runs} | min-max | unit | vs raw 100/tx |",
+        "|---|---|---|---:|---:|---|---:|",
+    ]
+    for (workload, name), items in groups.items():
+        values = [item["value"] for item in items]
+        unit = items[0]["unit"]
+        ratio = ""
+        if raw_rate and unit == "jobs/s" and workload != "REF":
+            ratio = f"{median(values) / raw_rate:.2f}"
+        system = "reference" if workload == "REF" else "shoal (SQLite)"
+        lines.append(
+            f"| {system} | {workload} | {name} | {_fmt(median(values))} | "
+            f"{_fmt(min(values))}-{_fmt(max(values))} | {unit} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
+CONFIGURATION = f"""\
+Configuration: shoal server (`shoal server --store sqlite:///... --grpc-listen 127.0.0.1:0`,
+uvloop, durable SQLite store: WAL, synchronous=NORMAL), a fresh database per run. Producers: the
+Python SDK over gRPC (`await task.aenqueue()` one at a time, `app.aenqueue_many` for bulk) in
+the bench process; local mode is `App("sqlite:///...")` in that process. Workers: SDK `Worker`
+processes, pool=asyncio (async no-op tasks); W2 uses {DRAIN_PROCESSES} processes x concurrency
+{DRAIN_CONCURRENCY}, W3/W4 one process (64/16), W5 two. Completion is detected by polling
+GetQueueStats every 50 ms. Reference: bench/reference.py."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the workloads and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="the ten-minute set (default)")
+    mode.add_argument("--full", action="store_true", help="everything, 1,000,000-job backlogs")
+    parser.add_argument("--only", default="", help="comma-separated ids: REF,W1,...,W6")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None, help="also append JSON lines here")
+    args = parser.parse_args(argv)
+    steps = plan(args.full)
+    wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()] or list(steps)
+    unknown = set(wanted) - set(steps)
+    if unknown:
+        parser.error(f"unknown workloads {sorted(unknown)}; choose from {list(steps)}")
+    records: list[dict[str, Any]] = []
+    started = time.monotonic()
+    with open(args.json, "a") if args.json else open(os.devnull, "w") as sink:
+        emit = emitter(records, sink if args.json else None)
+        for run in range(args.runs):
+            for workload in wanted:
+                print(f"# run {run + 1}/{args.runs}: {workload}", file=sys.stderr, flush=True)
+                steps[workload](emit)
+    print()
+    print(f"## shoal bench ({'full' if args.full else 'quick'}), {dt.date.today().isoformat()}")
+    print()
+    print(f"Machine: {machine()}. Versions: {versions()}.")
+    print(f"Took {time.monotonic() - started:.0f} s.")
+    print()
+    print(CONFIGURATION)
+    print()
+    print(table(records, args.runs))
+
+
+if __name__ == "__main__":
+    main()
