@@ -31,8 +31,10 @@ users_app = typer.Typer(
     help="Manage users (passwords and roles per namespace).", no_args_is_help=True
 )
 
-_STDIN = typer.Option("--password-stdin", help="Read the password from standard input.")
-_ENV = typer.Option("--password-env", help="Read the password from this environment variable.")
+_STDIN = typer.Option(False, "--password-stdin", help="Read the password from standard input.")
+_ENV = typer.Option(
+    None, "--password-env", help="Read the password from this environment variable."
+)
 
 
 def register(app: typer.Typer) -> None:
