@@ -23,6 +23,12 @@ _COMMANDS = (
     "shoal.cli.users",
     "shoal.cli.tokens",
     "shoal.cli.namespaces",
+    "shoal.cli.worker",
+    "shoal.cli.enqueue",
+    "shoal.cli.jobs",
+    "shoal.cli.queues",
+    "shoal.cli.workers",
+    "shoal.cli.schedules",
 )
 
 for _module in _COMMANDS:
