@@ -23,6 +23,7 @@ from shoal.core.errors import ShoalError
 from shoal.core.events import Event
 from shoal.core.model import JobState
 from shoal.core.retry import RetryPolicy
+from shoal.core.schedules import ScheduleView
 from shoal.sdk._admin import Admin
 from shoal.sdk._app import App
 from shoal.sdk._context import JobContext, current_job
@@ -31,6 +32,7 @@ from shoal.sdk._execution import Pool
 from shoal.sdk._grpc import GrpcTransport
 from shoal.sdk._handle import JobHandle
 from shoal.sdk._local import LocalTransport
+from shoal.sdk._schedules import ScheduleOptions, Schedules
 from shoal.sdk._serde import JsonSerializer, PickleSerializer, Serializer
 from shoal.sdk._tasks import Task, TaskCall, TaskOptions, TaskRegistry, TaskVariant
 from shoal.sdk._transport import Transport, WorkerSession
@@ -53,6 +55,9 @@ __all__ = [
     "ResultTimeout",
     "Retry",
     "RetryPolicy",
+    "ScheduleOptions",
+    "ScheduleView",
+    "Schedules",
     "Serializer",
     "ShoalError",
     "Task",

@@ -15,18 +15,20 @@ import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 from shoal.core.errors import ConfigError, Conflict, ShoalError
 from shoal.core.events import Event
 from shoal.core.model import DEFAULT_NAMESPACE
+from shoal.core.schedules import ScheduleInput
 from shoal.core.validation import EnqueueRequest
 from shoal.sdk._handle import JobHandle
 from shoal.sdk._local import LOCAL_SCHEMES, LocalTransport
 from shoal.sdk._loop import LoopThread
+from shoal.sdk._schedules import ScheduleOptions, Schedules, periodic
 from shoal.sdk._serde import JsonSerializer, PickleSerializer, Serializer
-from shoal.sdk._tasks import Task, TaskCall, TaskRegistry
+from shoal.sdk._tasks import Task, TaskCall, TaskDecorator, TaskRegistry
 from shoal.sdk._transport import Transport
 from shoal.sdk._worker import Worker, WorkerConfig
 
@@ -92,6 +94,9 @@ class App:
         self._start_lock = threading.Lock()
         self._worker: Worker | None = None
         self._watchers: set[asyncio.Task[Any]] = set()
+        #: Define and steer schedules (`app.schedules.add(...)`, `.pause(...)`, ...).
+        self.schedules = Schedules(self)
+        self._declared: dict[str, ScheduleInput] = {}
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -104,6 +109,29 @@ class App:
         registry.bind(self)
         if registry not in self._included:
             self._included.append(registry)
+
+    def periodic(
+        self, *, name: str | None = None, **options: Unpack[ScheduleOptions]
+    ) -> TaskDecorator:
+        """Declare a task that runs on a schedule, put each time the app starts:
+        `@app.periodic(every="250ms")`, `@app.periodic(cron="*/5 * * * * *")`.
+
+        Args:
+            name: The task's name (`module.qualname` by default); also the schedule's id
+                unless `id` is given.
+            **options: The schedule (see `ScheduleOptions`): one of `every`, `cron`, `at`,
+                and `timezone`, `queue`, `args`, `kwargs`, `overlap`, `catch_up`, ...
+
+        Raises:
+            InvalidArgument: a bad option, named, when the decorator runs.
+        """
+        return periodic(self, name, options)
+
+    def declare_schedule(self, data: ScheduleInput) -> None:
+        """Put this schedule each time the app starts; `Conflict` if its id is declared."""
+        if data.id in self._declared:
+            raise Conflict(f"a schedule with id {data.id!r} is already declared")
+        self._declared[data.id or ""] = data
 
     def find_task(self, name: str) -> Task[Any, Any] | None:
         """The task with this name, or None."""
@@ -169,6 +197,12 @@ class App:
     async def _open(self) -> None:
         transport = self._given_transport or transport_for_url(self.url)
         await transport.open()
+        try:
+            for data in self._declared.values():  # @app.periodic: created or updated
+                await transport.schedules().put(data)
+        except BaseException:
+            await transport.close()
+            raise
         self._transport = transport
         if self.is_local and self._worker_config is not None:
             self._worker = Worker.from_config(self, self._worker_config)

@@ -25,6 +25,7 @@ from shoal.core.errors import ConfigError, ShoalError, Unavailable, error_from_c
 from shoal.core.events import Event
 from shoal.core.model import Job, JobError, LeaseRef, QueueStats, WorkerInfo
 from shoal.core.ports import Enqueued, HeartbeatResult
+from shoal.core.schedules import ScheduleApi
 from shoal.core.validation import EnqueueRequest
 from shoal.protocols.grpc.gen.shoal.v1 import (
     events_pb2,
@@ -138,6 +139,12 @@ class GrpcTransport:
         session = GrpcSession(self._workers.Connect(), worker, on_cancel)
         await session.open()
         return session
+
+    def schedules(self) -> ScheduleApi:
+        """The server's schedules (`shoal.v1.ScheduleService`)."""
+        from shoal.sdk._admin_grpc import GrpcSchedules  # it imports this module
+
+        return GrpcSchedules(self)
 
 
 class GrpcSession:

@@ -19,8 +19,10 @@ from shoal.core.events import Event
 from shoal.core.maintenance import Maintenance
 from shoal.core.model import Job, JobError, LeaseRef, QueueStats, WorkerInfo
 from shoal.core.ports import Enqueued, HeartbeatResult, Store
+from shoal.core.schedules import ScheduleApi
 from shoal.core.service import ClaimInput, QueueService, ServiceSettings
 from shoal.core.validation import EnqueueRequest
+from shoal.scheduler import SchedulerApi, SchedulerRunner, ScheduleService
 from shoal.sdk._transport import CancelListener
 
 __all__ = ["LOCAL_SCHEMES", "LocalTransport", "store_from_url"]
@@ -59,7 +61,11 @@ def store_from_url(url: str) -> Store:
 
 
 class LocalTransport:
-    """A `QueueService` and its maintenance loop, in this process."""
+    """A `QueueService`, its maintenance loop and a scheduler runner, in this process.
+
+    The runner is leader-elected through the store, so two apps on one SQLite file fire
+    each slot once.
+    """
 
     def __init__(self, store: Store | str = "memory://", settings: ServiceSettings | None = None):
         self._store = store
@@ -67,6 +73,8 @@ class LocalTransport:
         self._service: QueueService | None = None
         self._maintenance: Maintenance | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
+        self._runner: SchedulerRunner | None = None
+        self._runner_task: asyncio.Task[None] | None = None
 
     @property
     def service(self) -> QueueService:
@@ -82,12 +90,17 @@ class LocalTransport:
         self._service = QueueService(store, self._settings)
         self._maintenance = Maintenance(self._service)
         self._maintenance_task = asyncio.create_task(self._maintenance.run())
+        self._runner = SchedulerRunner(self._service)
+        self._runner_task = asyncio.create_task(self._runner.run())
 
     async def close(self) -> None:
-        """Stop maintenance, end event streams and close the store."""
+        """Stop the scheduler and maintenance, end event streams and close the store."""
         if self._service is None:
             return
         service, self._service = self._service, None
+        if self._runner is not None and self._runner_task is not None:
+            self._runner.stop()
+            await self._runner_task
         if self._maintenance is not None and self._maintenance_task is not None:
             self._maintenance.stop()
             await self._maintenance_task
@@ -124,6 +137,10 @@ class LocalTransport:
                 yield event
         finally:
             subscription.close()
+
+    def schedules(self) -> ScheduleApi:
+        """The schedules, fired by this transport's runner."""
+        return SchedulerApi(ScheduleService(self.service))
 
     async def connect_worker(self, worker: WorkerInfo, on_cancel: CancelListener) -> LocalSession:
         """Register the worker and return its session."""

@@ -12,6 +12,7 @@ from typing import Protocol
 from shoal.core.events import Event
 from shoal.core.model import Job, JobError, LeaseRef, QueueStats, WorkerInfo
 from shoal.core.ports import Enqueued, HeartbeatResult
+from shoal.core.schedules import ScheduleApi
 from shoal.core.validation import EnqueueRequest
 
 __all__ = ["CancelListener", "Transport", "WorkerSession"]
@@ -98,4 +99,8 @@ class Transport(Protocol):
 
     async def connect_worker(self, worker: WorkerInfo, on_cancel: CancelListener) -> WorkerSession:
         """Join as a worker; `on_cancel` hears of cancellations of this worker's jobs."""
+        ...
+
+    def schedules(self) -> ScheduleApi:
+        """The service's schedules (once open)."""
         ...
