@@ -26,9 +26,9 @@ from shoal.core.validation import EnqueueRequest
 from shoal.sdk._handle import JobHandle
 from shoal.sdk._local import LOCAL_SCHEMES, LocalTransport
 from shoal.sdk._loop import LoopThread
-from shoal.sdk._schedules import ScheduleOptions, Schedules, periodic
+from shoal.sdk._schedules import PeriodicDecorator, ScheduleOptions, Schedules, periodic
 from shoal.sdk._serde import JsonSerializer, PickleSerializer, Serializer
-from shoal.sdk._tasks import Task, TaskCall, TaskDecorator, TaskRegistry
+from shoal.sdk._tasks import Task, TaskCall, TaskRegistry
 from shoal.sdk._transport import Transport
 from shoal.sdk._worker import Worker, WorkerConfig
 
@@ -112,7 +112,7 @@ class App:
 
     def periodic(
         self, *, name: str | None = None, **options: Unpack[ScheduleOptions]
-    ) -> TaskDecorator:
+    ) -> PeriodicDecorator:
         """Declare a task that runs on a schedule, put each time the app starts:
         `@app.periodic(every="250ms")`, `@app.periodic(cron="*/5 * * * * *")`.
 

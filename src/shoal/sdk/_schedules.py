@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypedDict, TypeVar, Unpack, overload
 
 from shoal.core.errors import InvalidArgument
 from shoal.core.model import DEFAULT_QUEUE
@@ -23,11 +23,20 @@ from shoal.scheduler.model import build_schedule
 if TYPE_CHECKING:
     from shoal.sdk._app import App
     from shoal.sdk._handle import JobHandle
-    from shoal.sdk._tasks import Task, TaskDecorator
+    from shoal.sdk._tasks import Task
 
-__all__ = ["ScheduleOptions", "Schedules", "parse_duration", "periodic", "schedule_input"]
+__all__ = [
+    "PeriodicDecorator",
+    "ScheduleOptions",
+    "Schedules",
+    "parse_duration",
+    "periodic",
+    "schedule_input",
+]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -293,7 +302,18 @@ class Schedules:
         return self._app.run_sync(lambda: self.aupcoming(schedule_id, count))
 
 
-def periodic(app: App, name: str | None, options: ScheduleOptions) -> TaskDecorator:
+class PeriodicDecorator(Protocol):
+    """What `app.periodic(...)` returns: makes a function a `Task`; a `Task` stays one."""
+
+    @overload
+    def __call__(self, fn: Task[P, R], /) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+def periodic(app: App, name: str | None, options: ScheduleOptions) -> PeriodicDecorator:
     """`@app.periodic(...)`: register the function as a task (a `Task` stays as it is) and
     declare its schedule, checked now and put each time the app starts.
     """
@@ -308,4 +328,4 @@ def periodic(app: App, name: str | None, options: ScheduleOptions) -> TaskDecora
         app.declare_schedule(schedule_input(app, task, options))
         return task
 
-    return decorate
+    return decorate  # type: ignore[return-value]  # one body serves every overload
