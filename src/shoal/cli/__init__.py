@@ -29,6 +29,7 @@ _COMMANDS = (
     "shoal.cli.queues",
     "shoal.cli.workers",
     "shoal.cli.schedules",
+    "shoal.cli.demo",
 )
 
 for _module in _COMMANDS:
