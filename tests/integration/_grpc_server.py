@@ -73,6 +73,10 @@ class ServerProcess:
         """Signal the server and wait for it to exit; its exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(signum)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        """Wait for a server that was already told to stop (a second signal would mean "now")."""
         try:
             return self.proc.wait(timeout)
         finally:

@@ -139,7 +139,7 @@ def test_sigterm_lets_a_running_job_finish(tmp_path: Path, workers: list) -> Non
         ack = worker.expect("ack")
         assert (ack["job_id"], ack["state"]) == (job_id, "JOB_STATE_SUCCEEDED")
         worker.expect("exit")
-    assert server.stop() == 0
+    assert server.wait() == 0
     again = start_server(tmp_path)  # the same SQLite file: the outcome was kept
     try:
         with again.channel() as channel:
