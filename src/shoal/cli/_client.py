@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,9 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from shoal.core.errors import ShoalError
 from shoal.core.model import DEFAULT_NAMESPACE, JobState
-from shoal.sdk._admin import DEFAULT_ADMIN_URL, Admin
+
+if TYPE_CHECKING:
+    from shoal.sdk._admin import Admin
 
 T = TypeVar("T")
+#: The server a client command reaches without --url or SHOAL_URL (`Admin`'s default too).
+DEFAULT_ADMIN_URL = "grpc://127.0.0.1:50051"
 
 #: Exit code of a client command whose call failed (the line on stderr names the error code).
 EXIT_ERROR = 1
@@ -52,6 +56,7 @@ def error_exit(error: ShoalError | str, code: int = EXIT_ERROR) -> NoReturn:
 
 def call(url: str | None, namespace: str, action: Callable[[Admin], Awaitable[T]]) -> T:
     """Open an `Admin` on `url`, run `action` with it and close it; errors exit in one line."""
+    from shoal.sdk._admin import Admin  # the SDK and gRPC load only when a command runs
 
     async def main() -> T:
         async with Admin(resolve_url(url), namespace=namespace or DEFAULT_NAMESPACE) as admin:
@@ -70,8 +75,11 @@ def emit_json(document: Any) -> None:
 
 
 def console() -> Console:
-    """A console on standard output (plain when it is not a terminal)."""
-    return Console(highlight=False, soft_wrap=False)
+    """A console on standard output (plain and wide when it is not a terminal)."""
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = max(out.width, 160)  # a pipe or a file: one row per line
+    return out
 
 
 def parse_state(value: str | None) -> JobState | None:

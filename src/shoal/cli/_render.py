@@ -28,6 +28,18 @@ def when(value: float | None) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
+def short_when(value: float | None) -> str:
+    """A POSIX time for a table cell (UTC, no year)."""
+    if value is None:
+        return "-"
+    return datetime.fromtimestamp(value, UTC).strftime("%m-%d %H:%M:%S")
+
+
+def _id_column(table: Table, name: str = "id") -> None:
+    # Ids are what people copy into the next command: never cut them.
+    table.add_column(name, no_wrap=True, min_width=36)
+
+
 def state_text(state: JobState) -> str:
     return f"[{_STATE_STYLE[state]}]{state.value}[/]"
 
@@ -84,7 +96,10 @@ def job_dict(job: Job) -> dict[str, Any]:
 
 
 def jobs_table(jobs: Iterable[Job]) -> Table:
-    table = Table("id", "queue", "task", "state", "attempt", "prio", "created", "error")
+    table = Table()
+    _id_column(table)
+    for name in ("queue", "task", "state", "attempt", "prio", "created (UTC)", "error"):
+        table.add_column(name)
     for job in jobs:
         error = f"{job.error.type}: {job.error.message}" if job.error else ""
         table.add_row(
@@ -94,7 +109,7 @@ def jobs_table(jobs: Iterable[Job]) -> Table:
             state_text(job.state),
             f"{job.attempt}/{job.max_attempts}",
             str(job.priority),
-            when(job.created_at),
+            short_when(job.created_at),
             error[:60],
         )
     return table
@@ -187,7 +202,10 @@ def worker_dict(worker: WorkerInfo) -> dict[str, Any]:
 
 
 def workers_table(workers: Iterable[WorkerInfo]) -> Table:
-    table = Table("id", "state", "queues", "running", "language", "host", "pid", "last heartbeat")
+    table = Table()
+    _id_column(table)
+    for name in ("state", "queues", "running", "language", "host", "pid", "last heartbeat"):
+        table.add_column(name)
     for worker in workers:
         table.add_row(
             worker.id,
@@ -197,7 +215,7 @@ def workers_table(workers: Iterable[WorkerInfo]) -> Table:
             worker.language,
             worker.host,
             str(worker.pid),
-            when(worker.last_heartbeat),
+            short_when(worker.last_heartbeat),
         )
     return table
 
@@ -235,7 +253,7 @@ def schedule_dict(view: ScheduleView, upcoming: list[float] | None = None) -> di
 
 
 def schedules_table(views: Iterable[ScheduleView]) -> Table:
-    table = Table("id", "task", "queue", "trigger", "paused", "next fire", "last fire", "last job")
+    table = Table("id", "task", "queue", "trigger", "paused", "next fire (UTC)", "last fire")
     for view in views:
         table.add_row(
             view.id,
@@ -243,8 +261,7 @@ def schedules_table(views: Iterable[ScheduleView]) -> Table:
             view.queue,
             trigger_text(view),
             "yes" if view.paused else "",
-            when(view.next_fire_at),
-            when(view.last_fire_at),
-            view.last_job_id or "",
+            short_when(view.next_fire_at),
+            short_when(view.last_fire_at),
         )
     return table

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,7 +25,9 @@ from shoal.cli._demo_view import Tracked, board, change_line, new_progress
 from shoal.core.errors import ShoalError
 from shoal.core.model import JobQuery, JobState
 from shoal.core.schedules import ScheduleInput
-from shoal.sdk import Admin, App, JobHandle, Worker
+
+if TYPE_CHECKING:
+    from shoal.sdk import Admin, App, JobHandle
 
 __all__ = ["demo", "register"]
 
@@ -88,6 +90,7 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
 async def _main(folder: Path, once: bool, http_port: int, grpc_port: int) -> int:
     from shoal.cli._demo_tasks import tasks
     from shoal.config import ServerConfig, ShoalConfig, StoreConfig
+    from shoal.sdk import Admin, App, Worker
     from shoal.server import Server
 
     store = f"sqlite:///{folder}/shoal.db"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,7 +23,9 @@ from shoal.cli._client import (
 from shoal.cli._render import decode, job_dict
 from shoal.core.model import Job, JobState
 from shoal.core.validation import EnqueueRequest
-from shoal.sdk._admin import Admin
+
+if TYPE_CHECKING:
+    from shoal.sdk._admin import Admin
 
 __all__ = ["enqueue", "register"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,7 +22,9 @@ from shoal.cli._client import (
 from shoal.cli._render import job_detail, job_dict, jobs_table
 from shoal.core.errors import ShoalError
 from shoal.core.model import Job, JobPage, JobQuery
-from shoal.sdk._admin import Admin
+
+if TYPE_CHECKING:
+    from shoal.sdk._admin import Admin
 
 __all__ = ["register"]
 
@@ -92,7 +94,7 @@ def show(
         console().print(job_detail(job))
 
 
-Action = Callable[[Admin, str], Awaitable[Any]]
+Action = Callable[["Admin", str], Awaitable[Any]]
 
 
 def _bulk(
@@ -170,9 +172,8 @@ def cancel(
     as_json: JsonOption = False,
 ) -> None:
     """Cancel jobs: waiting ones at once, running ones by asking their worker."""
-    _bulk(
-        "cancel", Admin.cancel_job, ids, every, _query(namespace, queue, state, task), url, as_json
-    )
+    query = _query(namespace, queue, state, task)
+    _bulk("cancel", lambda admin, job_id: admin.cancel_job(job_id), ids, every, query, url, as_json)
 
 
 @jobs.command("retry")
@@ -187,7 +188,15 @@ def retry(
     as_json: JsonOption = False,
 ) -> None:
     """Queue failed or cancelled jobs again (e.g. `--state failed --all`)."""
-    _bulk("retry", Admin.retry_job, ids, every, _query(namespace, queue, state, task), url, as_json)
+    _bulk(
+        "retry",
+        lambda admin, job_id: admin.retry_job(job_id),
+        ids,
+        every,
+        _query(namespace, queue, state, task),
+        url,
+        as_json,
+    )
 
 
 @jobs.command("rm")
@@ -202,4 +211,12 @@ def remove(
     as_json: JsonOption = False,
 ) -> None:
     """Delete jobs that are not running (e.g. `--state succeeded --all`)."""
-    _bulk("rm", Admin.delete_job, ids, every, _query(namespace, queue, state, task), url, as_json)
+    _bulk(
+        "rm",
+        lambda admin, job_id: admin.delete_job(job_id),
+        ids,
+        every,
+        _query(namespace, queue, state, task),
+        url,
+        as_json,
+    )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shoal.cli._client import JsonOption, NamespaceOption, UrlOption, call, console, emit_json
 from shoal.cli._render import queue_dict, queues_table, stats_dict, stats_table
 from shoal.core.model import QueueInfo, QueueStats
-from shoal.sdk._admin import Admin
+
+if TYPE_CHECKING:
+    from shoal.sdk._admin import Admin
 
 __all__ = ["register"]
 

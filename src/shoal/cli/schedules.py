@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,7 +23,9 @@ from shoal.cli._client import (
 from shoal.cli._render import job_dict, schedule_dict, schedules_table, when
 from shoal.core.ports import Enqueued
 from shoal.core.schedules import ScheduleInput, ScheduleView
-from shoal.sdk._admin import Admin
+
+if TYPE_CHECKING:
+    from shoal.sdk._admin import Admin
 
 __all__ = ["register"]
 
