@@ -18,6 +18,7 @@ import asyncio
 import math
 import signal
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -29,7 +30,7 @@ import pytest
 
 from shoal.core.model import Job, JobQuery
 from shoal.sdk import Admin, App, Worker, WorkerConfig, current_job
-from tests.integration._grpc_server import ServerProcess, start_server
+from tests.integration._grpc_server import ServerProcess, server_command, start_server
 
 SCHEDULE = "tick"
 
@@ -212,3 +213,50 @@ async def test_catch_up_after_a_kill_9_is_obeyed_exactly(tmp_path: Path, policy:
     assert after == list(range(min(after), max(after) + 1, 1000))
     expected = {"skip": [], "one": missed[-1:], "all": missed}[policy]
     assert late == expected, (policy, late, missed)
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ('cron = "*/5 * * * * * * *"', "schedules[0] (bad).cron"),
+        ('every = "0s"', "schedules[0] (bad).every"),
+        ('every = "-1s"', "schedules[0].every"),
+        ('cron = "0 9 * * *"\ntimezone = "Europe/Atlantis"', "schedules[0] (bad).timezone"),
+        ('every = "1s"\nevery_ms = 5', "schedules[0].every_ms"),
+    ],
+)
+def test_the_server_refuses_a_bad_declared_schedule(tmp_path: Path, line: str, named: str) -> None:
+    config = _toml(tmp_path, f'[[schedules]]\nid = "bad"\ntask = "t"\n{line}\n')
+    database = tmp_path / "shoal.db"
+    command = server_command(
+        *("--config", str(config), "--grpc-listen", "127.0.0.1:0"),
+        *("--store", f"sqlite:///{database}"),
+    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert named in done.stderr
+    assert not database.exists()  # refused before the store was opened: nothing stored
+
+
+async def test_a_changed_declaration_is_applied_at_the_next_start(tmp_path: Path) -> None:
+    seen = []
+    for trigger in ('every = "1h"', 'cron = "*/30 * * * * *"\ntimezone = "Europe/Paris"'):
+        config = _toml(tmp_path, f'[[schedules]]\nid = "decl"\ntask = "t"\n{trigger}\n')
+        server = start_server(tmp_path, "--config", str(config))
+        try:
+            async with Admin(f"grpc://{server.address}") as admin:
+                seen.append(await admin.get_schedule("decl"))
+                assert len(await admin.list_schedules()) == 1
+        finally:
+            server.stop()
+    first, second = seen
+    assert (first.kind, first.every_ms) == ("interval", 3_600_000)
+    assert (second.kind, second.cron, second.timezone) == (
+        "cron",
+        "*/30 * * * * *",
+        "Europe/Paris",
+    )
+    assert second.created_at == first.created_at  # updated in place, not made anew
