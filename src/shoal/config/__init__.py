@@ -318,6 +318,8 @@ def load_config(
         parse_namespaces(arrays.get("namespaces", [])),
     )
     schedules = parse_schedules(arrays.get("schedules", []), sections["limits"])
+    if schedules.declared:
+        sources["schedules.declared"] = f"file {path}"
     config = ShoalConfig(queues=queues, identities=identities, schedules=schedules, **sections)
     _check(config)
     for name, cls in _SECTIONS.items():
