@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import sqlite3
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,20 +133,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="", help="comma-separated ids: REF,W1,...,W6")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also append JSON lines here")
+    parser.add_argument("--table", type=Path, default=None, help="only print the table of a file")
     args = parser.parse_args(argv)
+    if args.table is not None:
+        records = [json.loads(line) for line in args.table.read_text().splitlines() if line]
+        print(table(records, args.runs))
+        return
     steps = plan(args.full)
     wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()] or list(steps)
     unknown = set(wanted) - set(steps)
     if unknown:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from {list(steps)}")
     records: list[dict[str, Any]] = []
+    failures: list[str] = []
     started = time.monotonic()
     with open(args.json, "a") if args.json else open(os.devnull, "w") as sink:
         emit = emitter(records, sink if args.json else None)
         for run in range(args.runs):
             for workload in wanted:
                 print(f"# run {run + 1}/{args.runs}: {workload}", file=sys.stderr, flush=True)
-                steps[workload](emit)
+                try:
+                    steps[workload](emit)
+                except Exception:  # one failed run must not lose the others' numbers
+                    failures.append(f"run {run + 1} {workload}: {traceback.format_exc()}")
+                    print(failures[-1], file=sys.stderr, flush=True)
     print()
     print(f"## shoal bench ({'full' if args.full else 'quick'}), {dt.date.today().isoformat()}")
     print()
@@ -154,6 +166,9 @@ def main(argv: list[str] | None = None) -> None:
     print(CONFIGURATION)
     print()
     print(table(records, args.runs))
+    if failures:
+        print(f"\n{len(failures)} run(s) failed (their tracebacks are on standard error).")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

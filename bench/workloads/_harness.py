@@ -48,15 +48,18 @@ class Child:
 
     name: str
     proc: subprocess.Popen[str]
+    stderr: Path | None = None
+    pumping: threading.Thread | None = None
     lines: list[str] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
     def pump(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
+        with self.proc.stdout:
+            for line in self.proc.stdout:
+                with self._cond:
+                    self.lines.append(line.rstrip("\n"))
+                    self._cond.notify_all()
         with self._cond:
             self.lines.append("")  # end of stream marker
             self._cond.notify_all()
@@ -74,7 +77,8 @@ class Child:
                         return found
                 seen = len(self.lines)
                 if self.lines and self.lines[-1] == "" and self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited ({self.proc.returncode})")
+                    tail = self.stderr.read_text()[-2000:] if self.stderr else ""
+                    raise RuntimeError(f"{self.name} exited ({self.proc.returncode}): {tail}")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"{self.name}: no line matching {pattern!r}")
@@ -96,6 +100,8 @@ class Child:
         except subprocess.TimeoutExpired:
             self.kill(signal.SIGKILL)
             self.proc.wait(5)
+        if self.pumping is not None:
+            self.pumping.join(5)  # it closes the pipe at its end
 
 
 class Procs:
@@ -107,7 +113,8 @@ class Procs:
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         """Start `argv` in a new process group; stdout is read line by line on a thread."""
-        log = (self.workdir / f"{name}.stderr").open("a")
+        path = self.workdir / f"{name}.stderr"
+        log = path.open("a")
         proc = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
@@ -118,8 +125,9 @@ class Procs:
             start_new_session=True,
         )
         log.close()
-        child = Child(name, proc)
-        threading.Thread(target=child.pump, daemon=True).start()
+        child = Child(name, proc, path)
+        child.pumping = threading.Thread(target=child.pump, daemon=True)
+        child.pumping.start()
         self.children.append(child)
         return child
 

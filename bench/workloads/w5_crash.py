@@ -46,17 +46,19 @@ def _wait_for(predicate: object, timeout: float, every: float = 0.002) -> None:
         time.sleep(every)
 
 
-def worker_kill() -> dict[str, float]:
-    """Kill the worker running a 5 s job; how long until the job starts again elsewhere."""
+def worker_kill(seconds: float = 5.0, kill_after: float = 1.0) -> dict[str, float]:
+    """Kill the worker running a `seconds` job `kill_after` seconds after it started; how
+    long until the job starts again on the other worker.
+    """
     with workspace() as (tmp, procs):
         server = procs.server(tmp / "w5.db")
         log = tmp / "sleepy.log"
         workers = [procs.worker(server.url, concurrency=4, log=log, name=f"w{i}") for i in (0, 1)]
-        asyncio.run(_enqueue(server.url, "sleepy", 1, 5.0))
+        asyncio.run(_enqueue(server.url, "sleepy", 1, seconds))
         _wait_for(lambda: _lines(log, "start"), 30)
         (_, _, pid, started) = _lines(log, "start")[0]
         victim = next(w for w in workers if w.proc.pid == int(pid))
-        time.sleep(max(0.0, float(started) + 1.0 - time.time()))
+        time.sleep(max(0.0, float(started) + kill_after - time.time()))
         killed = time.time()
         victim.kill(signal.SIGKILL)
         _wait_for(lambda: len(_lines(log, "start")) >= 2, 120, every=0.001)
@@ -110,9 +112,9 @@ def server_kill(n: int = 10_000) -> dict[str, float]:
     }
 
 
-def run(emit: Emit, *, n: int = 10_000) -> None:
+def run(emit: Emit, *, n: int = 10_000, seconds: float = 5.0, kill_after: float = 1.0) -> None:
     """Both crash measurements (one run)."""
-    for key, value in worker_kill().items():
+    for key, value in worker_kill(seconds, kill_after).items():
         emit("W5", f"worker kill -9: {key}", value, "ms" if "after" in key else "count")
     for key, value in server_kill(n).items():
         emit("W5", f"server kill -9: {key}", value, "s" if key.endswith(" s") else "count", n=n)
