@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoal.core.auth import Action
 from shoal.core.errors import Unauthenticated
 from shoal.core.model import DEFAULT_NAMESPACE, JobState
 
@@ -57,6 +58,7 @@ async def _page(request: Request, page: str, namespace: str, **context: object) 
         session = await state.authenticate(request)
     except Unauthenticated:
         return RedirectResponse("/login", status_code=303)
+    state.require(Action.READ, namespace)  # 403: a page of a namespace the caller cannot read
     readable = state.readable()
     namespaces = set(state.known_namespaces()) | {namespace}
     namespaces |= {w.namespace for w in await state.service.list_workers(None)}
