@@ -116,6 +116,12 @@ def add(
     overlap: Annotated[
         str, typer.Option("--overlap", help="allow, skip or cancel_previous.")
     ] = "allow",
+    start: Annotated[
+        str | None, typer.Option("--start", help="No fire before: ISO 8601, POSIX or -1h.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="No fire after: ISO 8601, POSIX or +7d.")
+    ] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused.")] = False,
     url: UrlOption = None,
     namespace: NamespaceOption = "default",
@@ -140,6 +146,8 @@ def add(
         at=parse_time("--at", at) if at is not None else None,
         payload=json.dumps(payload).encode(),
         overlap=overlap,
+        start_at=parse_time("--start", start) if start is not None else None,
+        end_at=parse_time("--end", end) if end is not None else None,
         paused=paused,
     )
 

@@ -1,0 +1,42 @@
+"""`shoal demo --once`: the README's first command runs to completion and shows jobs finish."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.cli.conftest import ROOT
+
+
+@pytest.mark.slow
+def test_demo_once_runs_to_completion() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "shoal.cli", "demo", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "dashboard  http://127.0.0.1:" in out
+    assert out.count("succeeded after") >= 13
+    assert "retrying" in out  # a flaky task failed, then succeeded
+    assert "failed after 2 attempt(s)" in out  # retries ran out
+    assert "cancelled after" in out  # the long job, while it ran
+    assert "all 16 demo jobs ended as planned" in out
+    assert "demo jobs finished" in out and "16/16" in out
+
+
+def test_demo_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "shoal.cli", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "200", "PATH": ""},
+    )
+    assert done.returncode == 0
+    assert "--once" in done.stdout
