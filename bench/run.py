@@ -37,7 +37,7 @@ from bench.workloads._harness import ROOT, Emit, emitter, median
 
 #: Worker configuration of W2 (the best measured on 2 cores, see bench/README.md).
 DRAIN_PROCESSES = 2
-DRAIN_CONCURRENCY = 32
+DRAIN_CONCURRENCY = 128
 
 
 def plan(full: bool) -> dict[str, Callable[[Emit], None]]:
@@ -120,8 +120,9 @@ uvloop, durable SQLite store: WAL, synchronous=NORMAL), a fresh database per run
 Python SDK over gRPC (`await task.aenqueue()` one at a time, `app.aenqueue_many` for bulk) in
 the bench process; local mode is `App("sqlite:///...")` in that process. Workers: SDK `Worker`
 processes, pool=asyncio (async no-op tasks); W2 uses {DRAIN_PROCESSES} processes x concurrency
-{DRAIN_CONCURRENCY}, W3/W4 one process (64/16), W5 two. Completion is detected by polling
-GetQueueStats every 50 ms. Reference: bench/reference.py."""
+{DRAIN_CONCURRENCY} (the best of 1x64, 1x256, 1x500, 2x32, 2x128, 2x500, 4x64 and 4x128),
+W3/W4 one process (64/16), W5 two. Completion is detected by polling GetQueueStats every 50 ms.
+Reference: bench/reference.py."""
 
 
 def main(argv: list[str] | None = None) -> None:
