@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from tests.cli.conftest import ROOT
@@ -40,3 +43,31 @@ def test_demo_help() -> None:
     )
     assert done.returncode == 0
     assert "--once" in done.stdout
+
+
+@pytest.mark.slow
+def test_demo_serves_the_dashboard_until_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shoal.cli", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        line = next((line for line in process.stdout if "dashboard" in line), "")
+        found = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        assert found, line
+        page = httpx.get(found.group(1), follow_redirects=True, timeout=30)
+        assert page.status_code == 200
+        assert "shoal" in page.text.lower()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
