@@ -111,14 +111,15 @@ def parse_json(option: str, text: str | None, kind: type) -> Any:
 @contextmanager
 def progress_bar(label: str, total: float | None, quiet: bool) -> Iterator[Progress]:
     """A progress bar on standard error (hidden with `--json` or off a terminal)."""
+    errors = Console(stderr=True)
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=Console(stderr=True),
+        console=errors,
         transient=True,
-        disable=quiet,
+        disable=quiet or not errors.is_terminal,
     )
     with bar:
         bar.add_task(label, total=total)
