@@ -70,7 +70,7 @@ def test_backfill_is_refused_over_grpc(shoal: Shoal) -> None:
 
 def test_backfill_over_a_local_sqlite_url(shoal: Shoal, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'local.db'}"
-    start = time.time() - 3 * 3600
+    start = int(time.time()) - 3 * 3600
     as_json(
         shoal(
             "schedules", "add", "--task", "t", "--every", "1h", "--id", "h",
@@ -84,5 +84,7 @@ def test_backfill_over_a_local_sqlite_url(shoal: Shoal, tmp_path: Path) -> None:
         )
     )  # fmt: skip
     assert made["id"] == "h"
-    assert len(made["jobs"]) == 2  # start + 1h and start + 2h
+    slots = [start + hours * 3600 for hours in range(3)]  # [start, start + 2h], both included
+    keys = [f"schedule:h:{slot * 1000}" for slot in slots]
+    assert sorted(job["idempotency_key"] for job in made["jobs"]) == keys
     assert all(job["schedule_id"] == "h" for job in made["jobs"])
