@@ -33,6 +33,20 @@ def test_demo_once_runs_to_completion() -> None:
     assert "demo jobs finished" in out and "16/16" in out
 
 
+@pytest.mark.slow
+def test_demo_once_fails_when_its_jobs_do_not_finish_in_time() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "shoal.cli", "demo", "--once", "--timeout", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1
+    assert "the demo did not finish in 0.1s" in done.stdout
+    assert "expected succeeded" in done.stdout
+
+
 def test_demo_help() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "shoal.cli", "demo", "--help"],

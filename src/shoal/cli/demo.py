@@ -8,6 +8,7 @@ jobs are finished: 0 if each ended as planned, 1 otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
 import tempfile
@@ -52,6 +53,9 @@ def demo(
         int, typer.Option("--http-port", help="The dashboard's port (0: any free port).")
     ] = 0,
     grpc_port: Annotated[int, typer.Option("--grpc-port", help="gRPC port (0: any).")] = 0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="With --once: fail after this many seconds.")
+    ] = 120.0,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the temporary folder with the SQLite file.")
     ] = False,
@@ -64,7 +68,8 @@ def demo(
     logs.configure("text", "warning")  # the live view is the output; warnings still show
     folder = Path(tempfile.mkdtemp(prefix="shoal-demo-"))
     try:
-        code = asyncio.run(_main(folder, once, http_port, grpc_port))
+        limit = timeout if once else None
+        code = asyncio.run(_main(folder, limit, http_port, grpc_port))
     except ShoalError as error:
         error_exit(error)
     finally:
@@ -87,7 +92,7 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(signum)
 
 
-async def _main(folder: Path, once: bool, http_port: int, grpc_port: int) -> int:
+async def _main(folder: Path, limit: float | None, http_port: int, grpc_port: int) -> int:
     from shoal.cli._demo_tasks import tasks
     from shoal.config import ServerConfig, ShoalConfig, StoreConfig
     from shoal.sdk import Admin, App, Worker
@@ -130,7 +135,7 @@ async def _main(folder: Path, once: bool, http_port: int, grpc_port: int) -> int
                     payload=b'{"args": [], "kwargs": {}}',
                 )
             )
-            code = await _watch(console, admin, items, report, once, stop)
+            code = await _watch(console, admin, items, report, stop, limit)
     finally:
         if worker is not None:
             await worker.stop()
@@ -185,37 +190,54 @@ async def _watch(
     admin: Admin,
     items: list[Tracked],
     report: Tracked,
-    once: bool,
     stop: asyncio.Event,
+    limit: float | None,
 ) -> int:
+    """Show the jobs until Ctrl-C; with a `limit` (--once), until they are done or it passes."""
     progress = new_progress()
-    running_since: float | None = None
     loop = asyncio.get_running_loop()
+    deadline = None if limit is None else loop.time() + limit
+    cancel = _Canceller(report)
+    digest = False
     with Live(console=console, auto_refresh=False, transient=False) as live:
         while not stop.is_set():
             for item in items:
-                if item.done:
-                    continue
-                job = await admin.get_job(item.job_id)
-                line = change_line(item, job)
-                if line is not None:
-                    live.console.print(line)
-            if report.state is JobState.RUNNING and running_since is None:
-                running_since = loop.time()
-            if running_since is not None and loop.time() - running_since > _CANCEL_AFTER:
-                if not report.done and report.state is JobState.RUNNING:
-                    await admin.cancel_job(report.job_id)
-                    short = report.job_id[-8:]
-                    live.console.print(f"[magenta]⊘[/] cancelling {report.label} {short} (running)")
-                    running_since = float("inf")
+                if not item.done:
+                    line = change_line(item, await admin.get_job(item.job_id))
+                    if line is not None:
+                        live.console.print(line)
+            await cancel.step(admin, live.console, loop.time())
             live.update(board(await admin.queue_stats(), items, progress), refresh=True)
-            if once and all(item.done for item in items) and await _digest_sent(admin):
-                break
-            try:
+            if deadline is not None:
+                digest = digest or await _digest_sent(admin)
+                if digest and all(item.done for item in items):
+                    break
+                if loop.time() > deadline:
+                    live.console.print(f"[red]the demo did not finish in {limit:g}s[/]")
+                    break
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), _TICK)
-            except TimeoutError:
-                pass
-    return _verdict(console, items) if once else 0
+    return 0 if deadline is None else _verdict(console, items, digest)
+
+
+class _Canceller:
+    """Cancels the long job once it has run a little while (a running job is asked to stop)."""
+
+    def __init__(self, item: Tracked) -> None:
+        self.item = item
+        self.running_since: float | None = None
+        self.asked = False
+
+    async def step(self, admin: Admin, console: Console, now: float) -> None:
+        item = self.item
+        if self.asked or item.done or item.state is not JobState.RUNNING:
+            return
+        if self.running_since is None:
+            self.running_since = now
+        elif now - self.running_since > _CANCEL_AFTER:
+            await admin.cancel_job(item.job_id)
+            console.print(f"[magenta]⊘[/] cancelling {item.label} {item.job_id[-8:]} (running)")
+            self.asked = True
 
 
 async def _digest_sent(admin: Admin) -> bool:
@@ -225,10 +247,12 @@ async def _digest_sent(admin: Admin) -> bool:
     return bool(page.jobs)
 
 
-def _verdict(console: Console, items: list[Tracked]) -> int:
+def _verdict(console: Console, items: list[Tracked], digest: bool) -> int:
     wrong = [item for item in items if item.state is not item.expected]
     console.print()
-    if not wrong:
+    if not digest:
+        console.print("[red]the periodic schedule's job did not succeed[/]")
+    elif not wrong:
         console.print(
             f"[green]all {len(items)} demo jobs ended as planned[/] (and the schedule fired)"
         )
