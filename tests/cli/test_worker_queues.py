@@ -4,6 +4,7 @@ worker process connected to a real server.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -105,3 +106,18 @@ def test_worker_usage_errors(shoal: Shoal) -> None:
     missing = shoal("worker", "no_such_module:app", ns=False)
     assert missing.returncode == 1
     assert missing.stderr.startswith("shoal: error: config_error: cannot import")
+
+
+def test_show_gives_the_error_and_traceback(shoal: Shoal, worker: subprocess.Popen[str]) -> None:
+    done = shoal(
+        "enqueue", "cli.boom", "-q", "cli", "--args", '["out of paper"]', "--wait", "--json"
+    )
+    assert done.returncode == 1  # the job failed: still one JSON document, and the exit says so
+    failed = json.loads(done.stdout)
+    assert failed["state"] == "failed"
+    assert failed["error"]["type"] == "NonRetryable"
+    assert failed["error"]["retryable"] is False
+    shown = shoal("jobs", "show", failed["id"])
+    assert shown.returncode == 0
+    assert "NonRetryable: out of paper" in shown.stdout
+    assert "traceback" in shown.stdout and "cli/tasks.py" in shown.stdout
