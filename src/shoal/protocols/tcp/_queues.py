@@ -167,6 +167,7 @@ async def _delete_queue(session: Session, command: Command) -> Reply:
     for other in list(session.hub.workers_of(session.group, queue)):
         other.worker.remove(session.group, queue)
     session.hub.forget(session.group, queue)
+    await session.audit("queue.delete", queue)
     return OK
 
 
@@ -175,6 +176,7 @@ async def _purge_jobs(session: Session, command: Command) -> Reply:
     if not await session.queue_exists(queue):
         return ErrorReply(ErrorCode.UNKNOWN_QUEUE)
     await session.require_guarded().purge_queue(session.group, queue)
+    await session.audit("queue.purge", queue)
     session.hub.purged.add((session.group, queue))
     return OK
 

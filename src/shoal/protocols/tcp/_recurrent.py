@@ -138,6 +138,7 @@ async def _declare(session: Session, command: Command) -> Reply:
             return ErrorReply(ErrorCode.INVALID_CRON, exc.message)
         raise
     session.hub.declare(namespace, queue)
+    await session.audit("schedule.put", sid)
     if created and session.hub.settings.ignore_delays:
         # Jobatator's test setting published one job at declaration; its clients expect it.
         await schedules.trigger_now(namespace, sid)
@@ -163,6 +164,7 @@ async def _delete(session: Session, command: Command) -> Reply:
     if entry is None:
         return ErrorReply(ErrorCode.UNKNOWN_RECURRENT_JOB)
     await session.require_schedules().remove(*entry)
+    await session.audit("schedule.delete", entry[1])
     return OK
 
 

@@ -290,6 +290,7 @@ async def _purge_workers(session: Session, command: Command) -> Reply:
     session.require(Action.MANAGE_WORKERS)
     for other in list(session.hub.workers_of(session.group, queue)):
         other.worker.remove(session.group, queue)
+    await session.audit("worker.purge", queue)
     return OK
 
 

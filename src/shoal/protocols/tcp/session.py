@@ -128,6 +128,11 @@ class Session:
             raise Unauthenticated("AUTH first")
         self.hub.access.require(self.principal, action, namespace or self.group)
 
+    async def audit(self, action: str, target: str) -> None:
+        """Record an admin action of this client in its group (the audit log)."""
+        if self.principal is not None:
+            await self.hub.access.record(self.principal, action, self.group, target)
+
     def _login(self, name: str, principal: Principal) -> None:
         authorizer = self.hub.access.authorizer
         self.principal = principal
