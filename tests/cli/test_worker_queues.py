@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
 from tests.cli.conftest import ROOT, Shoal, as_json
 
@@ -38,18 +39,28 @@ def test_enqueue_wait_times_out(shoal: Shoal) -> None:
     assert "timeout: job" in done.stderr and "still queued" in done.stderr
 
 
-def test_workers_ls_drain_and_kick(shoal: Shoal, worker: subprocess.Popen[str]) -> None:
+def connected_worker(shoal: Shoal) -> dict[str, Any]:
+    """The test's worker as `workers ls --json` lists it, once it has run a job."""
     assert shoal("enqueue", "cli.add", "-q", "cli", "--args", "[1, 2]", "--wait").returncode == 0
     listed = as_json(shoal("workers", "ls", "--json"))["workers"]
     assert len(listed) == 1
-    member = listed[0]
+    member: dict[str, Any] = listed[0]
     assert member["queues"] == ["cli"] and member["language"] == "python"
     assert member["state"] in ("idle", "busy")
+    return member
+
+
+def test_workers_ls_and_drain(shoal: Shoal, worker: subprocess.Popen[str]) -> None:
+    member = connected_worker(shoal)
     table = shoal("workers", "ls")
     assert member["id"] in table.stdout
-
+    # the response is the membership record as drained (the worker then opens a new session)
     drained = as_json(shoal("workers", "drain", member["id"], "--json"))
-    assert drained["state"] == "draining"
+    assert (drained["id"], drained["state"]) == (member["id"], "draining")
+
+
+def test_workers_kick(shoal: Shoal, worker: subprocess.Popen[str]) -> None:
+    member = connected_worker(shoal)
     kicked = as_json(shoal("workers", "kick", member["id"], "--json"))
     assert kicked == {"worker_id": member["id"], "released": []}
     missing = shoal("workers", "kick", "nobody")
