@@ -1,0 +1,88 @@
+"""The gRPC worker stream with authentication on: a worker token works jobs of its namespace;
+a viewer's stream, or one without credentials, is refused before it registers anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import grpc.aio
+import httpx
+import pytest
+
+from shoal.protocols.grpc.gen.shoal.v1 import model_pb2, workers_pb2, workers_pb2_grpc
+
+from ._auth_env import NS, role_users, start_auth_server
+from ._auth_ops import Creds
+
+Msg = workers_pb2.WorkerMessage
+
+
+async def _work_one(address: str, creds: Creds, enqueue: object) -> str:
+    """Connect, take one job, complete it; the acknowledged state (or the refusal code)."""
+    outbox: asyncio.Queue[Msg | None] = asyncio.Queue()
+    hello = workers_pb2.Hello(namespace=NS, queues=["stream"], concurrency=1, language="python")
+    outbox.put_nowait(Msg(hello=hello))
+    outbox.put_nowait(Msg(credit=workers_pb2.Credit(credits=1)))
+
+    async def requests() -> AsyncIterator[Msg]:
+        while (message := await outbox.get()) is not None:
+            yield message
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = workers_pb2_grpc.WorkerServiceStub(channel)
+        try:
+            call = stub.Connect(requests(), metadata=tuple(creds.header().items()))
+            async for message in call:
+                kind = message.WhichOneof("kind")
+                if kind == "welcome":
+                    assert callable(enqueue)
+                    await asyncio.to_thread(enqueue)
+                elif kind == "assignments":
+                    item = message.assignments.assignments[0]
+                    outcomes = workers_pb2.Outcomes()
+                    outcomes.completed.add(job_id=item.job.id, token=item.token, result=b"1")
+                    outbox.put_nowait(Msg(outcomes=outcomes))
+                elif kind == "acks":
+                    outbox.put_nowait(None)
+                    return str(model_pb2.JobState.Name(message.acks.acks[0].state))
+        except grpc.aio.AioRpcError as error:
+            return str(error.code().name)
+    raise AssertionError("the stream ended without an outcome")
+
+
+@pytest.mark.slow
+def test_the_worker_stream_is_authenticated_and_authorized(tmp_path: Path) -> None:
+    ids = role_users()
+    server = start_auth_server(tmp_path, ids)
+    producer = Creds(token=ids.tokens["t-producer"]).header()
+    base = f"http://{server.ready['http']}"
+
+    def enqueue() -> None:
+        body = {"task": "t", "queue": "stream"}
+        reply = httpx.post(
+            f"{base}/api/v1/jobs", params={"namespace": NS}, json=body, headers=producer
+        )
+        assert reply.status_code == 201
+
+    try:
+        worker = Creds(token=ids.tokens["t-worker"])
+        assert asyncio.run(_work_one(server.address, worker, enqueue)) == "JOB_STATE_SUCCEEDED"
+        by_password = Creds("u-admin", ids.passwords["u-admin"])
+        assert asyncio.run(_work_one(server.address, by_password, enqueue)) == "JOB_STATE_SUCCEEDED"
+        viewer = Creds(token=ids.tokens["t-viewer"])
+        assert asyncio.run(_work_one(server.address, viewer, enqueue)) == "PERMISSION_DENIED"
+        assert asyncio.run(_work_one(server.address, Creds(), enqueue)) == "UNAUTHENTICATED"
+        workers = httpx.get(
+            f"{base}/api/v1/workers", params={"namespace": NS}, headers=producer
+        ).json()["workers"]
+        assert workers == []  # the refused streams registered nothing; the others left
+        stats = httpx.get(f"{base}/api/v1/stats", params={"namespace": NS}, headers=producer)
+        # two jobs worked; the refused streams were never welcomed (so enqueued nothing)
+        assert stats.json()["by_state"]["succeeded"] == 2
+        assert stats.json()["by_state"]["queued"] == 0
+    finally:
+        assert server.stop() == 0
