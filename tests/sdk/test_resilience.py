@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+import pytest
 
 from shoal.core.errors import ShoalError
 from shoal.core.service import ServiceSettings
@@ -93,3 +96,27 @@ async def test_a_worker_reconnects_when_its_server_comes_back() -> None:
             await worker.stop()
     finally:
         await app.close()
+
+
+async def test_a_cancelled_thread_task_leaves_no_unretrieved_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = App("memory://", worker=None)
+    spin = app.task(name="spin_until_cancelled")(tasks.wait_until_cancelled)
+    async with app:
+        handle = await spin.aenqueue(30.0)
+        async with Worker(app, pool="thread"):
+            await started(handle)
+            await handle.acancel()
+            await eventually_cancelled(handle)
+        gc.collect()  # an unretrieved future exception is reported when the future is freed
+    assert "never retrieved" not in caplog.text
+
+
+async def eventually_cancelled(handle: JobHandle[str]) -> None:
+    for _ in range(200):
+        await handle.arefresh()
+        if handle.state is JobState.CANCELLED:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the job is {handle.state}, not cancelled")

@@ -161,6 +161,7 @@ class Execution:
 
     def _finished(self, future: asyncio.Future[Any]) -> Outcome:
         if self._stopped is not None:
+            _retrieve(future)  # how the call itself ended (often JobCancelled) is not the outcome
             return Outcome(stopped=self._stopped)
         if future.cancelled():
             return Outcome(stopped="shutdown")

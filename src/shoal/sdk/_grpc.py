@@ -211,6 +211,12 @@ class GrpcSession:
         except grpc.aio.AioRpcError as error:
             # whatever ended it, this session is gone: the worker must open a new one
             reason = Unavailable(f"the worker stream broke: {codec.error_from_rpc(error)}")
+        except asyncio.CancelledError:
+            # grpc reports a call cancelled under us (the channel closed while we read) as a
+            # cancellation; that is the stream's end. A cancellation of this task itself is not.
+            if not self._call.cancelled():
+                raise
+            reason = Unavailable("the worker stream was cancelled")
         finally:
             self._closed = reason
             self._assigned.put_nowait(None)  # wake a claim waiting for work
