@@ -61,8 +61,15 @@ test-pg: install
 test: check system-deps node-deps
 	$(BIN)/pytest -q
 
+# The benchmark workloads W1-W6 beside the reference limits, in one run (about ten minutes).
 bench: install
+	$(BIN)/python -m bench.run --quick
+
+# Everything, with the 1,000,000-job backlogs and the full durations.
+bench-full: install
+	$(BIN)/python -m bench.run --full
 	$(BIN)/python -m bench.store_bench --jobs 100000
+	$(BIN)/python -m bench.dashboard_bench --jobs 1000000
 
 # Regenerate the gRPC code from proto/ (CI checks it is in sync: tests/unit/test_proto_in_sync.py).
 proto: install
