@@ -4,6 +4,7 @@ starts with authentication on because users exist, and lets exactly them in.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,8 @@ def test_users_and_tokens_made_with_the_cli_turn_auth_on(tmp_path: Path) -> None
     )
     assert bad.returncode == 2 and "unknown role" in bad.stderr
 
+    root = shoal("tokens", "create", "--store", store, "--owner", "ops", "-g", "*=admin")
+    root_token = root.stdout.strip()
     server = start_server(tmp_path, "--http-listen", "127.0.0.1:0", store=store)
     try:
         with httpx.Client(base_url=f"http://{server.ready['http']}", timeout=10) as http:
@@ -88,9 +91,42 @@ def test_users_and_tokens_made_with_the_cli_turn_auth_on(tmp_path: Path) -> None
             audit = http.get("/api/v1/audit", headers=Creds("ops", password).header()).json()
             assert {e["action"] for e in audit} >= {"user.add", "token.create", "namespace.create"}
             assert all(e["actor"].startswith("cli:") for e in audit)
+        _manage_a_running_server(f"grpc://{server.address}", store, root_token)
     finally:
         assert server.stop() == 0
     token_id = tokens.stdout.split("\t")[0]
     assert shoal("tokens", "revoke", token_id, "--store", store).returncode == 0
     assert shoal("users", "rm", "ops", "--store", store).returncode == 0
     assert shoal("users", "rm", "ops", "--store", store).returncode == 1
+
+
+def _manage_a_running_server(url: str, store: str, root_token: str) -> None:
+    """`--url grpc://...` manages the identities of a running server (which holds its SQLite
+    file) as the holder of `$SHOAL_TOKEN`.
+    """
+    held = shoal("users", "ls", "--store", store)
+    assert held.returncode == 4 and "shoal.db" in held.stderr  # the server holds the file
+    anonymous = shoal("users", "ls", "--url", url, env={**os.environ, "SHOAL_TOKEN": ""})
+    assert anonymous.returncode == 1 and "credentials are required" in anonymous.stderr
+    env = {**os.environ, "SHOAL_TOKEN": root_token}
+    added = shoal(
+        "users",
+        "add",
+        "dave",
+        "--url",
+        url,
+        "-g",
+        "default=viewer",
+        "--password-stdin",
+        stdin="dave-password\n",
+        env=env,
+    )
+    assert added.returncode == 0, added.stderr
+    listed = shoal("users", "ls", "--url", url, env=env)
+    assert "dave\tdefault=viewer" in listed.stdout and "ops\t*=admin" in listed.stdout
+    made = shoal(
+        "tokens", "create", "--url", url, "--owner", "dave", "-g", "default=viewer", env=env
+    )
+    assert made.returncode == 0 and made.stdout.startswith("shoal_"), made.stderr
+    assert "billing" in shoal("namespaces", "ls", "--url", url, env=env).stdout
+    assert shoal("users", "rm", "dave", "--url", url, env=env).returncode == 0

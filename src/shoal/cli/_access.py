@@ -17,6 +17,8 @@ from shoal.core.auth import ALL_NAMESPACES, Principal, Role, parse_grants
 from shoal.core.errors import ConfigError, ShoalError, StorageError
 from shoal.core.identity import IdentityStore
 
+from ._remote import RemoteAccess, is_remote, open_channel
+
 T = TypeVar("T")
 
 #: Exit code of a refused or failed identity command.
@@ -26,10 +28,15 @@ StoreOption = Annotated[
     str,
     typer.Option(
         "--store",
-        envvar="SHOAL_STORE_URL",
-        help="The store: sqlite:///path (with its server stopped) or postgresql://...",
+        "--url",
+        envvar=["SHOAL_STORE_URL", "SHOAL_URL"],
+        help="The store (sqlite:///path with its server stopped, postgresql://...), or a "
+        "running server (grpc://host:port, grpcs://... with $SHOAL_TOKEN, $SHOAL_CA, "
+        "$SHOAL_CERT and $SHOAL_KEY).",
     ),
 ]
+#: What the commands act through: the store itself, or a running server's AdminService.
+Identities = AccessService | RemoteAccess
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 GrantOption = Annotated[
     list[str],
@@ -53,11 +60,16 @@ def local_actor() -> Principal:
     return Principal(f"cli:{who}", "local", {ALL_NAMESPACES: frozenset({Role.ADMIN})})
 
 
-def run(store_url: str, action: Callable[[AccessService], Awaitable[T]]) -> T:
-    """Open the store, run `action` with an `AccessService` over it, close the store."""
+def run(store_url: str, action: Callable[[Identities], Awaitable[T]]) -> T:
+    """Open the store (or a channel to the server), run `action` with an `AccessService` over
+    it (or a `RemoteAccess`), and close it.
+    """
     from shoal.server import open_store  # the stores are imported only when a command runs
 
     async def main() -> T:
+        if is_remote(store_url):
+            async with open_channel(store_url) as channel:
+                return await action(RemoteAccess(channel))
         store = await open_store(StoreConfig(url=store_url))
         try:
             identity = cast(IdentityStore, store)  # one object holds both halves

@@ -6,7 +6,7 @@ from typing import Annotated, cast
 
 import typer
 
-from shoal.cli._access import StoreOption, local_actor, run
+from shoal.cli._access import Identities, StoreOption, local_actor, run
 from shoal.core.access import AccessService
 from shoal.core.identity import NamespaceInfo
 from shoal.core.ports import Store
@@ -29,7 +29,7 @@ def create(
 ) -> None:
     """Create a namespace."""
 
-    async def action(access: AccessService) -> NamespaceInfo:
+    async def action(access: Identities) -> NamespaceInfo:
         return await access.create_namespace(local_actor(), name, description)
 
     run(store, action)
@@ -40,7 +40,7 @@ def create(
 def list_namespaces(store: StoreOption) -> None:
     """List namespaces."""
 
-    async def action(access: AccessService) -> list[NamespaceInfo]:
+    async def action(access: Identities) -> list[NamespaceInfo]:
         return await access.list_namespaces(local_actor())
 
     for item in run(store, action):
@@ -55,11 +55,11 @@ def remove(
 ) -> None:
     """Delete a namespace (refused while it holds jobs, unless --force)."""
 
-    async def action(access: AccessService) -> None:
-        jobs = cast(Store, access.store)  # one object holds both halves
-
+    async def action(access: Identities) -> None:
         async def count(namespace: str) -> int:
-            return (await jobs.stats(namespace)).total
+            # a running server counts its own jobs; a store here holds both halves
+            assert isinstance(access, AccessService)
+            return (await cast(Store, access.store).stats(namespace)).total
 
         await access.delete_namespace(local_actor(), name, count, force)
 

@@ -12,6 +12,7 @@ import typer
 
 from shoal.cli._access import (
     GrantOption,
+    Identities,
     JsonOption,
     StoreOption,
     grants_text,
@@ -20,7 +21,6 @@ from shoal.cli._access import (
     parse_grant_options,
     run,
 )
-from shoal.core.access import AccessService
 from shoal.core.identity import ApiToken
 
 __all__ = ["register"]
@@ -49,7 +49,7 @@ def create(
     grants = parse_grant_options(grant)
     lifetime = parse_duration(expires)
 
-    async def action(access: AccessService) -> tuple[ApiToken, str]:
+    async def action(access: Identities) -> tuple[ApiToken, str]:
         return await access.create_token(local_actor(), owner, grants, lifetime, description)
 
     token, plaintext = run(store, action)
@@ -71,7 +71,7 @@ def list_tokens(
 ) -> None:
     """List token records (never the tokens)."""
 
-    async def action(access: AccessService) -> list[ApiToken]:
+    async def action(access: Identities) -> list[ApiToken]:
         return await access.list_tokens(local_actor(), owner)
 
     tokens = run(store, action)
@@ -105,7 +105,7 @@ def list_tokens(
 def revoke(token_id: str, store: StoreOption) -> None:
     """Revoke a token at once."""
 
-    async def action(access: AccessService) -> ApiToken:
+    async def action(access: Identities) -> ApiToken:
         return await access.revoke_token(local_actor(), token_id)
 
     run(store, action)

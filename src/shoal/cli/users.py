@@ -13,6 +13,7 @@ import typer
 
 from shoal.cli._access import (
     GrantOption,
+    Identities,
     JsonOption,
     StoreOption,
     grants_text,
@@ -21,7 +22,6 @@ from shoal.cli._access import (
     run,
 )
 from shoal.cli._access import local_actor as _actor
-from shoal.core.access import AccessService
 from shoal.core.auth import hash_password
 from shoal.core.identity import User
 
@@ -60,7 +60,7 @@ def add(
     grants = parse_grant_options(grant)
     password = read_password(password_stdin, password_env)
 
-    async def action(access: AccessService) -> User:
+    async def action(access: Identities) -> User:
         return await access.add_user(_actor(), name, password, grants)
 
     user = run(store, action)
@@ -74,7 +74,7 @@ def passwd(
     """Set a user's password."""
     password = read_password(password_stdin, password_env)
 
-    async def action(access: AccessService) -> None:
+    async def action(access: Identities) -> None:
         await access.set_password(_actor(), name, password)
 
     run(store, action)
@@ -85,7 +85,7 @@ def passwd(
 def remove(name: str, store: StoreOption) -> None:
     """Delete a user and revoke its tokens."""
 
-    async def action(access: AccessService) -> None:
+    async def action(access: Identities) -> None:
         await access.remove_user(_actor(), name)
 
     run(store, action)
@@ -96,7 +96,7 @@ def remove(name: str, store: StoreOption) -> None:
 def list_users(store: StoreOption, json: JsonOption = False) -> None:
     """List users and their grants (never their password hashes)."""
 
-    async def action(access: AccessService) -> list[User]:
+    async def action(access: Identities) -> list[User]:
         return await access.list_users(_actor())
 
     users = run(store, action)
