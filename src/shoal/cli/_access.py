@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, TypeVar, cast
 
 import typer
 
@@ -17,7 +17,11 @@ from shoal.core.auth import ALL_NAMESPACES, Principal, Role, parse_grants
 from shoal.core.errors import ConfigError, ShoalError, StorageError
 from shoal.core.identity import IdentityStore
 
-from ._remote import RemoteAccess, is_remote, open_channel
+if TYPE_CHECKING:
+    from ._remote import RemoteAccess
+
+    #: What the commands act through: the store itself, or a running server's AdminService.
+    Identities = AccessService | RemoteAccess
 
 T = TypeVar("T")
 
@@ -35,8 +39,6 @@ StoreOption = Annotated[
         "$SHOAL_CERT and $SHOAL_KEY).",
     ),
 ]
-#: What the commands act through: the store itself, or a running server's AdminService.
-Identities = AccessService | RemoteAccess
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 GrantOption = Annotated[
     list[str],
@@ -65,6 +67,10 @@ def run(store_url: str, action: Callable[[Identities], Awaitable[T]]) -> T:
     it (or a `RemoteAccess`), and close it.
     """
     from shoal.server import open_store  # the stores are imported only when a command runs
+
+    # gRPC is imported only when a command talks to a server (`shoal server` must set its
+    # logging variables before gRPC loads).
+    from ._remote import RemoteAccess, is_remote, open_channel
 
     async def main() -> T:
         if is_remote(store_url):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from shoal.cli._access import Identities, StoreOption, local_actor, run
+from shoal.cli._access import StoreOption, local_actor, run
 from shoal.core.access import AccessService
 from shoal.core.identity import NamespaceInfo
 from shoal.core.ports import Store
+
+if TYPE_CHECKING:
+    from shoal.cli._access import Identities
 
 __all__ = ["register"]
 

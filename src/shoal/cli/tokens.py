@@ -6,13 +6,12 @@ store keeps only its hash, so it cannot be shown again.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shoal.cli._access import (
     GrantOption,
-    Identities,
     JsonOption,
     StoreOption,
     grants_text,
@@ -22,6 +21,9 @@ from shoal.cli._access import (
     run,
 )
 from shoal.core.identity import ApiToken
+
+if TYPE_CHECKING:
+    from shoal.cli._access import Identities
 
 __all__ = ["register"]
 

@@ -9,11 +9,12 @@ server. Passwords are read from a prompt that echoes nothing, standard input
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from shoal.cli._access import (
     GrantOption,
-    Identities,
     JsonOption,
     StoreOption,
     grants_text,
@@ -24,6 +25,9 @@ from shoal.cli._access import (
 from shoal.cli._access import local_actor as _actor
 from shoal.core.auth import hash_password
 from shoal.core.identity import User
+
+if TYPE_CHECKING:
+    from shoal.cli._access import Identities
 
 __all__ = ["register"]
 
