@@ -10,7 +10,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from shoal.core.service import QueueService
 from shoal.protocols.http import HttpSettings, create_app
-from shoal.scheduler import ScheduleService, SchedulerApi
+from shoal.scheduler import SchedulerApi, ScheduleService
 from shoal.stores.memory import MemoryStore
 
 # Long polls are capped at 50 ms so that generated `wait` values cost nothing.
