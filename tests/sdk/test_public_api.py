@@ -8,6 +8,7 @@ def test_sdk_exports() -> None:
     assert sorted(shoal.sdk.__all__) == [
         "Admin",
         "App",
+        "Credentials",
         "Event",
         "GrpcTransport",
         "JobCancelled",

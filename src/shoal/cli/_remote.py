@@ -1,21 +1,17 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import grpc
 import grpc.aio
 
 from shoal.core.auth import Principal, Role, parse_grants
-from shoal.core.errors import ConfigError, error_from_code
+from shoal.core.errors import error_from_code
 from shoal.core.identity import ApiToken, NamespaceInfo, User
 from shoal.protocols.grpc.gen.shoal.v1 import admin_pb2, admin_pb2_grpc
-
-#: Environment variables a remote identity command reads its credentials from.
-TOKEN_ENV, CA_ENV, CERT_ENV, KEY_ENV = "SHOAL_TOKEN", "SHOAL_CA", "SHOAL_CERT", "SHOAL_KEY"
+from shoal.sdk._credentials import Credentials
+from shoal.sdk._credentials import open_channel as sdk_open_channel
 
 
 def is_remote(url: str) -> bool:
@@ -23,33 +19,12 @@ def is_remote(url: str) -> bool:
     return url.startswith(("grpc://", "grpcs://"))
 
 
-def _read(variable: str) -> bytes | None:
-    path = os.environ.get(variable)
-    if not path:
-        return None
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"${variable}: cannot read {path!r}: {exc.strerror or exc}") from exc
-
-
 def open_channel(url: str) -> grpc.aio.Channel:
-    """A channel to `grpc://host:port` (clear) or `grpcs://host:port` (TLS: `$SHOAL_CA`, and
-    `$SHOAL_CERT` with `$SHOAL_KEY` for mutual TLS).
+    """A channel to `grpc://host:port` or `grpcs://host:port`, with the credentials of
+    `$SHOAL_TOKEN`, `$SHOAL_CA`, `$SHOAL_CERT` and `$SHOAL_KEY` (the SDK's, so the CLI and
+    programs authenticate the same way).
     """
-    parts = urlsplit(url)
-    if not parts.hostname or not parts.port:
-        raise ConfigError(f"{url!r}: expected grpc://host:port or grpcs://host:port")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    target = f"{host}:{parts.port}"
-    if parts.scheme == "grpc":
-        return grpc.aio.insecure_channel(target)
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=_read(CA_ENV),
-        private_key=_read(KEY_ENV),
-        certificate_chain=_read(CERT_ENV),
-    )
-    return grpc.aio.secure_channel(target, credentials)
+    return sdk_open_channel(url, Credentials.from_env())
 
 
 def _grants_pb(grants: Mapping[str, frozenset[Role]]) -> dict[str, admin_pb2.Roles]:
@@ -82,13 +57,12 @@ class RemoteAccess:
     """
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
+        # The channel carries the token (see `open_channel`).
         self._stub: Any = admin_pb2_grpc.AdminServiceStub(channel)  # type: ignore[no-untyped-call]
-        token = os.environ.get(TOKEN_ENV)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
     async def _call(self, method: Callable[..., Awaitable[Any]], request: Any) -> Any:
         try:
-            return await method(request, metadata=self._metadata, timeout=30)
+            return await method(request, timeout=30)
         except grpc.aio.AioRpcError as error:
             pairs: Any = error.trailing_metadata() or ()  # aio Metadata: (key, value) pairs
             code = {key: value for key, value in pairs}.get("shoal-error-code")

@@ -27,6 +27,7 @@ from shoal.core.schedules import ScheduleView
 from shoal.sdk._admin import Admin
 from shoal.sdk._app import App
 from shoal.sdk._context import JobContext, current_job
+from shoal.sdk._credentials import Credentials
 from shoal.sdk._errors import JobCancelled, NonRetryable, ResultTimeout, Retry, TaskFailed
 from shoal.sdk._execution import Pool
 from shoal.sdk._grpc import GrpcTransport
@@ -41,6 +42,7 @@ from shoal.sdk._worker import Worker, WorkerConfig
 __all__ = [
     "Admin",
     "App",
+    "Credentials",
     "Event",
     "GrpcTransport",
     "JobCancelled",

@@ -29,7 +29,7 @@ from shoal.sdk._loop import LoopThread
 from shoal.sdk._schedules import PeriodicDecorator, ScheduleOptions, Schedules, periodic
 from shoal.sdk._serde import JsonSerializer, PickleSerializer, Serializer
 from shoal.sdk._tasks import Task, TaskCall, TaskRegistry
-from shoal.sdk._transport import Transport
+from shoal.sdk._transport import GRPC_SCHEMES, Transport
 from shoal.sdk._worker import Worker, WorkerConfig
 
 __all__ = ["App"]
@@ -46,12 +46,12 @@ def transport_for_url(url: str) -> Transport:
     scheme = urlsplit(url).scheme
     if scheme in LOCAL_SCHEMES:
         return LocalTransport(url)
-    if scheme == "grpc":
+    if scheme in GRPC_SCHEMES:
         from shoal.sdk._grpc import GrpcTransport
 
         return GrpcTransport(url)
     raise ConfigError(
-        f"unsupported URL {url!r}; use memory://, sqlite:///file.db or grpc://host:port"
+        f"unsupported URL {url!r}; use memory://, sqlite:///file.db, grpc:// or grpcs://host:port"
     )
 
 

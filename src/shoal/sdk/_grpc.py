@@ -15,13 +15,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import grpc
 import grpc.aio
 from grpc.aio import EOF  # type: ignore[attr-defined]
 
-from shoal.core.errors import ConfigError, ShoalError, Unavailable, error_from_code
+from shoal.core.errors import ShoalError, Unavailable, error_from_code
 from shoal.core.events import Event
 from shoal.core.model import Job, JobError, LeaseRef, QueueStats, WorkerInfo
 from shoal.core.ports import Enqueued, HeartbeatResult
@@ -38,6 +37,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
     workers_pb2_grpc,
 )
 from shoal.sdk import _grpc_codec as codec
+from shoal.sdk._credentials import Credentials, open_channel, parse_grpc_url
 from shoal.sdk._transport import CancelListener
 
 __all__ = ["GrpcSession", "GrpcTransport"]
@@ -61,13 +61,18 @@ async def _call(request: Awaitable[T]) -> T:
 
 
 class GrpcTransport:
-    """A client of a shoal server over gRPC; `target` is `host:port` or `grpc://host:port`."""
+    """A client of a shoal server over gRPC: `host:port`, `grpc://host:port` or
+    `grpcs://host:port` (TLS).
+    """
 
-    def __init__(self, target: str) -> None:
-        parts = urlsplit(target if "://" in target else f"grpc://{target}")
-        if parts.scheme != "grpc" or not parts.hostname or not parts.port:
-            raise ConfigError(f"{target!r} is not a gRPC address; use grpc://host:port")
-        self.address = f"{parts.hostname}:{parts.port}"
+    def __init__(self, target: str, credentials: Credentials | None = None) -> None:
+        """Remember where to connect; `grpcs://` for TLS. `credentials` (a token, a CA, a
+        client certificate) come from `$SHOAL_TOKEN`, `$SHOAL_CA`, `$SHOAL_CERT` and
+        `$SHOAL_KEY` when None. Nothing connects before `open()`.
+        """
+        self.url = target if "://" in target else f"grpc://{target}"
+        self.address = parse_grpc_url(self.url)[1]
+        self.credentials = credentials
         self._channel: grpc.aio.Channel | None = None
 
     @property
@@ -79,7 +84,7 @@ class GrpcTransport:
 
     async def open(self) -> None:
         """Dial the server and wait until the channel is ready."""
-        channel = grpc.aio.insecure_channel(self.address)
+        channel = open_channel(self.url, self.credentials)
         try:
             await asyncio.wait_for(channel.channel_ready(), _CONNECT_TIMEOUT)
         except TimeoutError:

@@ -17,6 +17,9 @@ from shoal.core.validation import EnqueueRequest
 
 __all__ = ["CancelListener", "Transport", "WorkerSession"]
 
+#: URL schemes of a server: `grpc://` a clear channel, `grpcs://` a TLS one.
+GRPC_SCHEMES = ("grpc", "grpcs")
+
 #: Called with a job id when the service asks the worker to stop that job.
 CancelListener = Callable[[str], None]
 
