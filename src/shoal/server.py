@@ -59,9 +59,9 @@ def _sqlite(url: StoreUrl, config: StoreConfig) -> Store:
 
 
 def _postgres(url: StoreUrl, config: StoreConfig) -> Store:
-    from shoal.stores.postgres import PostgresStore
+    from shoal.stores.postgres import PostgresOptions, PostgresStore
 
-    store: Store = PostgresStore(url.url)
+    store: Store = PostgresStore(url.url, PostgresOptions(migrate=config.migrate))
     return store
 
 

@@ -63,3 +63,37 @@ async def test_postgres_database_is_migrated_once() -> None:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.mark.postgres
+async def test_a_server_told_not_to_migrate_waits_for_shoal_db_migrate() -> None:
+    import asyncpg
+
+    server = postgres_url()
+    name = f"shoal_migrate_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = server.rsplit("/", 1)[0] + f"/{name}"
+    args = ("--store", url, "--grpc-listen", "127.0.0.1:0", "--set", "store.migrate=false")
+    try:
+        refused = shoal("server", *args)
+        assert refused.returncode == 4 and "shoal db migrate" in refused.stderr
+        assert shoal("db", "migrate", "--store", url).returncode == 0
+        started = subprocess.Popen(
+            [sys.executable, "-m", "shoal.cli", "server", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert started.stdout is not None
+            assert started.stdout.readline().startswith("shoal ready")
+        finally:
+            started.terminate()
+            assert started.wait(20) == 0
+            for stream in (started.stdout, started.stderr):
+                if stream is not None:
+                    stream.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -79,6 +79,11 @@ class StoreConfig:
     #: SQLite's `PRAGMA synchronous`: `NORMAL` (durable against a process crash) or `FULL`
     #: (also against a power loss).
     synchronous: str = "NORMAL"
+    #: PostgreSQL: apply missing migrations when the server opens the store. With false, a
+    #: server refuses an out-of-date database, for deployments that run `shoal db migrate` as a
+    #: step of their own before rolling out replicas. (A SQLite file is always brought up to
+    #: date: only one process ever holds it.)
+    migrate: bool = True
 
 
 @dataclass(frozen=True, slots=True)
