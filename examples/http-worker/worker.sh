@@ -8,7 +8,7 @@
 #
 # Settings (environment): SHOAL_URL, SHOAL_NAMESPACE (default), SHOAL_QUEUE (default),
 # SHOAL_WORKER_ID, SHOAL_WAIT (long-poll seconds, 10), SHOAL_BURST (1: stop once idle),
-# SHOAL_TOKEN (an API token, when the server has one).
+# SHOAL_TOKEN (an API token, when the server has one), SHOAL_CA (the CA file of an https:// URL).
 set -eu
 
 URL="${SHOAL_URL:-http://127.0.0.1:8080}"
@@ -26,11 +26,14 @@ log() { printf '%s worker %s: %s\n' "$(date -u +%H:%M:%S)" "$WORKER" "$*" >&2; }
 api() {
   set -- "$1" "$2" "${3:-}"
   if [ -n "${SHOAL_TOKEN:-}" ]; then auth="Authorization: Bearer $SHOAL_TOKEN"; else auth="X-No-Auth: 1"; fi
+  if [ -n "${SHOAL_CA:-}" ]; then tls="--cacert $SHOAL_CA"; else tls=""; fi
   if [ -n "$3" ]; then
-    curl -sS --fail-with-body -X "$1" -H "$auth" -H 'Content-Type: application/json' \
+    # shellcheck disable=SC2086 # $tls is empty or two words
+    curl -sS --fail-with-body $tls -X "$1" -H "$auth" -H 'Content-Type: application/json' \
       --data "$3" "$URL/api/v1$2?namespace=$NS"
   else
-    curl -sS --fail-with-body -X "$1" -H "$auth" "$URL/api/v1$2?namespace=$NS"
+    # shellcheck disable=SC2086
+    curl -sS --fail-with-body $tls -X "$1" -H "$auth" "$URL/api/v1$2?namespace=$NS"
   fi
 }
 

@@ -8,6 +8,10 @@
 //   npm install
 //   node worker.js --target 127.0.0.1:50051 --queue default --concurrency 4
 //
+// With authentication on, it sends SHOAL_TOKEN as `authorization: Bearer <token>`; with
+// SHOAL_CA set it speaks TLS, checked against that CA file, and SHOAL_CERT with SHOAL_KEY
+// make it mutual TLS (the server maps the certificate's common name to a user).
+//
 // Tasks: add ({"a": 1, "b": 2} -> 3), echo (the payload back), sleep ({"seconds": s}),
 // fail (a non-retryable error). It prints one JSON line per event on standard output.
 "use strict";
@@ -31,6 +35,22 @@ function parseArgs(argv) {
   }
   if (options.queues.length === 0) options.queues.push("default");
   return options;
+}
+
+function readEnvFile(name) {
+  const file = process.env[name];
+  return file ? require("node:fs").readFileSync(file) : null;
+}
+
+// Channel credentials (TLS when SHOAL_CA is set) and the stream's metadata (the token).
+function credentials() {
+  const ca = readEnvFile("SHOAL_CA");
+  const channel = ca
+    ? grpc.credentials.createSsl(ca, readEnvFile("SHOAL_KEY"), readEnvFile("SHOAL_CERT"))
+    : grpc.credentials.createInsecure();
+  const metadata = new grpc.Metadata();
+  if (process.env.SHOAL_TOKEN) metadata.add("authorization", `Bearer ${process.env.SHOAL_TOKEN}`);
+  return { channel, metadata };
 }
 
 function say(event, data = {}) {
@@ -76,8 +96,9 @@ class Worker {
 
   run() {
     const WorkerService = loadService();
-    const client = new WorkerService(this.options.target, grpc.credentials.createInsecure());
-    this.stream = client.Connect();
+    const { channel, metadata } = credentials();
+    const client = new WorkerService(this.options.target, channel);
+    this.stream = client.Connect(metadata);
     this.stream.on("data", (message) => this.onMessage(message));
     this.stream.on("error", (error) => say("stream_error", { code: error.code, details: error.details }));
     this.stream.on("end", () => {

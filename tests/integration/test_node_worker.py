@@ -98,3 +98,34 @@ def test_node_worker_honours_cancellation(client: Client, node_worker: WorkerPro
     client.jobs.CancelJob(jobs_pb2.CancelJobRequest(id=job_id))
     node_worker.expect("cancelled", timeout=3)
     assert client.wait(job_id, timeout=10).state == model_pb2.JOB_STATE_CANCELLED
+
+
+@pytest.mark.slow
+def test_node_worker_with_a_token_over_tls(node: str, tmp_path: Path) -> None:
+    import grpc
+
+    from ._auth_env import NS, make_pki, role_users, start_auth_server
+
+    pki = make_pki(tmp_path, "nobody")
+    ids = role_users()
+    tls = f'[tls]\ngrpc_cert = "{pki.server_cert}"\ngrpc_key = "{pki.server_key}"'
+    server = start_auth_server(tmp_path, ids, extra=tls, listeners=False)
+    env = {**os.environ, "SHOAL_TOKEN": ids.tokens["t-worker"], "SHOAL_CA": str(pki.ca)}
+    command = [node, "worker.js", "--target", server.address, "--namespace", NS]
+    proc = subprocess.Popen(command, cwd=EXAMPLE, stdout=subprocess.PIPE, text=True, env=env)
+    worker = WorkerProcess(proc, Lines(proc.stdout))
+    try:
+        worker.expect("welcome")  # the worker token and the CA got it in
+        producer = grpc.composite_channel_credentials(
+            grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes()),
+            grpc.access_token_call_credentials(ids.tokens["t-producer"]),
+        )
+        with grpc.secure_channel(server.address, producer) as channel:
+            client = Client(channel)
+            job_id = client.enqueue("add", {"a": 2, "b": 3}, namespace=NS)
+            request = jobs_pb2.WaitForJobRequest(namespace=NS, id=job_id, timeout=30)
+            job = client.jobs.WaitForJob(request, timeout=35).job
+            assert job.state == model_pb2.JOB_STATE_SUCCEEDED and json.loads(job.result) == 5
+    finally:
+        worker.kill()
+        assert server.stop() == 0
