@@ -71,31 +71,14 @@ BACKENDS: dict[str, Callable[[Path], StoreFactory]] = {
 }
 
 
-def _available() -> list[object]:
-    params: list[object] = []
-    for name in BACKENDS:
-        if (
-            name == "sqlite"
-            and not Path(__file__)
-            .parents[2]
-            .joinpath("src/shoal/stores/sqlite/__init__.py")
-            .exists()
-        ):
-            continue
-        if (
-            name == "postgres"
-            and not Path(__file__)
-            .parents[2]
-            .joinpath("src/shoal/stores/postgres/testing.py")
-            .exists()
-        ):
-            continue
-        marks = [pytest.mark.postgres] if name == "postgres" else []
-        params.append(pytest.param(name, marks=marks, id=name))
-    return params
+def _params() -> list[object]:
+    return [
+        pytest.param(name, marks=[pytest.mark.postgres] if name == "postgres" else [], id=name)
+        for name in BACKENDS
+    ]
 
 
-@pytest.fixture(params=_available())
+@pytest.fixture(params=_params())
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     return BACKENDS[request.param](tmp_path)
 
