@@ -7,7 +7,6 @@ leader lease; these tests lose the schedule's state write on purpose and run two
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,17 +20,10 @@ from shoal.core.ports import Store
 from shoal.core.service import QueueService
 from shoal.scheduler import RunnerSettings, ScheduleInput, SchedulerRunner, ScheduleService
 
+from ._postgres import postgres_url
+
 EVERY_MS = 50
 SETTINGS = RunnerSettings(lease_ttl=1.0, renew_interval=0.1)
-
-
-def postgres_url() -> str:
-    url = os.environ.get("SHOAL_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("SHOAL_TEST_POSTGRES_URL is not set, and CI needs the PostgreSQL tests")
-        pytest.skip("SHOAL_TEST_POSTGRES_URL is not set")
-    return url
 
 
 @asynccontextmanager

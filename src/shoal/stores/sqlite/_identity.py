@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shoal.core.errors import Conflict, NotFound
 from shoal.core.identity import (
@@ -47,11 +47,11 @@ def _delete(conn: sqlite3.Connection, sql: str, key: str, what: str) -> None:
 class IdentityMixin:
     """Mixed into `SqliteStore`, which provides `_write` and `_read`."""
 
-    async def _write(self, op: Op[T], *, atomic: bool = False) -> T:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by SqliteStore; declared here for the type checker only
 
-    async def _read(self, query: Op[T]) -> T:
-        raise NotImplementedError
+        async def _write(self, op: Op[T], *, atomic: bool = False) -> T: ...
+
+        async def _read(self, query: Op[T]) -> T: ...
 
     async def create_namespace(self, namespace: NamespaceInfo) -> None:
         def op(conn: sqlite3.Connection) -> None:
