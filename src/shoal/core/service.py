@@ -364,8 +364,15 @@ class QueueService:
         return worker
 
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
-        """The cluster membership."""
-        return await self.store.list_workers(namespace)
+        """The cluster membership, each worker in the state every surface shows: draining as
+        recorded; lost once silent for a lease's length (its leases are gone by then);
+        otherwise busy or idle by its running jobs.
+        """
+        now, ttl = self.clock.now(), self.settings.lease_ttl
+        return [
+            replace(worker, state=_shown_state(worker, now, ttl))
+            for worker in await self.store.list_workers(namespace)
+        ]
 
     async def worker_gone(self, worker_id: str, reason: str) -> list[Job]:
         """A worker disconnected or was kicked: its leases end now, its record goes."""
@@ -405,3 +412,11 @@ class QueueService:
 
     def _publish_queue(self, kind: str, namespace: str, queue: str) -> None:
         self.events.publish(Event(kind, namespace, self.clock.now(), queue=queue))
+
+
+def _shown_state(worker: WorkerInfo, now: float, lease_ttl: float) -> WorkerState:
+    if worker.state is WorkerState.DRAINING:
+        return worker.state
+    if now - worker.last_heartbeat > lease_ttl:
+        return WorkerState.LOST
+    return WorkerState.BUSY if worker.running else WorkerState.IDLE

@@ -186,19 +186,8 @@ def assignment_to_pb(job: Job) -> workers_pb2.Assignment:
     return workers_pb2.Assignment(job=job_to_pb(job), token=job.lease_token or "")
 
 
-def presented_state(worker: WorkerInfo, now: float, lease_ttl: float) -> WorkerState:
-    """The state shown for a worker: draining as recorded; lost once silent for a lease's
-    length (its leases are gone by then); otherwise busy or idle by its running jobs.
-    """
-    if worker.state is WorkerState.DRAINING:
-        return worker.state
-    if now - worker.last_heartbeat > lease_ttl:
-        return WorkerState.LOST
-    return WorkerState.BUSY if worker.running else WorkerState.IDLE
-
-
-def worker_to_pb(worker: WorkerInfo, now: float, lease_ttl: float) -> model_pb2.Worker:
-    """A membership record on the wire."""
+def worker_to_pb(worker: WorkerInfo, now: float) -> model_pb2.Worker:
+    """A membership record on the wire (its state as `QueueService.list_workers` shows it)."""
     return model_pb2.Worker(
         id=worker.id,
         namespace=worker.namespace,
@@ -211,7 +200,7 @@ def worker_to_pb(worker: WorkerInfo, now: float, lease_ttl: float) -> model_pb2.
         connected_at=worker.connected_at,
         last_heartbeat=worker.last_heartbeat,
         heartbeat_age=max(now - worker.last_heartbeat, 0.0),
-        state=_WORKER_STATES[presented_state(worker, now, lease_ttl)],
+        state=_WORKER_STATES[worker.state],
         running=worker.running,
     )
 

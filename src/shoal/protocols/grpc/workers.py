@@ -222,9 +222,9 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
                 for worker in await self._service.list_workers(None)
                 if self._callers.allows(Action.READ, worker.namespace)
             ]
-        now, ttl = self._service.clock.now(), self._service.settings.lease_ttl
+        now = self._service.clock.now()
         return workers_pb2.ListWorkersResponse(
-            workers=[codec.worker_to_pb(worker, now, ttl) for worker in workers]
+            workers=[codec.worker_to_pb(worker, now) for worker in workers]
         )
 
     @mapped
@@ -245,5 +245,4 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         namespace = codec.namespace(request.namespace)
         worker = await self._callers.service().drain_worker(namespace, request.worker_id)
         await self._callers.audit("worker.drain", namespace, request.worker_id)
-        now, ttl = self._service.clock.now(), self._service.settings.lease_ttl
-        return codec.worker_to_pb(worker, now, ttl)
+        return codec.worker_to_pb(worker, self._service.clock.now())
