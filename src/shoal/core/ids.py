@@ -8,6 +8,8 @@ import threading
 import time
 import uuid
 
+from shoal.core.model import JobId
+
 __all__ = ["new_job_id", "new_token", "uuid7"]
 
 _lock = threading.Lock()
@@ -37,9 +39,9 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
-def new_job_id() -> str:
+def new_job_id() -> JobId:
     """A new job id: UUIDv7 text, so ids sort in creation order."""
-    return str(uuid7())
+    return JobId(str(uuid7()))
 
 
 def new_token() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from shoal.core.errors import ShoalError
 from shoal.core.model import JobState
@@ -84,10 +85,10 @@ class Maintenance:
         before = self.service.clock.now() - self.service.settings.retention
         return await self.service.store.purge_finished(before)
 
-    async def _every(self, interval: float, duty: object) -> None:
+    async def _every(self, interval: float, duty: Callable[[], Awaitable[object]]) -> None:
         while not self._stopping.is_set():
             try:
-                await duty()  # type: ignore[operator]
+                await duty()
             except ShoalError:
                 logger.exception("maintenance duty failed", extra={"event": "maintenance.error"})
             with contextlib.suppress(TimeoutError):

@@ -127,7 +127,7 @@ class QueueService:
         else:
             run_at = now + (request.delay or 0.0)
         return Job(
-            id=new_job_id(),  # type: ignore[arg-type]
+            id=new_job_id(),
             namespace=request.namespace,
             queue=request.queue,
             task=request.task,
