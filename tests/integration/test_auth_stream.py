@@ -32,8 +32,7 @@ async def _work_one(address: str, creds: Creds, enqueue: object) -> str:
     """Connect, take one job, complete it; the acknowledged state (or the refusal code)."""
     outbox: asyncio.Queue[Msg | None] = asyncio.Queue()
     hello = workers_pb2.Hello(namespace=NS, queues=["stream"], concurrency=1, language="python")
-    outbox.put_nowait(Msg(hello=hello))
-    outbox.put_nowait(Msg(credit=workers_pb2.Credit(credits=1)))
+    outbox.put_nowait(Msg(hello=hello))  # credits follow the welcome, as a worker does
 
     async def requests() -> AsyncIterator[Msg]:
         while (message := await outbox.get()) is not None:
@@ -46,6 +45,7 @@ async def _work_one(address: str, creds: Creds, enqueue: object) -> str:
             async for message in call:
                 kind = message.WhichOneof("kind")
                 if kind == "welcome":
+                    outbox.put_nowait(Msg(credit=workers_pb2.Credit(credits=1)))
                     assert callable(enqueue)
                     await asyncio.to_thread(enqueue)
                 elif kind == "assignments":
