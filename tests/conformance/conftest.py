@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,12 @@ def _memory(tmp_path: Path) -> StoreFactory:
     return factory
 
 
-def _sqlite(tmp_path: Path) -> StoreFactory:
+def _sqlite(tmp_path: Path, *, inline_writes: bool = False) -> StoreFactory:
     from shoal.stores.sqlite import SqliteStore
 
     @asynccontextmanager
     async def factory() -> AsyncIterator[Store]:
-        store = SqliteStore(tmp_path / f"{uuid.uuid4().hex}.db")
+        store = SqliteStore(tmp_path / f"{uuid.uuid4().hex}.db", inline_writes=inline_writes)
         await store.open()
         try:
             yield store
@@ -67,6 +68,8 @@ def _postgres(tmp_path: Path) -> StoreFactory:
 BACKENDS: dict[str, Callable[[Path], StoreFactory]] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    # Local mode's store: lone writes run on the event loop, the rest on the writer thread.
+    "sqlite-inline": partial(_sqlite, inline_writes=True),
     "postgres": _postgres,
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from shoal.core.errors import ConfigError, LeaseLost, StorageError, Unavailable
 from shoal.core.model import JobError, JobState, LeaseRef
 from shoal.core.ports import ClaimRequest
 from shoal.stores.sqlite import SqliteStore
+from shoal.stores.sqlite._connection import connect
 from shoal.stores.sqlite._leases import completed
 from shoal.stores.sqlite._rows import job_params, row_to_job, row_to_job_slow
+from shoal.stores.sqlite._threads import INLINE_GROUP, Writer
 from shoal.testing import make_job
 from shoal.testing.store_contract import T0
 
@@ -103,9 +106,10 @@ async def test_a_failing_operation_rolls_back_alone_in_its_group(tmp_path: Path)
         await store.close()
 
 
-async def test_close_flushes_queued_operations(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inline_writes", [False, True])
+async def test_close_flushes_queued_operations(tmp_path: Path, inline_writes: bool) -> None:
     path = tmp_path / "x.db"
-    store = SqliteStore(path)
+    store = SqliteStore(path, inline_writes=inline_writes)
     await store.open()
     jobs = [make_job() for _ in range(50)]
     tasks = [asyncio.create_task(store.enqueue([job], T0)) for job in jobs]
@@ -118,6 +122,28 @@ async def test_close_flushes_queued_operations(tmp_path: Path) -> None:
         assert (await reopened.stats("default")).total == 50
     finally:
         await reopened.close()
+
+
+async def test_inline_writes_run_lone_small_groups_on_the_loop(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "x.db", "NORMAL")
+    conn.execute("CREATE TABLE t (thread INTEGER)")
+    writer = Writer(conn, inline=True)
+    writer.start()
+
+    def op(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO t VALUES (?)", (threading.get_ident(),))
+        return threading.get_ident()
+
+    try:
+        loop_thread = threading.get_ident()
+        assert await writer.submit(op) == loop_thread  # a lone write: no thread hop
+        assert await writer.submit(op, bulk=True) != loop_thread  # many rows: the thread
+        # A crowded loop turn goes to the thread as one group: group commit is kept.
+        commits = writer.commits
+        threads = await asyncio.gather(*(writer.submit(op) for _ in range(INLINE_GROUP + 1)))
+        assert loop_thread not in threads and writer.commits - commits < len(threads)
+    finally:
+        await writer.stop()
 
 
 async def test_completion_fast_path_matches_the_row(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def _sqlite(url: str) -> Store:
         raise ConfigError(f"{url!r} names no file; use sqlite:///path/to/file.db")
     from shoal.stores.sqlite import SqliteStore
 
-    store: Store = SqliteStore(Path(path))
+    # In-process, the caller awaits each write anyway: its loop runs lone writes itself.
+    store: Store = SqliteStore(Path(path), inline_writes=True)
     return store
 
 
