@@ -5,7 +5,8 @@
 Prints one JSON line per measurement as it is taken, then a markdown table: each measurement's
 median and min-max over the runs, with the configuration, versions, date and machine.
 `--quick` (the default) fits in about ten minutes on 2 cores; `--full` adds the
-1,000,000-job backlogs and the 15 s / 30 s durations of WORKLOADS.md.
+1,000,000-job backlogs, the 15 s / 30 s durations of WORKLOADS.md and G (growth: backlogs and
+worker counts; ~45 s a run in its quick form, so `--quick` runs it only when `--only` names it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from bench import reference
 from bench.workloads import (
+    growth,
     w1_enqueue,
     w2_drain,
     w3_latency,
@@ -35,6 +37,8 @@ from bench.workloads import (
 )
 from bench.workloads._harness import ROOT, Emit, emitter, median
 
+#: Workloads `--quick` runs only when `--only` names them (too long for the ten-minute set).
+FULL_ONLY = ("G",)
 #: Worker configuration of W2 (the best measured on 2 cores, see bench/README.md).
 DRAIN_PROCESSES = 2
 DRAIN_CONCURRENCY = 128
@@ -57,6 +61,11 @@ def plan(full: bool) -> dict[str, Callable[[Emit], None]]:
         ),
         "W5": lambda emit: w5_crash.run(emit, n=10_000),
         "W6": lambda emit: w6_footprint.run(emit, backlog=1_000_000 if full else 100_000),
+        "G": lambda emit: growth.run(
+            emit,
+            backlogs=(10_000, 100_000, 1_000_000) if full else (10_000, 100_000),
+            worker_backlog=20_000 if full else 10_000,
+        ),
     }
 
 
@@ -107,6 +116,8 @@ def table(records: list[dict[str, Any]], runs: int) -> str:
             f"| {system} | {workload} | {name} | {_fmt(median(values))} | "
             f"{_fmt(min(values))}-{_fmt(max(values))} | {unit} | {ratio} |"
         )
+    if any(workload == "G" for workload, _ in groups):
+        lines += ["", growth.growth_table(records)]
     return "\n".join(lines)
 
 
@@ -121,8 +132,9 @@ Python SDK over gRPC (`await task.aenqueue()` one at a time, `app.aenqueue_many`
 the bench process; local mode is `App("sqlite:///...")` in that process. Workers: SDK `Worker`
 processes, pool=asyncio (async no-op tasks); W2 uses {DRAIN_PROCESSES} processes x concurrency
 {DRAIN_CONCURRENCY} (the best of 1x64, 1x256, 1x500, 2x32, 2x128, 2x500, 4x64 and 4x128),
-W3/W4 one process (64/16), W5 two. Completion is detected by polling GetQueueStats every 50 ms.
-Reference: bench/reference.py."""
+W3/W4 one process (64/16), W5 two; G 2x128 for its backlogs, 256 in flight over 1-16 processes,
+probes at priority 10 (bench/workloads/growth.py). Completion is detected by polling
+GetQueueStats every 50 ms. Reference: bench/reference.py."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="the ten-minute set (default)")
     mode.add_argument("--full", action="store_true", help="everything, 1,000,000-job backlogs")
-    parser.add_argument("--only", default="", help="comma-separated ids: REF,W1,...,W6")
+    parser.add_argument("--only", default="", help="comma-separated ids: REF,W1,...,W6,G")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also append JSON lines here")
     parser.add_argument("--table", type=Path, default=None, help="only print the table of a file")
@@ -141,7 +153,9 @@ def main(argv: list[str] | None = None) -> None:
         print(table(records, args.runs))
         return
     steps = plan(args.full)
-    wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()] or list(steps)
+    wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()] or [
+        workload for workload in steps if args.full or workload not in FULL_ONLY
+    ]
     unknown = set(wanted) - set(steps)
     if unknown:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from {list(steps)}")

@@ -14,6 +14,7 @@ import pytest
 from bench import reference
 from bench.run import table
 from bench.workloads import (
+    growth,
     w1_enqueue,
     w2_drain,
     w3_latency,
@@ -73,3 +74,24 @@ def test_w5_crash() -> None:
 def test_w6_footprint() -> None:
     values = _measure(w6_footprint.run, backlog=1000)
     assert values["server RSS idle"] > 0 and values["server start to ready line"] > 0
+
+
+def test_growth() -> None:
+    records: list[dict[str, Any]] = []
+    growth.run(
+        emitter(records, None),
+        backlogs=(300,),
+        worker_counts=(1, 2),
+        worker_backlog=300,
+        in_flight=16,
+    )
+    assert [r["name"] for r in records] == [
+        "backlog 300 (2x128)",
+        "workers 1x16 (300 queued)",
+        "workers 2x8 (300 queued)",
+    ]
+    for record in records:
+        config = record["config"]
+        assert record["value"] > 0 and config["server_cpu_us_per_job"] >= 0, record
+        assert config["probes"] >= 1 and 0 <= config["probe_p50_ms"] <= config["probe_max_ms"]
+    assert "| workers 2x8 (300 queued) |" in table(records, 1)
