@@ -82,3 +82,9 @@ async def test_ready_signal_wakes_only_waiters_of_that_queue() -> None:
     signal.notify("default", "b")
     assert await waiter is True
     assert await other is False
+
+
+def test_job_ids_are_canonical_uuid_text() -> None:
+    for _ in range(1000):
+        job_id = new_job_id()
+        assert str(uuid.UUID(job_id)) == job_id

@@ -59,14 +59,25 @@ class EnqueueRequest:
     schedule_id: str | None = None
 
 
+#: Names that passed `check_name`: a few queues and tasks recur in every request, and checking
+#: each character of three names was a tenth of a bulk enqueue's time on the event loop.
+_accepted_names: set[str] = set()
+_MAX_ACCEPTED = 4096
+
+
 def check_name(field_name: str, value: object) -> str:
     """A namespace, queue or task name: 1 to 200 printable characters, no white space."""
+    if type(value) is str and value in _accepted_names:
+        return value
     if not isinstance(value, str) or not value:
         raise InvalidArgument(field_name, "must be a non-empty string")
     if len(value) > _MAX_NAME:
         raise InvalidArgument(field_name, f"must be at most {_MAX_NAME} characters")
     if not value.isprintable() or any(ch.isspace() for ch in value):
         raise InvalidArgument(field_name, "must not contain white space or control characters")
+    if len(_accepted_names) >= _MAX_ACCEPTED:
+        _accepted_names.clear()
+    _accepted_names.add(value)
     return value
 
 
