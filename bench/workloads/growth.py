@@ -5,8 +5,9 @@ Each point: a fresh SQLite file is filled with N no-op jobs in local mode (`App(
 `aenqueue_many` in batches of 5,000: ~30,000 jobs/s, so 1,000,000 in ~35 s) and the app closed
 before `shoal server` opens the file (the store's flock on `<file>.lock` makes the server the only
 writer from then on). The queue is paused, the worker processes connect, and the clock starts
-at ResumeQueue. It stops at the first poll of GetQueueStats (every 50 ms; every 0.5 s at
-1,000,000, where one stats query takes ~20 ms) that sees every job finished.
+at ResumeQueue. It stops at the first poll of GetQueueStats (every 50 ms, or every N / 10^6 s
+past 50,000 jobs: 1 s at 1,000,000, where one stats query takes ~20 ms) that sees every job
+finished.
 
 Probes: while the backlog drains, the bench process enqueues `stamp(time.time())` jobs one
 unary Enqueue at a time, 50 per second on an absolute timetable, at priority 10 into the same
@@ -17,11 +18,13 @@ to the worker), p50/p99/max in ms. Probing stops at the first poll that sees no 
 
 Reported per point, as one JSON line whose value is the drain rate, (N + probes) / clock in
 jobs/s, and whose config holds: the server's CPU seconds (user + system, all threads, from
-/proc/PID/stat) over the clock per job in us, the same summed over the worker processes, the
-probe percentiles and count, and the load average. The CPU per job includes the probes'
-enqueues (a few % at 50/s) and the polls: both are per second of drain, so they stay a
-constant share per job along a series, and a cost per job that grows with the backlog is the
-store's or the server's.
+/proc/PID/stat) over the clock per job in us, less the polls' (a poll's CPU is measured
+before the drain, 30 polls on the paused full queue: a stats query scans the queue, so its
+cost grows with N; `server_cpu_with_polls_us_per_job` keeps them), the same summed over the
+worker processes, the probe percentiles and count, and the load average. The CPU per job
+includes the probes' enqueues (a few % at 50/s): a cost per second of drain, so a constant
+share per job along a series; a cost per job that grows with the backlog is the store's or
+the server's.
 
 Series "backlog": N = 10,000, 100,000 (quick) and 1,000,000 (full), 2 worker processes x 128
 (W2's configuration). Series "workers": a fixed backlog (20,000; quick 10,000) drained by 1, 2,
@@ -35,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +57,20 @@ BACKLOG_CONCURRENCY = 128
 
 @dataclass
 class Drain:
-    """What one drain measured."""
+    """What one drain measured (CPU in seconds)."""
 
     jobs: int
     seconds: float
     server_cpu: float
     worker_cpu: float
-    latencies: list[float]
+    polls: int
+    poll_cpu: float  # the server's, per GetQueueStats, measured before the drain
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def server_net(self) -> float:
+        """The server's CPU seconds less its polls'."""
+        return max(0.0, self.server_cpu - self.polls * self.poll_cpu)
 
 
 async def _probe(variant: Any, stop: asyncio.Event, rate: float) -> int:
@@ -81,27 +91,39 @@ async def _probe(variant: Any, stop: asyncio.Event, rate: float) -> int:
                 pass
 
 
+def _poll_cost(admin: Admin, server_pid: int, polls: int = 30) -> float:
+    """The server's CPU seconds per GetQueueStats. Its counts scan the queue (~20 ms at
+    1,000,000 jobs), so the polls' share per job grows with the backlog: it is measured
+    here, with the queue paused and full, and taken out of the server's CPU per job.
+    """
+    before = cpu_seconds(server_pid)
+    for _ in range(polls):
+        admin.counts()
+    return (cpu_seconds(server_pid) - before) / polls
+
+
 async def _drain(
     server: Any, admin: Admin, n: int, workers: list[int], rate: float, timeout: float
-) -> tuple[int, float, float, float]:
-    """Resume the queue, probe while jobs are queued, wait for all: (jobs, seconds, server CPU
-    seconds, workers' CPU seconds)."""
+) -> Drain:
+    """Resume the queue, probe while jobs are queued, wait for every job."""
     app = make_app(server.url)
     async with app:
         stamp = app.find_task("stamp")
         assert stamp is not None
         await stamp.options(queue=WARMUP_QUEUE).aenqueue(0.0)
         probes = stamp.options(priority=PROBE_PRIORITY)
-        every = max(0.05, n / 2_000_000)
+        every = max(0.05, n / 1_000_000)  # detection error <= ~1% of the drain past 50,000
         server_pid = server.child.proc.pid
+        poll_cpu = _poll_cost(admin, server_pid)
         server_cpu, worker_cpu = cpu_seconds(server_pid), sum(map(cpu_seconds, workers))
         stop = asyncio.Event()
         started = time.perf_counter()
         await asyncio.to_thread(admin.resume)
         prober = asyncio.create_task(_probe(probes, stop, rate))
-        sent = 0
+        sent = polls = 0
         while True:
             counts = await asyncio.to_thread(admin.counts)
+            polls += 1
             finished = counts.get("succeeded", 0) + counts.get("failed", 0)
             if not stop.is_set() and counts.get("queued", 0) == 0:
                 stop.set()
@@ -114,7 +136,7 @@ async def _drain(
         seconds = time.perf_counter() - started
         server_cpu = cpu_seconds(server_pid) - server_cpu
         worker_cpu = sum(map(cpu_seconds, workers)) - worker_cpu
-        return n + sent, seconds, server_cpu, worker_cpu
+        return Drain(n + sent, seconds, server_cpu, worker_cpu, polls, poll_cpu)
 
 
 def _latencies(log: Path) -> list[float]:
@@ -142,15 +164,13 @@ def drain(
             log.touch()
             children = procs.workers(server.url, processes, concurrency=concurrency, log=log)
             pids = [child.proc.pid for child in children]
-            jobs, seconds, server_cpu, worker_cpu = asyncio.run(
-                _drain(server, admin, n, pids, rate, timeout)
-            )
+            result = asyncio.run(_drain(server, admin, n, pids, rate, timeout))
         finally:
             admin.close()
         procs.stop_all()  # workers flush and close the probe log
-        values = _latencies(log)
-        assert len(values) == jobs - n, (len(values), jobs - n)
-        return Drain(jobs, seconds, server_cpu, worker_cpu, values)
+        result.latencies = _latencies(log)
+        assert len(result.latencies) == result.jobs - n, (len(result.latencies), result.jobs)
+        return result
 
 
 def _emit(emit: Emit, name: str, result: Drain, **config: Any) -> None:
@@ -161,7 +181,10 @@ def _emit(emit: Emit, name: str, result: Drain, **config: Any) -> None:
         result.jobs / result.seconds,
         "jobs/s",
         **config,
-        server_cpu_us_per_job=round(result.server_cpu / result.jobs * 1e6, 1),
+        server_cpu_us_per_job=round(result.server_net / result.jobs * 1e6, 1),
+        server_cpu_with_polls_us_per_job=round(result.server_cpu / result.jobs * 1e6, 1),
+        poll_cpu_ms=round(result.poll_cpu * 1000, 2),
+        polls=result.polls,
         worker_cpu_us_per_job=round(result.worker_cpu / result.jobs * 1e6, 1),
         probe_p50_ms=round(latency["p50"], 2),
         probe_p99_ms=round(latency["p99"], 2),
