@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, MutableMapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Protocol
 
 from shoal.core.errors import ShoalError
@@ -19,6 +19,23 @@ class Flag(Protocol):
     """A threading or multiprocessing event."""
 
     def is_set(self) -> bool: ...
+
+
+class CancelFlag:
+    """Set once to tell a call to stop; read from any thread (an attribute read is atomic)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        """Tell the call to stop."""
+        self._set = True
+
+    def is_set(self) -> bool:
+        """Whether the call was told to stop."""
+        return self._set
 
 
 class JobLogger(logging.LoggerAdapter[logging.Logger]):
@@ -52,10 +69,15 @@ class JobContext:
         self._flag = cancel_flag
         self._on_heartbeat = on_heartbeat
         self._on_progress = on_progress
-        #: A logger that adds `job_id`, `task` and `attempt` to every record.
-        self.logger = JobLogger(
-            logging.getLogger("shoal.task"), {"job_id": job_id, "task": task, "attempt": attempt}
-        )
+        self._logger: JobLogger | None = None
+
+    @property
+    def logger(self) -> JobLogger:
+        """A logger that adds `job_id`, `task` and `attempt` to every record."""
+        if self._logger is None:  # made on first use: most jobs never log
+            extra = {"job_id": self.id, "task": self.task, "attempt": self.attempt}
+            self._logger = JobLogger(logging.getLogger("shoal.task"), extra)
+        return self._logger
 
     @property
     def cancelled(self) -> bool:
@@ -87,6 +109,11 @@ def current_job() -> JobContext:
     return context
 
 
-def set_current(context: JobContext | None) -> None:
-    """Make `context` the current job of this thread or task context."""
-    _current.set(context)
+def set_current(context: JobContext | None) -> Token[JobContext | None]:
+    """Make `context` the current job of this thread or task context; the token undoes it."""
+    return _current.set(context)
+
+
+def reset_current(token: Token[JobContext | None]) -> None:
+    """Undo a `set_current` (an async call run in its worker's own task)."""
+    _current.reset(token)

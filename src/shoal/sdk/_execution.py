@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shoal.core.model import JobError
-from shoal.sdk._context import JobContext, set_current
+from shoal.sdk._context import JobContext, reset_current, set_current
 from shoal.sdk._process import error_of, import_path
 from shoal.sdk._procpool import ProcessPool, Reply, TaskProcess
 
@@ -77,9 +77,13 @@ class Execution:
         #: Set to tell the call to stop (`current_job().cancelled`).
         self._flag = flag
         self._stopped: StopReason | None = None
-        self._wake = asyncio.Event()
+        #: Resolved when the call ends or a stop is asked for (a future, not an Event plus a
+        #: waiting task: this is paid once per job).
+        self._wake: asyncio.Future[None] | None = None
         self._process: TaskProcess | None = None
-        self._done: asyncio.Future[Outcome] | None = None
+        #: The task running an async call in place while it runs (a stop cancels it).
+        self._inline: asyncio.Task[Any] | None = None
+        self._cancelled_inline = False
 
     def stop(self, reason: StopReason) -> None:
         """Ask the call to end now. The first reason wins, except that a cancelled thread
@@ -90,7 +94,15 @@ class Execution:
             self._flag.set()
             if self._process is not None:
                 self._process.flag.set()
-            self._wake.set()
+            if self._inline is not None and not self._cancelled_inline:
+                self._cancelled_inline = True
+                self._inline.cancel()
+            self._signal()
+
+    def _signal(self, _: object = None) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     async def run(self) -> Outcome:
         """Run the call to its end (or its stop) and say how it ended."""
@@ -103,7 +115,7 @@ class Execution:
                 message = f"cannot start a process for the task: {exc}"
                 return Outcome(error=JobError("ProcessStartError", message, retryable=False))
         elif call.is_async:
-            future = asyncio.ensure_future(self._run_async())
+            return await self._run_inline()
         else:
             loop = asyncio.get_running_loop()
             context = contextvars.copy_context()
@@ -118,29 +130,69 @@ class Execution:
             )
         return await self._supervise(future)
 
-    async def _run_async(self) -> Any:
-        set_current(self._context)
-        return await self._call.fn(*self._call.args, **self._call.kwargs)
+    async def _run_inline(self) -> Outcome:
+        # An async call runs in the caller's task rather than in a task of its own: no task,
+        # no context copy and no supervising wait per job. A stop cancels this task while the
+        # call runs; that cancellation is ours to take back (`uncancel`), any other is not.
+        if self._stopped is not None:
+            return Outcome(stopped=self._stopped)
+        call, task = self._call, asyncio.current_task()
+        assert task is not None
+        timer = None
+        if call.timeout is not None:
+            timer = asyncio.get_running_loop().call_later(call.timeout, self.stop, "timeout")
+        token = set_current(self._context)
+        self._inline = task
+        try:
+            value = await call.fn(*call.args, **call.kwargs)
+        except asyncio.CancelledError:
+            if not self._took_back(task):
+                self._flag.set()  # the worker itself is torn down: do not leave the call
+                raise
+            return Outcome(stopped=self._stopped or "shutdown")
+        except Exception as exc:
+            if self._took_back(task) or self._stopped is not None:
+                return Outcome(stopped=self._stopped)  # how it ended after a stop is no outcome
+            job_error, delay = error_of(exc)
+            return Outcome(error=job_error, retry_delay=delay)
+        finally:
+            self._inline = None
+            reset_current(token)
+            if timer is not None:
+                timer.cancel()
+        if self._took_back(task) or self._stopped is not None:
+            return Outcome(stopped=self._stopped)
+        return Outcome(value=value)
+
+    def _took_back(self, task: asyncio.Task[Any]) -> bool:
+        """Whether our own cancellation was asked for; True only if no other one was."""
+        if not self._cancelled_inline:
+            return False
+        self._cancelled_inline = False
+        return task.uncancel() == 0
 
     async def _supervise(self, future: asyncio.Future[Any]) -> Outcome:
         loop = asyncio.get_running_loop()
         timeout = self._call.timeout
         timer = loop.call_later(timeout, self.stop, "timeout") if timeout is not None else None
-        waker = asyncio.ensure_future(self._wake.wait())
+        future.add_done_callback(self._signal)
+        acted: StopReason | None = None  # the stop last enforced
         try:
             while True:
-                await asyncio.wait({future, waker}, return_when=asyncio.FIRST_COMPLETED)
+                self._wake = loop.create_future()
+                if future.done() or self._stopped != acted:
+                    self._wake.set_result(None)
+                await self._wake
                 if future.done():
                     return self._finished(future)
+                acted = self._stopped
                 await self._enforce_stop(future)
                 if future.done():
                     return self._finished(future)
-                if self._stopped != "cancelled" or self._call.pool != "thread":
+                if acted != "cancelled" or self._call.pool != "thread":
                     future.add_done_callback(_retrieve)  # abandoned: nobody awaits it
-                    return Outcome(stopped=self._stopped)
+                    return Outcome(stopped=acted)
                 # a cancelled thread ends when it notices its flag: keep waiting for it
-                self._wake.clear()
-                waker = asyncio.ensure_future(self._wake.wait())
         except asyncio.CancelledError:  # the worker itself is torn down: do not leave the call
             self._flag.set()
             if self._process is not None:
@@ -148,16 +200,13 @@ class Execution:
             future.cancel()
             raise
         finally:
-            waker.cancel()
+            self._wake = None
             if timer is not None:
                 timer.cancel()
 
     async def _enforce_stop(self, future: asyncio.Future[Any]) -> None:
         if self._call.pool == "process":
             await self._stop_process(future)
-        elif self._call.is_async:
-            future.cancel()
-            await asyncio.wait({future})
 
     def _finished(self, future: asyncio.Future[Any]) -> Outcome:
         if self._stopped is not None:

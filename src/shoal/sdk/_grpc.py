@@ -51,6 +51,8 @@ _CONNECT_TIMEOUT = 10.0
 _CLOSE_WAIT = 1.0
 #: ...and until no assignment came for this long.
 _QUIET = 0.05
+#: The most jobs a worker holds beyond its free slots (see `GrpcSession`).
+MAX_PREFETCH = 64
 
 
 async def _call(request: Awaitable[T]) -> T:
@@ -153,7 +155,15 @@ class GrpcTransport:
 
 
 class GrpcSession:
-    """The client side of one worker stream."""
+    """The client side of one worker stream.
+
+    It grants the server credits for the worker's free slots plus a bounded prefetch
+    (`prefetch_for`): assignments then travel while the worker's jobs run, so that a slot that
+    frees takes its next job at once instead of after a round trip. Prefetched jobs are leased
+    to this worker: heartbeats renew them, a cancellation gives them back (they end cancelled),
+    closing the session gives them back, and if the worker dies the server releases them with
+    the stream.
+    """
 
     def __init__(self, call: Any, worker: WorkerInfo, on_cancel: CancelListener) -> None:
         self._call = call
@@ -161,8 +171,11 @@ class GrpcSession:
         self._on_cancel = on_cancel
         self.heartbeat_interval = 2.0
         self.worker_id = ""
-        #: Jobs assigned and not yet taken; None once the stream has ended.
-        self._assigned: asyncio.Queue[Job | None] = asyncio.Queue()
+        #: Jobs assigned and not yet taken (the prefetch).
+        self._assigned: deque[Job] = deque()
+        #: Resolved when a job is assigned, the stream ends or drains (a claim waits on it).
+        self._arrival: asyncio.Future[None] | None = None
+        self.prefetch = prefetch_for(worker.concurrency)
         #: Credits granted that the server has not used yet.
         self._outstanding = 0
         self.draining = False
@@ -224,7 +237,8 @@ class GrpcSession:
             reason = Unavailable("the worker stream was cancelled")
         finally:
             self._closed = reason
-            self._assigned.put_nowait(None)  # wake a claim waiting for work
+            self._assigned.clear()  # the server released their leases with the stream
+            self._wake()  # a claim waiting for work
             pending: list[asyncio.Future[Any]] = [*self._heartbeats, *self._outcomes.values()]
             for future in pending:
                 if not future.done():
@@ -232,34 +246,65 @@ class GrpcSession:
             self._heartbeats.clear()
             self._outcomes.clear()
 
+    def _wake(self) -> None:
+        _settle(self._arrival, None)
+
     def _dispatch(self, message: workers_pb2.ServerMessage) -> None:
         kind = message.WhichOneof("kind")
         if kind == "assignments":
             items = message.assignments.assignments
             self._outstanding = max(self._outstanding - len(items), 0)
-            for item in items:
-                self._assigned.put_nowait(codec.job_from_pb(item.job, item.token))
+            job_from_pb = codec.job_from_pb
+            self._assigned.extend(job_from_pb(item.job, item.token) for item in items)
+            self._wake()
         elif kind == "heartbeat_ack":
             ack = message.heartbeat_ack
             result = HeartbeatResult(
                 tuple(ack.renewed), tuple(ack.lost), tuple(ack.cancel_requested)
             )
+            self._drop_unstarted(result.lost, result.cancel_requested)
             if self._heartbeats:
                 _settle(self._heartbeats.popleft(), result)
         elif kind == "acks":
             for ack_item in message.acks.acks:
                 _settle(self._outcomes.pop(ack_item.job_id, None), None)
         elif kind == "cancel":
+            self._drop_unstarted((), message.cancel.job_ids)
             for job_id in message.cancel.job_ids:
                 self._on_cancel(job_id)
         elif kind == "error":
             self._refused(message.error)
         elif kind == "drain":
             self.draining = True
-            self._assigned.put_nowait(None)  # wake a claim waiting for work
+            self._wake()
             logger.info("the server asks this worker to drain", extra={"event": "worker.drain"})
         elif kind == "goodbye":
             logger.warning("the server ended this worker's session: %s", message.goodbye.reason)
+
+    def _drop_unstarted(self, lost: Sequence[str], cancelled: Sequence[str]) -> None:
+        """Forget prefetched jobs whose lease is gone; give back the ones cancelled (unstarted,
+        they end cancelled at once rather than when a slot frees).
+        """
+        if not self._assigned or not (lost or cancelled):
+            return
+        gone, back = set(lost), set(cancelled)
+        kept: deque[Job] = deque()
+        leases: list[LeaseRef] = []
+        for job in self._assigned:
+            if job.id in back:
+                leases.append(LeaseRef(job.id, job.lease_token or ""))
+            elif job.id not in gone:
+                kept.append(job)
+        self._assigned = kept
+        if leases:
+            task = asyncio.ensure_future(self.release(leases))
+            self._flushes.add(task)
+            task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Task[None]) -> None:
+        self._flushes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("giving back cancelled jobs failed: %s", task.exception())
 
     def _refused(self, error: Any) -> None:
         failure = error_from_code(error.code, error.message, error.field or None)
@@ -274,38 +319,41 @@ class GrpcSession:
             )
 
     async def claim(self, queues: Sequence[str], limit: int, wait: float) -> list[Job]:
-        """Grant credits for `limit` free slots and take the jobs assigned, waiting up to
-        `wait` seconds for the first (the queues were named in the hello).
+        """Grant credits for `limit` free slots and the prefetch, and take up to `limit` jobs
+        assigned, waiting up to `wait` seconds for the first (the queues were named in the
+        hello).
         """
         if self._closed is not None:
             raise self._closed
         if self.draining:
             return []
-        grant = limit - self._outstanding - self._assigned.qsize()
+        grant = limit + self.prefetch - self._outstanding - len(self._assigned)
         if grant > 0:
             self._outstanding += grant
             await self._send(credit=workers_pb2.Credit(credits=grant))
-        if self._assigned.empty() and wait > 0:
-            with contextlib.suppress(TimeoutError):
-                first = await asyncio.wait_for(self._assigned.get(), wait)
-                self._assigned.put_nowait(first)
-        jobs: list[Job] = []
-        while len(jobs) < limit and not self._assigned.empty():
-            job = self._assigned.get_nowait()
-            if job is None:  # the stream ended or drains; jobs taken so far are still returned
-                self._assigned.put_nowait(None)
-                break
-            jobs.append(job)
+        if not self._assigned and wait > 0 and self._closed is None and not self.draining:
+            self._arrival = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._arrival, wait)
+            except TimeoutError:
+                pass
+            finally:
+                self._arrival = None
+        if self.draining:  # take nothing more; the prefetch is given back on close
+            return []
+        assigned = self._assigned
+        jobs = [assigned.popleft() for _ in range(min(limit, len(assigned)))]
         if not jobs and self._closed is not None:
             raise self._closed
         return jobs
 
     async def heartbeat(self, leases: Sequence[LeaseRef]) -> HeartbeatResult:
-        """Renew these leases."""
+        """Renew these leases, and those of the jobs prefetched."""
         future: asyncio.Future[HeartbeatResult] = asyncio.get_running_loop().create_future()
         self._heartbeats.append(future)
+        unstarted = [LeaseRef(job.id, job.lease_token or "") for job in self._assigned]
         try:
-            message = workers_pb2.Heartbeat(leases=map(codec.lease_to_pb, leases))
+            message = workers_pb2.Heartbeat(leases=map(codec.lease_to_pb, [*leases, *unstarted]))
             await self._send(heartbeat=message)
         except BaseException:
             with contextlib.suppress(ValueError):
@@ -388,21 +436,29 @@ class GrpcSession:
         self.draining = True
         deadline = time.monotonic() + _CLOSE_WAIT
         while True:
-            unstarted: list[LeaseRef] = []
-            while not self._assigned.empty():
-                job = self._assigned.get_nowait()
-                if job is None:
-                    return
-                unstarted.append(LeaseRef(job.id, job.lease_token or ""))
+            unstarted = [LeaseRef(job.id, job.lease_token or "") for job in self._assigned]
+            self._assigned.clear()
             if unstarted:
                 await self.release(unstarted)
+            if self._closed is not None:
+                return
             if self._outstanding <= 0 or time.monotonic() >= deadline:
                 return
+            self._arrival = asyncio.get_running_loop().create_future()
             try:
-                job = await asyncio.wait_for(self._assigned.get(), _QUIET)
+                await asyncio.wait_for(self._arrival, _QUIET)
             except TimeoutError:
                 return
-            self._assigned.put_nowait(job)
+            finally:
+                self._arrival = None
+
+
+def prefetch_for(concurrency: int) -> int:
+    """How many jobs a worker asks for beyond its free slots: its concurrency, at most
+    `MAX_PREFETCH`, so a worker holds at most twice its concurrency and never more than
+    `MAX_PREFETCH` jobs it does not run yet.
+    """
+    return min(concurrency, MAX_PREFETCH)
 
 
 def _settle(future: asyncio.Future[T] | None, value: T) -> None:

@@ -14,8 +14,9 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
@@ -84,6 +85,9 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._beat_now = asyncio.Event()
         self._closed = asyncio.Event()
+        #: Where calls run; made once per connection (the pools live as long).
+        self._placement: Placement | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_config(cls, app: App, config: WorkerConfig) -> Worker:
@@ -122,12 +126,16 @@ class Worker:
     async def _connect(self) -> WorkerSession:
         if self._session is None:
             await self.app.start()
+            self._loop = asyncio.get_running_loop()
             self._session = await self.app.transport.connect_worker(
                 self._info(), self._cancel_requested
             )
             if self.pool == "thread":
                 self._executor = ThreadPoolExecutor(self.concurrency, f"shoal-{self.pool}")
             self._processes = ProcessPool()  # starts processes only for calls that need one
+            self._placement = Placement(
+                self.pool, self._executor, self.cancel_grace, self._processes
+            )
             self._stopping.clear()
             self._closed.clear()
             self._loops.append(asyncio.create_task(self._heartbeat_loop()))
@@ -315,16 +323,17 @@ class Worker:
         task.add_done_callback(self._tasks.discard)
 
     async def _run_job(self, running: Running) -> None:
-        job_id, loop = running.job.id, asyncio.get_running_loop()
-        placement = Placement(self.pool, self._executor, self.cancel_grace, self._processes)
+        job_id = running.job.id
+        placement = self._placement
+        assert placement is not None  # made when the worker connects
         try:
             outcome = await execute(
                 self.app,
                 self.id,
                 running,
                 placement,
-                lambda: loop.call_soon_threadsafe(self._beat_now.set),  # tasks call from threads
-                self._progress_hook(running),
+                self._beat_soon,
+                partial(self._progress_soon, running),
             )
             if self._session is not None:  # else the session died and the lease with it
                 await report(self.app, self._session, running, outcome)
@@ -339,15 +348,21 @@ class Worker:
                 del self._running[job_id]
             self._slot_freed.set()
 
-    def _progress_hook(self, running: Running) -> Callable[[float], object]:
-        loop = asyncio.get_running_loop()
+    def _beat_soon(self) -> None:
+        """Renew the leases now; tasks call it from threads."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._beat_now.set)
 
-        async def send(value: float) -> None:
+    def _progress_soon(self, running: Running, value: float) -> None:
+        """Report a job's progress; tasks call it from threads."""
+        assert self._loop is not None
+
+        async def send() -> None:
             if self._session is not None:
                 with contextlib.suppress(ShoalError):
                     await self._session.progress(running.lease, value)
 
-        return lambda value: loop.call_soon_threadsafe(lambda: self._detach(send(value)))
+        self._loop.call_soon_threadsafe(lambda: self._detach(send()))
 
     def _detach(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
