@@ -46,8 +46,14 @@ class Session:
         self.gone = False
         #: Jobs assigned on this stream and not yet finished: job id -> lease token.
         self.held: dict[str, str] = {}
+        #: The service without the per-call rights check, for the outcomes of jobs claimed on
+        #: this stream: their claim checked the `work` right in this worker's namespace, and
+        #: the store still fences their lease tokens.
+        self._own = service.service
         self._outbox: asyncio.Queue[Message | None] = asyncio.Queue()
         self._credit = asyncio.Event()
+        #: Outcome batches being stored (the reader does not wait for them, see `_read`).
+        self._storing: set[asyncio.Task[None]] = set()
 
     @property
     def worker_id(self) -> str:
@@ -89,6 +95,8 @@ class Session:
 
     async def close(self, reason: str) -> list[Job]:
         """The stream ended: the worker's leases end now (unless a kick already did that)."""
+        if self._storing:  # outcomes sent before the end are stored first
+            await asyncio.gather(*self._storing, return_exceptions=True)
         if self.gone:
             return []
         self.gone = True
@@ -110,11 +118,25 @@ class Session:
 
     async def _read(self, requests: AsyncIterator[Any]) -> None:
         async for message in requests:
+            if not isinstance(message, Malformed) and message.WhichOneof("kind") == "outcomes":
+                # Not waited for: the next batch is read meanwhile, and both can be stored in
+                # one group commit. The worker's credits bound how many are in flight.
+                task = asyncio.create_task(self._outcomes(message.outcomes))
+                self._storing.add(task)
+                task.add_done_callback(self._stored)
+                continue
             try:
                 await self._handle(message)
             except ShoalError as error:
                 self._send(Message(error=error_message(error)))
-        self._send(None)  # the worker closed its side: the session ends
+        # The worker closed its side: the session ends once the outcomes it sent are acked.
+        while self._storing:
+            await asyncio.gather(*self._storing, return_exceptions=True)
+        self._send(None)
+
+    def _stored(self, task: asyncio.Task[None]) -> None:
+        self._storing.discard(task)
+        self._task_done(task)
 
     async def _handle(self, message: workers_pb2.WorkerMessage | Malformed) -> None:
         if isinstance(message, Malformed):
@@ -124,8 +146,6 @@ class Session:
             self._grant(message.credit.credits)
         elif kind == "heartbeat":
             await self._heartbeat(message.heartbeat)
-        elif kind == "outcomes":
-            await self._outcomes(message.outcomes)
         elif kind == "progress":
             progress = message.progress
             lease = codec.lease_from_pb(progress.job_id, progress.token)
@@ -183,6 +203,8 @@ class Session:
         try:
             lease = codec.lease_from_pb(completion.job_id, completion.token)
             result = completion.result if completion.HasField("result") else None
+            if self.held.get(lease.job_id) == lease.token:
+                return await self._own.complete(lease, result)
             return await self.service.complete(lease, result)
         except ShoalError as error:
             self._send(Message(error=error_message(error, completion.job_id)))
@@ -192,7 +214,10 @@ class Session:
         try:
             lease = codec.lease_from_pb(failure.job_id, failure.token)
             delay = failure.retry_delay if failure.HasField("retry_delay") else None
-            return await self.service.fail(lease, codec.error_from_pb(failure.error), delay)
+            error = codec.error_from_pb(failure.error)
+            if self.held.get(lease.job_id) == lease.token:
+                return await self._own.fail(lease, error, delay)
+            return await self.service.fail(lease, error, delay)
         except ShoalError as error:
             self._send(Message(error=error_message(error, failure.job_id)))
             return None
