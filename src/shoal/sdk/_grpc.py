@@ -38,6 +38,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 )
 from shoal.sdk import _grpc_codec as codec
 from shoal.sdk._credentials import Credentials, open_channel, parse_grpc_url
+from shoal.sdk._grpc_enqueue import EnqueueStream
 from shoal.sdk._transport import CancelListener
 
 __all__ = ["GrpcSession", "GrpcTransport"]
@@ -97,18 +98,18 @@ class GrpcTransport:
         self._queues: Any = queues_pb2_grpc.QueueServiceStub(channel)  # type: ignore[no-untyped-call]
         self._workers: Any = workers_pb2_grpc.WorkerServiceStub(channel)  # type: ignore[no-untyped-call]
         self._events: Any = events_pb2_grpc.EventServiceStub(channel)  # type: ignore[no-untyped-call]
+        self._enqueues = EnqueueStream(self._jobs)
 
     async def close(self) -> None:
         """Close the channel (open streams end)."""
         if self._channel is not None:
             channel, self._channel = self._channel, None
+            await self._enqueues.close()
             await channel.close(None)
 
     async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
-        """Store jobs in one transaction."""
-        message = jobs_pb2.EnqueueManyRequest(jobs=[codec.enqueue_to_pb(r) for r in requests])
-        response = await _call(self._jobs.EnqueueMany(message))
-        return [Enqueued(codec.job_from_pb(item.job), item.created) for item in response.results]
+        """Store jobs in one transaction (on the transport's enqueue stream)."""
+        return await self._enqueues.enqueue(requests)
 
     async def get(self, namespace: str, job_id: str) -> Job:
         """The job."""

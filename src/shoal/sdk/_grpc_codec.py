@@ -21,7 +21,8 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
     queues_pb2,
 )
 
-_STATES: dict[int, JobState] = {
+#: Job states by their wire number.
+STATES: dict[int, JobState] = {
     model_pb2.JOB_STATE_SCHEDULED: JobState.SCHEDULED,
     model_pb2.JOB_STATE_QUEUED: JobState.QUEUED,
     model_pb2.JOB_STATE_RUNNING: JobState.RUNNING,
@@ -29,6 +30,7 @@ _STATES: dict[int, JobState] = {
     model_pb2.JOB_STATE_FAILED: JobState.FAILED,
     model_pb2.JOB_STATE_CANCELLED: JobState.CANCELLED,
 }
+_STATES = STATES  # the name _admin_grpc knows
 _CODE_KEY = "shoal-error-code"
 _FIELD_KEY = "shoal-error-field"
 
@@ -104,7 +106,7 @@ def job_from_pb(message: model_pb2.Job, lease_token: str | None = None) -> Job:
         queue=message.queue,
         task=message.task,
         payload=message.payload,
-        state=_STATES[message.state],
+        state=STATES[message.state],
         created_at=message.created_at,
         run_at=message.run_at,
         content_type=message.content_type or "application/json",

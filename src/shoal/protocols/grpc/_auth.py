@@ -107,31 +107,37 @@ def _peer_host(context: Context) -> str:
     return context.peer().rpartition(":")[0]
 
 
+def _authorization(context: Context) -> str:
+    header = ""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            header = str(value).strip()
+    return header
+
+
 async def authenticate(access: AccessService, context: Context) -> Principal:
     """The principal of a call's credentials (see the module docstring)."""
-    metadata = {key: value for key, value in context.invocation_metadata() or ()}
-    header = str(metadata.get("authorization", "")).strip()
-    scheme, _, credentials = header.partition(" ")
-    peer = _peer_host(context)
-    if scheme.lower() == "bearer" and credentials:
-        return await access.authenticate_token(credentials.strip(), peer)
-    if scheme.lower() == "basic" and credentials:
-        try:
-            name, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise Unauthenticated("malformed basic credentials") from None
-        return await access.authenticate_password(name, password, peer)
-    if header:
-        raise Unauthenticated("authorization must be `Bearer <token>` or `Basic <user:password>`")
-    names = list((context.auth_context() or {}).get("x509_common_name") or [])
-    if names:
+    header = _authorization(context)
+    if not header:
+        names = list((context.auth_context() or {}).get("x509_common_name") or [])
+        if not names:
+            return access.anonymous()
         # The TLS layer verified the certificate against the configured client CA.
         name = names[0].decode() if isinstance(names[0], bytes) else str(names[0])
         user = await access.store.get_user(name)
         if user is None:
             raise Unauthenticated(f"no user {name!r} for this client certificate")
         return Principal(user.name, "certificate", user.grants)
-    return access.anonymous()
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return await access.authenticate_token(credentials.strip(), _peer_host(context))
+    if scheme.lower() == "basic" and credentials:
+        try:
+            name, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthenticated("malformed basic credentials") from None
+        return await access.authenticate_password(name, password, _peer_host(context))
+    raise Unauthenticated("authorization must be `Bearer <token>` or `Basic <user:password>`")
 
 
 Behaviour = Callable[[Any, Context], Any]
@@ -142,6 +148,9 @@ class Authenticating(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def __init__(self, access: AccessService) -> None:
         self._access = access
+        # The wrapped handler per method (the continuation hands back the same handler for a
+        # method each time; wrapping it anew cost every call closures and a namedtuple copy).
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -150,6 +159,15 @@ class Authenticating(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> Any:
         handler = await continuation(handler_call_details)
         method = str(getattr(handler_call_details, "method", ""))
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        if handler is not None:
+            self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
         if handler is None or method.startswith(_OPEN):
             return handler
         rights = _CLUSTER_RIGHTS if method.startswith(_CLUSTER) else ()

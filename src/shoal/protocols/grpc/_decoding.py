@@ -43,28 +43,44 @@ async def _reject(context: Context, request: Malformed) -> None:
 class TolerantDecoding(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Turns undecodable requests into `Malformed` values (see the module docstring)."""
 
+    def __init__(self) -> None:
+        # The wrapped handler per method: wrapping costs closures and a namedtuple copy, which
+        # every call paid before (the continuation hands back the same handler each time).
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
         handler = await continuation(handler_call_details)
-        decode = getattr(handler, "request_deserializer", None)
-        if decode is None:
-            return handler
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = _tolerant(handler)
+        if handler is not None:
+            self._wrapped[method] = (handler, wrapped)
+        return wrapped
 
-        def tolerant(data: bytes) -> object:
-            try:
-                return decode(data)
-            except DecodeError as exc:
-                return Malformed(str(exc) or "cannot parse")
 
-        changes: dict[str, object] = {"request_deserializer": tolerant}
-        if handler.unary_unary is not None:
-            changes["unary_unary"] = _guard_unary(handler.unary_unary)
-        elif handler.unary_stream is not None:
-            changes["unary_stream"] = _guard_unary_stream(handler.unary_stream)
-        return handler._replace(**changes)
+def _tolerant(handler: Any) -> Any:
+    decode = getattr(handler, "request_deserializer", None)
+    if decode is None:
+        return handler
+
+    def tolerant(data: bytes) -> object:
+        try:
+            return decode(data)
+        except DecodeError as exc:
+            return Malformed(str(exc) or "cannot parse")
+
+    changes: dict[str, object] = {"request_deserializer": tolerant}
+    if handler.unary_unary is not None:
+        changes["unary_unary"] = _guard_unary(handler.unary_unary)
+    elif handler.unary_stream is not None:
+        changes["unary_stream"] = _guard_unary_stream(handler.unary_stream)
+    return handler._replace(**changes)
 
 
 def _guard_unary(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc.aio
@@ -9,6 +10,7 @@ import grpc.aio
 from shoal.core.model import DEFAULT_NAMESPACE, JobQuery
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import Callers, CallerService
+from shoal.protocols.grpc._enqueue_stream import EnqueueSession
 from shoal.protocols.grpc._status import mapped
 from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, jobs_pb2_grpc, model_pb2
 
@@ -48,6 +50,13 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
                 for item in items
             ]
         )
+
+    async def EnqueueStream(
+        self, request_iterator: AsyncIterator[Any], context: Context
+    ) -> AsyncIterator[jobs_pb2.EnqueueStreamResponse]:
+        """Store batches sent on a stream, each answered after its commit (see the module)."""
+        async for response in EnqueueSession(self._service).serve(request_iterator):
+            yield response
 
     @mapped
     async def GetJob(self, request: jobs_pb2.GetJobRequest, context: Context) -> model_pb2.Job:

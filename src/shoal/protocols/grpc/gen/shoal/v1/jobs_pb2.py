@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shoal.protocols.grpc.gen.shoal.v1 import model_pb2 as shoal_dot_v1_dot_model__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13shoal/v1/jobs.proto\x12\x08shoal.v1\x1a\x14shoal/v1/model.proto\"\x93\x03\n\x0e\x45nqueueRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x10\n\x08priority\x18\x06 \x01(\x05\x12\x12\n\x05\x64\x65lay\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x06run_at\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x0cmax_attempts\x18\t \x01(\x05H\x02\x88\x01\x01\x12\"\n\x07\x62\x61\x63koff\x18\n \x01(\x0b\x32\x11.shoal.v1.Backoff\x12\x14\n\x07timeout\x18\x0b \x01(\x01H\x03\x88\x01\x01\x12\x1c\n\x0fidempotency_key\x18\x0c \x01(\tH\x04\x88\x01\x01\x12\x15\n\rdedupe_window\x18\r \x01(\x01\x12\x0c\n\x04tags\x18\x0e \x03(\t\x12\x11\n\tparent_id\x18\x0f \x01(\tB\x08\n\x06_delayB\t\n\x07_run_atB\x0f\n\r_max_attemptsB\n\n\x08_timeoutB\x12\n\x10_idempotency_key\">\n\x0f\x45nqueueResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.shoal.v1.Job\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"<\n\x12\x45nqueueManyRequest\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.shoal.v1.EnqueueRequest\"A\n\x13\x45nqueueManyResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.shoal.v1.EnqueueResponse\".\n\rGetJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\xee\x01\n\x0fListJobsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.shoal.v1.JobState\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x0b\n\x03tag\x18\x05 \x01(\t\x12\x1a\n\rcreated_after\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x1b\n\x0e\x63reated_before\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0e\n\x06\x63ursor\x18\x08 \x01(\t\x12\r\n\x05limit\x18\t \x01(\x05\x42\x10\n\x0e_created_afterB\x11\n\x0f_created_before\"D\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.shoal.v1.Job\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"1\n\x10\x43\x61ncelJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"0\n\x0fRetryJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"1\n\x10\x44\x65leteJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\x13\n\x11\x44\x65leteJobResponse\"C\n\x11WaitForJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07timeout\x18\x03 \x01(\x01\"B\n\x12WaitForJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.shoal.v1.Job\x12\x10\n\x08\x66inished\x18\x02 \x01(\x08\x32\x8a\x04\n\nJobService\x12>\n\x07\x45nqueue\x12\x18.shoal.v1.EnqueueRequest\x1a\x19.shoal.v1.EnqueueResponse\x12J\n\x0b\x45nqueueMany\x12\x1c.shoal.v1.EnqueueManyRequest\x1a\x1d.shoal.v1.EnqueueManyResponse\x12\x30\n\x06GetJob\x12\x17.shoal.v1.GetJobRequest\x1a\r.shoal.v1.Job\x12\x41\n\x08ListJobs\x12\x19.shoal.v1.ListJobsRequest\x1a\x1a.shoal.v1.ListJobsResponse\x12\x36\n\tCancelJob\x12\x1a.shoal.v1.CancelJobRequest\x1a\r.shoal.v1.Job\x12\x34\n\x08RetryJob\x12\x19.shoal.v1.RetryJobRequest\x1a\r.shoal.v1.Job\x12\x44\n\tDeleteJob\x12\x1a.shoal.v1.DeleteJobRequest\x1a\x1b.shoal.v1.DeleteJobResponse\x12G\n\nWaitForJob\x12\x1b.shoal.v1.WaitForJobRequest\x1a\x1c.shoal.v1.WaitForJobResponseB0Z.github.com/shoal/shoal/gen/go/shoal/v1;shoalv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13shoal/v1/jobs.proto\x12\x08shoal.v1\x1a\x14shoal/v1/model.proto\"\x93\x03\n\x0e\x45nqueueRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x10\n\x08priority\x18\x06 \x01(\x05\x12\x12\n\x05\x64\x65lay\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x06run_at\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x0cmax_attempts\x18\t \x01(\x05H\x02\x88\x01\x01\x12\"\n\x07\x62\x61\x63koff\x18\n \x01(\x0b\x32\x11.shoal.v1.Backoff\x12\x14\n\x07timeout\x18\x0b \x01(\x01H\x03\x88\x01\x01\x12\x1c\n\x0fidempotency_key\x18\x0c \x01(\tH\x04\x88\x01\x01\x12\x15\n\rdedupe_window\x18\r \x01(\x01\x12\x0c\n\x04tags\x18\x0e \x03(\t\x12\x11\n\tparent_id\x18\x0f \x01(\tB\x08\n\x06_delayB\t\n\x07_run_atB\x0f\n\r_max_attemptsB\n\n\x08_timeoutB\x12\n\x10_idempotency_key\">\n\x0f\x45nqueueResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.shoal.v1.Job\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"<\n\x12\x45nqueueManyRequest\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.shoal.v1.EnqueueRequest\"A\n\x13\x45nqueueManyResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.shoal.v1.EnqueueResponse\"?\n\x14\x45nqueueStreamRequest\x12\'\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x16.shoal.v1.EnqueueBatch\"C\n\x0c\x45nqueueBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x04jobs\x18\x02 \x03(\x0b\x32\x18.shoal.v1.EnqueueRequest\"F\n\x15\x45nqueueStreamResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.shoal.v1.EnqueueBatchResult\"c\n\x12\x45nqueueBatchResult\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12 \n\x04jobs\x18\x02 \x03(\x0b\x32\x12.shoal.v1.Enqueued\x12\x1e\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x0f.shoal.v1.Error\"\xd3\x01\n\x08\x45nqueued\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.shoal.v1.JobState\x12\x12\n\ncreated_at\x18\x04 \x01(\x01\x12\x0e\n\x06run_at\x18\x05 \x01(\x01\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12\x0f\n\x07\x62\x61\x63koff\x18\x07 \x01(\t\x12\x14\n\x07timeout\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\x03job\x18\t \x01(\x0b\x32\r.shoal.v1.JobB\n\n\x08_timeout\".\n\rGetJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\xee\x01\n\x0fListJobsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.shoal.v1.JobState\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x0b\n\x03tag\x18\x05 \x01(\t\x12\x1a\n\rcreated_after\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x1b\n\x0e\x63reated_before\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0e\n\x06\x63ursor\x18\x08 \x01(\t\x12\r\n\x05limit\x18\t \x01(\x05\x42\x10\n\x0e_created_afterB\x11\n\x0f_created_before\"D\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.shoal.v1.Job\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"1\n\x10\x43\x61ncelJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"0\n\x0fRetryJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"1\n\x10\x44\x65leteJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\x13\n\x11\x44\x65leteJobResponse\"C\n\x11WaitForJobRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07timeout\x18\x03 \x01(\x01\"B\n\x12WaitForJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.shoal.v1.Job\x12\x10\n\x08\x66inished\x18\x02 \x01(\x08\x32\xe0\x04\n\nJobService\x12>\n\x07\x45nqueue\x12\x18.shoal.v1.EnqueueRequest\x1a\x19.shoal.v1.EnqueueResponse\x12J\n\x0b\x45nqueueMany\x12\x1c.shoal.v1.EnqueueManyRequest\x1a\x1d.shoal.v1.EnqueueManyResponse\x12T\n\rEnqueueStream\x12\x1e.shoal.v1.EnqueueStreamRequest\x1a\x1f.shoal.v1.EnqueueStreamResponse(\x01\x30\x01\x12\x30\n\x06GetJob\x12\x17.shoal.v1.GetJobRequest\x1a\r.shoal.v1.Job\x12\x41\n\x08ListJobs\x12\x19.shoal.v1.ListJobsRequest\x1a\x1a.shoal.v1.ListJobsResponse\x12\x36\n\tCancelJob\x12\x1a.shoal.v1.CancelJobRequest\x1a\r.shoal.v1.Job\x12\x34\n\x08RetryJob\x12\x19.shoal.v1.RetryJobRequest\x1a\r.shoal.v1.Job\x12\x44\n\tDeleteJob\x12\x1a.shoal.v1.DeleteJobRequest\x1a\x1b.shoal.v1.DeleteJobResponse\x12G\n\nWaitForJob\x12\x1b.shoal.v1.WaitForJobRequest\x1a\x1c.shoal.v1.WaitForJobResponseB0Z.github.com/shoal/shoal/gen/go/shoal/v1;shoalv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,24 +41,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENQUEUEMANYREQUEST']._serialized_end=585
   _globals['_ENQUEUEMANYRESPONSE']._serialized_start=587
   _globals['_ENQUEUEMANYRESPONSE']._serialized_end=652
-  _globals['_GETJOBREQUEST']._serialized_start=654
-  _globals['_GETJOBREQUEST']._serialized_end=700
-  _globals['_LISTJOBSREQUEST']._serialized_start=703
-  _globals['_LISTJOBSREQUEST']._serialized_end=941
-  _globals['_LISTJOBSRESPONSE']._serialized_start=943
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1011
-  _globals['_CANCELJOBREQUEST']._serialized_start=1013
-  _globals['_CANCELJOBREQUEST']._serialized_end=1062
-  _globals['_RETRYJOBREQUEST']._serialized_start=1064
-  _globals['_RETRYJOBREQUEST']._serialized_end=1112
-  _globals['_DELETEJOBREQUEST']._serialized_start=1114
-  _globals['_DELETEJOBREQUEST']._serialized_end=1163
-  _globals['_DELETEJOBRESPONSE']._serialized_start=1165
-  _globals['_DELETEJOBRESPONSE']._serialized_end=1184
-  _globals['_WAITFORJOBREQUEST']._serialized_start=1186
-  _globals['_WAITFORJOBREQUEST']._serialized_end=1253
-  _globals['_WAITFORJOBRESPONSE']._serialized_start=1255
-  _globals['_WAITFORJOBRESPONSE']._serialized_end=1321
-  _globals['_JOBSERVICE']._serialized_start=1324
-  _globals['_JOBSERVICE']._serialized_end=1846
+  _globals['_ENQUEUESTREAMREQUEST']._serialized_start=654
+  _globals['_ENQUEUESTREAMREQUEST']._serialized_end=717
+  _globals['_ENQUEUEBATCH']._serialized_start=719
+  _globals['_ENQUEUEBATCH']._serialized_end=786
+  _globals['_ENQUEUESTREAMRESPONSE']._serialized_start=788
+  _globals['_ENQUEUESTREAMRESPONSE']._serialized_end=858
+  _globals['_ENQUEUEBATCHRESULT']._serialized_start=860
+  _globals['_ENQUEUEBATCHRESULT']._serialized_end=959
+  _globals['_ENQUEUED']._serialized_start=962
+  _globals['_ENQUEUED']._serialized_end=1173
+  _globals['_GETJOBREQUEST']._serialized_start=1175
+  _globals['_GETJOBREQUEST']._serialized_end=1221
+  _globals['_LISTJOBSREQUEST']._serialized_start=1224
+  _globals['_LISTJOBSREQUEST']._serialized_end=1462
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1464
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1532
+  _globals['_CANCELJOBREQUEST']._serialized_start=1534
+  _globals['_CANCELJOBREQUEST']._serialized_end=1583
+  _globals['_RETRYJOBREQUEST']._serialized_start=1585
+  _globals['_RETRYJOBREQUEST']._serialized_end=1633
+  _globals['_DELETEJOBREQUEST']._serialized_start=1635
+  _globals['_DELETEJOBREQUEST']._serialized_end=1684
+  _globals['_DELETEJOBRESPONSE']._serialized_start=1686
+  _globals['_DELETEJOBRESPONSE']._serialized_end=1705
+  _globals['_WAITFORJOBREQUEST']._serialized_start=1707
+  _globals['_WAITFORJOBREQUEST']._serialized_end=1774
+  _globals['_WAITFORJOBRESPONSE']._serialized_start=1776
+  _globals['_WAITFORJOBRESPONSE']._serialized_end=1842
+  _globals['_JOBSERVICE']._serialized_start=1845
+  _globals['_JOBSERVICE']._serialized_end=2453
 # @@protoc_insertion_point(module_scope)

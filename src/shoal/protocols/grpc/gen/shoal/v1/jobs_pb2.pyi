@@ -61,6 +61,58 @@ class EnqueueManyResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[EnqueueResponse]
     def __init__(self, results: _Optional[_Iterable[_Union[EnqueueResponse, _Mapping]]] = ...) -> None: ...
 
+class EnqueueStreamRequest(_message.Message):
+    __slots__ = ("batches",)
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    batches: _containers.RepeatedCompositeFieldContainer[EnqueueBatch]
+    def __init__(self, batches: _Optional[_Iterable[_Union[EnqueueBatch, _Mapping]]] = ...) -> None: ...
+
+class EnqueueBatch(_message.Message):
+    __slots__ = ("seq", "jobs")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    jobs: _containers.RepeatedCompositeFieldContainer[EnqueueRequest]
+    def __init__(self, seq: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[EnqueueRequest, _Mapping]]] = ...) -> None: ...
+
+class EnqueueStreamResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[EnqueueBatchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[EnqueueBatchResult, _Mapping]]] = ...) -> None: ...
+
+class EnqueueBatchResult(_message.Message):
+    __slots__ = ("seq", "jobs", "error")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    jobs: _containers.RepeatedCompositeFieldContainer[Enqueued]
+    error: _model_pb2.Error
+    def __init__(self, seq: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[Enqueued, _Mapping]]] = ..., error: _Optional[_Union[_model_pb2.Error, _Mapping]] = ...) -> None: ...
+
+class Enqueued(_message.Message):
+    __slots__ = ("id", "created", "state", "created_at", "run_at", "max_attempts", "backoff", "timeout", "job")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RUN_AT_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    BACKOFF_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    created: bool
+    state: _model_pb2.JobState
+    created_at: float
+    run_at: float
+    max_attempts: int
+    backoff: str
+    timeout: float
+    job: _model_pb2.Job
+    def __init__(self, id: _Optional[str] = ..., created: _Optional[bool] = ..., state: _Optional[_Union[_model_pb2.JobState, str]] = ..., created_at: _Optional[float] = ..., run_at: _Optional[float] = ..., max_attempts: _Optional[int] = ..., backoff: _Optional[str] = ..., timeout: _Optional[float] = ..., job: _Optional[_Union[_model_pb2.Job, _Mapping]] = ...) -> None: ...
+
 class GetJobRequest(_message.Message):
     __slots__ = ("namespace", "id")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]

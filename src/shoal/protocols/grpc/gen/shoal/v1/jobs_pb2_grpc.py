@@ -46,6 +46,11 @@ class JobServiceStub:
                 request_serializer=shoal_dot_v1_dot_jobs__pb2.EnqueueManyRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_jobs__pb2.EnqueueManyResponse.FromString,
                 _registered_method=True)
+        self.EnqueueStream = channel.stream_stream(
+                '/shoal.v1.JobService/EnqueueStream',
+                request_serializer=shoal_dot_v1_dot_jobs__pb2.EnqueueStreamRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_jobs__pb2.EnqueueStreamResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/shoal.v1.JobService/GetJob',
                 request_serializer=shoal_dot_v1_dot_jobs__pb2.GetJobRequest.SerializeToString,
@@ -91,6 +96,18 @@ class JobServiceServicer:
 
     def EnqueueMany(self, request, context):
         """Store many jobs in one transaction: all or none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnqueueStream(self, request_iterator, context):
+        """Enqueue over one long-lived stream (what the Python SDK uses): each batch is stored in one
+        transaction, all or none, and answered only after its COMMIT, with the seq the client
+        gave it. Batches are independent: one refused gets its error and the stream goes on.
+        A client may pipeline (several batches in flight, several in one message); results come
+        in commit order, not in request order. Credentials are checked when the stream opens,
+        the right to enqueue in each batch's namespaces for every batch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,6 +167,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.EnqueueMany,
                     request_deserializer=shoal_dot_v1_dot_jobs__pb2.EnqueueManyRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_jobs__pb2.EnqueueManyResponse.SerializeToString,
+            ),
+            'EnqueueStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.EnqueueStream,
+                    request_deserializer=shoal_dot_v1_dot_jobs__pb2.EnqueueStreamRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_jobs__pb2.EnqueueStreamResponse.SerializeToString,
             ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
@@ -237,6 +259,33 @@ class JobService:
             '/shoal.v1.JobService/EnqueueMany',
             shoal_dot_v1_dot_jobs__pb2.EnqueueManyRequest.SerializeToString,
             shoal_dot_v1_dot_jobs__pb2.EnqueueManyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/shoal.v1.JobService/EnqueueStream',
+            shoal_dot_v1_dot_jobs__pb2.EnqueueStreamRequest.SerializeToString,
+            shoal_dot_v1_dot_jobs__pb2.EnqueueStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
