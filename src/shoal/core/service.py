@@ -6,6 +6,7 @@ here or in the store behind it, never in an adapter.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -116,9 +117,24 @@ class QueueService:
         results: list[Enqueued] = []
         pairs = zip(requests, jobs, strict=True)
         for window, group in groupby(pairs, key=lambda pair: pair[0].dedupe_window):
-            results += await self.store.enqueue([job for _, job in group], now, window)
+            results += await self._store_new([job for _, job in group], now, window)
         self._announce_enqueued(results, now)
         return results
+
+    async def _store_new(self, jobs: list[Job], now: float, window: float) -> list[Enqueued]:
+        if self.store.supports_notify or not self.ready.waiting:
+            return await self.store.enqueue(jobs, now, window)
+        # Claimers wait: wake them as soon as the enqueue is submitted, not once it commits.
+        # A store without notify serves one process and runs operations in the order they are
+        # submitted (SQLite: one writer queue; memory: no await inside), so their claims run
+        # after the enqueue, often in its very transaction: the job starts one commit sooner.
+        # Nothing is acknowledged early: the claim's own commit hands the job out. The notice
+        # after the commit stays (`_announce_enqueued`), for a claim that looked too soon.
+        stored = asyncio.ensure_future(self.store.enqueue(jobs, now, window))
+        ready = {(job.namespace, job.queue) for job in jobs if job.state is JobState.QUEUED}
+        for namespace, queue in ready:
+            self.ready.notify(namespace, queue)
+        return await stored
 
     def _new_job(self, request: EnqueueRequest, now: float) -> Job:
         policy = self.settings.policy(request.queue)

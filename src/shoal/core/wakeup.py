@@ -17,11 +17,16 @@ class ReadySignal:
     """
 
     def __init__(self) -> None:
-        self._waiters: dict[tuple[str, str], set[asyncio.Future[None]]] = defaultdict(set)
+        self._waiters: dict[tuple[str, str], set[asyncio.Future[bool]]] = defaultdict(set)
         #: Counts notifications: a claimer that reads it before a claim and finds it changed
         #: after an empty one claims again rather than waiting, so a notice that arrived while
         #: its claim was in flight (no waiter yet) is not lost.
         self.generation = 0
+
+    @property
+    def waiting(self) -> bool:
+        """Whether any claimer waits."""
+        return bool(self._waiters)
 
     def notify(self, namespace: str, queue: str) -> None:
         """Jobs became ready in this queue: wake its waiters."""
@@ -30,7 +35,7 @@ class ReadySignal:
         if waiters:
             for future in waiters:
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(True)
 
     def notify_all(self) -> None:
         """Wake every waiter (a queue was resumed, the service is closing)."""
@@ -40,19 +45,26 @@ class ReadySignal:
 
     async def wait(self, namespace: str, queues: Iterable[str], timeout: float) -> bool:
         """Wait for a notification on any of `queues`; False when the timeout passed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A timer on the future rather than asyncio.wait_for: the waiter resumes in the loop
+        # iteration after the notice (wait_for adds a hop through its own waiter future).
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         keys = [(namespace, queue) for queue in queues]
         for key in keys:
             self._waiters[key].add(future)
+        timer = loop.call_later(max(timeout, 0.0), _expire, future)
         try:
-            await asyncio.wait_for(future, timeout)
-            return True
-        except TimeoutError:
-            return False
+            return await future
         finally:
+            timer.cancel()
             for key in keys:
                 waiters = self._waiters.get(key)
                 if waiters is not None:
                     waiters.discard(future)
                     if not waiters:
                         del self._waiters[key]
+
+
+def _expire(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)

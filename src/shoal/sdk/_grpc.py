@@ -175,7 +175,7 @@ class GrpcSession:
         #: Jobs assigned and not yet taken (the prefetch).
         self._assigned: deque[Job] = deque()
         #: Resolved when a job is assigned, the stream ends or drains (a claim waits on it).
-        self._arrival: asyncio.Future[None] | None = None
+        self._arrival: asyncio.Future[bool] | None = None
         self.prefetch = prefetch_for(worker.concurrency)
         #: Credits granted that the server has not used yet.
         self._outstanding = 0
@@ -248,7 +248,21 @@ class GrpcSession:
             self._outcomes.clear()
 
     def _wake(self) -> None:
-        _settle(self._arrival, None)
+        _settle(self._arrival, True)
+
+    async def _wait_for_arrival(self, timeout: float) -> bool:
+        """Wait until a job is assigned (or the stream ends or drains); False on timeout."""
+        # A timer rather than asyncio.wait_for: the claim resumes in the loop iteration after
+        # the assignment is read, without wait_for's extra hop.
+        loop = asyncio.get_running_loop()
+        arrival: asyncio.Future[bool] = loop.create_future()
+        self._arrival = arrival
+        timer = loop.call_later(timeout, _settle, arrival, False)
+        try:
+            return await arrival
+        finally:
+            timer.cancel()
+            self._arrival = None
 
     def _dispatch(self, message: workers_pb2.ServerMessage) -> None:
         kind = message.WhichOneof("kind")
@@ -333,13 +347,7 @@ class GrpcSession:
             self._outstanding += grant
             await self._send(credit=workers_pb2.Credit(credits=grant))
         if not self._assigned and wait > 0 and self._closed is None and not self.draining:
-            self._arrival = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(self._arrival, wait)
-            except TimeoutError:
-                pass
-            finally:
-                self._arrival = None
+            await self._wait_for_arrival(wait)
         if self.draining:  # take nothing more; the prefetch is given back on close
             return []
         assigned = self._assigned
@@ -445,13 +453,8 @@ class GrpcSession:
                 return
             if self._outstanding <= 0 or time.monotonic() >= deadline:
                 return
-            self._arrival = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(self._arrival, _QUIET)
-            except TimeoutError:
+            if not await self._wait_for_arrival(_QUIET):
                 return
-            finally:
-                self._arrival = None
 
 
 def prefetch_for(concurrency: int) -> int:

@@ -1,0 +1,63 @@
+"""A claimer waiting for work is woken as soon as an enqueue is submitted to a store that runs
+operations in order, so that its claim follows the enqueue (in SQLite, often in its very
+transaction) instead of starting after the enqueue's commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from shoal.core.model import Job
+from shoal.core.ports import Store
+from shoal.core.service import ClaimInput, QueueService
+from shoal.core.validation import EnqueueRequest
+from shoal.core.wakeup import ReadySignal
+from shoal.stores.memory import MemoryStore
+from shoal.stores.sqlite import SqliteStore
+
+
+async def waiting_claim(service: QueueService) -> asyncio.Task[list[Job]]:
+    claim = ClaimInput(worker_id="w-1", queues=("q",), wait=5.0)
+    task = asyncio.create_task(service.claim(claim))
+    while not service.ready.waiting:
+        await asyncio.sleep(0)
+    return task
+
+
+async def test_a_waiting_claim_has_the_job_when_the_enqueue_returns() -> None:
+    service = QueueService(MemoryStore())
+    await service.store.open()
+    claimer = await waiting_claim(service)
+    enqueued = await service.enqueue(EnqueueRequest(task="t", queue="q"))
+    # The memory store runs each call without awaiting: the claim ran right after the enqueue,
+    # before the enqueue's caller resumed.
+    assert claimer.done()
+    assert [job.id for job in claimer.result()] == [enqueued.job.id]
+
+
+async def test_sqlite_hands_the_job_to_a_waiting_claim(tmp_path: Path) -> None:
+    store: Store = SqliteStore(tmp_path / "shoal.db")
+    service = QueueService(store)
+    await store.open()
+    try:
+        for _ in range(20):
+            claimer = await waiting_claim(service)
+            enqueued = await service.enqueue(EnqueueRequest(task="t", queue="q"))
+            jobs = await asyncio.wait_for(claimer, 5)
+            assert [job.id for job in jobs] == [enqueued.job.id]
+            assert jobs[0].attempt == 1
+    finally:
+        await store.close()
+
+
+async def test_ready_signal_knows_whether_anyone_waits() -> None:
+    signal = ReadySignal()
+    assert not signal.waiting
+    waiter = asyncio.create_task(signal.wait("default", ["a"], 5))
+    await asyncio.sleep(0)
+    assert signal.waiting
+    signal.notify("default", "a")
+    assert await waiter is True
+    assert not signal.waiting
+    assert await signal.wait("default", ["a"], 0.01) is False
