@@ -2,7 +2,10 @@
 
 Remote: a `shoal server` subprocess on a fresh SQLite file, the producer (this process) over
 gRPC with the SDK (`await task.aenqueue()` in a loop: each call is acknowledged after the
-server's commit). Local: `App("sqlite:///...")` in this process, no worker.
+server's commit; the SDK sends them on its enqueue stream). Remote also measures 64 concurrent
+`aenqueue` loops in the one process ("pipelined 64"): each call still waits for its own
+commit, and the calls in flight share stream messages and group commits.
+Local: `App("sqlite:///...")` in this process, no worker.
 """
 
 from __future__ import annotations
@@ -13,9 +16,26 @@ from pathlib import Path
 
 from bench.workloads._app import make_app
 from bench.workloads._harness import Emit, Procs, workspace
+from shoal.sdk import App
+
+#: Concurrent `aenqueue` loops of the pipelined measurement.
+_CALLERS = 64
 
 
-async def _enqueue(url: str, n: int, batch: int) -> tuple[float, float]:
+async def _pipelined(app: App, n: int, callers: int) -> float:
+    noop = app.find_task("noop")
+    assert noop is not None
+
+    async def caller() -> None:
+        for _ in range(n // callers):
+            await noop.aenqueue()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    return (n // callers) * callers / (time.perf_counter() - started)
+
+
+async def _enqueue(url: str, n: int, batch: int, callers: int = 0) -> tuple[float, float, float]:
     app = make_app(url)
     async with app:
         noop = app.find_task("noop")
@@ -31,13 +51,14 @@ async def _enqueue(url: str, n: int, batch: int) -> tuple[float, float]:
         for _ in range(n // batch):
             await app.aenqueue_many(calls)
         bulk = (n // batch) * batch / (time.perf_counter() - started)
-    return single, bulk
+        pipelined = await _pipelined(app, n, callers) if callers else 0.0
+    return single, bulk, pipelined
 
 
-def _remote(tmp: Path, procs: Procs, n: int, batch: int) -> tuple[float, float]:
+def _remote(tmp: Path, procs: Procs, n: int, batch: int) -> tuple[float, float, float]:
     server = procs.server(tmp / "w1.db")
     try:
-        return asyncio.run(_enqueue(server.url, n, batch))
+        return asyncio.run(_enqueue(server.url, n, batch, _CALLERS))
     finally:
         server.child.stop()
 
@@ -45,9 +66,11 @@ def _remote(tmp: Path, procs: Procs, n: int, batch: int) -> tuple[float, float]:
 def run(emit: Emit, *, n: int = 10_000, batch: int = 500, bulk_n: int | None = None) -> None:
     """Measure remote and local enqueue rates (one run)."""
     with workspace() as (tmp, procs):
-        single, bulk = _remote(tmp, procs, n, batch)
+        single, bulk, pipelined = _remote(tmp, procs, n, batch)
         emit("W1", "enqueue remote, one call at a time", single, "jobs/s", n=n)
         emit("W1", f"enqueue remote, bulk {batch}", bulk, "jobs/s", n=n, batch=batch)
-        single, bulk = asyncio.run(_enqueue(f"sqlite:///{tmp / 'local.db'}", n, batch))
+        label = f"enqueue remote, pipelined {_CALLERS}"
+        emit("W1", label, pipelined, "jobs/s", n=n, callers=_CALLERS)
+        single, bulk, _ = asyncio.run(_enqueue(f"sqlite:///{tmp / 'local.db'}", n, batch))
         emit("W1", "enqueue local, one call at a time", single, "jobs/s", n=n)
         emit("W1", f"enqueue local, bulk {batch}", bulk, "jobs/s", n=n, batch=batch)

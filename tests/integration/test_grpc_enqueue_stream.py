@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 
 from shoal.core.access import AccessService
 from shoal.core.auth import Action, Authorizer, Principal
-from shoal.core.errors import InvalidArgument, PermissionDenied
+from shoal.core.errors import InvalidArgument, PermissionDenied, Unavailable
 from shoal.core.retry import RetryPolicy
 from shoal.core.service import QueueService
 from shoal.core.validation import EnqueueRequest
@@ -234,3 +235,20 @@ async def test_the_sdk_falls_back_to_unary_calls_on_an_older_server() -> None:
     finally:
         await transport.close()
         await server.stop(None)
+
+
+async def test_a_stopping_server_ends_the_open_streams_without_waiting_its_grace(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path, "--set", "server.grace_period=30")
+    transport = GrpcTransport(server.address, Credentials())
+    await transport.open()
+    try:
+        await transport.enqueue([EnqueueRequest(task="t")])  # the stream is open now
+        started = time.monotonic()
+        assert await asyncio.to_thread(server.stop) == 0
+        assert time.monotonic() - started < 10  # not the 30 s grace period
+        with pytest.raises(Unavailable):
+            await transport.enqueue([EnqueueRequest(task="t")])
+    finally:
+        await transport.close()

@@ -27,7 +27,7 @@ from shoal.protocols.grpc._decoding import Malformed
 from shoal.protocols.grpc._status import error_message
 from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, model_pb2
 
-__all__ = ["EnqueueSession"]
+__all__ = ["EnqueueSession", "EnqueueSessions"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +62,18 @@ class EnqueueSession:
         self._service = service
         self._results: list[jobs_pb2.EnqueueBatchResult] = []
         self._wake = asyncio.Event()
+        # A batch holds its room from its reading until its result is handed to gRPC, so a
+        # client that writes without reading cannot make results pile up either.
         self._room = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reading = True
+        self._reader: asyncio.Task[None] | None = None
 
     async def serve(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        """The response messages, until the client has finished writing and all is answered."""
-        reader = asyncio.create_task(self._read(requests))
+        """The response messages, until the client has finished writing (or `close`) and all
+        that was read is answered.
+        """
+        self._reader = asyncio.create_task(self._read(requests))
         try:
             while self._reading or self._tasks or self._results:
                 await self._wake.wait()
@@ -76,15 +81,24 @@ class EnqueueSession:
                 if self._results:
                     results, self._results = self._results, []
                     yield jobs_pb2.EnqueueStreamResponse(results=results)
-            await reader  # raises what ended the reading, if anything but the end
+                    for _ in results:
+                        self._room.release()
+            if not self._reader.cancelled():
+                await self._reader  # raises what ended the reading, if anything but the end
         finally:
-            reader.cancel()
+            self._reader.cancel()
+
+    def close(self) -> None:
+        """Read no more batches; the stream ends once those read are answered (shutdown)."""
+        if self._reader is not None:
+            self._reader.cancel()
 
     async def _read(self, requests: AsyncIterator[Any]) -> None:
         try:
             async for request in requests:
                 if isinstance(request, Malformed):
                     # no batch can be named: seq 0 carries the error
+                    await self._room.acquire()
                     self._answer(jobs_pb2.EnqueueBatchResult(error=error_message(request.error())))
                     continue
                 for batch in request.batches:
@@ -98,7 +112,6 @@ class EnqueueSession:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._room.release()
         self._wake.set()
 
     def _answer(self, result: jobs_pb2.EnqueueBatchResult) -> None:
@@ -120,3 +133,33 @@ class EnqueueSession:
             return
         jobs = [enqueued_to_pb(item) for item in items]
         self._answer(jobs_pb2.EnqueueBatchResult(seq=batch.seq, jobs=jobs))
+
+
+class EnqueueSessions:
+    """The open `EnqueueStream` calls of a server, so that a shutdown can end them: a client
+    keeps its stream open, and the server's grace period would otherwise wait for it.
+    """
+
+    def __init__(self) -> None:
+        self._open: set[EnqueueSession] = set()
+        self._closing = False
+
+    async def serve(
+        self, service: CallerService, requests: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        """Serve one stream (none once closing: it ends at once, the client gets Unavailable)."""
+        if self._closing:
+            return
+        session = EnqueueSession(service)
+        self._open.add(session)
+        try:
+            async for response in session.serve(requests):
+                yield response
+        finally:
+            self._open.discard(session)
+
+    def close(self) -> None:
+        """End every stream once what it read is answered, and refuse new ones."""
+        self._closing = True
+        for session in self._open:
+            session.close()

@@ -10,7 +10,7 @@ import grpc.aio
 from shoal.core.model import DEFAULT_NAMESPACE, JobQuery
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import Callers, CallerService
-from shoal.protocols.grpc._enqueue_stream import EnqueueSession
+from shoal.protocols.grpc._enqueue_stream import EnqueueSessions
 from shoal.protocols.grpc._status import mapped
 from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, jobs_pb2_grpc, model_pb2
 
@@ -24,6 +24,8 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
     def __init__(self, callers: Callers) -> None:
         self._callers = callers
+        #: The open enqueue streams (the listener ends them when it stops).
+        self.enqueue_streams = EnqueueSessions()
 
     @property
     def _service(self) -> CallerService:
@@ -55,7 +57,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         self, request_iterator: AsyncIterator[Any], context: Context
     ) -> AsyncIterator[jobs_pb2.EnqueueStreamResponse]:
         """Store batches sent on a stream, each answered after its commit (see the module)."""
-        async for response in EnqueueSession(self._service).serve(request_iterator):
+        async for response in self.enqueue_streams.serve(self._service, request_iterator):
             yield response
 
     @mapped

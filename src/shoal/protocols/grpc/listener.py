@@ -129,6 +129,7 @@ class GrpcListener:
         self.access = access or AccessService(cast(IdentityStore, service.store), enabled=False)
         self.callers = Callers(service, self.access)
         self.workers = WorkerServicer(service, self.callers)
+        self.jobs = JobServicer(self.callers)
         self._health = health_aio.HealthServicer()
         self.gowork = GoWorkCluster(service, self.options.gowork_heartbeat_timeout)
         self._gowork_task: asyncio.Task[None] | None = None
@@ -150,7 +151,7 @@ class GrpcListener:
             ],
         )
         servicers: list[tuple[Any, object]] = [
-            (jobs_pb2_grpc.add_JobServiceServicer_to_server, JobServicer(self.callers)),
+            (jobs_pb2_grpc.add_JobServiceServicer_to_server, self.jobs),
             (queues_pb2_grpc.add_QueueServiceServicer_to_server, QueueServicer(self.callers)),
             (workers_pb2_grpc.add_WorkerServiceServicer_to_server, self.workers),
             (
@@ -212,6 +213,7 @@ class GrpcListener:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         self.workers.drain_all("server shutting down")
+        self.jobs.enqueue_streams.close()  # producers keep theirs open: end them, answered
         # Workers finish their jobs and hang up; meanwhile unary calls go on being served.
         while self.workers.sessions and loop.time() < deadline:
             await asyncio.sleep(0.05)
