@@ -18,7 +18,7 @@ import pytest
 
 from shoal.core.access import AccessService
 from shoal.core.auth import Action, Authorizer, Principal
-from shoal.core.errors import InvalidArgument, PermissionDenied, Unavailable
+from shoal.core.errors import InvalidArgument, PermissionDenied, ShoalError, Unavailable
 from shoal.core.retry import RetryPolicy
 from shoal.core.service import QueueService
 from shoal.core.validation import EnqueueRequest
@@ -252,3 +252,36 @@ async def test_a_stopping_server_ends_the_open_streams_without_waiting_its_grace
             await transport.enqueue([EnqueueRequest(task="t")])
     finally:
         await transport.close()
+
+
+async def test_an_answer_the_sdk_cannot_read_fails_its_batch_alone() -> None:
+    async def answer(requests: Any, context: Any) -> Any:
+        async for request in requests:
+            for batch in request.batches:
+                state = 99 if batch.seq == 1 else 2  # an unknown state number, then queued
+                job = jobs_pb2.Enqueued(id=f"j{batch.seq}", created=True, state=state)
+                yield jobs_pb2.EnqueueStreamResponse(
+                    results=[jobs_pb2.EnqueueBatchResult(seq=batch.seq, jobs=[job])]
+                )
+
+    handler = grpc.stream_stream_rpc_method_handler(
+        answer,
+        request_deserializer=jobs_pb2.EnqueueStreamRequest.FromString,
+        response_serializer=jobs_pb2.EnqueueStreamResponse.SerializeToString,
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("shoal.v1.JobService", {"EnqueueStream": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    transport = GrpcTransport(f"127.0.0.1:{port}", Credentials())
+    await transport.open()
+    try:
+        with pytest.raises(ShoalError, match="not valid"):
+            await transport.enqueue([EnqueueRequest(task="t")])
+        stored = await transport.enqueue([EnqueueRequest(task="t")])
+        assert stored[0].job.id == "j2"
+    finally:
+        await transport.close()
+        await server.stop(None)

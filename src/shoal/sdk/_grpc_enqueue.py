@@ -96,14 +96,14 @@ class _Call:
         if result.HasField("error"):
             error = result.error
             future.set_exception(error_from_code(error.code, error.message, error.field or None))
-        elif len(result.jobs) != len(requests):
-            future.set_exception(ShoalError("the server answered a batch with a wrong count"))
         else:
-            jobs = [
-                _enqueued(item, request)
-                for item, request in zip(result.jobs, requests, strict=True)
-            ]
-            future.set_result(jobs)
+            try:
+                pairs = zip(result.jobs, requests, strict=True)
+                jobs = [_enqueued(item, request) for item, request in pairs]
+            except (ValueError, KeyError):  # a count or a state this client does not know
+                future.set_exception(ShoalError("the server's answer to a batch is not valid"))
+            else:
+                future.set_result(jobs)
 
 
 class EnqueueStream:
