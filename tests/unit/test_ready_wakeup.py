@@ -1,6 +1,9 @@
-"""A claimer waiting for work is woken as soon as an enqueue is submitted to a store that runs
+"""The hot path's signals.
+
+A claimer waiting for work is woken as soon as an enqueue is submitted to a store that runs
 operations in order, so that its claim follows the enqueue (in SQLite, often in its very
-transaction) instead of starting after the enqueue's commit.
+transaction) instead of starting after the enqueue's commit. Events are built only for kinds
+someone subscribed to.
 """
 
 from __future__ import annotations
@@ -8,7 +11,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from shoal.core.model import Job
+from shoal.core.events import Event, EventBus
+from shoal.core.model import Job, LeaseRef
 from shoal.core.ports import Store
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
@@ -61,3 +65,50 @@ async def test_ready_signal_knows_whether_anyone_waits() -> None:
     assert await waiter is True
     assert not signal.waiting
     assert await signal.wait("default", ["a"], 0.01) is False
+
+
+async def test_subscribers_of_named_kinds_get_only_those_and_publishers_can_ask() -> None:
+    bus = EventBus()
+    assert not bus.wants("job.succeeded")
+    pushed = bus.subscribe(lambda event: True, kinds=("worker.drain",))
+    assert bus.wants("worker.drain") and not bus.wants("job.succeeded")
+    bus.publish(Event("job.succeeded", "default", 1.0))
+    bus.publish(Event("worker.drain", "default", 2.0))
+    assert (await pushed.next(0.01)) == Event("worker.drain", "default", 2.0)
+    assert await pushed.next(0.01) is None
+    everything = bus.subscribe()
+    assert bus.wants("job.succeeded")
+    everything.close()
+    pushed.close()
+    assert not bus.wants("worker.drain") and not bus.has_subscribers
+
+
+async def test_a_completion_builds_no_event_nobody_wants() -> None:
+    service = QueueService(MemoryStore())
+    await service.store.open()
+    drains = service.events.subscribe(kinds=("worker.drain",))
+    await service.enqueue(EnqueueRequest(task="t", queue="q"))
+    (job,) = await service.claim(ClaimInput(worker_id="w-1", queues=("q",)))
+    assert job.lease_token is not None
+    await service.complete(LeaseRef(job.id, job.lease_token))
+    assert await drains.next(0.01) is None
+    assert not service.events.wants("job.succeeded")
+
+
+async def test_a_woken_claim_is_announced_after_the_enqueue(tmp_path: Path) -> None:
+    store: Store = SqliteStore(tmp_path / "shoal.db")
+    service = QueueService(store)
+    await store.open()
+    events = service.events.subscribe()
+    try:
+        for _ in range(20):
+            claimer = await waiting_claim(service)
+            await service.enqueue(EnqueueRequest(task="t", queue="q"))
+            (job,) = await asyncio.wait_for(claimer, 5)
+            kinds = [(await events.next(1.0)) for _ in range(2)]
+            assert [(e.kind, e.job_id) for e in kinds if e is not None] == [
+                ("job.enqueued", job.id),
+                ("job.claimed", job.id),
+            ]
+    finally:
+        await store.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 
 from shoal.core.model import Job
@@ -101,22 +101,47 @@ class Subscription:
 
 
 class EventBus:
-    """Publish events to every current subscriber whose filter accepts them."""
+    """Publish events to every current subscriber whose filter accepts them.
+
+    A subscriber may name the kinds it wants: events of other kinds never reach its filter, and
+    a publisher asks `wants(kind)` before it builds an event, so the hot path (a claim, a
+    completion) builds none while nobody listens to those kinds.
+    """
 
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
+        #: Per subscriber, the kinds it takes (None: all).
+        self._kinds: dict[Subscription, frozenset[str] | None] = {}
+        #: Subscribers taking every kind, and the kinds some subscriber names.
+        self._everything = 0
+        self._named: dict[str, int] = {}
 
     def publish(self, event: Event) -> None:
         """Hand the event to the subscribers; never blocks."""
+        kinds = self._kinds
         for subscriber in self._subscribers:
-            subscriber._offer(event)
+            wanted = kinds[subscriber]
+            if wanted is None or event.kind in wanted:
+                subscriber._offer(event)
 
     def subscribe(
-        self, accept: Callable[[Event], bool] = lambda _: True, capacity: int = 10_000
+        self,
+        accept: Callable[[Event], bool] = lambda _: True,
+        capacity: int = 10_000,
+        kinds: Collection[str] | None = None,
     ) -> Subscription:
-        """A new subscription to the events that `accept` returns True for."""
+        """A new subscription to the events that `accept` returns True for (of `kinds` only,
+        when given).
+        """
         subscription = Subscription(self, accept, capacity)
+        wanted = frozenset(kinds) if kinds is not None else None
         self._subscribers.append(subscription)
+        self._kinds[subscription] = wanted
+        if wanted is None:
+            self._everything += 1
+        else:
+            for kind in wanted:
+                self._named[kind] = self._named.get(kind, 0) + 1
         return subscription
 
     def close(self) -> None:
@@ -127,8 +152,20 @@ class EventBus:
     def _remove(self, subscription: Subscription) -> None:
         if subscription in self._subscribers:
             self._subscribers.remove(subscription)
+            wanted = self._kinds.pop(subscription)
+            if wanted is None:
+                self._everything -= 1
+            else:
+                for kind in wanted:
+                    self._named[kind] -= 1
+                    if not self._named[kind]:
+                        del self._named[kind]
 
     @property
     def has_subscribers(self) -> bool:
         """Whether anyone listens (so building an event can be skipped)."""
         return bool(self._subscribers)
+
+    def wants(self, kind: str) -> bool:
+        """Whether any subscriber would be handed an event of this kind."""
+        return self._everything > 0 or kind in self._named

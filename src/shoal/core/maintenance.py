@@ -19,6 +19,9 @@ __all__ = ["Maintenance"]
 
 logger = logging.getLogger(__name__)
 
+#: The events of a job that becomes scheduled (a delayed enqueue, a retry with backoff).
+_TO_SCHEDULED = ("job.enqueued", "job.retrying")
+
 
 class Maintenance:
     """Runs the duties for one service until `stop()`."""
@@ -37,7 +40,7 @@ class Maintenance:
         self.max_idle = max_idle
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._watch = service.events.subscribe(self._is_delayed_enqueue, capacity=1)
+        self._watch = service.events.subscribe(self._is_delayed_enqueue, 1, _TO_SCHEDULED)
 
     @staticmethod
     def _is_delayed_enqueue(event: object) -> bool:

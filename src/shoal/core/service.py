@@ -118,23 +118,31 @@ class QueueService:
         pairs = zip(requests, jobs, strict=True)
         for window, group in groupby(pairs, key=lambda pair: pair[0].dedupe_window):
             results += await self._store_new([job for _, job in group], now, window)
-        self._announce_enqueued(results, now)
         return results
 
     async def _store_new(self, jobs: list[Job], now: float, window: float) -> list[Enqueued]:
         if self.store.supports_notify or not self.ready.waiting:
-            return await self.store.enqueue(jobs, now, window)
+            return await self._store_and_announce(jobs, now, window)
         # Claimers wait: wake them as soon as the enqueue is submitted, not once it commits.
         # A store without notify serves one process and runs operations in the order they are
         # submitted (SQLite: one writer queue; memory: no await inside), so their claims run
         # after the enqueue, often in its very transaction: the job starts one commit sooner.
         # Nothing is acknowledged early: the claim's own commit hands the job out. The notice
-        # after the commit stays (`_announce_enqueued`), for a claim that looked too soon.
-        stored = asyncio.ensure_future(self.store.enqueue(jobs, now, window))
+        # after the commit stays (`_announce_enqueued`), for a claim that looked too soon. The
+        # task announces the jobs in the loop turn the commit is reported in, ahead of the
+        # claim that committed with them: `job.enqueued` still comes before `job.claimed`.
+        stored = asyncio.ensure_future(self._store_and_announce(jobs, now, window))
         ready = {(job.namespace, job.queue) for job in jobs if job.state is JobState.QUEUED}
         for namespace, queue in ready:
             self.ready.notify(namespace, queue)
         return await stored
+
+    async def _store_and_announce(
+        self, jobs: list[Job], now: float, window: float
+    ) -> list[Enqueued]:
+        results = await self.store.enqueue(jobs, now, window)
+        self._announce_enqueued(results, now)
+        return results
 
     def _new_job(self, request: EnqueueRequest, now: float) -> Job:
         policy = self.settings.policy(request.queue)
@@ -169,7 +177,7 @@ class QueueService:
                 ready[(item.job.namespace, item.job.queue)] = None
         for namespace, queue in ready:
             self.ready.notify(namespace, queue)
-        if self.events.has_subscribers:
+        if self.events.wants("job.enqueued"):
             for item in results:
                 if item.created:
                     self.events.publish(job_event("job.enqueued", item.job, now))
@@ -302,7 +310,7 @@ class QueueService:
             if self.ready.generation != seen:
                 continue  # something became ready while the claim ran: look again
             await self.ready.wait(request.namespace, request.queues, deadline - now)
-        if jobs and self.events.has_subscribers:
+        if jobs and self.events.wants("job.claimed"):
             for job in jobs:
                 self.events.publish(job_event("job.claimed", job, now))
         return jobs
@@ -423,7 +431,7 @@ class QueueService:
     # --- events -----------------------------------------------------------------------------
 
     def _publish(self, kind: str, job: Job, now: float) -> None:
-        if self.events.has_subscribers:
+        if self.events.wants(kind):
             self.events.publish(job_event(kind, job, now))
 
     def _publish_queue(self, kind: str, namespace: str, queue: str) -> None:

@@ -101,7 +101,7 @@ class SchedulerRunner:
 
     async def run(self) -> None:
         """Lead (or wait to lead) and fire until `stop()`; releases the lease on the way out."""
-        subscription = self.queue.events.subscribe(lambda e: e.kind in CHANGE_KINDS, 1024)
+        subscription = self.queue.events.subscribe(lambda e: True, 1024, CHANGE_KINDS)
         watcher = asyncio.create_task(self._watch(subscription))
         try:
             while not self._stopping.is_set():

@@ -60,7 +60,7 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             return
         sessions = self.sessions
         subscription = self._service.events.subscribe(
-            lambda event: event.kind in PUSHED and event.worker_id in sessions
+            lambda event: event.worker_id in sessions, kinds=PUSHED
         )
 
         async def route() -> None:
