@@ -32,6 +32,8 @@ QUEUE = "go-work"
 TASK = "go-work"
 LANGUAGE = "go-work"
 _PUSH_TIMEOUT = 5.0
+#: The only events the cluster acts on (a cancelled go-work job stops its member).
+_CANCELS = ("job.cancel_requested",)
 
 
 def tag_of(task_id: str) -> str:
@@ -154,7 +156,7 @@ class GoWorkCluster:
 
     async def run(self) -> None:
         """Push queued tasks to alive, idle members until `stop()`."""
-        subscription = self.service.events.subscribe(self._is_cancel)
+        subscription = self.service.events.subscribe(self._is_cancel, kinds=_CANCELS)
         watcher = asyncio.create_task(self._stop_cancelled(subscription))
         try:
             while not self._stopping:

@@ -228,8 +228,7 @@ class Session:
 
     def _ack(self, jobs: list[Job]) -> None:
         if jobs:
-            acks = [workers_pb2.Ack(job_id=j.id, state=codec.state_to_pb(j.state)) for j in jobs]
-            self._send(Message(acks=workers_pb2.Acks(acks=acks)))
+            self._send(codec.acks_to_pb(jobs))
 
     # --- dispatch and pushes ----------------------------------------------------------------
 
@@ -262,8 +261,7 @@ class Session:
                 self.credits -= len(jobs)
                 for job in jobs:
                     self.held[job.id] = job.lease_token or ""
-                assignments = [codec.assignment_to_pb(job) for job in jobs]
-                self._send(Message(assignments=workers_pb2.Assignments(assignments=assignments)))
+                self._send(codec.assignments_to_pb(jobs))
 
     def on_event(self, event: Event) -> None:
         """An event about this worker: a cancellation, a drain or a kick."""
