@@ -206,6 +206,24 @@ def grpc_ops(channel: grpc.Channel) -> list[Op]:
         return call(c, admin.CreateNamespace, request)
 
     enqueue = jobs_pb2.EnqueueRequest(namespace=ns, queue="q", task="t", payload=b"1")
+
+    def enqueue_stream(t: str, c: Creds) -> str:
+        # credentials are checked when the stream opens, the right per batch
+        batch = jobs_pb2.EnqueueBatch(seq=1, jobs=[enqueue])
+        request = jobs_pb2.EnqueueStreamRequest(batches=[batch])
+        metadata = tuple(c.header().items())
+        try:
+            replies = list(jobs.EnqueueStream(iter([request]), metadata=metadata, timeout=10))
+        except grpc.RpcError as error:
+            if error.code() is grpc.StatusCode.UNAUTHENTICATED:
+                return UNAUTHENTICATED
+            raise
+        result = replies[0].results[0]
+        if result.error.code == "permission_denied":
+            return DENIED
+        assert result.jobs and not result.HasField("error"), result
+        return OK
+
     fetch = workers_pb2.FetchRequest(namespace=ns, queues=["e"], worker_id="w")
     schedule = schedules_pb2.ScheduleSpec(namespace=ns, task="t", every_ms=3_600_000)
     return [
@@ -217,6 +235,7 @@ def grpc_ops(channel: grpc.Channel) -> list[Op]:
             fixed(jobs.ListJobs, jobs_pb2.ListJobsRequest(namespace=ns)),
         ),
         Op("Enqueue", Action.ENQUEUE, ns, fixed(jobs.Enqueue, enqueue)),
+        Op("EnqueueStream", Action.ENQUEUE, ns, enqueue_stream),
         Op(
             "Cancel",
             Action.STEER_JOB,

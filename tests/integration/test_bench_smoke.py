@@ -43,7 +43,7 @@ def test_reference() -> None:
 
 def test_w1_enqueue() -> None:
     values = _measure(w1_enqueue.run, n=200, batch=50)
-    assert len(values) == 4 and all(v > 0 for v in values.values())
+    assert len(values) == 5 and all(v > 0 for v in values.values())
 
 
 def test_w2_drain() -> None:
