@@ -114,6 +114,9 @@ async def test_a_fetch_whose_worker_left_gives_its_jobs_back(service: QueueServi
         async with httpx.AsyncClient(base_url=base, timeout=0.3) as client:
             with pytest.raises(httpx.ReadTimeout):
                 await client.post("/api/v1/pull/fetch", json=body)  # the worker gives up
+        # The server shares this loop: let it read the closed connection before the wake-up
+        # (a claim woken at once could otherwise run before the loop saw the disconnect).
+        await asyncio.sleep(0.1)
         job = (await service.enqueue(EnqueueRequest("t"))).job  # wakes the abandoned fetch
         event = await requeued.next(5)
         assert event is not None and event.job_id == job.id
