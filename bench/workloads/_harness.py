@@ -161,13 +161,14 @@ class Procs:
         log: Path | None = None,
         queues: str = "bench",
         name: str = "worker",
+        prefetch: int = 0,
     ) -> Child:
         """A worker process running `bench.workloads._app`'s tasks, ready (connected)."""
         child = self.spawn(
             name,
             [
                 *(PY, "-m", "bench.workloads._worker", "--url", url, "--queues", queues),
-                *("--concurrency", str(concurrency), "--pool", pool),
+                *("--concurrency", str(concurrency), "--pool", pool, "--prefetch", str(prefetch)),
             ],
             env={"SHOAL_BENCH_LOG": str(log)} if log else None,
         )

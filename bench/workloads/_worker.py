@@ -17,7 +17,9 @@ async def _main(args: argparse.Namespace) -> None:
     os.environ["SHOAL_URL"] = args.url
     from bench.workloads._app import app
 
-    worker = Worker(app, args.queues.split(","), args.concurrency, args.pool)
+    worker = Worker(
+        app, args.queues.split(","), args.concurrency, args.pool, prefetch=args.prefetch
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--queues", default="bench")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--pool", default="asyncio")
+    parser.add_argument("--prefetch", type=int, default=0)
     parser.add_argument("--loop", default="uvloop", choices=["uvloop", "asyncio"])
     args = parser.parse_args()
     if args.loop == "uvloop":

@@ -34,7 +34,13 @@ async def fill(url: str, n: int, batch: int = 500) -> None:
 
 
 def drain(
-    n: int, *, processes: int, concurrency: int, pool: str = "asyncio", timeout: float = 1200
+    n: int,
+    *,
+    processes: int,
+    concurrency: int,
+    pool: str = "asyncio",
+    timeout: float = 1200,
+    prefetch: int = 0,
 ) -> float:
     """One drain of `n` jobs; jobs/s."""
     with workspace() as (tmp, procs):
@@ -44,7 +50,13 @@ def drain(
             admin.pause()
             asyncio.run(fill(server.url, n))
             for i in range(processes):
-                procs.worker(server.url, concurrency=concurrency, pool=pool, name=f"worker{i}")
+                procs.worker(
+                    server.url,
+                    concurrency=concurrency,
+                    pool=pool,
+                    name=f"worker{i}",
+                    prefetch=prefetch,
+                )
             started = time.perf_counter()
             admin.resume()
             # 50 ms up to 100,000 jobs; at 1,000,000 (a stats query of ~20 ms) every 0.5 s

@@ -14,8 +14,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
+
+from shoal.core.errors import InvalidArgument
 from shoal.sdk import App, JobHandle, JobState, Worker
-from shoal.sdk._grpc import prefetch_for
+from shoal.sdk._transport import MAX_PREFETCH
 from tests.sdk import tasks
 from tests.sdk.conftest import eventually, started
 
@@ -49,14 +52,14 @@ async def short_lease_server() -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def one_slot_worker() -> AsyncIterator[tuple[App, Worker]]:
-    """An app on a short-lease server, and a worker of concurrency 1 (it prefetches 1)."""
+    """An app on a short-lease server, and a worker of concurrency 1 that prefetches 1."""
     async with short_lease_server() as url:
         app = App(url, namespace=f"test-{uuid.uuid4().hex[:12]}", worker=None)
         app.include(tasks.registry)
         sleep = app.task(name="async_sleep")(tasks.async_sleep)
         async with app:
             await sleep.aenqueue(0.0)  # the task is registered before the worker starts
-            worker = Worker(app, concurrency=1, pool="asyncio", shutdown_grace=5.0)
+            worker = Worker(app, concurrency=1, pool="asyncio", shutdown_grace=5.0, prefetch=1)
             yield app, worker
 
 
@@ -76,10 +79,13 @@ async def prefetched(app: App, seconds: float) -> tuple[JobHandle[str], JobHandl
     return first, second
 
 
-def test_the_prefetch_is_bounded() -> None:
-    assert prefetch_for(1) == 1
-    assert prefetch_for(16) == 16
-    assert prefetch_for(10_000) <= 64
+def test_the_prefetch_is_off_by_default_and_bounded() -> None:
+    app = App("memory://")
+    assert Worker(app).prefetch == 0  # no job held back behind a long one unless asked
+    assert Worker(app, prefetch=MAX_PREFETCH).prefetch == MAX_PREFETCH
+    for bad in (-1, MAX_PREFETCH + 1):
+        with pytest.raises(InvalidArgument, match="prefetch"):
+            Worker(app, prefetch=bad)
 
 
 async def test_a_prefetched_job_keeps_its_lease_while_it_waits() -> None:

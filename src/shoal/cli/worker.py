@@ -29,6 +29,14 @@ def worker(
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Jobs at once.")] = 4,
     pool: Annotated[str, typer.Option("--pool", help="asyncio, thread or process.")] = "thread",
+    prefetch: Annotated[
+        int,
+        typer.Option(
+            "--prefetch",
+            help="Jobs to lease beyond the free slots (0-64): hides the round trip for many "
+            "short jobs; keep 0 for long ones, which would hold the extra jobs back.",
+        ),
+    ] = 0,
     url: Annotated[
         str | None,
         typer.Option("--url", help="The server (overrides the app's URL and SHOAL_URL)."),
@@ -58,7 +66,7 @@ def worker(
         app = load_app(target)
         if url is not None:
             app.url = url  # nothing is connected yet: the app connects when the worker starts
-        runner = Worker(app, names, concurrency, pool)  # type: ignore[arg-type]
+        runner = Worker(app, names, concurrency, pool, prefetch=prefetch)  # type: ignore[arg-type]
         asyncio.run(serve(runner))
     except ShoalError as error:
         error_exit(error)

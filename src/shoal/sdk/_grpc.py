@@ -39,7 +39,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 from shoal.sdk import _grpc_codec as codec
 from shoal.sdk._credentials import Credentials, open_channel, parse_grpc_url
 from shoal.sdk._grpc_enqueue import EnqueueStream
-from shoal.sdk._transport import CancelListener
+from shoal.sdk._transport import MAX_PREFETCH, CancelListener
 
 __all__ = ["GrpcSession", "GrpcTransport"]
 
@@ -53,7 +53,6 @@ _CLOSE_WAIT = 1.0
 #: ...and until no assignment came for this long.
 _QUIET = 0.05
 #: The most jobs a worker holds beyond its free slots (see `GrpcSession`).
-MAX_PREFETCH = 64
 
 
 async def _call(request: Awaitable[T]) -> T:
@@ -142,9 +141,11 @@ class GrpcTransport:
         finally:
             call.cancel()
 
-    async def connect_worker(self, worker: WorkerInfo, on_cancel: CancelListener) -> GrpcSession:
+    async def connect_worker(
+        self, worker: WorkerInfo, on_cancel: CancelListener, *, prefetch: int = 0
+    ) -> GrpcSession:
         """Open a worker stream."""
-        session = GrpcSession(self._workers.Connect(), worker, on_cancel)
+        session = GrpcSession(self._workers.Connect(), worker, on_cancel, prefetch)
         await session.open()
         return session
 
@@ -158,15 +159,20 @@ class GrpcTransport:
 class GrpcSession:
     """The client side of one worker stream.
 
-    It grants the server credits for the worker's free slots plus a bounded prefetch
-    (`prefetch_for`): assignments then travel while the worker's jobs run, so that a slot that
-    frees takes its next job at once instead of after a round trip. Prefetched jobs are leased
+    It grants the server credits for the worker's free slots plus the worker's `prefetch`
+    (0 unless asked, at most `MAX_PREFETCH`): assignments then travel while the worker's jobs
+    run, so that a slot that frees takes its next job at once instead of after a round trip.
+    It is off by default because a prefetched job waits behind the running ones while another
+    worker may be idle (Celery's prefetch complaint): worth it for many short jobs at low
+    concurrency, not for long ones. Prefetched jobs are leased
     to this worker: heartbeats renew them, a cancellation gives them back (they end cancelled),
     closing the session gives them back, and if the worker dies the server releases them with
     the stream.
     """
 
-    def __init__(self, call: Any, worker: WorkerInfo, on_cancel: CancelListener) -> None:
+    def __init__(
+        self, call: Any, worker: WorkerInfo, on_cancel: CancelListener, prefetch: int = 0
+    ) -> None:
         self._call = call
         self._worker = worker
         self._on_cancel = on_cancel
@@ -176,7 +182,7 @@ class GrpcSession:
         self._assigned: deque[Job] = deque()
         #: Resolved when a job is assigned, the stream ends or drains (a claim waits on it).
         self._arrival: asyncio.Future[bool] | None = None
-        self.prefetch = prefetch_for(worker.concurrency)
+        self.prefetch = min(max(prefetch, 0), MAX_PREFETCH)
         #: Credits granted that the server has not used yet.
         self._outstanding = 0
         self.draining = False
@@ -455,14 +461,6 @@ class GrpcSession:
                 return
             if not await self._wait_for_arrival(_QUIET):
                 return
-
-
-def prefetch_for(concurrency: int) -> int:
-    """How many jobs a worker asks for beyond its free slots: its concurrency, at most
-    `MAX_PREFETCH`, so a worker holds at most twice its concurrency and never more than
-    `MAX_PREFETCH` jobs it does not run yet.
-    """
-    return min(concurrency, MAX_PREFETCH)
 
 
 def _settle(future: asyncio.Future[T] | None, value: T) -> None:

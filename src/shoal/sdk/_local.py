@@ -143,7 +143,9 @@ class LocalTransport:
         """The schedules, fired by this transport's runner."""
         return SchedulerApi(ScheduleService(self.service))
 
-    async def connect_worker(self, worker: WorkerInfo, on_cancel: CancelListener) -> LocalSession:
+    async def connect_worker(
+        self, worker: WorkerInfo, on_cancel: CancelListener, *, prefetch: int = 0
+    ) -> LocalSession:
         """Register the worker and return its session."""
         await self.service.register_worker(worker)
         return LocalSession(self.service, worker, on_cancel)

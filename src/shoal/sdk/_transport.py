@@ -15,10 +15,12 @@ from shoal.core.ports import Enqueued, HeartbeatResult
 from shoal.core.schedules import ScheduleApi
 from shoal.core.validation import EnqueueRequest
 
-__all__ = ["CancelListener", "Transport", "WorkerSession"]
+__all__ = ["MAX_PREFETCH", "CancelListener", "Transport", "WorkerSession"]
 
 #: URL schemes of a server: `grpc://` a clear channel, `grpcs://` a TLS one.
 GRPC_SCHEMES = ("grpc", "grpcs")
+#: The most jobs a worker may lease beyond its free slots (`Worker(prefetch=...)`).
+MAX_PREFETCH = 64
 
 #: Called with a job id when the service asks the worker to stop that job.
 CancelListener = Callable[[str], None]
@@ -100,8 +102,14 @@ class Transport(Protocol):
         """Lifecycle events of the namespace as they happen, until the iterator is closed."""
         ...
 
-    async def connect_worker(self, worker: WorkerInfo, on_cancel: CancelListener) -> WorkerSession:
-        """Join as a worker; `on_cancel` hears of cancellations of this worker's jobs."""
+    async def connect_worker(
+        self, worker: WorkerInfo, on_cancel: CancelListener, *, prefetch: int = 0
+    ) -> WorkerSession:
+        """Join as a worker; `on_cancel` hears of cancellations of this worker's jobs.
+
+        `prefetch`: jobs to lease beyond the free slots, where the transport has a network
+        round trip to hide (a local session claims in-process and ignores it).
+        """
         ...
 
     def schedules(self) -> ScheduleApi:

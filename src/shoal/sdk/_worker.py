@@ -24,7 +24,7 @@ from shoal.core.model import ACTIVE_STATES, Job, LeaseRef, WorkerInfo
 from shoal.sdk._execution import Pool, StopReason
 from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
 from shoal.sdk._procpool import ProcessPool
-from shoal.sdk._transport import WorkerSession
+from shoal.sdk._transport import MAX_PREFETCH, WorkerSession
 
 if TYPE_CHECKING:
     from shoal.sdk._app import App
@@ -62,9 +62,12 @@ class Worker:
         *,
         shutdown_grace: float = 30.0,
         cancel_grace: float = 2.0,
+        prefetch: int = 0,
     ) -> None:
         if concurrency < 1:
             raise InvalidArgument("concurrency", "must be at least 1")
+        if not 0 <= prefetch <= MAX_PREFETCH:
+            raise InvalidArgument("prefetch", f"must be between 0 and {MAX_PREFETCH}")
         if pool not in ("asyncio", "thread", "process"):
             raise InvalidArgument("pool", f"unknown pool {pool!r}; use asyncio, thread or process")
         self.app = app
@@ -73,6 +76,8 @@ class Worker:
         self.pool: Pool = pool
         self.shutdown_grace = shutdown_grace
         self.cancel_grace = cancel_grace
+        #: Jobs leased beyond the free slots (remote workers): see `GrpcSession`.
+        self.prefetch = prefetch
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._session: WorkerSession | None = None
         self._running: dict[str, Running] = {}
@@ -128,7 +133,7 @@ class Worker:
             await self.app.start()
             self._loop = asyncio.get_running_loop()
             self._session = await self.app.transport.connect_worker(
-                self._info(), self._cancel_requested
+                self._info(), self._cancel_requested, prefetch=self.prefetch
             )
             if self.pool == "thread":
                 self._executor = ThreadPoolExecutor(self.concurrency, f"shoal-{self.pool}")
@@ -158,7 +163,7 @@ class Worker:
             with contextlib.suppress(Exception):
                 await old.close()
         self._session = await self.app.transport.connect_worker(
-            self._info(), self._cancel_requested
+            self._info(), self._cancel_requested, prefetch=self.prefetch
         )
         logger.info("worker %s reconnected", self.id, extra={"event": "worker.reconnected"})
 
