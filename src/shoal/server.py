@@ -57,7 +57,8 @@ def _memory(url: StoreUrl, config: StoreConfig) -> Store:
 def _sqlite(url: StoreUrl, config: StoreConfig) -> Store:
     from shoal.stores.sqlite import SqliteStore
 
-    store: Store = SqliteStore(url.path, synchronous=config.synchronous)
+    # Lone small writes on the loop: a thread hop less for a lone producer (see SqliteStore).
+    store: Store = SqliteStore(url.path, synchronous=config.synchronous, inline_writes=True)
     return store
 
 
