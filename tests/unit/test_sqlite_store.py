@@ -215,3 +215,20 @@ def test_fast_row_decoding_equals_the_constructor() -> None:
     row = list(job_params(job))
     assert row_to_job(row) == row_to_job_slow(row) == job
     assert hash(row_to_job(row)) == hash(job)
+
+
+async def test_only_writes_of_known_few_rows_run_inline(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.db", inline_writes=True)
+    await store.open()
+
+    def thread_of(conn: sqlite3.Connection) -> int:
+        return threading.get_ident()
+
+    try:
+        loop_thread = threading.get_ident()
+        assert await store._write(thread_of, rows=1) == loop_thread
+        # A sweep (promotion, reaping, retention, a purge) says no row count: the thread.
+        assert await store._write(thread_of) != loop_thread
+        assert await store._write(thread_of, rows=INLINE_GROUP + 1) != loop_thread
+    finally:
+        await store.close()

@@ -188,11 +188,16 @@ class SqliteStore(IdentityMixin):
         writer = self._writer
         return (writer.commits, writer.operations) if writer is not None else (0, 0)
 
-    async def _write(self, op: Op[T], *, atomic: bool = False, rows: int = 1) -> T:
+    async def _write(self, op: Op[T], *, atomic: bool = False, rows: int | None = None) -> T:
+        """Run `op` in the writer's next group. `rows`: the most rows it touches, when that is
+        known and small; only such operations may run inline (see `inline_writes`), so that a
+        sweep (promotion, reaping, retention, a purge) never runs on the event loop.
+        """
         writer = self._writer
         if writer is None:
             raise Unavailable("store is closed")
-        return await writer.submit(op, atomic=atomic, bulk=rows > INLINE_GROUP)
+        bulk = rows is None or rows > INLINE_GROUP
+        return await writer.submit(op, atomic=atomic, bulk=bulk)
 
     async def _read(self, query: Op[T]) -> T:
         reader = self._reader
@@ -232,7 +237,7 @@ class SqliteStore(IdentityMixin):
         self, leases: Sequence[LeaseRef], lease_ttl: float, now: float
     ) -> HeartbeatResult:
         op = partial(leases_ops.heartbeat, leases=leases, lease_ttl=lease_ttl, now=now)
-        return await self._write(op)
+        return await self._write(op, rows=len(leases))
 
     async def complete(self, lease: LeaseRef, result: bytes | None, now: float) -> Job:
         writer = self._writer
@@ -253,10 +258,11 @@ class SqliteStore(IdentityMixin):
             retry_delay=retry_delay,
             leased=self._leased,
         )
-        return await self._write(op, atomic=True)
+        return await self._write(op, atomic=True, rows=1)
 
     async def release(self, leases: Sequence[LeaseRef], now: float) -> list[Job]:
-        return await self._write(partial(ops.release, leases=leases, now=now, leased=self._leased))
+        op = partial(ops.release, leases=leases, now=now, leased=self._leased)
+        return await self._write(op, rows=len(leases))
 
     async def release_worker(self, worker_id: str, now: float, reason: str) -> list[Job]:
         op = partial(
@@ -270,19 +276,19 @@ class SqliteStore(IdentityMixin):
 
     async def set_progress(self, lease: LeaseRef, progress: float) -> None:
         op = partial(ops.set_progress, lease=lease, progress=progress)
-        await self._write(op, atomic=True)
+        await self._write(op, atomic=True, rows=1)
 
     async def cancel(self, namespace: str, job_id: str, now: float) -> Job:
         op = partial(ops.cancel, namespace=namespace, job_id=job_id, now=now, leased=self._leased)
-        return await self._write(op, atomic=True)
+        return await self._write(op, atomic=True, rows=1)
 
     async def retry(self, namespace: str, job_id: str, now: float) -> Job:
         op = partial(ops.retry, namespace=namespace, job_id=job_id, now=now)
-        return await self._write(op, atomic=True)
+        return await self._write(op, atomic=True, rows=1)
 
     async def delete_job(self, namespace: str, job_id: str) -> None:
         op = partial(ops.delete_job, namespace=namespace, job_id=job_id)
-        await self._write(op, atomic=True)
+        await self._write(op, atomic=True, rows=1)
 
     async def promote_due(self, now: float, limit: int = 10_000) -> DueResult:
         return await self._write(partial(ops.promote_due, now=now, limit=limit), atomic=True)
@@ -313,11 +319,11 @@ class SqliteStore(IdentityMixin):
     # --- workers ----------------------------------------------------------------------------
 
     async def upsert_worker(self, worker: WorkerInfo) -> None:
-        await self._write(partial(admin.upsert_worker, worker=worker), atomic=True)
+        await self._write(partial(admin.upsert_worker, worker=worker), atomic=True, rows=1)
 
     async def touch_worker(self, worker_id: str, now: float) -> bool:
         op = partial(admin.touch_worker, worker_id=worker_id, now=now)
-        return await self._write(op, atomic=True)
+        return await self._write(op, atomic=True, rows=1)
 
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         return await self._read(partial(queries.list_workers, namespace=namespace))
@@ -328,7 +334,7 @@ class SqliteStore(IdentityMixin):
     # --- schedules --------------------------------------------------------------------------
 
     async def save_schedule(self, schedule: ScheduleRecord) -> None:
-        await self._write(partial(admin.save_schedule, schedule=schedule), atomic=True)
+        await self._write(partial(admin.save_schedule, schedule=schedule), atomic=True, rows=1)
 
     async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRecord | None:
         query = partial(queries.get_schedule, namespace=namespace, schedule_id=schedule_id)
@@ -345,7 +351,7 @@ class SqliteStore(IdentityMixin):
 
     async def try_acquire_leader(self, name: str, holder: str, ttl: float, now: float) -> bool:
         op = partial(admin.try_acquire_leader, name=name, holder=holder, ttl=ttl, now=now)
-        return await self._write(op, atomic=True)
+        return await self._write(op, atomic=True, rows=1)
 
     async def release_leader(self, name: str, holder: str) -> None:
         await self._write(partial(admin.release_leader, name=name, holder=holder), atomic=True)
