@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,30 @@ async def started(handle: JobHandle[Any], timeout: float = 20.0) -> None:
         return handle.progress is not None
 
     await eventually(check, timeout)
+
+
+@asynccontextmanager
+async def server_process(*args: str, port: int = 0) -> AsyncIterator[str]:
+    """A `shoal server` process on `memory://` (plus `args`); its URL. Stopping it waits
+    without blocking the loop, so that a worker can answer the server's drain request meanwhile.
+    """
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "shoal.cli", "server", "--store", "memory://"),
+            *("--grpc-listen", f"127.0.0.1:{port}", *args),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready = await asyncio.to_thread(process.stdout.readline)
+        found = re.search(r"grpc=(\S+)", ready)
+        assert found, "the server did not start"
+        yield f"grpc://{found.group(1)}"
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.wait, 30)
+        if process.stdout is not None:
+            process.stdout.close()

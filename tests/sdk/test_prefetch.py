@@ -6,13 +6,9 @@ and go back to the queue, unstarted, when the worker stops.
 
 from __future__ import annotations
 
-import asyncio
-import re
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 
@@ -20,34 +16,17 @@ from shoal.core.errors import InvalidArgument
 from shoal.sdk import App, JobHandle, JobState, Worker
 from shoal.sdk._transport import MAX_PREFETCH
 from tests.sdk import tasks
-from tests.sdk.conftest import eventually, started
+from tests.sdk.conftest import eventually, server_process, started
 
 
-@asynccontextmanager
-async def short_lease_server() -> AsyncIterator[str]:
+def short_lease_server() -> AbstractAsyncContextManager[str]:
     """A server whose leases last 1 s unless renewed (reaped every 0.1 s)."""
-    settings = ("service.lease_ttl=1s", "service.heartbeat_interval=0.2s")
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "shoal.cli", "server", "--store", "memory://"),
-            *("--grpc-listen", "127.0.0.1:0", "--set", "service.reap_interval=0.1s"),
-            *(arg for setting in settings for arg in ("--set", setting)),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    settings = (
+        "service.lease_ttl=1s",
+        "service.heartbeat_interval=0.2s",
+        "service.reap_interval=0.1s",
     )
-    try:
-        assert process.stdout is not None
-        ready = await asyncio.to_thread(process.stdout.readline)
-        found = re.search(r"grpc=(\S+)", ready)
-        assert found, "the server did not start"
-        yield f"grpc://{found.group(1)}"
-    finally:
-        process.terminate()
-        await asyncio.to_thread(process.wait, 30)
-        if process.stdout is not None:
-            process.stdout.close()
+    return server_process(*(arg for setting in settings for arg in ("--set", setting)))
 
 
 @asynccontextmanager

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import re
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 
@@ -17,7 +13,7 @@ from shoal.core.errors import ShoalError
 from shoal.core.service import ServiceSettings
 from shoal.sdk import App, JobHandle, JobState, LocalTransport, Worker, current_job
 from tests.sdk import tasks
-from tests.sdk.conftest import started
+from tests.sdk.conftest import server_process, started
 
 
 def spin_on_first_attempt() -> int:
@@ -44,31 +40,9 @@ async def test_a_lost_lease_stops_the_attempt_and_the_job_runs_again() -> None:
     assert handle.state is JobState.SUCCEEDED and handle.job.attempt == 2
 
 
-@asynccontextmanager
-async def server(port: int = 0) -> AsyncIterator[str]:
-    """A server process; stopping it waits without blocking the loop, so that the worker can
-    answer the server's drain request meanwhile.
-    """
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "shoal.cli", "server", "--store", "memory://"),
-            *("--grpc-listen", f"127.0.0.1:{port}"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready = await asyncio.to_thread(process.stdout.readline)
-        found = re.search(r"grpc=(\S+)", ready)
-        assert found, "the server did not start"
-        yield f"grpc://{found.group(1)}"
-    finally:
-        process.terminate()
-        await asyncio.to_thread(process.wait, 30)
-        if process.stdout is not None:
-            process.stdout.close()
+def server(port: int = 0) -> AbstractAsyncContextManager[str]:
+    """A server process (see `server_process`)."""
+    return server_process(port=port)
 
 
 async def enqueue_until_served(app: App, deadline: float) -> JobHandle[int]:

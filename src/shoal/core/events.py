@@ -57,9 +57,17 @@ def job_event(kind: str, job: Job, at: float, **data: str) -> Event:
 class Subscription:
     """A subscriber's buffer; iterate it with `async for`, close it when done."""
 
-    def __init__(self, bus: EventBus, accept: Callable[[Event], bool], capacity: int) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        accept: Callable[[Event], bool],
+        capacity: int,
+        kinds: frozenset[str] | None = None,
+    ) -> None:
         self._bus = bus
         self._accept = accept
+        #: The kinds this subscriber takes (None: all).
+        self.kinds = kinds
         self._buffer: deque[Event] = deque(maxlen=capacity)
         self._ready = asyncio.Event()
         self._closed = False
@@ -67,7 +75,7 @@ class Subscription:
         self.dropped = 0
 
     def _offer(self, event: Event) -> None:
-        if not self._accept(event):
+        if (self.kinds is not None and event.kind not in self.kinds) or not self._accept(event):
             return
         if len(self._buffer) == self._buffer.maxlen:
             self.dropped += 1
@@ -110,19 +118,14 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
-        #: Per subscriber, the kinds it takes (None: all).
-        self._kinds: dict[Subscription, frozenset[str] | None] = {}
         #: Subscribers taking every kind, and the kinds some subscriber names.
         self._everything = 0
         self._named: dict[str, int] = {}
 
     def publish(self, event: Event) -> None:
         """Hand the event to the subscribers; never blocks."""
-        kinds = self._kinds
         for subscriber in self._subscribers:
-            wanted = kinds[subscriber]
-            if wanted is None or event.kind in wanted:
-                subscriber._offer(event)
+            subscriber._offer(event)
 
     def subscribe(
         self,
@@ -133,10 +136,9 @@ class EventBus:
         """A new subscription to the events that `accept` returns True for (of `kinds` only,
         when given).
         """
-        subscription = Subscription(self, accept, capacity)
         wanted = frozenset(kinds) if kinds is not None else None
+        subscription = Subscription(self, accept, capacity, wanted)
         self._subscribers.append(subscription)
-        self._kinds[subscription] = wanted
         if wanted is None:
             self._everything += 1
         else:
@@ -152,7 +154,7 @@ class EventBus:
     def _remove(self, subscription: Subscription) -> None:
         if subscription in self._subscribers:
             self._subscribers.remove(subscription)
-            wanted = self._kinds.pop(subscription)
+            wanted = subscription.kinds
             if wanted is None:
                 self._everything -= 1
             else:
