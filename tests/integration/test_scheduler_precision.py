@@ -1,4 +1,8 @@
-"""Real time: a 100 ms schedule for ~5 s, a worker claiming as jobs come; how late is a claim?
+"""Real time: a 100 ms schedule for ~5 s, a worker claiming as jobs come; how early is a claim?
+
+The schedule's policy is `allow`, so the runner fires each slot the service's lookahead ahead,
+and a worker that asks for the lookahead (as the SDK's do) leases the job before its slot; it
+would start it at the slot (`run_at`) on its own clock.
 
 Run with `-s` to see the numbers:
     .venv/bin/pytest tests/integration/test_scheduler_precision.py -m slow -s
@@ -48,13 +52,17 @@ async def test_a_100ms_schedule_fires_every_slot_on_time(
     )
     lateness: list[float] = []
     claimed: list[int] = []
+    lead = queue.settings.lookahead
 
     async def worker() -> None:
         while True:
-            jobs = await queue.claim(ClaimInput("w", ("default",), limit=10, wait=1.0))
+            jobs = await queue.claim(
+                ClaimInput("w", ("default",), limit=10, wait=1.0, lookahead=lead)
+            )
             now_ms = queue.clock.now() * 1000
             for job in jobs:
                 slot = int((job.idempotency_key or "").rsplit(":", 1)[1])
+                assert job.run_at * 1000 == slot
                 claimed.append(slot)
                 lateness.append(now_ms - slot)
                 await queue.complete(LeaseRef(job.id, job.lease_token or ""))
@@ -76,9 +84,10 @@ async def test_a_100ms_schedule_fires_every_slot_on_time(
     for name, value in (("p50_ms", p50), ("p99_ms", p99), ("max_ms", worst), ("min_ms", best)):
         record_property(name, round(value, 3))
     print(
-        f"\n{len(expected)} slots every {EVERY_MS} ms: claim - slot p50 {p50:.3f} ms, "
-        f"p99 {p99:.3f} ms, max {worst:.3f} ms, min {best:.3f} ms"
+        f"\n{len(expected)} slots every {EVERY_MS} ms, lookahead {lead * 1000:.0f} ms: "
+        f"claim - slot p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {worst:.3f} ms, min {best:.3f} ms"
     )
-    assert best >= -0.05, "a job was enqueued before its slot"
-    # The aim is p99 < 10 ms; the bound leaves room for a loaded shared machine.
-    assert p99 < 50.0
+    assert best >= -lead * 1000 - 0.05, "a job was enqueued before its slot's lookahead"
+    # Fired a lookahead (100 ms) early, each job is leased well before its slot, even on a
+    # loaded shared machine; before firing ahead, the aim was p99 < 10 ms late.
+    assert p99 < 0.0

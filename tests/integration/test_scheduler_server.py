@@ -3,8 +3,8 @@ schedules declared in shoal.toml and an SDK worker over gRPC.
 
 Precision: every slot of a 100 ms (and a 1 s) schedule makes exactly one job, counted by the
 slot in its idempotency key `schedule:<id>:<slot>`; the start of each job (the server's
-`started_at`, when the worker's stream got it, and the moment the task body ran) is compared
-with its ideal slot. Run with `-s` to see the numbers:
+`started_at`, when the worker's stream leased it, up to the lookahead ahead of the slot, and
+the moment the task body ran) is compared with its ideal slot. Run with `-s` to see the numbers:
 
     .venv/bin/pytest tests/integration/test_scheduler_server.py -s -m "slow or not slow"
 
@@ -135,9 +135,13 @@ async def _precision(tmp_path: Path, every_ms: int, duration: float) -> Measured
     assert len(run) == len(jobs)
     measured = Measured(every_ms, len(jobs), claim, run)
     print(f"\n{measured.line()}", file=sys.stderr)
-    # The goal is p99 < 10 ms on an idle machine; a loaded 2-core CI box gets some slack.
+    # Fired ahead (`allow`), a job is leased up to the lookahead (100 ms) before its slot, and
+    # the worker holds it until the slot. The goal is p99 < 1 ms late on an idle machine; a
+    # loaded 2-core CI box gets some slack.
     assert percentile(claim, 0.99) < 50, measured.line()
-    assert min(claim) >= -1, "a job started before its slot"
+    assert min(claim) >= -101, "a job was leased before its slot's lookahead"
+    assert percentile(run, 0.99) < 50, measured.line()
+    assert min(run) >= 0, "a task started before its slot"
     return measured
 
 

@@ -73,6 +73,7 @@ def test_config_file_from_the_environment_and_the_working_directory(
         ("[server]\ninsecure = 'maybe'\n", "server.insecure"),
         ("store = 1\n", "store (from file {path}): must be a table"),
         ("[service]\nheartbeat_interval = 20\n", "heartbeat_interval must be shorter"),
+        ("[service]\nlookahead = 30\n", "service.lookahead must be at least 0 and shorter"),
         ("[log]\nformat = 'xml'\n", "log.format must be text or json"),
         ("[queues.a]\nbackoff = 'linear'\n", "queues: bad backoff 'linear'"),
         ("[queues.a]\nmax_attempts = 0\n", "queues.a.max_attempts must be 1..1000"),
@@ -126,6 +127,12 @@ def test_queue_policies_become_service_settings(tmp_path: Path) -> None:
     assert settings.policy("emails").timeout == 30.0
     assert settings.policy("anything").max_attempts == 7
     assert settings.policy("anything").timeout is None
+
+
+def test_the_lookahead_reaches_the_service_settings(tmp_path: Path) -> None:
+    assert load_config(None, env={}).config.service_settings().lookahead == 0.1
+    path = _write(tmp_path, "[service]\nlookahead = '20ms'\n")
+    assert load_config(path, env={}).config.service_settings().lookahead == 0.02
 
 
 def test_store_urls() -> None:

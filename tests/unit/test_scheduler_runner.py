@@ -55,7 +55,26 @@ async def test_sub_second_interval_at_ten_milliseconds(rig: Rig) -> None:
     await rig.start_runner("a")
     await rig.advance(0.5, step=0.005)
     slots = await rig.slots("fast")
-    assert slots == [T0_MS + 10 * k for k in range(1, 51)]
+    lead_ms = round(rig.queue.settings.lookahead * 1000)  # `allow` schedules fire this early
+    assert slots == [T0_MS + 10 * k for k in range(1, 51 + lead_ms // 10)]
+
+
+async def test_an_allow_schedule_fires_ahead_with_the_slot_as_run_at(rig: Rig) -> None:
+    await rig.schedules.add(every_second())
+    skipping = ScheduleInput(task="tick", id="skip", every_ms=1000, overlap="skip")
+    await rig.schedules.add(skipping)
+    await rig.start_runner("a")
+    lead = rig.queue.settings.lookahead
+    await rig.advance(1 - lead - 0.02, step=0.01)
+    assert await rig.jobs() == []
+    await rig.advance(0.03, step=0.01)  # inside the lookahead of the first slot
+    [job] = await rig.jobs()
+    assert job.schedule_id == "tick" and job.state is JobState.SCHEDULED
+    assert job.run_at == T0 + 1 and job.created_at == pytest.approx(T0 + 1 - lead, abs=0.011)
+    await rig.advance(lead, step=0.01)
+    skip = [j for j in await rig.jobs() if j.schedule_id == "skip"]
+    assert [j.run_at for j in skip] == [T0 + 1]  # at its slot: its policy looks back
+    assert skip[0].created_at == pytest.approx(T0 + 1, abs=0.011)
 
 
 async def test_pause_and_resume_fire_no_slot_of_the_pause(rig: Rig) -> None:
@@ -230,15 +249,17 @@ async def test_changes_are_picked_up_without_waiting(rig: Rig) -> None:
 async def test_jitter_delays_the_fire_but_keeps_the_slot(rig: Rig) -> None:
     schedule = await rig.schedules.add(every_second(jitter_ms=200))
     await rig.start_runner("a")
-    await rig.advance(4.25, step=0.01)
+    await rig.advance(4.25 - rig.queue.settings.lookahead, step=0.01)
     jobs = await rig.jobs()
     assert await rig.slots("tick") == seconds(1, 2, 3, 4)
+    lead_ms = rig.queue.settings.lookahead * 1000
     delays = []
     for job in jobs:
         slot = int((job.idempotency_key or "").split(":")[-1])
-        delay = round(job.created_at * 1000) - slot
-        assert delay == pytest.approx(schedule.due_ms(slot) - slot, abs=10)
-        assert 0 <= delay <= 210
+        delay = round(job.run_at * 1000) - slot
+        assert delay == schedule.due_ms(slot) - slot
+        assert job.created_at * 1000 == pytest.approx(job.run_at * 1000 - lead_ms, abs=10)
+        assert 0 <= delay <= 200
         delays.append(delay)
     assert len(set(delays)) > 1
 

@@ -53,12 +53,41 @@ async def test_claim_waits_for_an_enqueue(memory_service: QueueService) -> None:
     assert job.id == enqueued.job.id and job.state is S.RUNNING
 
 
+async def test_a_claim_with_lookahead_wakes_for_a_job_due_within_it(
+    memory_service: QueueService,
+) -> None:
+    ahead = ClaimInput("w1", ("default",), wait=5, lookahead=0.5)
+    claim = asyncio.create_task(memory_service.claim(ahead))
+    await asyncio.sleep(0.01)
+    far = await memory_service.enqueue(EnqueueRequest("t", delay=5))
+    await asyncio.sleep(0.01)
+    assert not claim.done()  # due in 5 s: beyond every lookahead
+    soon = await memory_service.enqueue(EnqueueRequest("t", delay=0.05))
+    [job] = await asyncio.wait_for(claim, 1)
+    assert job.id == soon.job.id and job.run_at == soon.job.run_at and job.worker_id == "w1"
+    assert (await memory_service.get("default", far.job.id)).state is S.SCHEDULED
+    other = await memory_service.enqueue(EnqueueRequest("t", delay=0.05))
+    assert await memory_service.claim(ClaimInput("w2", ("default",))) == []  # only due jobs
+    [job] = await memory_service.claim(ClaimInput("w2", ("default",), lookahead=0.1))
+    assert job.id == other.job.id
+
+
+async def test_the_service_caps_the_lookahead_a_claim_asks_for(
+    memory_service: QueueService,
+) -> None:
+    cap = memory_service.settings.lookahead
+    job = (await memory_service.enqueue(EnqueueRequest("t", delay=cap + 0.5))).job
+    assert await memory_service.claim(ClaimInput("w", ("default",), lookahead=cap + 1)) == []
+    assert job.state is S.SCHEDULED
+
+
 async def test_claim_validates_its_input(memory_service: QueueService) -> None:
     for request, field in [
         (ClaimInput("w", ()), "queues"),
         (ClaimInput("w", ("bad queue",)), "queues"),
         (ClaimInput("", ("q",)), "worker_id"),
         (ClaimInput("w", ("q",), limit=0), "limit"),
+        (ClaimInput("w", ("q",), lookahead=-0.1), "lookahead"),
     ]:
         with pytest.raises(InvalidArgument) as raised:
             await memory_service.claim(request)

@@ -111,6 +111,9 @@ class ServiceConfig:
     retention: float = 7 * 86400.0
     #: How often expired leases are looked for.
     reap_interval: float = 0.5
+    #: How long before its run_at a job may go to a worker that holds it until then (and how
+    #: early `allow` schedules fire); 0 turns this off.
+    lookahead: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,7 @@ class ShoalConfig:
             lease_ttl=self.service.lease_ttl,
             heartbeat_interval=self.service.heartbeat_interval,
             retention=self.service.retention,
+            lookahead=self.service.lookahead,
             limits=self.limits,
             default_policy=default,
             queue_policies={**policies, "default": default},
@@ -337,6 +341,8 @@ def _check(config: ShoalConfig) -> None:
     parse_store_url(config.store.url)
     if not 0 < config.service.heartbeat_interval < config.service.lease_ttl:
         raise ConfigError("service.heartbeat_interval must be shorter than service.lease_ttl")
+    if not 0 <= config.service.lookahead < config.service.lease_ttl:
+        raise ConfigError("service.lookahead must be at least 0 and shorter than service.lease_ttl")
     if config.server.max_message_bytes <= config.limits.max_payload_bytes:
         raise ConfigError("server.max_message_bytes must exceed limits.max_payload_bytes")
     if config.log.format not in ("text", "json"):

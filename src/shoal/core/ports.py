@@ -62,6 +62,9 @@ class ClaimRequest:
     now: float
     #: Only these task names (the worker cannot run others); None takes any task.
     tasks: tuple[str, ...] | None = None
+    #: Seconds ahead: when fewer than `limit` jobs are due, also lease scheduled jobs with
+    #: `now < run_at <= now + lookahead` (the worker holds each until its `run_at`).
+    lookahead: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,9 @@ class Store(Protocol):
         moves as `transitions.claim` says (running, new unique token, attempt + 1,
         `lease_expires_at = now + lease_ttl`). No job is ever leased twice at once, whatever
         number of concurrent claimers in any number of processes.
+
+        With a `lookahead`, the room left after the due jobs goes to scheduled jobs due within
+        it, earliest `run_at` first (then lower id), with the same filters and moves.
         """
         ...
 

@@ -57,8 +57,16 @@ async def previous_active(queue: QueueService, schedule: Schedule) -> Job | None
     return job if job is not None and not job.is_terminal else None
 
 
-async def fire(queue: QueueService, schedule: Schedule, slot: int, key: str | None = None) -> Fired:
-    """Apply the overlap policy, then enqueue the slot's job under its idempotency key."""
+async def fire(
+    queue: QueueService,
+    schedule: Schedule,
+    slot: int,
+    key: str | None = None,
+    run_at: float | None = None,
+) -> Fired:
+    """Apply the overlap policy, then enqueue the slot's job under its idempotency key, to
+    run at `run_at` (at once when None).
+    """
     if schedule.overlap is not Overlap.ALLOW:
         previous = await previous_active(queue, schedule)
         if previous is not None and schedule.overlap is Overlap.SKIP:
@@ -77,7 +85,7 @@ async def fire(queue: QueueService, schedule: Schedule, slot: int, key: str | No
                 pass  # it finished (or went) meanwhile: nothing left to cancel
     now = queue.clock.now()
     request = schedule.enqueue_request(
-        key or schedule.idempotency_key(slot), dedupe_window(now, slot)
+        key or schedule.idempotency_key(slot), dedupe_window(now, slot), run_at
     )
     result = await queue.enqueue(request)
     logger.debug(

@@ -104,8 +104,10 @@ class Schedule:
         """The key that makes a slot enqueue one job whatever restarts or replicas."""
         return f"schedule:{self.id}:{slot}"
 
-    def enqueue_request(self, key: str, dedupe_window: float) -> EnqueueRequest:
-        """The job a fire enqueues."""
+    def enqueue_request(
+        self, key: str, dedupe_window: float, run_at: float | None = None
+    ) -> EnqueueRequest:
+        """The job a fire enqueues (to run at once unless `run_at` is given)."""
         return EnqueueRequest(
             task=self.task,
             payload=self.payload,
@@ -119,6 +121,7 @@ class Schedule:
             dedupe_window=dedupe_window,
             tags=self.tags,
             schedule_id=self.id,
+            run_at=run_at,
         )
 
 

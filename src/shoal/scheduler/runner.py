@@ -6,6 +6,11 @@ fraction of a millisecond of its slot rather than a timer tick late. A change ma
 `ScheduleService` (an event on the bus) wakes it to recompute; a slow resync picks up changes
 made by other processes.
 
+Firing ahead: a schedule whose overlap policy is `allow` fires the service's `lookahead` before
+its slot, with the slot as the job's `run_at`. A worker that asked for the lookahead leases the
+job then and starts it at the slot on its own clock, so the network hops to it do not make the
+job late. Other policies look at the previous job, so they fire at the slot itself.
+
 Leadership keeps the work on one replica, but exactly-once per slot does not depend on it:
 every fire carries the idempotency key `schedule:<id>:<slot>` with a dedupe window, so two
 runners that both believe they lead (a paused process, a lease that just changed hands) still
@@ -86,7 +91,7 @@ class SchedulerRunner:
         self.is_leader = False
         #: Jobs this runner created (fires deduplicated against an existing job not counted).
         self.created = 0
-        self._heap: list[tuple[int, int, Key, int]] = []
+        self._heap: list[tuple[float, int, Key, int]] = []
         self._entries: dict[Key, int] = {}
         self._tracked: set[Key] = set()
         self._seq = 0
@@ -269,11 +274,18 @@ class SchedulerRunner:
         self._tracked.add(key)
         self._seq += 1
         self._entries[key] = self._seq
-        heapq.heappush(self._heap, (schedule.due_ms(slot), self._seq, key, slot))
+        heapq.heappush(self._heap, (self._fire_ms(schedule, slot), self._seq, key, slot))
         if len(self._heap) > 2 * len(self._entries) + 64:
             # Many edits of far-off schedules leave stale entries behind: drop them.
             self._heap = [item for item in self._heap if self._entries.get(item[2]) == item[1]]
             heapq.heapify(self._heap)
+
+    def _fire_ms(self, schedule: Schedule, slot: int) -> float:
+        """When to fire `slot`: ahead of it when the overlap policy allows (see the module)."""
+        due = schedule.due_ms(slot)
+        if schedule.overlap is Overlap.ALLOW:
+            return due - self.queue.settings.lookahead * 1000
+        return due
 
     def _untrack(self, key: Key) -> None:
         self._tracked.discard(key)
@@ -284,15 +296,15 @@ class SchedulerRunner:
     async def _fire_due(self, renew_at: float) -> None:
         clock = self.queue.clock
         while self._heap and not self._stopping.is_set():
-            due_ms, seq, key, slot = self._heap[0]
+            fire_ms, seq, key, slot = self._heap[0]
             now = clock.now()
-            if not _reached(due_ms, now) or now >= renew_at:
+            if not _reached(fire_ms, now) or now >= renew_at:
                 return
             heapq.heappop(self._heap)
             if self._entries.get(key) != seq:
                 continue
             del self._entries[key]
-            if due_ms < (now - self.settings.misfire_grace) * 1000:
+            if fire_ms < (now - self.settings.misfire_grace) * 1000:
                 # Far behind (a stalled loop, the wall clock stepped forward): the catch-up
                 # policy decides, as after downtime, instead of a burst of every slot.
                 self._tracked.discard(key)
@@ -317,7 +329,8 @@ class SchedulerRunner:
             self._push_next(key, saved)
 
     async def _fire(self, schedule: Schedule, slot: int) -> Fired:
-        fired = await fire(self.queue, schedule, slot)
+        run_at = schedule.due_ms(slot) / 1000
+        fired = await fire(self.queue, schedule, slot, run_at=run_at)
         self.created += fired.created
         return fired
 

@@ -39,7 +39,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 from shoal.sdk import _grpc_codec as codec
 from shoal.sdk._credentials import Credentials, open_channel, parse_grpc_url
 from shoal.sdk._grpc_enqueue import EnqueueStream
-from shoal.sdk._transport import MAX_PREFETCH, CancelListener
+from shoal.sdk._transport import LOOKAHEAD, MAX_PREFETCH, CancelListener
 
 __all__ = ["GrpcSession", "GrpcTransport"]
 
@@ -216,6 +216,7 @@ class GrpcSession:
             language="python",
             host=worker.host,
             pid=worker.pid,
+            lookahead=LOOKAHEAD,
         )
         await self._send(hello=hello)
         try:

@@ -23,7 +23,7 @@ from shoal.core.schedules import ScheduleApi
 from shoal.core.service import ClaimInput, QueueService, ServiceSettings
 from shoal.core.validation import EnqueueRequest
 from shoal.scheduler import SchedulerApi, SchedulerRunner, ScheduleService
-from shoal.sdk._transport import CancelListener
+from shoal.sdk._transport import LOOKAHEAD, CancelListener
 
 __all__ = ["LOCAL_SCHEMES", "LocalTransport", "store_from_url"]
 
@@ -178,6 +178,7 @@ class LocalSession:
             namespace=self._worker.namespace,
             limit=limit,
             wait=wait,
+            lookahead=LOOKAHEAD,
         )
         return await self._service.claim(request)
 

@@ -5,7 +5,9 @@ settings a worker runs jobs with.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from shoal.core.model import Job, JobError, LeaseRef
 from shoal.sdk._context import CancelFlag, JobContext
 from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
 from shoal.sdk._procpool import ProcessPool
-from shoal.sdk._transport import WorkerSession
+from shoal.sdk._transport import LOOKAHEAD, WorkerSession
 
 if TYPE_CHECKING:
     from shoal.sdk._app import App
@@ -25,6 +27,12 @@ if TYPE_CHECKING:
 __all__ = ["Placement", "Running", "WorkerConfig", "execute", "prepare", "report"]
 
 logger = logging.getLogger(__name__)
+
+#: The last stretch of a hold yields to the loop rather than sleeping on a timer: loop timers
+#: fire up to a millisecond late (uvloop counts whole milliseconds).
+_SPIN = 0.002
+#: A held job looks this often whether it was asked to stop.
+_STOP_CHECK = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,8 @@ async def execute(
         cancel_grace=placement.cancel_grace,
         processes=placement.processes,
     )
+    if job.run_at > time.time():  # leased ahead of its run_at (the claim's lookahead)
+        await _hold_until(job.run_at, running)
     running.execution = Execution(call, context, flag)
     if running.pending is not None:
         running.execution.stop(running.pending)
@@ -116,6 +126,18 @@ async def execute(
         return await running.execution.run()
     except ShoalError as exc:  # could not even start (a local function in a process pool)
         return Outcome(error=JobError(type(exc).__name__, exc.message, retryable=False))
+
+
+async def _hold_until(run_at: float, running: Running) -> None:
+    """Return at `run_at` on this machine's clock, or once a stop is asked for.
+
+    The wait is at most the lookahead the worker asked for, so a clock behind the server's
+    delays a job by no more than that. It is measured on the monotonic clock, which a step of
+    the wall clock cannot stretch.
+    """
+    end = time.perf_counter() + min(run_at - time.time(), LOOKAHEAD)
+    while running.pending is None and (remaining := end - time.perf_counter()) > 0:
+        await asyncio.sleep(min(remaining - _SPIN, _STOP_CHECK) if remaining > _SPIN else 0)
 
 
 async def report(app: App, session: WorkerSession, running: Running, outcome: Outcome) -> None:

@@ -15,12 +15,15 @@ from shoal.core.ports import Enqueued, HeartbeatResult
 from shoal.core.schedules import ScheduleApi
 from shoal.core.validation import EnqueueRequest
 
-__all__ = ["MAX_PREFETCH", "CancelListener", "Transport", "WorkerSession"]
+__all__ = ["LOOKAHEAD", "MAX_PREFETCH", "CancelListener", "Transport", "WorkerSession"]
 
 #: URL schemes of a server: `grpc://` a clear channel, `grpcs://` a TLS one.
 GRPC_SCHEMES = ("grpc", "grpcs")
 #: The most jobs a worker may lease beyond its free slots (`Worker(prefetch=...)`).
 MAX_PREFETCH = 64
+#: Seconds before its run_at a worker takes a scheduled job (the service caps it), to start
+#: it at its run_at on the worker's own clock instead of a network hop after it.
+LOOKAHEAD = 0.1
 
 #: Called with a job id when the service asks the worker to stop that job.
 CancelListener = Callable[[str], None]

@@ -16,35 +16,17 @@ import pytest
 
 from shoal.core.errors import Conflict, LeaseLost, NotFound
 from shoal.core.model import JobError, JobQuery, JobState, LeaseRef, WorkerInfo, WorkerState
-from shoal.core.ports import ClaimRequest, ScheduleRecord, Store
+from shoal.core.ports import ScheduleRecord, Store
 from shoal.core.transitions import LEASE_LOST_ERROR
-from shoal.testing._jobs import T0, StoreFactory, make_job
+from shoal.testing._claim_ahead import ClaimAheadContract
+from shoal.testing._jobs import T0, StoreFactory, claim, lease, make_job
 
 __all__ = ["T0", "StoreContract", "StoreFactory", "claim", "make_job"]
 
 S = JobState
 
 
-async def claim(store: Store, limit: int = 10, now: float = T0, **fields: object) -> list:  # type: ignore[type-arg]
-    """Claim with the contract's defaults: `default/default`, worker `w1`, 30 s leases."""
-    values: dict[str, object] = {
-        "namespace": "default",
-        "queues": ("default",),
-        "worker_id": "w1",
-        "limit": limit,
-        "lease_ttl": 30.0,
-        "now": now,
-    }
-    values.update(fields)
-    return await store.claim(ClaimRequest(**values))  # type: ignore[arg-type]
-
-
-def lease(job: object) -> LeaseRef:
-    """The lease of a claimed job."""
-    return LeaseRef(job.id, job.lease_token)  # type: ignore[attr-defined]
-
-
-class StoreContract:
+class StoreContract(ClaimAheadContract):
     """Behaviour every store must show; one test per promise of `shoal.core.ports.Store`."""
 
     # --- enqueue and read -------------------------------------------------------------------

@@ -36,10 +36,14 @@ Message = workers_pb2.ServerMessage
 class Session:
     """The server side of one `WorkerService.Connect` stream."""
 
-    def __init__(self, service: CallerService, worker: WorkerInfo, lease_ttl: float) -> None:
+    def __init__(
+        self, service: CallerService, worker: WorkerInfo, lease_ttl: float, lookahead: float = 0.0
+    ) -> None:
         self.service = service
         self.worker = worker
         self.lease_ttl = lease_ttl
+        #: How early the worker takes scheduled jobs (it holds them until their run_at).
+        self.lookahead = lookahead
         self.credits = 0
         self.draining = False
         #: Set when the worker's record and leases are already gone (kicked).
@@ -246,6 +250,7 @@ class Session:
                 wait=_CLAIM_WAIT,
                 tasks=worker.tasks or None,
                 lease_ttl=self.lease_ttl,
+                lookahead=self.lookahead,
             )
             try:
                 jobs = await self.service.claim(claim)

@@ -130,6 +130,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
     async def _open(self, hello: workers_pb2.Hello) -> Session:
         if hello.lease_ttl < 0:
             raise InvalidArgument("lease_ttl", "must not be negative")
+        if hello.lookahead < 0:
+            raise InvalidArgument("lookahead", "must not be negative")
         now = self._service.clock.now()
         worker = WorkerInfo(
             id=f"w-{secrets.token_hex(8)}",
@@ -150,7 +152,7 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         service = self._callers.service()
         worker = await service.register_worker(worker)
         lease_ttl = hello.lease_ttl or service.settings.lease_ttl
-        return Session(service, worker, lease_ttl)
+        return Session(service, worker, lease_ttl, hello.lookahead)
 
     # --- the pull path ----------------------------------------------------------------------
 
@@ -174,6 +176,7 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
                 wait=codec.wait_seconds("wait", request.wait),
                 tasks=tuple(request.tasks) or None,
                 lease_ttl=request.lease_ttl or None,
+                lookahead=request.lookahead,
             )
         )
         return workers_pb2.FetchResponse(assignments=[codec.assignment_to_pb(j) for j in jobs])

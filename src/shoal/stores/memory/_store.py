@@ -161,6 +161,38 @@ class MemoryStore(MemoryIdentity):
             claimed.append(leased)
         for heap, entry in skipped:
             heapq.heappush(heap, entry)
+        if len(claimed) < request.limit and request.lookahead > 0:
+            claimed += self._claim_ahead(request, request.limit - len(claimed))
+        return claimed
+
+    def _claim_ahead(self, request: ClaimRequest, room: int) -> list[Job]:
+        """Scheduled jobs due within the lookahead, earliest first (see `Store.claim`)."""
+        queues = {
+            queue for queue in request.queues if (request.namespace, queue) not in self._paused
+        }
+        horizon = request.now + request.lookahead
+        popped: list[tuple[float, str]] = []
+        claimed: list[Job] = []
+        while self._delayed and self._delayed[0][0] <= horizon and len(claimed) < room:
+            entry = heapq.heappop(self._delayed)
+            popped.append(entry)
+            job = self._jobs.get(entry[1])
+            if (
+                job is None
+                or job.state is not JobState.SCHEDULED
+                or job.run_at != entry[0]
+                or job.namespace != request.namespace
+                or job.queue not in queues
+                or (request.tasks is not None and job.task not in request.tasks)
+            ):
+                continue
+            leased = transitions.claim(
+                job, request.worker_id, new_token(), request.now, request.lease_ttl
+            )
+            self._jobs[job.id] = leased
+            claimed.append(leased)
+        for entry in popped:  # the claimed ones' entries are stale now, and skipped later
+            heapq.heappush(self._delayed, entry)
         return claimed
 
     def _promote(self, now: float) -> list[Job]:

@@ -33,9 +33,18 @@ WHERE (namespace, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text
 ORDER BY namespace, idempotency_key, id DESC
 """
 
+_LEASE = """
+UPDATE shoal_jobs AS j
+SET state = 'running', worker_id = $6, lease_token = replace(gen_random_uuid()::text, '-', ''),
+    lease_expires_at = $3 + $7, attempt = j.attempt + 1, started_at = $3
+FROM picked WHERE j.id = picked.id
+RETURNING j.*
+"""
+
 # Per queue, the first `limit` ready jobs in claim order, locked and skipping rows another
 # claimer holds; then the best `limit` of those. MATERIALIZED makes the locking run once.
-_CLAIM = """
+_CLAIM = (
+    """
 WITH picked AS MATERIALIZED (
     SELECT c.id FROM unnest($2::text[]) AS q(name)
     CROSS JOIN LATERAL (
@@ -52,13 +61,26 @@ WITH picked AS MATERIALIZED (
     ) AS c
     ORDER BY c.priority DESC, c.run_at, c.id
     LIMIT $5
+)"""
+    + _LEASE
 )
-UPDATE shoal_jobs AS j
-SET state = 'running', worker_id = $6, lease_token = replace(gen_random_uuid()::text, '-', ''),
-    lease_expires_at = $3 + $7, attempt = j.attempt + 1, started_at = $3
-FROM picked WHERE j.id = picked.id
-RETURNING j.*
-"""
+
+# Scheduled jobs due within the lookahead ($8 is its end), earliest first: a short range of
+# the scheduled index, however many jobs wait further ahead.
+_CLAIM_AHEAD = (
+    """
+WITH picked AS MATERIALIZED (
+    SELECT id FROM shoal_jobs
+    WHERE state = 'scheduled' AND run_at > $3 AND run_at <= $8
+      AND namespace = $1 AND queue = ANY($2::text[])
+      AND ($4::text[] IS NULL OR task = ANY($4::text[]))
+      AND queue NOT IN (SELECT p.queue FROM shoal_paused_queues p WHERE p.namespace = $1)
+    ORDER BY run_at, id
+    LIMIT $5
+    FOR UPDATE SKIP LOCKED
+)"""
+    + _LEASE
+)
 
 _HEARTBEAT = """
 UPDATE shoal_jobs AS j SET lease_expires_at = $3
@@ -142,8 +164,7 @@ class JobLeases(Base):
         if request.limit < 1 or not queues:
             self._live_pool()
             return []
-        rows = await self._fetch(
-            _CLAIM,
+        args = (
             request.namespace,
             queues,
             request.now,
@@ -152,7 +173,13 @@ class JobLeases(Base):
             request.worker_id,
             request.lease_ttl,
         )
-        return sorted((to_job(row) for row in rows), key=claim_order)
+        jobs = sorted((to_job(row) for row in await self._fetch(_CLAIM, *args)), key=claim_order)
+        room = request.limit - len(jobs)
+        if room > 0 and request.lookahead > 0:
+            horizon = request.now + request.lookahead
+            ahead = await self._fetch(_CLAIM_AHEAD, *args[:4], room, *args[5:], horizon)
+            jobs += sorted((to_job(row) for row in ahead), key=lambda job: (job.run_at, job.id))
+        return jobs
 
     async def heartbeat(
         self, leases: Sequence[LeaseRef], lease_ttl: float, now: float

@@ -58,6 +58,19 @@ _CLAIM_UPDATE = (
 )
 
 
+@functools.cache
+def _lookahead_sql(queues: int, tasks: int) -> str:
+    # The due index holds only scheduled jobs, by run_at: the window is a short range of it,
+    # however many jobs wait further ahead.
+    task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
+    return (
+        f"SELECT rowid, {JOB_COLUMNS} FROM jobs INDEXED BY jobs_due"
+        " WHERE state = 'scheduled' AND run_at > ? AND run_at <= ?"
+        f" AND namespace = ? AND queue IN ({', '.join('?' * queues)}){task_filter}"
+        " ORDER BY run_at, id LIMIT ?"
+    )
+
+
 def _claim_sql(queues: int, tasks: int) -> str:
     sql = _CLAIM_SQL.get((queues, tasks))
     if sql is None:
@@ -89,6 +102,10 @@ def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -
     now, worker = request.now, request.worker_id
     params = [request.namespace, *queues, now, *tasks, request.limit]
     rows = conn.execute(_claim_sql(len(queues), len(tasks)), params).fetchall()
+    if len(rows) < request.limit and request.lookahead > 0:
+        params = [now, now + request.lookahead, request.namespace, *queues, *tasks]
+        params.append(request.limit - len(rows))
+        rows += conn.execute(_lookahead_sql(len(queues), len(tasks)), params).fetchall()
     if not rows:
         return []
     expires = now + request.lease_ttl

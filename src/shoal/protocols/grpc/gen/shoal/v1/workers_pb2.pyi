@@ -24,7 +24,7 @@ class WorkerMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., outcomes: _Optional[_Union[Outcomes, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., release: _Optional[_Union[Release, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("namespace", "queues", "tasks", "concurrency", "language", "host", "pid", "lease_ttl")
+    __slots__ = ("namespace", "queues", "tasks", "concurrency", "language", "host", "pid", "lease_ttl", "lookahead")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class Hello(_message.Message):
     HOST_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     LEASE_TTL_FIELD_NUMBER: _ClassVar[int]
+    LOOKAHEAD_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     queues: _containers.RepeatedScalarFieldContainer[str]
     tasks: _containers.RepeatedScalarFieldContainer[str]
@@ -41,7 +42,8 @@ class Hello(_message.Message):
     host: str
     pid: int
     lease_ttl: float
-    def __init__(self, namespace: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., tasks: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., language: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., lease_ttl: _Optional[float] = ...) -> None: ...
+    lookahead: float
+    def __init__(self, namespace: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., tasks: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., language: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., lease_ttl: _Optional[float] = ..., lookahead: _Optional[float] = ...) -> None: ...
 
 class Credit(_message.Message):
     __slots__ = ("credits",)
@@ -188,7 +190,7 @@ class Goodbye(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class FetchRequest(_message.Message):
-    __slots__ = ("namespace", "queues", "tasks", "worker_id", "limit", "wait", "lease_ttl")
+    __slots__ = ("namespace", "queues", "tasks", "worker_id", "limit", "wait", "lease_ttl", "lookahead")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +198,7 @@ class FetchRequest(_message.Message):
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     WAIT_FIELD_NUMBER: _ClassVar[int]
     LEASE_TTL_FIELD_NUMBER: _ClassVar[int]
+    LOOKAHEAD_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     queues: _containers.RepeatedScalarFieldContainer[str]
     tasks: _containers.RepeatedScalarFieldContainer[str]
@@ -203,7 +206,8 @@ class FetchRequest(_message.Message):
     limit: int
     wait: float
     lease_ttl: float
-    def __init__(self, namespace: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., tasks: _Optional[_Iterable[str]] = ..., worker_id: _Optional[str] = ..., limit: _Optional[int] = ..., wait: _Optional[float] = ..., lease_ttl: _Optional[float] = ...) -> None: ...
+    lookahead: float
+    def __init__(self, namespace: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., tasks: _Optional[_Iterable[str]] = ..., worker_id: _Optional[str] = ..., limit: _Optional[int] = ..., wait: _Optional[float] = ..., lease_ttl: _Optional[float] = ..., lookahead: _Optional[float] = ...) -> None: ...
 
 class FetchResponse(_message.Message):
     __slots__ = ("assignments",)
