@@ -306,18 +306,40 @@ class Admin:
             if not cursor:
                 return jobs
 
+    def unfinished(self, queue: str = "bench") -> bool:
+        """Whether a job of `queue` is still queued, running or scheduled: three listings of
+        one job each, which the store answers from an index, whatever the number of jobs.
+        """
+        from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, model_pb2
+
+        for state in (model_pb2.JOB_STATE_QUEUED, model_pb2.JOB_STATE_RUNNING):
+            request = jobs_pb2.ListJobsRequest(queue=queue, state=state, limit=1)
+            if self.jobs.ListJobs(request, timeout=30).jobs:
+                return True
+        request = jobs_pb2.ListJobsRequest(
+            queue=queue, state=model_pb2.JOB_STATE_SCHEDULED, limit=1
+        )
+        return bool(self.jobs.ListJobs(request, timeout=30).jobs)
+
     def wait_done(
-        self, total: int, timeout: float, every: float = 0.05, queue: str = "bench"
+        self, total: int, timeout: float, every: float = 0.02, queue: str = "bench"
     ) -> float:
-        """Poll the queue's counts every `every` s until `total` jobs are finished (succeeded
-        or failed); the `perf_counter()` time it was first seen. `TimeoutError` past `timeout`.
+        """Poll every `every` s until no job of `queue` is unfinished, then check that `total`
+        jobs finished (succeeded or failed); the `perf_counter()` time the last was seen
+        finished. `TimeoutError` past `timeout`.
+
+        The poll is `unfinished`, not the queue's counts: counting reads every job of the
+        queue (~20 ms at 100,000 jobs), which took a sixth of the server's CPU during a drain.
         """
         deadline = time.perf_counter() + timeout
         while True:
-            counts = self.counts(queue)
-            if counts.get("succeeded", 0) + counts.get("failed", 0) >= total:
-                return time.perf_counter()
+            if not self.unfinished(queue):
+                seen = time.perf_counter()
+                counts = self.counts(queue)
+                if counts.get("succeeded", 0) + counts.get("failed", 0) >= total:
+                    return seen
             if time.perf_counter() > deadline:
+                counts = self.counts(queue)
                 raise TimeoutError(f"{counts} after {timeout}s, expected {total} finished")
             time.sleep(every)
 
