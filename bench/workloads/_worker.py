@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 
+from shoal.runtime import tune_gc
 from shoal.sdk import Worker
 
 
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=0)
     parser.add_argument("--loop", default="uvloop", choices=["uvloop", "asyncio"])
     args = parser.parse_args()
+    tune_gc()  # as `shoal worker` does
     if args.loop == "uvloop":
         import uvloop
 

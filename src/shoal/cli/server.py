@@ -91,7 +91,8 @@ def _run(config: ShoalConfig) -> None:
     # gRPC's C core logs its own line when a bind fails; shoal reports it in one line already.
     # Set before grpc is imported (GRPC_VERBOSITY=ERROR brings the core's logs back).
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    from shoal.server import Server  # the whole server is imported only when it runs
+    from shoal.runtime import tune_gc
+    from shoal.server import Ready, Server  # the whole server is imported only when it runs
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -105,7 +106,11 @@ def _run(config: ShoalConfig) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal)
-        await Server(config).serve(stop, on_ready=lambda ready: print(ready.line(), flush=True))
+        await Server(config).serve(stop, on_ready=on_ready)
+
+    def on_ready(ready: Ready) -> None:
+        tune_gc()  # after start-up, so that what it made is frozen
+        print(ready.line(), flush=True)
 
     try:
         import uvloop
