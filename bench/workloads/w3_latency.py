@@ -2,7 +2,8 @@
 
 Each job carries `time.time()` taken just before its enqueue call; the worker's task appends
 that and its own `time.time()` at start to a file (one line per job). The producer paces on
-an absolute timetable (job i at t0 + i/rate), so a slow call does not lower the rate.
+an absolute timetable (job i at t0 + i/rate) and does not wait for a call to return before
+the next one starts (see `produce`), so a slow call does not lower the rate.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from bench.workloads._harness import Admin, Emit, percentiles, workspace
 
 async def produce(url: str, rate: float, seconds: float) -> tuple[int, float]:
     """Enqueue `stamp` jobs at `rate` per second for `seconds`: how many were enqueued, and
-    the rate reached (lower than `rate` when one call takes longer than 1/rate).
+    the rate reached (lower than `rate` only when the producer's own loop falls behind).
+
+    Open loop: each call starts at its time on the timetable whether or not the earlier ones
+    have returned (the SDK pipelines them on one stream). A producer that waited for each call
+    would slow down exactly when the server does, and hide the latency of the jobs it did not
+    send meanwhile (coordinated omission).
     """
     app = make_app(url)
     async with app:
@@ -26,13 +32,16 @@ async def produce(url: str, rate: float, seconds: float) -> tuple[int, float]:
         await stamp.aenqueue(time.time())  # warm up (counted: the worker runs it too)
         await asyncio.sleep(0.5)
         total = int(rate * seconds)
+        calls: list[asyncio.Future[object]] = []
         t0 = time.perf_counter()
         for i in range(total):
             delay = t0 + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await stamp.aenqueue(time.time())
-        return total + 1, total / (time.perf_counter() - t0)
+            calls.append(asyncio.ensure_future(stamp.aenqueue(time.time())))
+        reached = total / (time.perf_counter() - t0) if total > 1 else rate
+        await asyncio.gather(*calls)
+        return total + 1, min(reached, rate)
 
 
 def latencies(log: Path) -> list[float]:
