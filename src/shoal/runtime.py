@@ -5,7 +5,10 @@ A library must not change them behind its host's back, so nothing else calls thi
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections.abc import Coroutine
+from typing import Any
 
 #: Allocations (net of frees) between two young collections; CPython's default is 700.
 YOUNG_THRESHOLD = 50_000
@@ -24,3 +27,16 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, 20, 100)
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` to completion on uvloop when it is installed (it is wherever it builds),
+    else on asyncio's own loop.
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is installed wherever it builds
+        asyncio.run(main)
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main)

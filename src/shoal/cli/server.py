@@ -91,7 +91,7 @@ def _run(config: ShoalConfig) -> None:
     # gRPC's C core logs its own line when a bind fails; shoal reports it in one line already.
     # Set before grpc is imported (GRPC_VERBOSITY=ERROR brings the core's logs back).
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    from shoal.runtime import tune_gc
+    from shoal.runtime import run, tune_gc
     from shoal.server import Ready, Server  # the whole server is imported only when it runs
 
     async def serve() -> None:
@@ -112,13 +112,7 @@ def _run(config: ShoalConfig) -> None:
         tune_gc()  # after start-up, so that what it made is frozen
         print(ready.line(), flush=True)
 
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is installed wherever it builds
-        asyncio.run(serve())
-    else:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve())
+    run(serve())
 
 
 class _JsonFormatter(logging.Formatter):

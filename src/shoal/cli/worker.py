@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from typing import Annotated
@@ -50,7 +49,7 @@ def worker(
     is served unless --queues names some.
     """
     from shoal import logs
-    from shoal.runtime import tune_gc
+    from shoal.runtime import run, tune_gc
     from shoal.sdk._worker import Worker
     from shoal.sdk.worker import load_app, serve
 
@@ -69,6 +68,6 @@ def worker(
             app.url = url  # nothing is connected yet: the app connects when the worker starts
         runner = Worker(app, names, concurrency, pool, prefetch=prefetch)  # type: ignore[arg-type]
         tune_gc()  # the app and its imports are loaded: freeze them
-        asyncio.run(serve(runner))
+        run(serve(runner))
     except ShoalError as error:
         error_exit(error)
