@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.model import ACTIVE_STATES, Job, LeaseRef, WorkerInfo
-from shoal.sdk._execution import Pool, StopReason
+from shoal.sdk._execution import Outcome, Pool, StopReason
+from shoal.sdk._leftovers import Leftovers
 from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
 from shoal.sdk._procpool import ProcessPool
 from shoal.sdk._transport import MAX_PREFETCH, WorkerSession
@@ -81,6 +82,8 @@ class Worker:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._session: WorkerSession | None = None
         self._running: dict[str, Running] = {}
+        #: What a dead session left: leases to give back, outcomes to report again.
+        self._leftovers = Leftovers()
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._processes: ProcessPool | None = None
@@ -153,19 +156,22 @@ class Worker:
         return self._session
 
     async def _reconnect(self) -> None:
-        """The session died (the server went away): its leases are gone, so stop what runs
-        under them, and open a new session.
+        """The session died (the server went away): stop what runs under its leases, open a
+        new session, and settle on it what the old one left (`Leftovers`).
         """
         old, self._session = self._session, None
-        for job_id in list(self._running):
+        for job_id, running in list(self._running.items()):
+            self._leftovers.give_back(running.lease)
             self._stop(job_id, "lost")
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.close()
-        self._session = await self.app.transport.connect_worker(
+        session = await self.app.transport.connect_worker(
             self._info(), self._cancel_requested, prefetch=self.prefetch
         )
+        self._session = session
         logger.info("worker %s reconnected", self.id, extra={"event": "worker.reconnected"})
+        await self._leftovers.settle(self.app, session)
 
     async def start(self) -> None:
         """Connect and run in the background until `stop()`."""
@@ -340,8 +346,7 @@ class Worker:
                 self._beat_soon,
                 partial(self._progress_soon, running),
             )
-            if self._session is not None:  # else the session died and the lease with it
-                await report(self.app, self._session, running, outcome)
+            await self._report(running, outcome)
         except Exception:
             logger.exception(
                 "job %s could not be run or reported",
@@ -352,6 +357,19 @@ class Worker:
             if self._running.get(job_id) is running:
                 del self._running[job_id]
             self._slot_freed.set()
+
+    async def _report(self, running: Running, outcome: Outcome) -> None:
+        """Report on the live session; what a dead one could not take waits for the next."""
+        session = self._session
+        if session is not None:
+            try:
+                await report(self.app, session, running, outcome)
+                return
+            except Unavailable:  # the session died meanwhile
+                if self._session is not None and self._session is not session:
+                    await report(self.app, self._session, running, outcome)  # already back
+                    return
+        self._leftovers.report_later(running, outcome)
 
     def _beat_soon(self) -> None:
         """Renew the leases now; tasks call it from threads."""
