@@ -1,5 +1,6 @@
-"""A server killed (SIGKILL) while a worker runs a job: once it is back, the worker gives the
-job back on its new session, so the job runs again at once instead of after its lease expires.
+"""A server killed (SIGKILL) under a worker and restarted on the same file and port: on its new
+session the worker gives back the jobs it stopped and reports the ones that finished while the
+server was down, so nothing waits for its lease to expire and nothing finished runs again.
 """
 
 from __future__ import annotations
@@ -7,14 +8,60 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.core.errors import ShoalError
 from shoal.sdk import App, JobHandle, Worker, current_job
-from tests.integration._grpc_server import start_server
+from tests.integration._grpc_server import ServerProcess, start_server
 
-#: Far longer than the test may take: only the worker's release can explain a prompt re-run.
+#: Far longer than the test may take: only the worker's settling can explain a prompt end.
 LONG_LEASE = ("--set", "service.lease_ttl=120s")
+
+
+@dataclass
+class Crash:
+    """A server, an app with a worker on it, and the job ids its tasks ran, in order."""
+
+    tmp_path: Path
+    server: ServerProcess
+    app: App
+    runs: list[str] = field(default_factory=list)
+    restarted: ServerProcess | None = None
+
+    async def started(self) -> None:
+        deadline = time.monotonic() + 20
+        while not self.runs:
+            assert time.monotonic() < deadline, "the job did not start"
+            await asyncio.sleep(0.01)
+
+    def kill(self) -> None:
+        self.server.stop(signal.SIGKILL)
+
+    def restart(self) -> float:
+        """Start the server again on its port and file; the time it was back."""
+        port = self.server.address.rsplit(":", 1)[1]
+        listen = ("--grpc-listen", f"127.0.0.1:{port}")
+        self.restarted = start_server(self.tmp_path, *listen, *LONG_LEASE)
+        return time.monotonic()
+
+
+@asynccontextmanager
+async def crash(tmp_path: Path) -> AsyncIterator[Crash]:
+    server = start_server(tmp_path, *LONG_LEASE)
+    rig = Crash(tmp_path, server, App(f"grpc://{server.address}", worker=None))
+    async with rig.app:
+        worker = Worker(rig.app, pool="asyncio")
+        await worker.start()
+        try:
+            yield rig
+        finally:
+            await worker.stop()
+            for process in (rig.server, rig.restarted):
+                if process is not None:
+                    process.stop()
 
 
 async def _result(handle: JobHandle[int], deadline: float) -> int:
@@ -30,75 +77,43 @@ async def _result(handle: JobHandle[int], deadline: float) -> int:
 async def test_a_job_running_when_the_server_died_runs_again_soon_after_it_restarts(
     tmp_path: Path,
 ) -> None:
-    server = start_server(tmp_path, *LONG_LEASE)
-    port = server.address.rsplit(":", 1)[1]
-    app = App(f"grpc://{server.address}", worker=None)
-    runs: list[str] = []
+    async with crash(tmp_path) as rig:
 
-    @app.task(name="stuck_once")
-    async def stuck_once() -> int:
-        runs.append(current_job().id)
-        if len(runs) == 1:
-            await asyncio.sleep(3600)  # until the worker stops it
-        return len(runs)
+        @rig.app.task(name="stuck_once")
+        async def stuck_once() -> int:
+            rig.runs.append(current_job().id)
+            if len(rig.runs) == 1:
+                await asyncio.sleep(3600)  # until the worker stops it
+            return len(rig.runs)
 
-    restarted = None
-    async with app:
-        worker = Worker(app, pool="asyncio")
-        await worker.start()
-        try:
-            handle = await stuck_once.aenqueue()
-            deadline = time.monotonic() + 20
-            while not runs:
-                assert time.monotonic() < deadline, "the job did not start"
-                await asyncio.sleep(0.01)
-            server.stop(signal.SIGKILL)
-            restarted = start_server(tmp_path, "--grpc-listen", f"127.0.0.1:{port}", *LONG_LEASE)
-            back = time.monotonic()
-            assert await _result(handle, back + 30) == 2
-            assert time.monotonic() - back < 15, "the job waited for its lease to expire"
-            assert runs == [handle.id, handle.id]
-            assert handle.job.attempt == 1  # given back unfinished: the attempt does not count
-        finally:
-            await worker.stop()
-            if restarted is not None:
-                restarted.stop()
+        handle = await stuck_once.aenqueue()
+        await rig.started()
+        rig.kill()
+        back = rig.restart()
+        assert await _result(handle, back + 30) == 2
+        assert time.monotonic() - back < 15, "the job waited for its lease to expire"
+        assert rig.runs == [handle.id, handle.id]
+        assert handle.job.attempt == 1  # given back unfinished: the attempt does not count
 
 
 async def test_a_job_that_finished_while_the_server_was_down_is_reported_not_run_again(
     tmp_path: Path,
 ) -> None:
-    server = start_server(tmp_path, *LONG_LEASE)
-    port = server.address.rsplit(":", 1)[1]
-    app = App(f"grpc://{server.address}", worker=None)
-    runs: list[str] = []
-    release = asyncio.Event()
+    async with crash(tmp_path) as rig:
+        release = asyncio.Event()
 
-    @app.task(name="finish_when_told")
-    async def finish_when_told() -> int:
-        runs.append(current_job().id)
-        await release.wait()
-        return len(runs)
+        @rig.app.task(name="finish_when_told")
+        async def finish_when_told() -> int:
+            rig.runs.append(current_job().id)
+            await release.wait()
+            return len(rig.runs)
 
-    restarted = None
-    async with app:
-        worker = Worker(app, pool="asyncio")
-        await worker.start()
-        try:
-            handle = await finish_when_told.aenqueue()
-            deadline = time.monotonic() + 20
-            while not runs:
-                assert time.monotonic() < deadline, "the job did not start"
-                await asyncio.sleep(0.01)
-            server.stop(signal.SIGKILL)
-            release.set()
-            await asyncio.sleep(0.5)  # the job ends; its outcome finds no server
-            restarted = start_server(tmp_path, "--grpc-listen", f"127.0.0.1:{port}", *LONG_LEASE)
-            back = time.monotonic()
-            assert await _result(handle, back + 30) == 1
-            assert time.monotonic() - back < 15, "the job waited for its lease to expire"
-            assert runs == [handle.id]  # reported on the new session, not run again
-        finally:
-            await worker.stop()
-            if restarted is not None:
-                restarted.stop()
+        handle = await finish_when_told.aenqueue()
+        await rig.started()
+        rig.kill()
+        release.set()
+        await asyncio.sleep(0.5)  # the job ends; its outcome finds no server
+        back = rig.restart()
+        assert await _result(handle, back + 30) == 1
+        assert time.monotonic() - back < 15, "the job waited for its lease to expire"
+        assert rig.runs == [handle.id]  # reported on the new session, not run again
