@@ -190,3 +190,51 @@ async def test_maintenance_promotes_due_jobs_and_reaps_leases() -> None:
     finally:
         maintenance.stop()
         await asyncio.wait_for(runner, 2)
+
+
+class _SharedMemoryStore(MemoryStore):
+    """A memory store that says other processes may serve it, as PostgreSQL does."""
+
+    exclusive = False
+
+
+async def _earlier_run(store: MemoryStore) -> tuple[QueueService, str]:
+    """A service over `store` whose worker `old` holds a lease, as a crashed server leaves it."""
+    earlier = QueueService(store)
+    await earlier.register_worker(WorkerInfo("old", "default", ("default",), 1.0, 1.0))
+    job = (await earlier.enqueue(EnqueueRequest("t"))).job
+    [claimed] = await earlier.claim(ClaimInput("old", ("default",), lease_ttl=600))
+    assert claimed.id == job.id
+    return earlier, job.id
+
+
+async def test_a_restarted_server_forgets_the_workers_of_its_earlier_run() -> None:
+    store = MemoryStore()
+    _, job_id = await _earlier_run(store)
+    service = QueueService(store)  # the next run, on the same store
+    maintenance = Maintenance(service, restart_grace=0.05)
+    runner = asyncio.create_task(maintenance.run())
+    try:
+        now = service.clock.now()
+        await service.register_worker(WorkerInfo("back", "default", ("default",), now, now))
+        [again] = await service.claim(ClaimInput("back", ("default",), wait=2))
+        assert again.id == job_id and again.attempt == 2  # well before its 600 s lease
+        assert [w.id for w in await service.list_workers("default")] == ["back"]
+    finally:
+        maintenance.stop()
+        await asyncio.wait_for(runner, 2)
+
+
+async def test_a_shared_store_keeps_the_workers_of_other_processes() -> None:
+    store = _SharedMemoryStore()
+    _, job_id = await _earlier_run(store)
+    service = QueueService(store)
+    maintenance = Maintenance(service, restart_grace=0.01)
+    runner = asyncio.create_task(maintenance.run())
+    try:
+        await asyncio.sleep(0.1)
+        assert (await service.get("default", job_id)).state is S.RUNNING
+        assert [w.id for w in await service.list_workers("default")] == ["old"]
+    finally:
+        maintenance.stop()
+        await asyncio.wait_for(runner, 2)

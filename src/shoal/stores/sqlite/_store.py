@@ -54,6 +54,7 @@ class SqliteStore(IdentityMixin):
     """
 
     supports_notify = False
+    exclusive = True
 
     def __init__(
         self,
