@@ -40,7 +40,7 @@ from shoal.config._build import _build, _unknown
 from shoal.config._schedules import SchedulesConfig, parse_schedules
 from shoal.core.errors import ConfigError, InvalidArgument
 from shoal.core.retry import RetryPolicy
-from shoal.core.service import QueuePolicy, ServiceSettings
+from shoal.core.service import MAX_LOOKAHEAD, QueuePolicy, ServiceSettings
 from shoal.core.validation import Limits
 
 __all__ = [
@@ -341,8 +341,11 @@ def _check(config: ShoalConfig) -> None:
     parse_store_url(config.store.url)
     if not 0 < config.service.heartbeat_interval < config.service.lease_ttl:
         raise ConfigError("service.heartbeat_interval must be shorter than service.lease_ttl")
-    if not 0 <= config.service.lookahead < config.service.lease_ttl:
-        raise ConfigError("service.lookahead must be at least 0 and shorter than service.lease_ttl")
+    if not 0 <= config.service.lookahead <= min(MAX_LOOKAHEAD, config.service.lease_ttl / 2):
+        raise ConfigError(
+            f"service.lookahead must be between 0 and {MAX_LOOKAHEAD:g}s (what the SDK's workers"
+            " take), and at most half of service.lease_ttl"
+        )
     if config.server.max_message_bytes <= config.limits.max_payload_bytes:
         raise ConfigError("server.max_message_bytes must exceed limits.max_payload_bytes")
     if config.log.format not in ("text", "json"):

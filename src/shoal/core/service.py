@@ -69,6 +69,11 @@ class ServiceSettings:
         return self.queue_policies.get(queue, self.default_policy)
 
 
+#: The most a service's lookahead may be (configuration refuses more); the SDK's workers ask
+#: for this much and get the service's own.
+MAX_LOOKAHEAD = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimInput:
     """A worker asks for up to `limit` jobs, waiting up to `wait` seconds if none is ready."""

@@ -329,7 +329,10 @@ class SchedulerRunner:
             self._push_next(key, saved)
 
     async def _fire(self, schedule: Schedule, slot: int) -> Fired:
-        run_at = schedule.due_ms(slot) / 1000
+        due = schedule.due_ms(slot) / 1000
+        # Fired ahead, the job waits for its slot; fired at or after it (catch-up), it runs at
+        # once, as `fire_many`'s jobs do.
+        run_at = due if due > self.queue.clock.now() else None
         fired = await fire(self.queue, schedule, slot, run_at=run_at)
         self.created += fired.created
         return fired

@@ -1,20 +1,17 @@
-"""What a worker still owes the service when its session dies: leases to give back, and
-outcomes to report again, on the next session.
+"""Outcomes a worker could not report because its session died, kept for the next session.
 
-A server that stayed up released the session's leases when its stream closed: it skips the
-leases and refuses the outcomes (their tokens are stale), which costs nothing. A server that
-restarted after a crash still has them in its store: without this, their jobs would wait for
-their leases to expire and finished jobs would run again.
+A server that stayed up released the dead session's leases when its stream closed, and refuses
+these outcomes (their tokens are stale): nothing lost. One that restarted after a crash still
+holds the leases in its store: the outcomes are accepted, and the finished jobs do not run again
+once their leases expire.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from shoal.core.errors import ShoalError
-from shoal.core.model import LeaseRef
 from shoal.sdk._execution import Outcome
 from shoal.sdk._outcomes import Running, report
 from shoal.sdk._transport import WorkerSession
@@ -28,38 +25,29 @@ logger = logging.getLogger(__name__)
 
 
 class Leftovers:
-    """Leases and outcomes kept, by job id, until a new session takes them (`settle`)."""
+    """Outcomes kept by job id until a session takes them (`settle`)."""
 
     def __init__(self) -> None:
-        self._leases: dict[str, LeaseRef] = {}
         self._outcomes: dict[str, tuple[Running, Outcome]] = {}
-
-    def give_back(self, lease: LeaseRef) -> None:
-        """The job was stopped unfinished: its lease is to be released."""
-        self._leases[lease.job_id] = lease
 
     def report_later(self, running: Running, outcome: Outcome) -> None:
         """The job ended but its outcome did not reach the service."""
-        if outcome.stopped != "lost":  # stopped for the dead session: given back instead
+        if outcome.stopped != "lost":  # nothing to report for a lease already gone
             self._outcomes[running.job.id] = (running, outcome)
 
     async def settle(self, app: App, session: WorkerSession) -> None:
-        """Release the leases and report the outcomes on `session`; what fails is left to the
-        lease expiry, as it would have been without this.
+        """Report the outcomes on `session`; one that fails for want of a session waits for
+        the next, as if it had come after this one.
         """
-        leases, self._leases = list(self._leases.values()), {}
-        outcomes, self._outcomes = list(self._outcomes.values()), {}
-        results: list[object] = []
-        if leases:
-            results += await asyncio.gather(session.release(leases), return_exceptions=True)
-        reports = (report(app, session, running, outcome) for running, outcome in outcomes)
-        results += await asyncio.gather(*reports, return_exceptions=True)
-        for result in results:
-            if isinstance(result, ShoalError):
+        outcomes, self._outcomes = self._outcomes, {}
+        for job_id, (running, outcome) in outcomes.items():
+            try:
+                await report(app, session, running, outcome)
+            except ShoalError as exc:
                 logger.warning(
-                    "could not settle what the last session left: %s",
-                    result.message,
-                    extra={"event": "worker.settle_failed"},
+                    "could not report job %s on the new session: %s",
+                    job_id,
+                    exc.message,
+                    extra={"event": "worker.settle_failed", "job_id": job_id},
                 )
-            elif isinstance(result, BaseException):
-                raise result
+                self._outcomes.setdefault(job_id, (running, outcome))

@@ -116,8 +116,11 @@ async def execute(
         cancel_grace=placement.cancel_grace,
         processes=placement.processes,
     )
-    if job.run_at > time.time():  # leased ahead of its run_at (the claim's lookahead)
-        await _hold_until(job.run_at, running)
+    ahead = job.run_at - (job.started_at or job.run_at)  # both read on the server's clock
+    if ahead > 0:  # leased before its run_at (the claim's lookahead): start at the run_at
+        await _hold_until(job.run_at, min(ahead, LOOKAHEAD), running)
+        if running.pending is not None:
+            return Outcome(stopped=running.pending)  # stopped while held: never started
     running.execution = Execution(call, context, flag)
     if running.pending is not None:
         running.execution.stop(running.pending)
@@ -128,14 +131,15 @@ async def execute(
         return Outcome(error=JobError(type(exc).__name__, exc.message, retryable=False))
 
 
-async def _hold_until(run_at: float, running: Running) -> None:
+async def _hold_until(run_at: float, longest: float, running: Running) -> None:
     """Return at `run_at` on this machine's clock, or once a stop is asked for.
 
-    The wait is at most the lookahead the worker asked for, so a clock behind the server's
-    delays a job by no more than that. It is measured on the monotonic clock, which a step of
-    the wall clock cannot stretch.
+    The wait is at most `longest` (how far ahead of its run_at the server leased the job), so
+    a clock behind the server's delays a job by no more than that, and a job that was due when
+    it was leased is never held. It is measured on the monotonic clock, which a step of the
+    wall clock cannot stretch.
     """
-    end = time.perf_counter() + min(run_at - time.time(), LOOKAHEAD)
+    end = time.perf_counter() + min(run_at - time.time(), longest)
     while running.pending is None and (remaining := end - time.perf_counter()) > 0:
         await asyncio.sleep(min(remaining - _SPIN, _STOP_CHECK) if remaining > _SPIN else 0)
 

@@ -13,6 +13,7 @@ from shoal.core.events import Event
 from shoal.core.model import Job, JobError, LeaseRef, QueueStats, WorkerInfo
 from shoal.core.ports import Enqueued, HeartbeatResult
 from shoal.core.schedules import ScheduleApi
+from shoal.core.service import MAX_LOOKAHEAD
 from shoal.core.validation import EnqueueRequest
 
 __all__ = ["LOOKAHEAD", "MAX_PREFETCH", "CancelListener", "Transport", "WorkerSession"]
@@ -21,9 +22,10 @@ __all__ = ["LOOKAHEAD", "MAX_PREFETCH", "CancelListener", "Transport", "WorkerSe
 GRPC_SCHEMES = ("grpc", "grpcs")
 #: The most jobs a worker may lease beyond its free slots (`Worker(prefetch=...)`).
 MAX_PREFETCH = 64
-#: Seconds before its run_at a worker takes a scheduled job (the service caps it), to start
-#: it at its run_at on the worker's own clock instead of a network hop after it.
-LOOKAHEAD = 0.1
+#: Seconds before its run_at a worker will take a scheduled job, to start it at its run_at on
+#: its own clock instead of a network hop after it. The service caps it at its own lookahead
+#: (`service.lookahead`, at most this much), so the server's setting is the one in force.
+LOOKAHEAD = MAX_LOOKAHEAD
 
 #: Called with a job id when the service asks the worker to stop that job.
 CancelListener = Callable[[str], None]

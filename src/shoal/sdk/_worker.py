@@ -82,7 +82,7 @@ class Worker:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._session: WorkerSession | None = None
         self._running: dict[str, Running] = {}
-        #: What a dead session left: leases to give back, outcomes to report again.
+        #: Outcomes that found no live session, to report on the next one.
         self._leftovers = Leftovers()
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
@@ -156,13 +156,14 @@ class Worker:
         return self._session
 
     async def _reconnect(self) -> None:
-        """The session died (the server went away): stop what runs under its leases, open a
-        new session, and settle on it what the old one left (`Leftovers`).
+        """The session died: open a new one, settle on it what the old one left, and renew
+        the leases of what still runs.
+
+        A server that stayed up released the session's leases when its stream closed: the
+        heartbeat reports them lost and those jobs stop. One that restarted after a crash still
+        has them in its store: they are renewed, and the jobs carry on and report as usual.
         """
         old, self._session = self._session, None
-        for job_id, running in list(self._running.items()):
-            self._leftovers.give_back(running.lease)
-            self._stop(job_id, "lost")
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.close()
@@ -172,6 +173,7 @@ class Worker:
         self._session = session
         logger.info("worker %s reconnected", self.id, extra={"event": "worker.reconnected"})
         await self._leftovers.settle(self.app, session)
+        self._beat_now.set()
 
     async def start(self) -> None:
         """Connect and run in the background until `stop()`."""
