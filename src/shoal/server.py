@@ -155,12 +155,7 @@ class Server:
                 self.store, config.service_settings(), clock=self.clock
             )
             self.access = await build_access(config, cast(IdentityStore, self.store))
-            # Workers of a crashed earlier run get two heartbeats' time to come back.
-            restart_grace = 2 * config.service.heartbeat_interval + 1.0
-            maintenance = Maintenance(
-                service, reap_interval=config.service.reap_interval, restart_grace=restart_grace
-            )
-            self._start_duty(maintenance)
+            self._start_duty(Maintenance(service, reap_interval=config.service.reap_interval))
             self._start_duty(SchedulerRunner(service))
             schedules = SchedulerApi(ScheduleService(service))
             for declared in config.schedules.declared:  # shoal.toml's: created or updated

@@ -1,5 +1,4 @@
-"""The service's background duties: promote due jobs, reap expired leases, apply retention,
-and forget the workers of an earlier run of the server.
+"""The service's background duties: promote due jobs, reap expired leases, apply retention.
 
 Each duty sleeps until it has something to do (the next due job, the next reap tick), and an
 enqueue of a delayed job wakes the promoter early; nothing polls in a tight loop.
@@ -33,15 +32,10 @@ class Maintenance:
         reap_interval: float = 0.5,
         retention_interval: float = 60.0,
         max_idle: float = 1.0,
-        restart_grace: float = 5.0,
     ) -> None:
         self.service = service
         self.reap_interval = reap_interval
         self.retention_interval = retention_interval
-        #: How long the workers of an earlier run have to come back (see `_forget_earlier`).
-        self.restart_grace = restart_grace
-        #: This run began no later than now: a worker silent since then belongs to an earlier one.
-        self._began = service.clock.now()
         #: The promoter wakes at least this often, to see delayed jobs enqueued elsewhere.
         self.max_idle = max_idle
         self._wake = asyncio.Event()
@@ -60,8 +54,6 @@ class Maintenance:
             group.create_task(self._every(self.reap_interval, self.service.reap_expired))
             group.create_task(self._every(self.retention_interval, self._retention))
             group.create_task(self._forward_wakeups())
-            if self.service.store.exclusive:
-                group.create_task(self._forget_earlier())
 
     def stop(self) -> None:
         """Ask every duty to end."""
@@ -91,29 +83,6 @@ class Maintenance:
                 pause = min(pause, max(due.next_due_at - clock.now(), 0.0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
-
-    async def _forget_earlier(self) -> None:
-        """Release the leases of the workers recorded by an earlier run of the server.
-
-        A store served by one process at a time outlives the sessions of a server that died:
-        its workers' records stay, and so do the leases of jobs claimed for them, some never
-        delivered. Workers that come back within `restart_grace` settle their own (give back,
-        report, renew: `last_heartbeat` moves); what no one has claimed again by then loses
-        its lease now, instead of when it expires.
-        """
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self.restart_grace)
-        if self._stopping.is_set():
-            return
-        try:
-            workers = await self.service.store.list_workers(None)
-            for worker in workers:
-                if worker.last_heartbeat < self._began:
-                    await self.service.worker_gone(worker.id, "the server restarted")
-        except ShoalError:
-            logger.exception(
-                "forgetting earlier workers failed", extra={"event": "maintenance.error"}
-            )
 
     async def _retention(self) -> object:
         before = self.service.clock.now() - self.service.settings.retention

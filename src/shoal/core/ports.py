@@ -106,9 +106,6 @@ class Store(Protocol):
 
     #: True when the store wakes claimers of other processes itself (PostgreSQL NOTIFY).
     supports_notify: bool
-    #: True when one process at a time serves the store (SQLite's file lock; memory): the
-    #: workers recorded when it opens belonged to an earlier run of the server.
-    exclusive: bool
 
     async def open(self) -> None:
         """Connect, apply migrations, take any exclusive lock. Raise `StorageError` on failure."""

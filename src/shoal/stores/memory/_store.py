@@ -44,7 +44,6 @@ class MemoryStore(MemoryIdentity):
     """
 
     supports_notify = False
-    exclusive = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -52,7 +52,6 @@ class PostgresStore(JobLeases, JobSteering, Catalog, Identity):
     """
 
     supports_notify = True
-    exclusive = False
 
     def __init__(self, url: str, options: PostgresOptions | None = None) -> None:
         """Remember where to connect; nothing happens before `open()`.

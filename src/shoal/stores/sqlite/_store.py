@@ -54,7 +54,6 @@ class SqliteStore(IdentityMixin):
     """
 
     supports_notify = False
-    exclusive = True
 
     def __init__(
         self,
