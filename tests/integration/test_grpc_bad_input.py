@@ -239,6 +239,14 @@ def test_stream_must_open_with_a_hello(client: Client) -> None:
     assert raised.value.code() is Code.INVALID_ARGUMENT
     metadata = dict(raised.value.trailing_metadata() or ())  # type: ignore[attr-defined]
     assert metadata["shoal-error-field"] == "queues"
+    for lookahead in (-1.0, float("nan")):
+        stream = RawStream(client)
+        hello = workers_pb2.Hello(queues=["q"], language="t", lookahead=lookahead)
+        stream.send(workers_pb2.WorkerMessage(hello=hello))
+        with pytest.raises(grpc.RpcError) as raised:
+            stream.receive()
+        metadata = dict(raised.value.trailing_metadata() or ())  # type: ignore[attr-defined]
+        assert metadata["shoal-error-field"] == "lookahead"
 
 
 def test_stream_survives_bad_messages_and_nothing_changes(client: Client) -> None:

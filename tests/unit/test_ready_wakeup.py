@@ -13,7 +13,7 @@ from pathlib import Path
 
 from shoal.core.events import Event, EventBus
 from shoal.core.model import Job, LeaseRef
-from shoal.core.ports import Store
+from shoal.core.ports import ClaimRequest, Store
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.core.wakeup import ReadySignal
@@ -112,3 +112,34 @@ async def test_a_woken_claim_is_announced_after_the_enqueue(tmp_path: Path) -> N
             ]
     finally:
         await store.close()
+
+
+class _CountingStore(MemoryStore):
+    """A memory store that counts the claims of each worker."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: dict[str, int] = {}
+
+    async def claim(self, request: ClaimRequest) -> list[Job]:
+        self.claims[request.worker_id] = self.claims.get(request.worker_id, 0) + 1
+        return await super().claim(request)
+
+
+async def test_a_job_due_soon_wakes_only_the_claims_that_take_it_ahead() -> None:
+    store = _CountingStore()
+    service = QueueService(store)
+    await store.open()
+    plain = asyncio.create_task(service.claim(ClaimInput("w-plain", ("q",), wait=5.0)))
+    ahead_claim = ClaimInput("w-ahead", ("q",), wait=5.0, lookahead=0.5)
+    ahead = asyncio.create_task(service.claim(ahead_claim))
+    while len(store.claims) < 2:  # each claimed once and found nothing: both wait now
+        await asyncio.sleep(0)
+    soon = await service.enqueue(EnqueueRequest(task="t", queue="q", delay=0.05))
+    [job] = await asyncio.wait_for(ahead, 5)
+    assert job.id == soon.job.id
+    await asyncio.sleep(0.01)
+    assert store.claims["w-plain"] == 1  # not woken: it would have claimed nothing
+    due = await service.enqueue(EnqueueRequest(task="t", queue="q"))
+    [job] = await asyncio.wait_for(plain, 5)
+    assert job.id == due.job.id

@@ -88,6 +88,8 @@ async def test_claim_validates_its_input(memory_service: QueueService) -> None:
         (ClaimInput("", ("q",)), "worker_id"),
         (ClaimInput("w", ("q",), limit=0), "limit"),
         (ClaimInput("w", ("q",), lookahead=-0.1), "lookahead"),
+        (ClaimInput("w", ("q",), lookahead=float("nan")), "lookahead"),
+        (ClaimInput("w", ("q",), lookahead=float("inf")), "lookahead"),
     ]:
         with pytest.raises(InvalidArgument) as raised:
             await memory_service.claim(request)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 
@@ -144,9 +145,7 @@ class QueueService:
         # task announces the jobs in the loop turn the commit is reported in, ahead of the
         # claim that committed with them: `job.enqueued` still comes before `job.claimed`.
         stored = asyncio.ensure_future(self._store_and_announce(jobs, now, window))
-        ready = {(job.namespace, job.queue) for job in jobs if self._claimable_soon(job, now)}
-        for namespace, queue in ready:
-            self.ready.notify(namespace, queue)
+        self._wake_claimers(jobs, now)
         return await stored
 
     async def _store_and_announce(
@@ -156,9 +155,22 @@ class QueueService:
         self._announce_enqueued(results, now)
         return results
 
-    def _claimable_soon(self, job: Job, now: float) -> bool:
-        """Whether a claim may take the new job now: due, or within the lookahead."""
-        return job.state is JobState.QUEUED or job.run_at <= now + self.settings.lookahead
+    def _wake_claimers(self, jobs: Iterable[Job], now: float) -> None:
+        """Wake the claimers of the new jobs' queues: every one for a due job, only those
+        that asked for a lookahead for a job due within it.
+        """
+        due: set[tuple[str, str]] = set()
+        soon: set[tuple[str, str]] = set()
+        horizon = now + self.settings.lookahead
+        for job in jobs:
+            if job.state is JobState.QUEUED:
+                due.add((job.namespace, job.queue))
+            elif job.run_at <= horizon:
+                soon.add((job.namespace, job.queue))
+        for namespace, queue in due:
+            self.ready.notify(namespace, queue)
+        for namespace, queue in soon - due:
+            self.ready.notify_soon(namespace, queue)
 
     def _new_job(self, request: EnqueueRequest, now: float) -> Job:
         policy = self.settings.policy(request.queue)
@@ -187,12 +199,7 @@ class QueueService:
         )
 
     def _announce_enqueued(self, results: Sequence[Enqueued], now: float) -> None:
-        ready: dict[tuple[str, str], None] = {}
-        for item in results:
-            if item.created and self._claimable_soon(item.job, now):
-                ready[(item.job.namespace, item.job.queue)] = None
-        for namespace, queue in ready:
-            self.ready.notify(namespace, queue)
+        self._wake_claimers((item.job for item in results if item.created), now)
         if self.events.wants("job.enqueued"):
             for item in results:
                 if item.created:
@@ -305,8 +312,8 @@ class QueueService:
         check_name("worker_id", request.worker_id)
         if request.limit < 1:
             raise InvalidArgument("limit", "must be at least 1")
-        if request.lookahead < 0:
-            raise InvalidArgument("lookahead", "must not be negative")
+        if not 0 <= request.lookahead < math.inf:  # NaN fails both comparisons
+            raise InvalidArgument("lookahead", "must be a finite number >= 0")
         lookahead = min(request.lookahead, self.settings.lookahead)
         lease_ttl = request.lease_ttl or self.settings.lease_ttl
         deadline = self.clock.now() + max(request.wait, 0.0)
@@ -329,7 +336,9 @@ class QueueService:
                 break
             if self.ready.generation != seen:
                 continue  # something became ready while the claim ran: look again
-            await self.ready.wait(request.namespace, request.queues, deadline - now)
+            await self.ready.wait(
+                request.namespace, request.queues, deadline - now, ahead=lookahead > 0
+            )
         if jobs and self.events.wants("job.claimed"):
             for job in jobs:
                 self.events.publish(job_event("job.claimed", job, now))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -130,8 +131,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
     async def _open(self, hello: workers_pb2.Hello) -> Session:
         if hello.lease_ttl < 0:
             raise InvalidArgument("lease_ttl", "must not be negative")
-        if hello.lookahead < 0:
-            raise InvalidArgument("lookahead", "must not be negative")
+        if not 0 <= hello.lookahead < math.inf:  # NaN fails both comparisons
+            raise InvalidArgument("lookahead", "must be a finite number >= 0")
         now = self._service.clock.now()
         worker = WorkerInfo(
             id=f"w-{secrets.token_hex(8)}",
