@@ -13,6 +13,7 @@ from typing import Any
 from shoal.core.access import AccessService
 from shoal.core.auth import Role, hash_password
 from shoal.core.identity import NamespaceInfo
+from shoal.core.maintenance import Maintenance
 from shoal.core.ports import Store
 from shoal.core.service import QueueService, ServiceSettings
 from shoal.protocols.tcp.server import TcpServer, TcpSettings, serve_tcp
@@ -130,8 +131,12 @@ async def running(
     if access is None:
         access = await upstream_access(memory)
     api = SchedulerApi(ScheduleService(service))
+    # The runner fires allow schedules ahead; their jobs fall due later, and the promoter (as in
+    # the server and local mode) is what wakes a worker that did not take them ahead.
     runner = SchedulerRunner(service) if scheduler else None
+    maintenance = Maintenance(service) if scheduler else None
     runner_task = asyncio.create_task(runner.run()) if runner else None
+    duties = asyncio.create_task(maintenance.run()) if maintenance else None
     server = await serve_tcp(service, access, api, "127.0.0.1", 0, settings)
     harness = Harness(service, access, server, api)
     try:
@@ -143,4 +148,7 @@ async def running(
         if runner is not None and runner_task is not None:
             runner.stop()
             await runner_task
+        if maintenance is not None and duties is not None:
+            maintenance.stop()
+            await duties
         await store.close()

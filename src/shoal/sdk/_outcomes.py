@@ -142,6 +142,10 @@ async def _hold_until(run_at: float, longest: float, running: Running) -> None:
     end = time.perf_counter() + min(run_at - time.time(), longest)
     while running.pending is None and (remaining := end - time.perf_counter()) > 0:
         await asyncio.sleep(min(remaining - _SPIN, _STOP_CHECK) if remaining > _SPIN else 0)
+    # The two clocks drift apart by microseconds over the hold: finish on the wall clock, so
+    # the job never starts before its run_at, for at most a millisecond more.
+    while running.pending is None and time.time() < run_at and time.perf_counter() < end + 1e-3:
+        await asyncio.sleep(0)
 
 
 async def report(app: App, session: WorkerSession, running: Running, outcome: Outcome) -> None:
