@@ -171,11 +171,10 @@ class MemoryStore(MemoryIdentity):
             queue for queue in request.queues if (request.namespace, queue) not in self._paused
         }
         horizon = request.now + request.lookahead
-        popped: list[tuple[float, str]] = []
+        skipped: list[tuple[float, str]] = []
         claimed: list[Job] = []
         while self._delayed and self._delayed[0][0] <= horizon and len(claimed) < room:
             entry = heapq.heappop(self._delayed)
-            popped.append(entry)
             job = self._jobs.get(entry[1])
             if (
                 job is None
@@ -185,13 +184,14 @@ class MemoryStore(MemoryIdentity):
                 or job.queue not in queues
                 or (request.tasks is not None and job.task not in request.tasks)
             ):
+                skipped.append(entry)  # another claimer's, or stale (dropped when promoted)
                 continue
             leased = transitions.claim(
                 job, request.worker_id, new_token(), request.now, request.lease_ttl
             )
-            self._jobs[job.id] = leased
+            self._jobs[job.id] = leased  # a job given back later is indexed again (`_put`)
             claimed.append(leased)
-        for entry in popped:  # the claimed ones' entries are stale now, and skipped later
+        for entry in skipped:
             heapq.heappush(self._delayed, entry)
         return claimed
 

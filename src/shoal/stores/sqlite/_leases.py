@@ -37,7 +37,6 @@ _STATE, _ATTEMPT, _RESULT, _STARTED, _FINISHED = 5, 10, 16, 21, 22
 _WORKER, _TOKEN, _EXPIRES, CANCEL, _PROGRESS = 23, 24, 25, 26, 27
 _RUNNING, _SUCCEEDED = JobState.RUNNING.value, JobState.SUCCEEDED.value
 
-_CLAIM_SQL: dict[tuple[int, int], str] = {}
 #: Rows per UPDATE ... FROM VALUES: bounds the statement's size and the number of cached texts.
 _CHUNK = 128
 
@@ -71,20 +70,17 @@ def _lookahead_sql(queues: int, tasks: int) -> str:
     )
 
 
+@functools.cache
 def _claim_sql(queues: int, tasks: int) -> str:
-    sql = _CLAIM_SQL.get((queues, tasks))
-    if sql is None:
-        task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
-        # INDEXED BY: the ready index gives the claim order; without statistics the planner
-        # could prefer another index on (namespace, queue) and sort the whole queue.
-        sql = (
-            f"SELECT rowid, {JOB_COLUMNS} FROM jobs INDEXED BY jobs_ready"
-            f" WHERE namespace = ? AND queue IN ({', '.join('?' * queues)})"
-            " AND state IN ('queued', 'scheduled') AND run_at <= ?"
-            f"{task_filter} ORDER BY priority DESC, run_at, id LIMIT ?"
-        )
-        _CLAIM_SQL[(queues, tasks)] = sql
-    return sql
+    task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
+    # INDEXED BY: the ready index gives the claim order; without statistics the planner could
+    # prefer another index on (namespace, queue) and sort the whole queue.
+    return (
+        f"SELECT rowid, {JOB_COLUMNS} FROM jobs INDEXED BY jobs_ready"
+        f" WHERE namespace = ? AND queue IN ({', '.join('?' * queues)})"
+        " AND state IN ('queued', 'scheduled') AND run_at <= ?"
+        f"{task_filter} ORDER BY priority DESC, run_at, id LIMIT ?"
+    )
 
 
 def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -> list[Row]:
