@@ -27,6 +27,7 @@ from typing import Any
 
 from bench import reference
 from bench.workloads import (
+    _harness,
     growth,
     w1_enqueue,
     w2_drain,
@@ -126,15 +127,17 @@ def _fmt(value: float) -> str:
 
 
 CONFIGURATION = f"""\
-Configuration: shoal server (`shoal server --store sqlite:///... --grpc-listen 127.0.0.1:0`,
-uvloop, durable SQLite store: WAL, synchronous=NORMAL), a fresh database per run. Producers: the
-Python SDK over gRPC (`await task.aenqueue()` one at a time, `app.aenqueue_many` for bulk) in
-the bench process; local mode is `App("sqlite:///...")` in that process. Workers: SDK `Worker`
-processes, pool=asyncio (async no-op tasks); W2 uses {DRAIN_PROCESSES} processes x concurrency
-{DRAIN_CONCURRENCY} (the best of 1x64, 1x256, 1x500, 2x32, 2x128, 2x500, 4x64 and 4x128),
-W3/W4 one process (64/16), W5 two; G 2x128 for its backlogs, 256 in flight over 1-16 processes,
-probes at priority 10 (bench/workloads/growth.py). Completion is detected by polling
-GetQueueStats every 50 ms. Reference: bench/reference.py."""
+Configuration: shoal server (`shoal server --store sqlite:///... --grpc-listen 127.0.0.1:0
+--native-listen 127.0.0.1:0`, uvloop, durable SQLite store: WAL, synchronous=NORMAL), a fresh
+database per run. Producers: the Python SDK on uvloop (`await task.aenqueue()` one at a time,
+`app.aenqueue_many` for bulk) in the bench process, W1 over both the native framing
+(`shoal://`) and gRPC (`grpc://`), the other workloads over {{transport}}; local mode is
+`App("sqlite:///...")` in that process. Workers: SDK `Worker` processes, pool=asyncio (async
+no-op tasks); W2 uses {DRAIN_PROCESSES} processes x concurrency {DRAIN_CONCURRENCY} (the best of
+1x64, 1x256, 1x500, 2x32, 2x128, 2x500, 4x64 and 4x128 over gRPC), W3/W4 one process (64/16),
+W5 two; G 2x128 for its backlogs, 256 in flight over 1-16 processes, probes at priority 10
+(bench/workloads/growth.py). W2 detects the end of a drain from indexed one-job listings.
+Reference: bench/reference.py."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,7 +150,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also append JSON lines here")
     parser.add_argument("--table", type=Path, default=None, help="only print the table of a file")
+    parser.add_argument(
+        "--transport",
+        choices=_harness.TRANSPORTS,
+        default=_harness.TRANSPORT,
+        help="how W2-W6 and G reach the server: native (shoal://, default) or grpc",
+    )
     args = parser.parse_args(argv)
+    _harness.TRANSPORT = args.transport
     if args.table is not None:
         records = [json.loads(line) for line in args.table.read_text().splitlines() if line]
         print(table(records, args.runs))
@@ -178,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Machine: {machine()}. Versions: {versions()}.")
     print(f"Took {time.monotonic() - started:.0f} s.")
     print()
-    print(CONFIGURATION)
+    print(CONFIGURATION.format(transport=_harness.TRANSPORT))
     print()
     print(table(records, args.runs))
     if failures:

@@ -26,6 +26,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
+#: How the producers and workers reach a server: `native` (shoal://, the SDK's fastest path)
+#: or `grpc` (grpc://). `python -m bench.run --transport` sets it; W1 measures both anyway.
+TRANSPORTS = ("native", "grpc")
+TRANSPORT = os.environ.get("SHOAL_BENCH_TRANSPORT", "native")
 
 
 def free_port() -> int:
@@ -139,18 +143,21 @@ class Procs:
         self.children.append(child)
         return child
 
-    def server(self, db: Path, port: int = 0, *extra: str) -> Server:
-        """A `shoal server` on the SQLite file `db`, ready (its ready line read)."""
+    def server(self, db: Path, port: int = 0, native_port: int = 0, *extra: str) -> Server:
+        """A `shoal server` on the SQLite file `db`, ready (its ready line read), serving
+        gRPC on `port` and the native framing on `native_port` (0: any free port).
+        """
         started = time.perf_counter()
         child = self.spawn(
             "server",
             [
                 *(PY, "-m", "shoal.cli", "server", "--store", f"sqlite:///{db}"),
-                *("--grpc-listen", f"127.0.0.1:{port}", "--log-level", "warning", *extra),
+                *("--grpc-listen", f"127.0.0.1:{port}"),
+                *("--native-listen", f"127.0.0.1:{native_port}", "--log-level", "warning", *extra),
             ],
         )
-        found = child.wait_line(r"shoal ready .*grpc=(\S+)", timeout=30)
-        return Server(child, found.group(1), time.perf_counter() - started)
+        found = child.wait_line(r"shoal ready .*grpc=(\S+) native=(\S+)", timeout=30)
+        return Server(child, found.group(1), time.perf_counter() - started, found.group(2))
 
     def worker(
         self,
@@ -197,13 +204,25 @@ class Server:
     """A ready `shoal server` child."""
 
     child: Child
+    #: The gRPC address (the admin stubs of the workloads always use it).
     address: str
     ready_seconds: float
+    native_address: str = ""
+
+    @property
+    def grpc_url(self) -> str:
+        """The `grpc://` URL of the server."""
+        return f"grpc://{self.address}"
+
+    @property
+    def native_url(self) -> str:
+        """The `shoal://` URL of the server (the native framing)."""
+        return f"shoal://{self.native_address}"
 
     @property
     def url(self) -> str:
-        """The `grpc://` URL of the server."""
-        return f"grpc://{self.address}"
+        """The URL producers and workers use: `TRANSPORT`'s."""
+        return self.native_url if TRANSPORT == "native" else self.grpc_url
 
 
 @contextmanager

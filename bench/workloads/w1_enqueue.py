@@ -1,8 +1,10 @@
 """W1 enqueue: one producer enqueues N no-op jobs one call at a time, then in batches of 500.
 
-Remote: a `shoal server` subprocess on a fresh SQLite file, the producer (this process) over
-gRPC with the SDK (`await task.aenqueue()` in a loop: each call is acknowledged after the
-server's commit; the SDK sends them on its enqueue stream). Remote also measures 64 concurrent
+Remote: a `shoal server` subprocess on a fresh SQLite file, the producer (this process) with
+the SDK over the native framing (`shoal://`) and over gRPC (`grpc://`), each against a server
+of its own (`await task.aenqueue()` in a loop: each call is acknowledged after the server's
+commit; the SDK sends them on its enqueue stream). The producer runs on uvloop, as the SDK's
+workers and the server do. Remote also measures 64 concurrent
 `aenqueue` loops in the one process ("pipelined 64"): each call still waits for its own
 commit, and the calls in flight share stream messages and group commits.
 Local: `App("sqlite:///...")` in this process, no worker.
@@ -14,8 +16,10 @@ import asyncio
 import time
 from pathlib import Path
 
+import uvloop
+
 from bench.workloads._app import make_app
-from bench.workloads._harness import Emit, Procs, workspace
+from bench.workloads._harness import TRANSPORTS, Emit, Procs, workspace
 from shoal.sdk import App
 
 #: Concurrent `aenqueue` loops of the pipelined measurement.
@@ -55,22 +59,27 @@ async def _enqueue(url: str, n: int, batch: int, callers: int = 0) -> tuple[floa
     return single, bulk, pipelined
 
 
-def _remote(tmp: Path, procs: Procs, n: int, batch: int) -> tuple[float, float, float]:
-    server = procs.server(tmp / "w1.db")
+def _remote(
+    tmp: Path, procs: Procs, n: int, batch: int, transport: str
+) -> tuple[float, float, float]:
+    server = procs.server(tmp / f"w1-{transport}.db")
+    url = server.native_url if transport == "native" else server.grpc_url
     try:
-        return asyncio.run(_enqueue(server.url, n, batch, _CALLERS))
+        return uvloop.run(_enqueue(url, n, batch, _CALLERS))
     finally:
         server.child.stop()
 
 
 def run(emit: Emit, *, n: int = 10_000, batch: int = 500, bulk_n: int | None = None) -> None:
-    """Measure remote and local enqueue rates (one run)."""
+    """Measure remote (native framing and gRPC) and local enqueue rates (one run)."""
     with workspace() as (tmp, procs):
-        single, bulk, pipelined = _remote(tmp, procs, n, batch)
-        emit("W1", "enqueue remote, one call at a time", single, "jobs/s", n=n)
-        emit("W1", f"enqueue remote, bulk {batch}", bulk, "jobs/s", n=n, batch=batch)
-        label = f"enqueue remote, pipelined {_CALLERS}"
-        emit("W1", label, pipelined, "jobs/s", n=n, callers=_CALLERS)
-        single, bulk, _ = asyncio.run(_enqueue(f"sqlite:///{tmp / 'local.db'}", n, batch))
+        for transport in TRANSPORTS:
+            single, bulk, pipelined = _remote(tmp, procs, n, batch, transport)
+            where = f"remote ({transport})"
+            emit("W1", f"enqueue {where}, one call at a time", single, "jobs/s", n=n)
+            emit("W1", f"enqueue {where}, bulk {batch}", bulk, "jobs/s", n=n, batch=batch)
+            label = f"enqueue {where}, pipelined {_CALLERS}"
+            emit("W1", label, pipelined, "jobs/s", n=n, callers=_CALLERS)
+        single, bulk, _ = uvloop.run(_enqueue(f"sqlite:///{tmp / 'local.db'}", n, batch))
         emit("W1", "enqueue local, one call at a time", single, "jobs/s", n=n)
         emit("W1", f"enqueue local, bulk {batch}", bulk, "jobs/s", n=n, batch=batch)

@@ -80,9 +80,9 @@ def worker_kill(seconds: float = 5.0, kill_after: float = 1.0) -> dict[str, floa
 def server_kill(n: int = 10_000) -> dict[str, float]:
     """Kill the server at 30% of a drain and restart it; counts of lost and doubled jobs."""
     with workspace() as (tmp, procs):
-        port = free_port()
+        port, native_port = free_port(), free_port()
         db = tmp / "w5s.db"
-        server = procs.server(db, port)
+        server = procs.server(db, port, native_port)
         log = tmp / "counted.log"
         admin = Admin(server.address)
         admin.pause()
@@ -95,7 +95,7 @@ def server_kill(n: int = 10_000) -> dict[str, float]:
         server.child.proc.wait(10)
         admin.close()
         killed = time.perf_counter()
-        server = procs.server(db, port)
+        server = procs.server(db, port, native_port)
         admin = Admin(server.address)
         try:
             finished = admin.wait_done(n, 300, every=0.1)

@@ -92,3 +92,18 @@ def server_ssl(config: ShoalConfig, listener: str) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"tls.{listener}_cert / _key: {exc}") from exc
     return context
+
+
+def native_ssl(config: ShoalConfig) -> ssl.SSLContext | None:
+    """The native listener's TLS context: the gRPC listener's certificate, and its client CA
+    for mutual TLS (it serves the same services, so it takes the same credentials).
+    """
+    context = server_ssl(config, "grpc")
+    ca = config.tls.grpc_client_ca
+    if context is not None and ca:
+        try:
+            context.load_verify_locations(ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"tls.grpc_client_ca: {exc}") from exc
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context

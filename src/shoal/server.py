@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
-from shoal._security import build_access, grpc_tls, server_ssl
+from shoal._security import build_access, grpc_tls, native_ssl, server_ssl
 from shoal.config import (
     ShoalConfig,
     StoreConfig,
@@ -104,12 +104,18 @@ class Ready:
     store: str
     http: str = ""
     tcp: str = ""
+    native: str = ""
 
     def line(self) -> str:
         """The one line announcing readiness (scripts and tests parse it)."""
         listeners = "".join(
             f"{name}={address} "
-            for name, address in (("grpc", self.grpc), ("http", self.http), ("tcp", self.tcp))
+            for name, address in (
+                ("grpc", self.grpc),
+                ("native", self.native),
+                ("http", self.http),
+                ("tcp", self.tcp),
+            )
             if address
         )
         return f"shoal ready {listeners}store={self.store}"
@@ -147,8 +153,12 @@ class Server:
         """
         config = self.config
         server = config.server
-        if not (server.grpc_listen or server.http_listen or server.tcp_listen):
-            raise ConfigError("server.grpc_listen, http_listen and tcp_listen are all off; set one")
+        if not (
+            server.grpc_listen or server.native_listen or server.http_listen or server.tcp_listen
+        ):
+            raise ConfigError(
+                "server.grpc_listen, native_listen, http_listen and tcp_listen are all off; set one"
+            )
         self.store = await open_store(config.store)
         try:
             service = self.service = QueueService(
@@ -161,9 +171,11 @@ class Server:
             for declared in config.schedules.declared:  # shoal.toml's: created or updated
                 await schedules.put(declared)
             grpc = await self._start_grpc(service, schedules)
+            native = await self._start_native(service, schedules)
             tcp = await self._start_tcp(service, schedules)
             ready = Ready(
                 grpc=grpc,
+                native=native,
                 http=await self._start_http(service, schedules),
                 tcp=tcp,
                 store=redact(config.store.url),
@@ -178,15 +190,27 @@ class Server:
     def _start_duty(self, duty: _Duty) -> None:
         self._duties.append((duty, asyncio.create_task(duty.run())))
 
+    def _grpc_listener(self, service: QueueService, schedules: ScheduleApi) -> GrpcListener:
+        # One listener object serves both gRPC and the native framing: one set of servicers.
+        if self._grpc is None:
+            options = GrpcOptions(
+                max_message_bytes=self.config.server.max_message_bytes, tls=grpc_tls(self.config)
+            )
+            self._grpc = GrpcListener(service, options, schedules=schedules, access=self.access)
+        return self._grpc
+
     async def _start_grpc(self, service: QueueService, schedules: ScheduleApi) -> str:
         if not self.config.server.grpc_listen:
             return ""
         address = parse_listen(self.config.server.grpc_listen)
-        options = GrpcOptions(
-            max_message_bytes=self.config.server.max_message_bytes, tls=grpc_tls(self.config)
-        )
-        self._grpc = GrpcListener(service, options, schedules=schedules, access=self.access)
-        return await self._grpc.start(address.host, address.port)
+        return await self._grpc_listener(service, schedules).start(address.host, address.port)
+
+    async def _start_native(self, service: QueueService, schedules: ScheduleApi) -> str:
+        if not self.config.server.native_listen:
+            return ""
+        address = parse_listen(self.config.server.native_listen)
+        listener = self._grpc_listener(service, schedules)
+        return await listener.start_native(address.host, address.port, native_ssl(self.config))
 
     async def _start_http(self, service: QueueService, schedules: ScheduleApi) -> str:
         if not self.config.server.http_listen:

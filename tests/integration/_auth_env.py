@@ -108,15 +108,24 @@ async def _seed_tokens(db: Path, ids: Identities) -> None:
 
 
 def start_auth_server(
-    tmp_path: Path, ids: Identities, *, extra: str = "", listeners: bool = True
+    tmp_path: Path,
+    ids: Identities,
+    *,
+    extra: str = "",
+    listeners: bool = True,
+    native: bool = False,
 ) -> ServerProcess:
-    """Seed the tokens, write the config, start the server (gRPC, HTTP and TCP on loopback)."""
+    """Seed the tokens, write the config, start the server (gRPC, HTTP and TCP on loopback;
+    the native framing too with `native`).
+    """
     db = tmp_path / "shoal.db"
     asyncio.run(_seed_tokens(db, ids))
     config = write_config(tmp_path, ids, extra)
     args = ["--config", str(config)]
     if listeners:
         args += ["--http-listen", "127.0.0.1:0", "--tcp-listen", "127.0.0.1:0"]
+    if native:
+        args += ["--native-listen", "127.0.0.1:0"]
     return start_server(tmp_path, *args, store=f"sqlite:///{db}")
 
 

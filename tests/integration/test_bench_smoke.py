@@ -43,7 +43,9 @@ def test_reference() -> None:
 
 def test_w1_enqueue() -> None:
     values = _measure(w1_enqueue.run, n=200, batch=50)
-    assert len(values) == 5 and all(v > 0 for v in values.values())
+    # one call at a time, bulk and pipelined over each transport; one at a time and bulk locally
+    assert len(values) == 8 and all(v > 0 for v in values.values())
+    assert "enqueue remote (native), one call at a time" in values
 
 
 def test_w2_drain() -> None:

@@ -1,8 +1,9 @@
 """Fixtures of the SDK tests: one app per test over each URL.
 
 Every test that takes `app` runs once per `app_url` param: in local mode over memory and SQLite,
-and in distributed mode against a real `shoal server` subprocess (one per session; each test
-works in a namespace of its own, so tests never see each other's jobs).
+and in distributed mode against a real `shoal server` subprocess, over gRPC and over the native
+framing (one server per session; each test works in a namespace of its own, so tests never see
+each other's jobs).
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ from tests.sdk import tasks
 
 
 @pytest.fixture(scope="session")
-def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A `shoal server` process on a free loopback port; its `grpc://` URL."""
+def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A `shoal server` process on free loopback ports; its URLs by transport."""
     log = tmp_path_factory.mktemp("server") / "server.log"
     with log.open("w") as errors:
         process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "shoal.cli", "server"),
                 *("--store", "memory://", "--grpc-listen", "127.0.0.1:0"),
+                *("--native-listen", "127.0.0.1:0"),
             ],
             stdout=subprocess.PIPE,
             stderr=errors,
@@ -41,9 +43,9 @@ def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         assert process.stdout is not None
         ready = process.stdout.readline()  # "" if the server exits instead
-        found = re.search(r"grpc=(\S+)", ready)
+        found = re.search(r"grpc=(\S+) native=(\S+)", ready)
         assert found, f"the server did not start: {ready!r}; see {log}"
-        yield f"grpc://{found.group(1)}"
+        yield {"grpc": f"grpc://{found.group(1)}", "native": f"shoal://{found.group(2)}"}
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -51,14 +53,20 @@ def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.stdout.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "grpc"])
+@pytest.fixture(scope="session")
+def grpc_server(server_urls: dict[str, str]) -> str:
+    """The `grpc://` URL of the session's server."""
+    return server_urls["grpc"]
+
+
+@pytest.fixture(params=["memory", "sqlite", "grpc", "native"])
 def app_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "memory":
         return "memory://"
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'shoal.db'}"
-    url: str = request.getfixturevalue("grpc_server")
-    return url
+    urls: dict[str, str] = request.getfixturevalue("server_urls")
+    return urls[request.param]
 
 
 @pytest.fixture

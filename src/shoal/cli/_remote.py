@@ -16,7 +16,7 @@ from shoal.sdk._credentials import open_channel as sdk_open_channel
 
 def is_remote(url: str) -> bool:
     """Whether `url` names a running server rather than a store."""
-    return url.startswith(("grpc://", "grpcs://"))
+    return url.startswith(("grpc://", "grpcs://", "shoal://", "shoals://"))
 
 
 def open_channel(url: str) -> grpc.aio.Channel:

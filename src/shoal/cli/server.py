@@ -44,6 +44,12 @@ def server(
     grpc_listen: Annotated[
         str | None, typer.Option("--grpc-listen", help="HOST:PORT for gRPC (port 0: any).")
     ] = None,
+    native_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--native-listen", help="HOST:PORT for the gRPC services on the native framing."
+        ),
+    ] = None,
     http_listen: Annotated[
         str | None, typer.Option("--http-listen", help="HOST:PORT for HTTP (REST, dashboard).")
     ] = None,
@@ -61,14 +67,15 @@ def server(
 ) -> None:
     """Run the shoal server until SIGTERM or SIGINT (a second one stops it at once).
 
-    Prints `shoal ready grpc=HOST:PORT [http=...] [tcp=...] store=URL` on standard output once
-    it serves. Exit codes: 2 bad configuration, 3 cannot listen, 4 cannot open the store, 130
-    stopped by a second signal.
+    Prints `shoal ready grpc=HOST:PORT [native=...] [http=...] [tcp=...] store=URL` on
+    standard output once it serves. Exit codes: 2 bad configuration, 3 cannot listen, 4
+    cannot open the store, 130 stopped by a second signal.
     """
     overrides = parse_sets(settings or [])
     flags = {
         "store.url": store,
         "server.grpc_listen": grpc_listen,
+        "server.native_listen": native_listen,
         "server.http_listen": http_listen,
         "server.tcp_listen": tcp_listen,
         "server.insecure": True if insecure else None,

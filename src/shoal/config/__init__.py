@@ -91,6 +91,9 @@ class ServerConfig:
     """Listeners (HOST:PORT; empty turns one off; port 0 takes a free port) and shutdown."""
 
     grpc_listen: str = "127.0.0.1:50051"
+    #: The gRPC services on shoal's native framing (docs/native-protocol.md); the SDK's
+    #: `shoal://` URLs. Off unless set; TLS and mutual TLS as for gRPC (`tls.grpc_*`).
+    native_listen: str = ""
     http_listen: str = ""
     tcp_listen: str = ""
     #: Allow listening on a non-loopback address without authentication.
@@ -356,7 +359,7 @@ def _check(config: ShoalConfig) -> None:
     check_auth(config.auth, config.tls)
     listeners = [
         (name, text, not text or parse_listen(text).is_loopback())
-        for name in ("grpc_listen", "http_listen", "tcp_listen")
+        for name in ("grpc_listen", "native_listen", "http_listen", "tcp_listen")
         for text in [getattr(server, name)]
     ]
     exposed = exposed_without_auth(listeners, config.auth, config.identities.users)

@@ -28,7 +28,7 @@ from shoal.core.ports import Enqueued
 from shoal.core.schedules import ScheduleApi, ScheduleInput, ScheduleView
 from shoal.core.validation import EnqueueRequest
 from shoal.sdk._local import LOCAL_SCHEMES, LocalTransport
-from shoal.sdk._transport import GRPC_SCHEMES
+from shoal.sdk._transport import REMOTE_SCHEMES
 
 __all__ = ["DEFAULT_ADMIN_URL", "Admin"]
 
@@ -90,7 +90,7 @@ class Admin:
             self._close = local.close
             self._jobs = local.service
             self._schedules = SchedulerApi(ScheduleService(local.service))
-        elif scheme in GRPC_SCHEMES:
+        elif scheme in REMOTE_SCHEMES:
             from shoal.sdk._admin_grpc import GrpcAdminService, GrpcSchedules
             from shoal.sdk._grpc import GrpcTransport
 
@@ -101,7 +101,8 @@ class Admin:
             self._schedules = GrpcSchedules(remote)
         else:
             raise ConfigError(
-                f"unsupported URL {self.url!r}; use grpc://host:port, grpcs://…, memory:// or sqlite:///…"
+                f"unsupported URL {self.url!r}; use grpc://host:port, shoal://host:port, "
+                "grpcs:// or shoals://…, memory:// or sqlite:///…"
             )
 
     async def close(self) -> None:

@@ -29,7 +29,7 @@ from shoal.sdk._loop import LoopThread
 from shoal.sdk._schedules import PeriodicDecorator, ScheduleOptions, Schedules, periodic
 from shoal.sdk._serde import JsonSerializer, PickleSerializer, Serializer
 from shoal.sdk._tasks import Task, TaskCall, TaskRegistry
-from shoal.sdk._transport import GRPC_SCHEMES, Transport
+from shoal.sdk._transport import REMOTE_SCHEMES, Transport
 from shoal.sdk._worker import Worker, WorkerConfig
 
 __all__ = ["App"]
@@ -46,12 +46,13 @@ def transport_for_url(url: str) -> Transport:
     scheme = urlsplit(url).scheme
     if scheme in LOCAL_SCHEMES:
         return LocalTransport(url)
-    if scheme in GRPC_SCHEMES:
+    if scheme in REMOTE_SCHEMES:
         from shoal.sdk._grpc import GrpcTransport
 
         return GrpcTransport(url)
     raise ConfigError(
-        f"unsupported URL {url!r}; use memory://, sqlite:///file.db, grpc:// or grpcs://host:port"
+        f"unsupported URL {url!r}; use memory://, sqlite:///file.db, shoal://host:port "
+        "(the native framing), grpc://host:port, or shoals:// / grpcs:// for TLS"
     )
 
 
@@ -60,7 +61,8 @@ class App:
 
     Args:
         url: `memory://` or `sqlite:///file.db` run the service in this process (local mode);
-            `grpc://host:port` reaches a server (distributed mode); the `SHOAL_URL`
+            `shoal://host:port` (the native framing, the fastest) or `grpc://host:port`
+            reach a server (distributed mode); the `SHOAL_URL`
             environment variable, else `memory://`, when None.
         namespace: The namespace of every job this app enqueues.
         serializer: How arguments and results become bytes (JSON by default).

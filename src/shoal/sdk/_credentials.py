@@ -18,7 +18,7 @@ import grpc
 import grpc.aio
 
 from shoal.core.errors import ConfigError
-from shoal.sdk._transport import GRPC_SCHEMES
+from shoal.sdk._transport import GRPC_SCHEMES, NATIVE_SCHEMES, REMOTE_SCHEMES
 
 __all__ = ["GRPC_SCHEMES", "Credentials", "open_channel", "parse_grpc_url"]
 
@@ -61,19 +61,34 @@ def _read(variable: str) -> bytes | None:
         raise ConfigError(f"${variable}: cannot read {path!r}: {exc.strerror or exc}") from exc
 
 
-def parse_grpc_url(url: str) -> tuple[str, str]:
-    """(scheme, `host:port`) of `grpc://host:port` or `grpcs://host:port`."""
+def _split(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url if "://" in url else f"grpc://{url}")
-    if parts.scheme not in GRPC_SCHEMES or not parts.hostname or not parts.port:
-        raise ConfigError(f"{url!r} is not a gRPC address; use grpc://host:port or grpcs://…")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return parts.scheme, f"{host}:{parts.port}"
+    if parts.scheme not in REMOTE_SCHEMES or not parts.hostname or not parts.port:
+        raise ConfigError(
+            f"{url!r} is not a server address; use grpc://host:port, shoal://host:port "
+            "(the native framing), or grpcs:// / shoals:// for TLS"
+        )
+    return parts.scheme, parts.hostname, parts.port
+
+
+def parse_grpc_url(url: str) -> tuple[str, str]:
+    """(scheme, `host:port`) of a server URL: `grpc://`, `grpcs://`, `shoal://`, `shoals://`."""
+    scheme, hostname, port = _split(url)
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return scheme, f"{host}:{port}"
 
 
 def open_channel(url: str, credentials: Credentials | None = None) -> grpc.aio.Channel:
-    """A channel to `url`, carrying `credentials` (from the environment when None)."""
+    """A channel to `url`, carrying `credentials` (from the environment when None).
+
+    `shoal://` and `shoals://` give a channel on the native framing: the same services and
+    calls, a fraction of gRPC's cost per call for a Python client.
+    """
     credentials = credentials if credentials is not None else Credentials.from_env()
-    scheme, target = parse_grpc_url(url)
+    scheme, host, port = _split(url)
+    if scheme in NATIVE_SCHEMES:
+        return _native_channel(scheme, host, port, credentials)
+    target = parse_grpc_url(url)[1]
     # grpc-stubs types interceptors as a partial stub that must be cast.
     interceptors: Any = _token_interceptors(credentials.token) if credentials.token else None
     if scheme == "grpc":
@@ -86,6 +101,25 @@ def open_channel(url: str, credentials: Credentials | None = None) -> grpc.aio.C
         certificate_chain=credentials.cert,
     )
     return grpc.aio.secure_channel(target, tls, interceptors=interceptors)
+
+
+def _native_channel(
+    scheme: str, host: str, port: int, credentials: Credentials
+) -> grpc.aio.Channel:
+    from shoal.sdk._native import NativeChannel, client_ssl
+
+    metadata = [("authorization", f"Bearer {credentials.token}")] if credentials.token else []
+    if scheme == "shoal":
+        if credentials.cert or credentials.key:
+            raise ConfigError(
+                f"shoal://{host}:{port}: a client certificate needs TLS; use shoals://"
+            )
+        return NativeChannel(host, port, metadata=metadata)
+    try:
+        tls = client_ssl(credentials.ca, credentials.cert, credentials.key)
+    except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError
+        raise ConfigError(f"shoals://{host}:{port}: bad TLS material: {exc}") from exc
+    return NativeChannel(host, port, tls=tls, metadata=metadata)
 
 
 if TYPE_CHECKING:  # generic in grpc-stubs only

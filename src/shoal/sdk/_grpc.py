@@ -1,4 +1,5 @@
-"""Distributed mode: the `shoal.v1` gRPC API of a shoal server (`grpc://host:port`).
+"""Distributed mode: the `shoal.v1` gRPC API of a shoal server (`grpc://host:port`), on
+HTTP/2 or on the native framing (`shoal://host:port`, see `shoal.sdk._native`).
 
 Producer calls are unary. A worker holds one `WorkerService.Connect` stream: it grants a
 credit per free slot, the server pushes assignments up to the credits, heartbeats renew every
@@ -64,7 +65,7 @@ async def _call(request: Awaitable[T]) -> T:
 
 class GrpcTransport:
     """A client of a shoal server over gRPC: `host:port`, `grpc://host:port` or
-    `grpcs://host:port` (TLS).
+    `grpcs://host:port` (TLS); or over the native framing: `shoal://host:port`, `shoals://`.
     """
 
     def __init__(self, target: str, credentials: Credentials | None = None) -> None:

@@ -16,10 +16,24 @@ from shoal.core.schedules import ScheduleApi
 from shoal.core.service import MAX_LOOKAHEAD
 from shoal.core.validation import EnqueueRequest
 
-__all__ = ["LOOKAHEAD", "MAX_PREFETCH", "CancelListener", "Transport", "WorkerSession"]
+__all__ = [
+    "GRPC_SCHEMES",
+    "LOOKAHEAD",
+    "MAX_PREFETCH",
+    "NATIVE_SCHEMES",
+    "REMOTE_SCHEMES",
+    "CancelListener",
+    "Transport",
+    "WorkerSession",
+]
 
 #: URL schemes of a server: `grpc://` a clear channel, `grpcs://` a TLS one.
 GRPC_SCHEMES = ("grpc", "grpcs")
+#: The same services on shoal's native framing (docs/native-protocol.md): the fast path for
+#: Python clients. `shoal://` in clear, `shoals://` over TLS.
+NATIVE_SCHEMES = ("shoal", "shoals")
+#: Every scheme that reaches a server.
+REMOTE_SCHEMES = GRPC_SCHEMES + NATIVE_SCHEMES
 #: The most jobs a worker may lease beyond its free slots (`Worker(prefetch=...)`).
 MAX_PREFETCH = 64
 #: Seconds before its run_at a worker will take a scheduled job, to start it at its run_at on

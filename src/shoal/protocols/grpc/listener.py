@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -44,6 +45,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 )
 from shoal.protocols.grpc.gowork import GoWorkCluster, LeaderServicer, SchedulerServicer
 from shoal.protocols.grpc.jobs import JobServicer
+from shoal.protocols.grpc.native.server import NativeServer
 from shoal.protocols.grpc.ocelot import OcelotServicer
 from shoal.protocols.grpc.queues import QueueServicer
 from shoal.protocols.grpc.schedules import ScheduleServicer
@@ -134,22 +136,18 @@ class GrpcListener:
         self.gowork = GoWorkCluster(service, self.options.gowork_heartbeat_timeout)
         self._gowork_task: asyncio.Task[None] | None = None
         self._server: grpc.aio.Server | None = None
-        #: The address actually bound (the port is chosen by the system when 0 was asked).
+        self._native: NativeServer | None = None
+        self._registered: list[tuple[Any, object]] | None = None
+        #: The addresses actually bound (the port is chosen by the system when 0 was asked).
         self.address = ""
+        self.native_address = ""
 
-    async def start(self, host: str, port: int) -> str:
-        """Bind and start serving; the bound address. `Unavailable` if it cannot bind."""
-        size = self.options.max_message_bytes
-        server = grpc.aio.server(
-            interceptors=[TolerantDecoding(), Authenticating(self.access)],
-            options=[
-                # grpc sets SO_REUSEPORT by default, which lets a second server bind a port
-                # that is in use; shoal must fail loudly instead.
-                ("grpc.so_reuseport", 0),
-                ("grpc.max_receive_message_length", size),
-                ("grpc.max_send_message_length", size),
-            ],
-        )
+    def _servicers(self) -> list[tuple[Any, object]]:
+        """Each servicer with the generated function that registers it, made once: the gRPC
+        and native listeners share them (one registry of worker sessions, of enqueue streams).
+        """
+        if self._registered is not None:
+            return self._registered
         servicers: list[tuple[Any, object]] = [
             (jobs_pb2_grpc.add_JobServiceServicer_to_server, self.jobs),
             (queues_pb2_grpc.add_QueueServiceServicer_to_server, QueueServicer(self.callers)),
@@ -170,15 +168,33 @@ class GrpcListener:
             ),
             (ocelot_pb2_grpc.add_OcelotWorkerServicer_to_server, OcelotServicer(self.callers)),
         ]
-        names = (*SERVICE_NAMES, *COMPAT_SERVICE_NAMES, HEALTH_SERVICE)
         if self.schedules is not None:
             add = schedules_pb2_grpc.add_ScheduleServiceServicer_to_server
             servicers.append((add, ScheduleServicer(self.schedules, self.callers)))
-            names = (*names, SCHEDULE_SERVICE)
-        for add, servicer in servicers:
+        self._registered = servicers
+        return servicers
+
+    def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
+        return [TolerantDecoding(), Authenticating(self.access)]
+
+    async def start(self, host: str, port: int) -> str:
+        """Bind and start serving; the bound address. `Unavailable` if it cannot bind."""
+        size = self.options.max_message_bytes
+        server = grpc.aio.server(
+            interceptors=self._interceptors(),
+            options=[
+                # grpc sets SO_REUSEPORT by default, which lets a second server bind a port
+                # that is in use; shoal must fail loudly instead.
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", size),
+                ("grpc.max_send_message_length", size),
+            ],
+        )
+        for add, servicer in self._servicers():
             add(servicer, server)
         if self.options.reflection:
-            reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
+            names = (*self._service_names(), reflection.SERVICE_NAME)
+            reflection.enable_server_reflection(names, server)
         wanted = _address(host, port)
         try:
             tls = self.options.tls
@@ -191,9 +207,7 @@ class GrpcListener:
         if bound == 0:
             raise Unavailable(f"cannot listen on {wanted} (gRPC): address in use or not local")
         await server.start()
-        self._gowork_task = asyncio.create_task(self.gowork.run())
-        for name in ("", *(n for n in names if n.startswith("shoal."))):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._serving()
         self._server = server
         self.address = _address(host, bound)
         logger.info(
@@ -203,12 +217,41 @@ class GrpcListener:
         )
         return self.address
 
+    async def start_native(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> str:
+        """Serve the same services on the native framing too (docs/native-protocol.md); the
+        bound address. `Unavailable` if it cannot bind.
+        """
+        server = NativeServer(self._interceptors(), self.options.max_message_bytes)
+        for add, servicer in self._servicers():
+            add(servicer, server)
+        bound = await server.start(host, port, tls)
+        self._native = server
+        self.native_address = _address(host, bound)
+        await self._serving()
+        logger.info(
+            "native protocol listening on %s",
+            self.native_address,
+            extra={"event": "native.listening", "address": self.native_address},
+        )
+        return self.native_address
+
+    def _service_names(self) -> tuple[str, ...]:
+        names = (*SERVICE_NAMES, *COMPAT_SERVICE_NAMES, HEALTH_SERVICE)
+        return names if self.schedules is None else (*names, SCHEDULE_SERVICE)
+
+    async def _serving(self) -> None:
+        """A port serves: go-work's dispatch runs (once), health says SERVING."""
+        if self._gowork_task is None:
+            self._gowork_task = asyncio.create_task(self.gowork.run())
+        for name in ("", *(n for n in self._service_names() if n.startswith("shoal."))):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
     async def stop(self, grace: float) -> None:
         """Stop accepting calls, ask workers to drain, and end what remains after `grace`."""
-        server = self._server
-        if server is None:
+        server, native = self._server, self._native
+        if server is None and native is None:
             return
-        self._server = None
+        self._server = self._native = None
         await self._health.enter_graceful_shutdown()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
@@ -217,7 +260,11 @@ class GrpcListener:
         # Workers finish their jobs and hang up; meanwhile unary calls go on being served.
         while self.workers.sessions and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        await server.stop(max(deadline - loop.time(), 0.0))
+        remaining = max(deadline - loop.time(), 0.0)
+        await asyncio.gather(
+            *(() if server is None else (server.stop(remaining),)),
+            *(() if native is None else (native.stop(remaining),)),
+        )
         if self._gowork_task is not None:
             # it mostly waits for a ready job; a push in flight ends with the call it made
             self.gowork.stop()
