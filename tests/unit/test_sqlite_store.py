@@ -13,9 +13,10 @@ import pytest
 
 from shoal.core import transitions
 from shoal.core.errors import ConfigError, LeaseLost, StorageError, Unavailable
-from shoal.core.model import JobError, JobState, LeaseRef
+from shoal.core.model import JobError, JobQuery, JobState, LeaseRef
 from shoal.core.ports import ClaimRequest
 from shoal.stores.sqlite import SqliteStore
+from shoal.stores.sqlite import _store as store_module
 from shoal.stores.sqlite._connection import connect
 from shoal.stores.sqlite._leases import completed
 from shoal.stores.sqlite._rows import job_params, row_to_job, row_to_job_slow
@@ -232,3 +233,29 @@ async def test_only_writes_of_known_few_rows_run_inline(tmp_path: Path) -> None:
         assert await store._write(thread_of, rows=INLINE_GROUP + 1) != loop_thread
     finally:
         await store.close()
+
+
+async def test_checkpoints_run_on_their_thread_and_keep_the_wal_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "WRITER_PAGES", 600)  # ~2.4 MiB instead of 64
+    store = SqliteStore(tmp_path / "x.db", inline_writes=True)
+    await store.open()
+    wal = tmp_path / "x.db-wal"
+    checkpointer, writer = store._checkpointer, store._writer
+    assert checkpointer is not None and writer is not None
+    assert writer._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 600
+    largest = 0
+    for _ in range(400):  # lone commits of about seven pages each: ~2,800 pages of WAL
+        await store.enqueue([make_job()], T0)
+        largest = max(largest, wal.stat().st_size)
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.2)  # a round of the thread
+    assert checkpointer.checkpoints >= 1
+    assert largest < 2 * 600 * 4100  # started over past the writer's bound, not grown for ever
+    await store.close()
+    assert not wal.exists() or wal.stat().st_size == 0  # the last checkpoint truncates it
+    reopened = SqliteStore(tmp_path / "x.db")
+    await reopened.open()
+    assert len((await reopened.list_jobs(JobQuery(limit=1000))).jobs) == 400
+    await reopened.close()

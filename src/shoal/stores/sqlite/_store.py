@@ -33,6 +33,7 @@ from shoal.stores.sqlite import _admin_ops as admin
 from shoal.stores.sqlite import _job_ops as ops
 from shoal.stores.sqlite import _leases as leases_ops
 from shoal.stores.sqlite import _queries as queries
+from shoal.stores.sqlite._checkpoints import WRITER_PAGES, Checkpointer
 from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
 from shoal.stores.sqlite._identity import IdentityMixin
 from shoal.stores.sqlite._rows import job_params, row_to_job
@@ -87,6 +88,7 @@ class SqliteStore(IdentityMixin):
         self._lock = FileLock(self.path)
         self._writer: Writer | None = None
         self._reader: Reader | None = None
+        self._checkpointer: Checkpointer | None = None
         # Touched only by operations, which run one group at a time (see Writer).
         self._leased: leases_ops.LeaseCache = {}
         self._complete_many = partial(leases_ops.complete_many, leased=self._leased)
@@ -150,6 +152,8 @@ class SqliteStore(IdentityMixin):
         self._writer = Writer(write_conn, self._max_group, inline=self._inline)
         self._writer.start()
         self._reader = Reader(read_conn)
+        self._checkpointer = Checkpointer(self.path, self.synchronous)
+        self._checkpointer.start()
         logger.info(
             "opened %s",
             self.path,
@@ -159,6 +163,8 @@ class SqliteStore(IdentityMixin):
     def _connect_writer(self) -> tuple[sqlite3.Connection, int]:
         conn = connect(self.path, self.synchronous)
         try:
+            # the checkpointer thread copies the WAL; commits only bound it (_checkpoints)
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_PAGES}")
             migrate(conn)
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             admin.forget_leaders(conn)
@@ -168,13 +174,15 @@ class SqliteStore(IdentityMixin):
         return conn, version
 
     async def close(self) -> None:
-        writer, reader = self._writer, self._reader
-        self._writer = self._reader = None
+        writer, reader, checkpointer = self._writer, self._reader, self._checkpointer
+        self._writer = self._reader = self._checkpointer = None
         try:
             if writer is not None:
                 await writer.stop()
             if reader is not None:
                 await reader.stop()
+            if checkpointer is not None:
+                await asyncio.get_running_loop().run_in_executor(None, checkpointer.stop)
         finally:
             if writer is not None:
                 self._lock.release()
