@@ -6,8 +6,12 @@
   until 2026-11-23 they were random (uuid4), so every insert landed at a random place of the
   primary key's b-tree, and the batched loop measured ~56,000 jobs/s instead of ~170,000.
 - the same loop on shoal's own schema (its migrations and indexes), as `bench.store_bench`.
-- `redis-benchmark -t lpush,rpop -q -n 100000` against 127.0.0.1:6379, when the binary exists
-  and a server answers there.
+- `redis-benchmark -t lpush,rpop -q` against 127.0.0.1:6379, when the binary exists and a
+  server answers there: with its default 50 clients, and with one client (`-c 1`: one call at
+  a time, each waiting for its reply). The issue's reference ("LPUSH 47,000/s from one
+  client") is the second: it is bound by the loopback round trip, which is what a producer
+  waiting for each acknowledgement, and a job's way from producer to worker, are bound by too.
+  Until 2026-12-07 only the 50-client line was measured.
 
 Run alone: `.venv/bin/python -m bench.reference [--n 100000]`.
 """
@@ -71,14 +75,17 @@ def store_schema(path: Path, n: int, per_transaction: int) -> float:
     return n / bench_raw(path, n, per_transaction, "NORMAL")
 
 
-def redis(n: int = 100_000) -> dict[str, float]:
-    """LPUSH and RPOP requests/s from redis-benchmark, or {} without a binary or a server."""
+def redis(n: int = 100_000, clients: int = 50) -> dict[str, float]:
+    """LPUSH and RPOP requests/s from redis-benchmark with `clients` connections, and their
+    median latency in ms (`LPUSH p50`); {} without a binary or a server.
+    """
     binary = shutil.which("redis-benchmark")
     if binary is None:
         return {}
+    command = [binary, "-h", "127.0.0.1", "-p", "6379", "-t", "lpush,rpop", "-q"]
     try:
         out = subprocess.run(
-            [binary, "-h", "127.0.0.1", "-p", "6379", "-t", "lpush,rpop", "-q", "-n", str(n)],
+            [*command, "-n", str(n), "-c", str(clients)],
             capture_output=True,
             text=True,
             timeout=120,
@@ -86,8 +93,11 @@ def redis(n: int = 100_000) -> dict[str, float]:
     except (subprocess.TimeoutExpired, OSError):
         return {}
     rates = {}
-    for name, value in re.findall(r"(LPUSH|RPOP)\S*: ([\d.]+) requests per second", out):
+    line = r"(LPUSH|RPOP)\S*: ([\d.]+) requests per second(?:, p50=([\d.]+) msec)?"
+    for name, value, p50 in re.findall(line, out):
         rates[name] = float(value)
+        if p50:
+            rates[f"{name} p50"] = float(p50)
     return rates
 
 
@@ -101,7 +111,11 @@ def run(emit: Any, *, n: int = 100_000) -> None:
             rate = store_schema(Path(tmp) / f"schema{per}.db", count, per)
             emit("REF", f"raw sqlite3 on shoal's schema, {per}/tx", rate, "jobs/s", n=count)
     for name, rate in redis().items():
-        emit("REF", f"redis-benchmark {name}", rate, "requests/s", n=100_000)
+        if not name.endswith("p50"):
+            emit("REF", f"redis-benchmark {name}", rate, "requests/s", n=100_000)
+    for name, rate in redis(n // 5, clients=1).items():
+        unit = "ms" if name.endswith("p50") else "requests/s"
+        emit("REF", f"redis-benchmark {name}, one client", rate, unit, n=n // 5, clients=1)
 
 
 def main() -> None:

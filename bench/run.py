@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import reference
+from bench import reference, targets
 from bench.workloads import (
     _harness,
     growth,
@@ -96,26 +96,36 @@ def versions() -> str:
 
 
 def table(records: list[dict[str, Any]], runs: int) -> str:
-    """The markdown table: one row per measurement, median and min-max over runs."""
+    """The markdown table: one row per measurement, median and min-max over runs, and where
+    the issue sets a target, that target scaled to this run's references (`bench.targets`).
+    """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault((record["workload"], record["name"]), []).append(record)
-    raw = groups.get(("REF", "raw sqlite3, 100 job/transaction"))
-    raw_rate = median([r["value"] for r in raw]) if raw else None
+    references = {
+        name: median([r["value"] for r in items])
+        for (workload, name), items in groups.items()
+        if workload == "REF"
+    }
     lines = [
-        f"| system | workload | measurement | median of {runs} | min-max | unit | vs raw 100/tx |",
-        "|---|---|---|---:|---:|---|---:|",
+        f"| system | workload | measurement | median of {runs} | min-max | unit "
+        "| issue target, scaled to this run | met |",
+        "|---|---|---|---:|---:|---|---:|---|",
     ]
     for (workload, name), items in groups.items():
         values = [item["value"] for item in items]
-        unit = items[0]["unit"]
-        ratio = ""
-        if raw_rate and unit == "jobs/s" and workload != "REF":
-            ratio = f"{median(values) / raw_rate:.2f}"
+        target, met = "", ""
+        aim = targets.target_for(workload, name)
+        if aim is not None:
+            scaled = aim.scaled(references)
+            reached = aim.met(median(values), references)
+            sign = ">=" if aim.higher_is_better else "<="
+            target = "" if scaled is None else f"{sign} {_fmt(scaled)}"
+            met = {True: "yes", False: "no", None: ""}[reached]
         system = "reference" if workload == "REF" else "shoal (SQLite)"
         lines.append(
             f"| {system} | {workload} | {name} | {_fmt(median(values))} | "
-            f"{_fmt(min(values))}-{_fmt(max(values))} | {unit} | {ratio} |"
+            f"{_fmt(min(values))}-{_fmt(max(values))} | {items[0]['unit']} | {target} | {met} |"
         )
     if any(workload == "G" for workload, _ in groups):
         lines += ["", growth.growth_table(records)]
