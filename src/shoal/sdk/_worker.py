@@ -81,7 +81,10 @@ class Worker:
         self.prefetch = prefetch
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._session: WorkerSession | None = None
+        #: Jobs holding a lease here: running, or reporting their outcome.
         self._running: dict[str, Running] = {}
+        #: Jobs whose call is running: what `concurrency` bounds.
+        self._executing = 0
         #: Outcomes that found no live session, to report on the next one.
         self._leftovers = Leftovers()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -232,7 +235,7 @@ class Worker:
             if self._session is not None and self._session.draining:
                 await self._drain_and_reconnect()
                 continue
-            free = self.concurrency - len(self._running)
+            free = self.concurrency - self._executing
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
@@ -301,7 +304,7 @@ class Worker:
 
     async def _drain_queues(self) -> None:
         while True:
-            free = self.concurrency - len(self._running)
+            free = self.concurrency - self._executing
             jobs = await self._claim(free, 0.0) if free else []
             if not jobs and not self._running:
                 if await self._queues_idle():
@@ -331,6 +334,7 @@ class Worker:
             self._stop(job.id, "lost")
         running = Running(job, LeaseRef(job.id, job.lease_token))
         self._running[job.id] = running
+        self._executing += 1
         task = asyncio.create_task(self._run_job(running))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -340,14 +344,21 @@ class Worker:
         placement = self._placement
         assert placement is not None  # made when the worker connects
         try:
-            outcome = await execute(
-                self.app,
-                self.id,
-                running,
-                placement,
-                self._beat_soon,
-                partial(self._progress_soon, running),
-            )
+            try:
+                outcome = await execute(
+                    self.app,
+                    self.id,
+                    running,
+                    placement,
+                    self._beat_soon,
+                    partial(self._progress_soon, running),
+                )
+            finally:
+                # The slot is free once the call has ended: reporting is not running, and a
+                # claim made now overlaps the server's commit of this outcome instead of
+                # waiting for its ack (the lease is still held, and renewed, until then).
+                self._executing -= 1
+                self._slot_freed.set()
             await self._report(running, outcome)
         except Exception:
             logger.exception(
