@@ -351,7 +351,11 @@ class GrpcSession:
         if self.draining:
             return []
         grant = limit + self.prefetch - self._outstanding - len(self._assigned)
-        if grant > 0:
+        # Credits go back in batches, as an HTTP/2 window does: at once when the server holds
+        # none (nothing could be assigned meanwhile), else when a quarter of the slots can be
+        # granted together. A credit per finished job cost a message each way per job.
+        held = self._outstanding + len(self._assigned)
+        if grant > 0 and (held == 0 or grant >= max(1, self._worker.concurrency // 4)):
             self._outstanding += grant
             await self._send(credit=workers_pb2.Credit(credits=grant))
         if not self._assigned and wait > 0 and self._closed is None and not self.draining:

@@ -28,6 +28,7 @@ import grpc.aio
 
 from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
 from shoal.protocols.grpc.native.frames import PREFACE, FrameDecoder, FramingError, Kind, encode
+from shoal.protocols.grpc.native.writes import Coalescer
 from shoal.sdk._native_calls import (
     NativeCall,
     StreamStreamCall,
@@ -59,6 +60,7 @@ class NativeConnection(asyncio.Protocol):
         self._on_lost = on_lost
         self._decoder = FrameDecoder(MAX_RESPONSE)
         self._transport: asyncio.Transport | None = None
+        self._out: Coalescer | None = None
         self._calls: dict[int, NativeCall] = {}
         self._next_id = 1
         loop = asyncio.get_running_loop()
@@ -77,9 +79,12 @@ class NativeConnection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it
         self._transport = transport = cast(asyncio.Transport, transport)
         transport.write(PREFACE)
+        self._out = Coalescer(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        if self._out is not None:
+            self._out.detach()
         self._writable.set()
         if not self.ready.done():
             self.ready.set_exception(ConnectionError("the server hung up"))
@@ -104,6 +109,8 @@ class NativeConnection(asyncio.Protocol):
     def close(self) -> None:
         """Hang up (`closed` resolves once the transport is gone)."""
         if self._transport is not None:
+            if self._out is not None:
+                self._out.flush()
             self._transport.close()
 
     async def hang_up(self) -> None:
@@ -116,9 +123,11 @@ class NativeConnection(asyncio.Protocol):
             await asyncio.wait_for(asyncio.shield(self.closed), _CLOSE_WAIT)
 
     def write(self, data: bytes) -> None:
-        """Send frames (dropped once the connection is gone: its calls have failed)."""
-        if self._transport is not None:
-            self._transport.write(data)
+        """Send frames, with the others of this loop turn (dropped once the connection is
+        gone: its calls have failed).
+        """
+        if self._out is not None:
+            self._out.write(data)
 
     def forget(self, call_id: int) -> None:
         """The call is over."""

@@ -24,6 +24,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
 from shoal.protocols.grpc.native._context import NativeContext
 from shoal.protocols.grpc.native._inbox import Inbox
 from shoal.protocols.grpc.native.frames import PREFACE, FrameDecoder, FramingError, Kind, encode
+from shoal.protocols.grpc.native.writes import Coalescer
 
 __all__ = ["NativeConnection", "Resolver"]
 
@@ -74,6 +75,7 @@ class NativeConnection(asyncio.Protocol):
         self._resolver = resolver
         self._decoder = FrameDecoder(resolver.max_body)
         self._transport: asyncio.Transport | None = None
+        self._out: Coalescer | None = None
         self._calls: dict[int, tuple[asyncio.Task[None], Inbox]] = {}
         self._held = 0
         self._reading = True
@@ -94,9 +96,12 @@ class NativeConnection(asyncio.Protocol):
         self._peer = f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
         self._auth = _auth_context(transport.get_extra_info("ssl_object"))
         transport.write(PREFACE)
+        self._out = Coalescer(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        if self._out is not None:
+            self._out.detach()
         self._writable.set()
         for task, _ in self._calls.values():
             task.cancel()
@@ -105,6 +110,8 @@ class NativeConnection(asyncio.Protocol):
     def close(self) -> None:
         """Hang up (calls still running are cancelled by the loss of the connection)."""
         if self._transport is not None:
+            if self._out is not None:
+                self._out.flush()
             self._transport.close()
 
     def pause_writing(self) -> None:
@@ -165,8 +172,8 @@ class NativeConnection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def _write(self, data: bytes) -> None:
-        if self._transport is not None:
-            self._transport.write(data)
+        if self._out is not None:
+            self._out.write(data)
 
     def _open(self, call: int, body: bytes) -> None:
         if call in self._calls:
