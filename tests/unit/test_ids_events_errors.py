@@ -88,3 +88,24 @@ def test_job_ids_are_canonical_uuid_text() -> None:
     for _ in range(1000):
         job_id = new_job_id()
         assert str(uuid.UUID(job_id)) == job_id
+
+
+def test_a_forked_child_makes_ids_of_its_own() -> None:
+    import os
+
+    from shoal.core import ids
+
+    ids.new_job_id()  # the parent holds a block of random bits
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: ids made now must not repeat the parent's
+        os.close(read)
+        os.write(write, "\n".join(ids.new_job_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    mine = {ids.new_job_id() for _ in range(50)}
+    with os.fdopen(read) as pipe:
+        theirs = set(pipe.read().split("\n"))
+    os.waitpid(pid, 0)
+    assert len(theirs) == 50 and not mine & theirs
+    assert {i[19:] for i in mine}.isdisjoint({i[19:] for i in theirs})  # random parts differ

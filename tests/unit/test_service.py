@@ -192,3 +192,29 @@ async def test_maintenance_promotes_due_jobs_and_reaps_leases() -> None:
     finally:
         maintenance.stop()
         await asyncio.wait_for(runner, 2)
+
+
+async def test_a_job_that_starts_waiting_wakes_the_promoter_without_events() -> None:
+    """A delayed enqueue and a retry with backoff wake the promoter at once (the service calls
+    its `on_scheduled` listeners), though it would otherwise sleep 30 s and nobody listens to
+    events.
+    """
+    service = QueueService(MemoryStore())
+    maintenance = Maintenance(service, max_idle=30.0)
+    runner = asyncio.create_task(maintenance.run())
+    try:
+        await asyncio.sleep(0.05)  # the promoter is asleep, with nothing due
+        assert not service.events.wants("job.enqueued")
+        delayed = (await service.enqueue(EnqueueRequest("t", delay=0.05))).job
+        async with asyncio.timeout(1):
+            [claimed] = await service.claim(ClaimInput("w", ("default",), wait=1))
+        assert claimed.id == delayed.id
+        error = JobError("E", "boom")
+        retried = await service.fail(lease(claimed), error, retry_delay=0.05)
+        assert retried.state is JobState.SCHEDULED
+        async with asyncio.timeout(1):
+            [again] = await service.claim(ClaimInput("w", ("default",), wait=1))
+        assert again.id == delayed.id and again.attempt == 2
+    finally:
+        maintenance.stop()
+        await asyncio.wait_for(runner, 2)

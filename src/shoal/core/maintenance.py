@@ -1,7 +1,8 @@
 """The service's background duties: promote due jobs, reap expired leases, apply retention.
 
-Each duty sleeps until it has something to do (the next due job, the next reap tick), and an
-enqueue of a delayed job wakes the promoter early; nothing polls in a tight loop.
+Each duty sleeps until it has something to do (the next due job, the next reap tick), and a
+job that starts waiting for its run_at (a delayed enqueue, a retry) wakes the promoter early
+(`QueueService.on_scheduled`); nothing polls in a tight loop.
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from shoal.core.errors import ShoalError
-from shoal.core.model import JobState
 from shoal.core.service import QueueService
 
 __all__ = ["Maintenance"]
 
 logger = logging.getLogger(__name__)
-
-#: The events of a job that becomes scheduled (a delayed enqueue, a retry with backoff).
-_TO_SCHEDULED = ("job.enqueued", "job.retrying")
 
 
 class Maintenance:
@@ -40,12 +37,7 @@ class Maintenance:
         self.max_idle = max_idle
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._watch = service.events.subscribe(self._is_delayed_enqueue, 1, _TO_SCHEDULED)
-
-    @staticmethod
-    def _is_delayed_enqueue(event: object) -> bool:
-        state = getattr(event, "state", None)
-        return state == JobState.SCHEDULED.value
+        service.on_scheduled(self._wake.set)
 
     async def run(self) -> None:
         """Run every duty until `stop()` is called."""
@@ -53,18 +45,11 @@ class Maintenance:
             group.create_task(self._promote_loop())
             group.create_task(self._every(self.reap_interval, self.service.reap_expired))
             group.create_task(self._every(self.retention_interval, self._retention))
-            group.create_task(self._forward_wakeups())
 
     def stop(self) -> None:
         """Ask every duty to end."""
         self._stopping.set()
         self._wake.set()
-        self._watch.close()
-
-    async def _forward_wakeups(self) -> None:
-        while not self._stopping.is_set():
-            if await self._watch.next() is not None:
-                self._wake.set()
 
     async def _promote_loop(self) -> None:
         clock = self.service.clock

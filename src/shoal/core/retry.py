@@ -7,7 +7,7 @@ so that every store keeps it in one column and every language can read it.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from shoal.core.errors import InvalidArgument
@@ -32,6 +32,8 @@ class RetryPolicy:
     factor: float = 2.0
     cap: float = 300.0
     jitter: float = 0.1
+    #: `encode()`'s text, made once: every enqueue stores its job's policy.
+    _text: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -44,6 +46,11 @@ class RetryPolicy:
             raise InvalidArgument("backoff", "factor must be at least 1")
         if not 0 <= self.jitter <= 1:
             raise InvalidArgument("backoff", "jitter must be between 0 and 1")
+        text = (
+            f"{self.kind}:base={self.base:g},factor={self.factor:g},"
+            f"cap={self.cap:g},jitter={self.jitter:g}"
+        )
+        object.__setattr__(self, "_text", text)
 
     @classmethod
     def fixed(cls, delay: float) -> RetryPolicy:
@@ -64,10 +71,7 @@ class RetryPolicy:
 
     def encode(self) -> str:
         """The policy as stored with a job."""
-        return (
-            f"{self.kind}:base={self.base:g},factor={self.factor:g},"
-            f"cap={self.cap:g},jitter={self.jitter:g}"
-        )
+        return self._text
 
     @classmethod
     def parse(cls, text: str) -> RetryPolicy:

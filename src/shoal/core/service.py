@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 
@@ -108,6 +108,18 @@ class QueueService:
         self.events = events or EventBus()
         self.ready = ReadySignal()
         store.set_ready_listener(self.ready.notify)
+        self._scheduled_listeners: list[Callable[[], None]] = []
+
+    def on_scheduled(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever a job starts waiting for its `run_at` (a delayed enqueue, a
+        retry with backoff): the promoter wakes to recompute its sleep. A direct call, so that
+        no event is built for every enqueue when nobody else listens to events.
+        """
+        self._scheduled_listeners.append(listener)
+
+    def _scheduled(self) -> None:
+        for listener in self._scheduled_listeners:
+            listener()
 
     # --- producing --------------------------------------------------------------------------
 
@@ -200,6 +212,8 @@ class QueueService:
 
     def _announce_enqueued(self, results: Sequence[Enqueued], now: float) -> None:
         self._wake_claimers((item.job for item in results if item.created), now)
+        if any(item.created and item.job.state is JobState.SCHEDULED for item in results):
+            self._scheduled()
         if self.events.wants("job.enqueued"):
             for item in results:
                 if item.created:
@@ -372,6 +386,8 @@ class QueueService:
             JobState.FAILED: "job.failed",
             JobState.CANCELLED: "job.cancelled",
         }[job.state]
+        if job.state is JobState.SCHEDULED:
+            self._scheduled()
         self._publish(kind, job, now)
         return job
 
