@@ -26,7 +26,7 @@ includes the probes' enqueues (a few % at 50/s): a cost per second of drain, so 
 share per job along a series; a cost per job that grows with the backlog is the store's or
 the server's.
 
-Series "backlog": N = 10,000, 100,000 (quick) and 1,000,000 (full), 2 worker processes x 128
+Series "backlog": N = 10,000, 100,000 (quick) and 1,000,000 (full), 2 worker processes x 1024
 (W2's configuration). Series "workers": a fixed backlog (20,000; quick 10,000) drained by 1, 2,
 4, 8 and 16 worker processes holding 256 jobs in flight in total (1x256, 2x128, 4x64, 8x32,
 16x16), so only the number of processes changes. On 2 cores 16 processes compete with the
@@ -52,7 +52,7 @@ PROBE_RATE = 50.0
 WARMUP_QUEUE = "growth-warmup"
 #: W2's worker configuration, for the backlog series.
 BACKLOG_PROCESSES = 2
-BACKLOG_CONCURRENCY = 128
+BACKLOG_CONCURRENCY = 1024
 
 
 @dataclass

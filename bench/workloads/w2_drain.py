@@ -8,10 +8,11 @@ connecting) is outside the measurement, and the detection costs the server littl
 the counts every 50 ms before: a count reads every job of the queue, a sixth of the server's
 CPU during a 60,000-job drain.)
 
-Worker configuration: 2 processes x 128 (asyncio pool), `bench/run.py`'s DRAIN_*. Measured again
-after the worker's prefetch and cheaper per-job path (20,000 jobs, 3 interleaved runs, medians):
-2x128 8,951, 2x256 8,321, 3x256 8,390, 4x256 9,447 jobs/s: within the noise of a shared 2-core
-box, because the server process is the limit (its CPU per job is ~2x a worker's), so 2x128 stays.
+Worker configuration: 2 processes x 1024 (asyncio pool), `bench/run.py`'s DRAIN_*. Until
+2026-12-07 a worker's slot stayed taken until the server acked the job's outcome, and 2x128 was
+the best (2x256, 3x256, 4x256 within noise); a slot now frees when the call ends, and more jobs
+in flight amortize each message and commit: 60,000 jobs over shoal://, 3 interleaved rounds,
+medians 2x128 6,715, 2x512 8,868, 2x1024 9,357 jobs/s (2x2048: 10,713 in one round, no better).
 """
 
 from __future__ import annotations
