@@ -88,7 +88,7 @@ def test_growth() -> None:
         in_flight=16,
     )
     assert [r["name"] for r in records] == [
-        "backlog 300 (2x128)",
+        f"backlog 300 ({growth.BACKLOG_PROCESSES}x{growth.BACKLOG_CONCURRENCY})",
         "workers 1x16 (300 queued)",
         "workers 2x8 (300 queued)",
     ]

@@ -20,15 +20,14 @@ _seq = 0
 _POOL_IDS = 512
 _pool = b""
 _pool_at = 0
+_fork_hook = False
 
 
 def _forget_pool() -> None:
-    # A forked child must not reuse the random bits its parent has yet to use.
-    global _pool, _pool_at
-    _pool, _pool_at = b"", 0
-
-
-os.register_at_fork(after_in_child=_forget_pool)
+    # A forked child must not reuse the random bits its parent has yet to use, nor wait for
+    # a lock another thread of the parent held when it forked.
+    global _pool, _pool_at, _lock
+    _pool, _pool_at, _lock = b"", 0, threading.Lock()
 
 
 def uuid7() -> uuid.UUID:
@@ -38,11 +37,19 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=_uuid7_int())
 
 
+def _refill() -> None:
+    global _pool, _pool_at, _fork_hook
+    if not _fork_hook:  # on first use, not at import
+        os.register_at_fork(after_in_child=_forget_pool)
+        _fork_hook = True
+    _pool, _pool_at = os.urandom(10 * _POOL_IDS), 0
+
+
 def _uuid7_int() -> int:
-    global _last_ms, _seq, _pool, _pool_at
+    global _last_ms, _seq, _pool_at
     with _lock:
         if _pool_at >= len(_pool):
-            _pool, _pool_at = os.urandom(10 * _POOL_IDS), 0
+            _refill()
         random_bits = int.from_bytes(_pool[_pool_at : _pool_at + 10], "big")
         _pool_at += 10
         ms = time.time_ns() // 1_000_000

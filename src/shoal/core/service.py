@@ -118,8 +118,14 @@ class QueueService:
         self._scheduled_listeners.append(listener)
 
     def _scheduled(self) -> None:
+        # Called after a commit: a listener that fails must not fail the operation.
         for listener in self._scheduled_listeners:
-            listener()
+            try:
+                listener()
+            except Exception:
+                logger.exception(
+                    "an on_scheduled listener failed", extra={"event": "service.error"}
+                )
 
     # --- producing --------------------------------------------------------------------------
 

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 #: The largest response body accepted (a larger one fails its call, RESOURCE_EXHAUSTED).
 MAX_RESPONSE = 64 * 1024 * 1024
+#: Responses a streaming call lets the server send ahead of its reading (`CallHeader.window`):
+#: a stream nobody reads holds at most this many, and other calls are not held up by it.
+RESPONSE_WINDOW = 256
 #: Seconds to wait for the server's preface after the TCP (and TLS) handshake.
 _PREFACE_WAIT = 5.0
 #: Seconds to wait for a connection being closed to be gone.
@@ -65,6 +68,8 @@ class NativeConnection(asyncio.Protocol):
         self._next_id = 1
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[None] = loop.create_future()
+        # a dial that gave up (or a channel closed meanwhile) leaves the failure unread
+        self.ready.add_done_callback(_retrieve)
         #: Resolved once the transport is closed (TLS's close_notify exchange included).
         self.closed: asyncio.Future[None] = loop.create_future()
         self._writable = asyncio.Event()
@@ -165,8 +170,8 @@ class NativeConnection(asyncio.Protocol):
             elif kind == Kind.STATUS:
                 call.status(body)
             elif kind == Kind.OVERSIZED:
-                call.cancel()
-                call.lost("a response was larger than the client's limit")
+                detail = f"a response was larger than the client's limit of {MAX_RESPONSE} bytes"
+                call.refuse(grpc.StatusCode.RESOURCE_EXHAUSTED, detail)
             else:
                 self.close()
                 return
@@ -219,9 +224,11 @@ class NativeChannel(grpc.aio.Channel):
         """`host:port`."""
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
-    def header(self, method: str, metadata: Metadata | None, timeout: float | None) -> bytes:
+    def header(
+        self, method: str, metadata: Metadata | None, timeout: float | None, window: int = 0
+    ) -> bytes:
         """A CALL frame's body."""
-        header = native_pb2.CallHeader(method=method, metadata=self._metadata)
+        header = native_pb2.CallHeader(method=method, metadata=self._metadata, window=window)
         for key, value in metadata or ():
             header.metadata.add(key=key, value=value.encode() if isinstance(value, str) else value)
         if timeout is not None:
@@ -295,6 +302,14 @@ class NativeChannel(grpc.aio.Channel):
         except (OSError, ssl.SSLError) as exc:
             call.lost(f"failed to connect to {self.address}: {exc}")
             return
+        except asyncio.CancelledError:
+            # the channel closed during the dial (or this task is being cancelled): the call
+            # must end either way, never wait for ever
+            call.lost("the channel is closed")
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            return
         if not call.done():
             connection.open(call, request)
 
@@ -323,6 +338,8 @@ class NativeChannel(grpc.aio.Channel):
             return grpc.ChannelConnectivity.CONNECTING
         if try_to_connect:
             self._dialing = asyncio.get_running_loop().create_task(self._dial())
+            self._dialing.add_done_callback(_retrieve)
+            self._changed()
         return grpc.ChannelConnectivity.IDLE
 
     async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
@@ -398,6 +415,9 @@ def _identity(data: Any) -> Any:
 class _Method:
     """One method of a channel: its header (made once) and how to (de)serialize."""
 
+    #: The response window of the method's calls (0: one response, none needed).
+    window = 0
+
     def __init__(
         self,
         channel: NativeChannel,
@@ -409,12 +429,12 @@ class _Method:
         self._method = method
         self._serialize: Callable[[Any], bytes] = serialize or _identity
         self._deserialize: Callable[[bytes], Any] = deserialize or _identity
-        self._header = channel.header(method, None, None)
+        self._header = channel.header(method, None, None, self.window)
 
     def _header_for(self, metadata: Metadata | None, timeout: float | None) -> bytes:
         if not metadata and timeout is None:
             return self._header
-        return self._channel.header(self._method, metadata, timeout)
+        return self._channel.header(self._method, metadata, timeout, self.window)
 
 
 class _UnaryUnary(_Method, grpc.aio.UnaryUnaryMultiCallable):  # type: ignore[type-arg]
@@ -433,6 +453,8 @@ class _UnaryUnary(_Method, grpc.aio.UnaryUnaryMultiCallable):  # type: ignore[ty
 
 
 class _UnaryStream(_Method, grpc.aio.UnaryStreamMultiCallable):  # type: ignore[type-arg]
+    window = RESPONSE_WINDOW
+
     def __call__(
         self,
         request: Any,
@@ -444,10 +466,12 @@ class _UnaryStream(_Method, grpc.aio.UnaryStreamMultiCallable):  # type: ignore[
     ) -> UnaryStreamCall:
         start = partial(self._channel.start, request=self._serialize(request))
         header = self._header_for(metadata, timeout)
-        return UnaryStreamCall(start, header, self._deserialize, timeout)
+        return UnaryStreamCall(start, header, self._deserialize, timeout, self.window)
 
 
 class _StreamStream(_Method, grpc.aio.StreamStreamMultiCallable):  # type: ignore[type-arg]
+    window = RESPONSE_WINDOW
+
     def __call__(
         self,
         request_iterator: AsyncIterator[Any] | Iterator[Any] | None = None,
@@ -459,7 +483,7 @@ class _StreamStream(_Method, grpc.aio.StreamStreamMultiCallable):  # type: ignor
     ) -> StreamStreamCall:
         header = self._header_for(metadata, timeout)
         call = StreamStreamCall(
-            self._channel.start, header, self._deserialize, timeout, self._serialize
+            self._channel.start, header, self._deserialize, timeout, self._serialize, self.window
         )
         if request_iterator is not None:
             _feed(call, request_iterator)
@@ -499,5 +523,13 @@ def _feed(call: StreamStreamCall, requests: AsyncIterator[Any] | Iterator[Any]) 
             await call.done_writing()
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError, asyncio.CancelledError):
             pass  # the call ended: its reader sees why
+        except Exception:
+            logger.exception("a request iterator failed; its call is cancelled")
+            call.cancel()  # as grpc.aio
 
     call.feeder = asyncio.get_running_loop().create_task(feed())
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

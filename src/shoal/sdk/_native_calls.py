@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 from grpc.aio import EOF  # type: ignore[attr-defined]
 
 from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
-from shoal.protocols.grpc.native.frames import Kind, encode
+from shoal.protocols.grpc.native.frames import Kind, encode, encode_window
 
 if TYPE_CHECKING:
     from shoal.sdk._native import NativeConnection
@@ -51,8 +52,13 @@ class NativeCall:
         header: bytes,
         deserialize: Callable[[bytes], Any],
         timeout: float | None,
+        window: int = 0,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        #: The response window the header asked for (0: none), and what was read since the
+        #: last WINDOW frame gave it back.
+        self._window = window
+        self._read_since = 0
         self.id = 0
         self.header = header
         self._deserialize = deserialize
@@ -85,9 +91,13 @@ class NativeCall:
 
     def status(self, body: bytes) -> None:
         """The STATUS frame arrived: the call is over."""
-        status = native_pb2.CallStatus.FromString(body) if body else None
-        if status is None:
+        if not body:
             self._end(grpc.StatusCode.OK, "")
+            return
+        try:
+            status = native_pb2.CallStatus.FromString(body)
+        except DecodeError:
+            self._end(grpc.StatusCode.INTERNAL, "the server sent a malformed status")
             return
         trailing = grpc.aio.Metadata(
             *(
@@ -100,6 +110,12 @@ class NativeCall:
     def lost(self, details: str) -> None:
         """The connection is gone (or never came)."""
         self._end(grpc.StatusCode.UNAVAILABLE, details)
+
+    def refuse(self, code: grpc.StatusCode, details: str) -> None:
+        """End the call here with `code` (the server is told to stop it)."""
+        if self._code is None:
+            self._send(Kind.CANCEL)
+            self._end(code, details)
 
     def _end(
         self, code: grpc.StatusCode, details: str, trailing: grpc.aio.Metadata | None = None
@@ -205,7 +221,11 @@ class NativeCall:
 
     async def _single(self) -> Any:
         """The one response of a call with a unary response; raises for a status not OK."""
-        await self._over()
+        try:
+            await self._over()
+        except asyncio.CancelledError:
+            self.cancel()  # as grpc.aio: the task awaiting a call takes the call with it
+            raise
         if self._code is not grpc.StatusCode.OK:
             raise self._error()
         if not self._responses:
@@ -219,8 +239,19 @@ class NativeCall:
                 if self._code is grpc.StatusCode.OK:
                     return EOF
                 raise self._error()
-            await self._wait()
-        return self._deserialize(self._responses.popleft())
+            try:
+                await self._wait()
+            except asyncio.CancelledError:
+                self.cancel()  # as grpc.aio
+                raise
+        body = self._responses.popleft()
+        if self._window:
+            self._read_since += 1
+            if self._read_since >= max(1, self._window // 2):  # give back half at a time
+                if self._code is None and self._connection is not None:
+                    self._connection.write(encode_window(self.id, self._read_since))
+                self._read_since = 0
+        return self._deserialize(body)
 
 
 class UnaryUnaryCall(NativeCall, grpc.aio.UnaryUnaryCall):  # type: ignore[type-arg]
@@ -259,8 +290,9 @@ class StreamStreamCall(UnaryStreamCall, grpc.aio.StreamStreamCall):  # type: ign
         deserialize: Callable[[bytes], Any],
         timeout: float | None,
         serialize: Callable[[Any], bytes],
+        window: int = 0,
     ) -> None:
-        super().__init__(start, header, deserialize, timeout)
+        super().__init__(start, header, deserialize, timeout, window)
         self._serialize = serialize
 
     async def write(self, request: Any) -> None:
@@ -280,10 +312,8 @@ class StreamStreamCall(UnaryStreamCall, grpc.aio.StreamStreamCall):  # type: ign
     async def _writable(self) -> None:
         if not self._started.done():
             await asyncio.shield(self._started)
-        if self._code is not None:
-            if self._code is grpc.StatusCode.OK:
-                raise asyncio.InvalidStateError("the RPC is already finished")
-            raise self._error()
+        if self._code is not None:  # as grpc.aio, whatever the status
+            raise asyncio.InvalidStateError("the RPC is already finished")
         if self._half_closed:
             raise asyncio.InvalidStateError("the RPC is half closed (done_writing was called)")
 

@@ -114,7 +114,9 @@ class Worker:
 
     @property
     def running(self) -> int:
-        """Jobs running now."""
+        """Jobs leased to this worker now: running, or reporting how they ended (a slot of
+        `concurrency` frees when the call ends; the lease, when the outcome is acked).
+        """
         return len(self._running)
 
     def _queues(self) -> tuple[str, ...]:
@@ -413,8 +415,11 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         interval = _BACKOFF
         while True:
+            # asyncio.timeout rather than wait_for: on Python 3.11 a wait_for cancelled as its
+            # inner wait ends can wait for ever on that inner task (a stop hung so, 1 in ~20)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._beat_now.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._beat_now.wait()
             self._beat_now.clear()
             session = self._session
             if session is None:

@@ -23,6 +23,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from shoal.core.errors import StorageError
 from shoal.stores.sqlite._connection import connect
 
 __all__ = ["Checkpointer"]
@@ -70,7 +71,15 @@ class Checkpointer:
         return changed
 
     def _run(self) -> None:
-        conn = connect(self._path, self._synchronous)
+        try:
+            conn = connect(self._path, self._synchronous)
+        except StorageError:
+            # the writer still checkpoints at WRITER_PAGES: slower commits, nothing lost
+            logger.exception(
+                "the checkpoint thread cannot open the database",
+                extra={"event": "store.checkpoint_failed", "path": str(self._path)},
+            )
+            return
         seen: list[int] = []
         try:
             while not self._stop.wait(INTERVAL):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -165,6 +166,8 @@ class SqliteStore(IdentityMixin):
         try:
             # the checkpointer thread copies the WAL; commits only bound it (_checkpoints)
             conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_PAGES}")
+            # a WAL that grew to that bound is cut back to it when it starts over
+            conn.execute(f"PRAGMA journal_size_limit = {WRITER_PAGES * 4096}")
             migrate(conn)
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             admin.forget_leaders(conn)
@@ -176,16 +179,19 @@ class SqliteStore(IdentityMixin):
     async def close(self) -> None:
         writer, reader, checkpointer = self._writer, self._reader, self._checkpointer
         self._writer = self._reader = self._checkpointer = None
-        try:
+        loop = asyncio.get_running_loop()
+        # Each step runs whatever the ones before it raised; they run bottom to top: the
+        # writer flushes what is queued, the checkpointer empties the WAL once nothing writes
+        # any more, and the lock goes last.
+        async with contextlib.AsyncExitStack() as steps:
             if writer is not None:
-                await writer.stop()
-            if reader is not None:
-                await reader.stop()
+                steps.callback(self._lock.release)
             if checkpointer is not None:
-                await asyncio.get_running_loop().run_in_executor(None, checkpointer.stop)
-        finally:
+                steps.push_async_callback(loop.run_in_executor, None, checkpointer.stop)
+            if reader is not None:
+                steps.push_async_callback(reader.stop)
             if writer is not None:
-                self._lock.release()
+                steps.push_async_callback(writer.stop)
 
     def set_ready_listener(self, listener: ReadyListener) -> None:
         """This process is the only one using the file: the listener is never called."""

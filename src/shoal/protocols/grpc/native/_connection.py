@@ -1,10 +1,13 @@
 """One client connection on the native framing: frames in, calls run, frames out.
 
-Each CALL frame starts a task that resolves the method's handler through the listener's
-interceptors (the gRPC server's own: tolerant decoding, then authentication) and runs it as
-grpc.aio would: a unary handler gets the first MESSAGE, a streaming one an iterator over them.
-Responses go out as MESSAGE frames, the end as one STATUS frame; a unary call's response and
-status leave in one write.
+Each CALL frame starts a task (`_handling.run_call`). The connection keeps the open calls by
+id; a call leaves that table the moment it ends for the server: its task finished, the client
+cancelled it, a message of it was too large, or its deadline passed. So a cancelled call's id
+is free at once, and a call cancelled before its task ever ran leaves nothing behind.
+
+Flow control is TCP's: the connection stops reading the socket while its calls hold more
+messages than their handlers have taken (`_HELD_HIGH`), or while the socket cannot take what
+the connection writes (so a client that never reads cannot make the server buffer without end).
 """
 
 from __future__ import annotations
@@ -12,21 +15,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
 import grpc
-import grpc.aio
 from google.protobuf.message import DecodeError
-from grpc.aio import EOF  # type: ignore[attr-defined]
 
 from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
-from shoal.protocols.grpc.native._context import NativeContext
+from shoal.protocols.grpc.native._handling import Metadata, Window, run_call, status_frame
 from shoal.protocols.grpc.native._inbox import Inbox
-from shoal.protocols.grpc.native.frames import PREFACE, FrameDecoder, FramingError, Kind, encode
+from shoal.protocols.grpc.native.frames import (
+    PREFACE,
+    FrameDecoder,
+    FramingError,
+    Kind,
+    window_increment,
+)
 from shoal.protocols.grpc.native.writes import Coalescer
 
-__all__ = ["NativeConnection", "Resolver"]
+__all__ = ["MAX_CALLS", "NativeConnection", "Resolver"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +49,7 @@ class Resolver(Protocol):
     max_body: int
     closing: bool
 
-    async def resolve(self, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> Any:
+    async def resolve(self, method: str, metadata: Metadata) -> Any:
         """The (intercepted) `grpc.RpcMethodHandler` of `method`, or None."""
         ...
 
@@ -51,21 +58,16 @@ class Resolver(Protocol):
         ...
 
 
-def _status(call: int, code: grpc.StatusCode, details: str = "", trailing: Any = ()) -> bytes:
-    if code is grpc.StatusCode.OK and not details and not trailing:
-        return encode(Kind.STATUS, call)  # an empty CallStatus: code 0
-    status = native_pb2.CallStatus(code=code.value[0], details=details)
-    for key, value in trailing:
-        status.metadata.add(key=key, value=value.encode() if isinstance(value, str) else value)
-    return encode(Kind.STATUS, call, status.SerializeToString())
+class _Call:
+    """An open call: its task, the messages waiting for it, its deadline and window."""
 
+    __slots__ = ("deadline", "inbox", "task", "window")
 
-def _metadata(header: native_pb2.CallHeader) -> tuple[tuple[str, str | bytes], ...]:
-    # As in gRPC: values of keys ending in -bin are bytes, the others text.
-    return tuple(
-        (key, value if key.endswith("-bin") else value.decode("utf-8", "replace"))
-        for key, value in ((entry.key, entry.value) for entry in header.metadata)
-    )
+    def __init__(self, inbox: Inbox, window: Window | None) -> None:
+        self.inbox = inbox
+        self.window = window
+        self.task: asyncio.Task[None] | None = None
+        self.deadline: asyncio.TimerHandle | None = None
 
 
 class NativeConnection(asyncio.Protocol):
@@ -76,25 +78,27 @@ class NativeConnection(asyncio.Protocol):
         self._decoder = FrameDecoder(resolver.max_body)
         self._transport: asyncio.Transport | None = None
         self._out: Coalescer | None = None
-        self._calls: dict[int, tuple[asyncio.Task[None], Inbox]] = {}
+        self._calls: dict[int, _Call] = {}
         self._held = 0
         self._reading = True
         self._writable = asyncio.Event()
         self._writable.set()
-        self._peer = ""
-        self._auth: Mapping[str, list[bytes]] = {}
+        self.peer = ""
+        self.auth: Mapping[str, list[bytes]] = {}
 
     @property
     def tasks(self) -> list[asyncio.Task[None]]:
         """The calls running now."""
-        return [task for task, _ in self._calls.values()]
+        return [call.task for call in self._calls.values() if call.task is not None]
+
+    # --- the transport ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
         self._transport = transport = cast(asyncio.Transport, transport)
         host, port, *_ = transport.get_extra_info("peername") or ("", 0)
-        self._peer = f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
-        self._auth = _auth_context(transport.get_extra_info("ssl_object"))
+        self.peer = f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
+        self.auth = _auth_context(transport.get_extra_info("ssl_object"))
         transport.write(PREFACE)
         self._out = Coalescer(transport)
 
@@ -103,8 +107,8 @@ class NativeConnection(asyncio.Protocol):
         if self._out is not None:
             self._out.detach()
         self._writable.set()
-        for task, _ in self._calls.values():
-            task.cancel()
+        for call_id in list(self._calls):
+            self._end(call_id)
         self._resolver.forget(self)
 
     def close(self) -> None:
@@ -116,9 +120,41 @@ class NativeConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._writable.clear()
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self._writable.set()
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        writable = self._writable.is_set()
+        if self._reading and (self._held > _HELD_HIGH or not writable):
+            self._reading = False
+            transport.pause_reading()
+        elif not self._reading and self._held < _HELD_LOW and writable:
+            self._reading = True
+            transport.resume_reading()
+
+    # --- what a call uses (`_handling.Link`) ------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Send frames, with the others of this loop turn."""
+        if self._out is not None:
+            self._out.write(data)
+
+    async def drained(self) -> None:
+        """Until the socket takes writes again."""
+        if not self._writable.is_set():
+            await self._writable.wait()
+
+    async def resolve(self, method: str, metadata: Metadata) -> Any:
+        """The intercepted handler of `method`, or None."""
+        return await self._resolver.resolve(method, metadata)
+
+    # --- frames -----------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -126,151 +162,111 @@ class NativeConnection(asyncio.Protocol):
         except FramingError as exc:
             logger.warning(
                 "native connection from %s broke the framing: %s",
-                self._peer,
+                self.peer,
                 exc,
-                extra={"event": "native.framing_error", "peer": self._peer},
+                extra={"event": "native.framing_error", "peer": self.peer},
             )
             self.close()
             return
-        for kind, call, body in frames:
+        for kind, call_id, body in frames:
             if kind == Kind.MESSAGE:
-                entry = self._calls.get(call)
-                if entry is not None:  # else the call ended: a late message is dropped
-                    entry[1].put(body)
+                call = self._calls.get(call_id)
+                # a message of a call that ended, or sent after its half-close, is dropped
+                if call is not None and call.inbox.put(body):
                     self._held += 1
             elif kind == Kind.CALL:
-                self._open(call, body)
+                self._open(call_id, body)
             elif kind == Kind.HALF_CLOSE:
-                entry = self._calls.get(call)
-                if entry is not None:
-                    entry[1].close()
+                call = self._calls.get(call_id)
+                if call is not None:
+                    call.inbox.close()
             elif kind == Kind.CANCEL:
-                entry = self._calls.get(call)
-                if entry is not None:
-                    entry[0].cancel()
+                self._end(call_id)
+            elif kind == Kind.WINDOW:
+                if not self._widen(call_id, body):
+                    return
             elif kind == Kind.OVERSIZED:
-                self._oversized(call)
+                self._end(call_id)
+                limit = self._resolver.max_body
+                detail = f"a message of this call is larger than the server's limit of {limit} B"
+                self.write(status_frame(call_id, grpc.StatusCode.RESOURCE_EXHAUSTED, detail))
             else:  # a STATUS from a client
                 self.close()
                 return
-        if self._held > _HELD_HIGH and self._reading and self._transport is not None:
-            self._reading = False
-            self._transport.pause_reading()
+        self._update_reading()
 
-    def _oversized(self, call: int) -> None:
-        entry = self._calls.get(call)
-        if entry is not None:
-            entry[0].cancel()
-        limit = self._resolver.max_body
-        detail = f"a message of this call is larger than the server's limit of {limit} bytes"
-        self._write(_status(call, grpc.StatusCode.RESOURCE_EXHAUSTED, detail))
+    def _widen(self, call_id: int, body: bytes) -> bool:
+        try:
+            increment = window_increment(body)
+        except FramingError as exc:
+            logger.warning("native client from %s: %s", self.peer, exc)
+            self.close()
+            return False
+        call = self._calls.get(call_id)
+        if call is not None and call.window is not None:
+            call.window.grant(increment)
+        return True
 
     def _taken(self) -> None:
         self._held -= 1
-        if not self._reading and self._held < _HELD_LOW and self._transport is not None:
-            self._reading = True
-            self._transport.resume_reading()
+        self._update_reading()
 
-    def _write(self, data: bytes) -> None:
-        if self._out is not None:
-            self._out.write(data)
+    def _end(self, call_id: int, *, stop: bool = True) -> None:
+        """The call is over for the server: its id is free, and its handler stops (`stop`;
+        a handler that ended by itself has nothing to stop).
+        """
+        call = self._calls.pop(call_id, None)
+        if call is None:
+            return
+        if stop and call.task is not None:
+            call.task.cancel()
+        if call.deadline is not None:
+            call.deadline.cancel()
+        self._held -= call.inbox.drop()
+        self._update_reading()
 
-    def _open(self, call: int, body: bytes) -> None:
-        if call in self._calls:
-            logger.warning("native client reused call id %d", call, extra={"event": "native.bad"})
+    def _expire(self, call_id: int) -> None:
+        self._end(call_id)
+        self.write(status_frame(call_id, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+
+    def _open(self, call_id: int, body: bytes) -> None:
+        if call_id in self._calls:
+            logger.warning(
+                "native client reused the id of open call %d",
+                call_id,
+                extra={"event": "native.bad"},
+            )
             self.close()
             return
         try:
             header = native_pb2.CallHeader.FromString(body)
         except DecodeError:
-            self._write(_status(call, grpc.StatusCode.INVALID_ARGUMENT, "malformed call header"))
+            detail = "malformed call header"
+            self.write(status_frame(call_id, grpc.StatusCode.INVALID_ARGUMENT, detail))
             return
         if self._resolver.closing:
-            self._write(_status(call, grpc.StatusCode.UNAVAILABLE, "the server is shutting down"))
+            detail = "the server is shutting down"
+            self.write(status_frame(call_id, grpc.StatusCode.UNAVAILABLE, detail))
             return
         if len(self._calls) >= MAX_CALLS:
             detail = f"more than {MAX_CALLS} calls open on one connection"
-            self._write(_status(call, grpc.StatusCode.RESOURCE_EXHAUSTED, detail))
+            self.write(status_frame(call_id, grpc.StatusCode.RESOURCE_EXHAUSTED, detail))
             return
-        inbox = Inbox(self._taken)
-        task = asyncio.get_running_loop().create_task(self._serve(call, header, inbox))
-        self._calls[call] = (task, inbox)
+        call = _Call(Inbox(self._taken), Window(header.window) if header.window else None)
+        loop = asyncio.get_running_loop()
+        call.task = loop.create_task(self._serve(call_id, call, header))
+        if header.timeout > 0:  # as gRPC: past its deadline the server stops the call itself
+            call.deadline = loop.call_later(header.timeout, self._expire, call_id)
+        self._calls[call_id] = call
 
-    async def _serve(self, call: int, header: native_pb2.CallHeader, inbox: Inbox) -> None:
+    async def _serve(self, call_id: int, call: _Call, header: native_pb2.CallHeader) -> None:
         try:
-            await self._run(call, header, inbox)
+            await run_call(self, call_id, header, call.inbox, call.window)
         except asyncio.CancelledError:
-            pass  # the client cancelled the call or hung up: nobody to tell
+            pass  # the client cancelled the call, it expired, or the connection went away
         finally:
-            self._held -= len(inbox)
-            del self._calls[call]
-
-    async def _run(self, call: int, header: native_pb2.CallHeader, inbox: Inbox) -> None:
-        metadata = _metadata(header)
-        handler = await self._resolver.resolve(header.method, metadata)
-        if handler is None:
-            detail = f"method {header.method} is not served here"
-            self._write(_status(call, grpc.StatusCode.UNIMPLEMENTED, detail))
-            return
-        serialize = handler.response_serializer
-        decode = handler.request_deserializer
-
-        async def send(message: Any) -> None:
-            self._write(encode(Kind.MESSAGE, call, serialize(message)))
-            if not self._writable.is_set():
-                await self._writable.wait()
-
-        async def read() -> Any:
-            body = await inbox.get()
-            return EOF if body is None else decode(body)
-
-        context = NativeContext(metadata, self._peer, self._auth, header.timeout, send, read)
-        try:
-            if handler.request_streaming:
-                request: Any = inbox.messages(decode)
-            else:
-                body = await inbox.get()
-                if body is None:
-                    raise _NoRequest
-                request = decode(body)
-            if handler.response_streaming:
-                behaviour = handler.unary_stream or handler.stream_stream
-                await _stream_out(behaviour(request, context), send)
-                tail = b""
-            else:
-                behaviour = handler.unary_unary or handler.stream_unary
-                response = await behaviour(request, context)
-                tail = encode(Kind.MESSAGE, call, serialize(response))
-            end = context.end
-            self._write(tail + _status(call, end.code, end.details, end.trailing))
-        except grpc.aio.AbortError:
-            end = context.end
-            self._write(_status(call, end.code, end.details, end.trailing))
-        except _NoRequest:
-            detail = "a unary call needs its request message"
-            self._write(_status(call, grpc.StatusCode.INVALID_ARGUMENT, detail))
-        except Exception as exc:
-            logger.exception(
-                "native call %s failed",
-                header.method,
-                extra={"event": "native.call_error", "method": header.method},
-            )
-            detail = f"unexpected {type(exc).__name__}"
-            self._write(_status(call, grpc.StatusCode.UNKNOWN, detail))
-
-
-class _NoRequest(Exception):
-    """The client half-closed a unary call without sending its request."""
-
-
-async def _stream_out(result: Any, send: Callable[[Any], Awaitable[None]]) -> None:
-    """Send what a streaming handler yields (or await one that writes through its context)."""
-    if hasattr(result, "__aiter__"):
-        responses: AsyncIterator[Any] = result
-        async for response in responses:
-            await send(response)
-    else:
-        await result
+            if self._calls.get(call_id) is call:
+                self._end(call_id, stop=False)
 
 
 def _auth_context(ssl_object: ssl.SSLObject | None) -> Mapping[str, list[bytes]]:

@@ -25,14 +25,23 @@ class Inbox:
         self._waiter: asyncio.Future[None] | None = None
         self._on_take = on_take
 
-    def __len__(self) -> int:
-        return len(self._items)
+    def put(self, body: bytes) -> bool:
+        """A message arrived; False if it was dropped (after the half-close: the client broke
+        the rules).
+        """
+        if self._closed:
+            return False
+        self._items.append(body)
+        self._wake()
+        return True
 
-    def put(self, body: bytes) -> None:
-        """A message arrived (ignored after the half-close: the client broke the rules)."""
-        if not self._closed:
-            self._items.append(body)
-            self._wake()
+    def drop(self) -> int:
+        """The call ended: forget the messages not taken; how many there were."""
+        count = len(self._items)
+        self._items.clear()
+        self._closed = True
+        self._wake()
+        return count
 
     def close(self) -> None:
         """The client sends no more."""

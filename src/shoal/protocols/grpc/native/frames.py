@@ -3,10 +3,11 @@
 A connection starts with `PREFACE` from each side, then carries frames:
 
     length: u32 big-endian   bytes after this field (5 + len(body))
-    kind:   u8               CALL, MESSAGE, HALF_CLOSE, STATUS, CANCEL
+    kind:   u8               CALL, MESSAGE, HALF_CLOSE, STATUS, CANCEL, WINDOW
     call:   u32 big-endian   the call the frame belongs to (chosen by the client)
     body:   bytes            CALL: a `CallHeader`; MESSAGE: a message of the called method;
-                             STATUS: a `CallStatus`; HALF_CLOSE and CANCEL: empty
+                             STATUS: a `CallStatus`; WINDOW: a u32 increment;
+                             HALF_CLOSE and CANCEL: empty
 
 Both the server (`protocols.grpc.native`) and the SDK's channel use this module; neither does
 any I/O here, so it is tested with hypothesis alone.
@@ -26,6 +27,8 @@ __all__ = [
     "FramingError",
     "Kind",
     "encode",
+    "encode_window",
+    "window_increment",
 ]
 
 #: What each side sends first: names the protocol and its version.
@@ -53,6 +56,8 @@ class Kind(IntEnum):
     STATUS = 4
     #: Client: abandon the call.
     CANCEL = 5
+    #: Client: the server may send this many more messages of the call (body: u32).
+    WINDOW = 6
 
 
 _KINDS = frozenset(int(kind) for kind in Kind if kind is not Kind.OVERSIZED)
@@ -73,6 +78,22 @@ class FramingError(Exception):
 def encode(kind: int, call: int, body: bytes = b"") -> bytes:
     """One frame's bytes."""
     return _HEADER.pack(len(body) + _FIXED, kind, call) + body
+
+
+_WINDOW = struct.Struct(">I")
+
+
+def encode_window(call: int, increment: int) -> bytes:
+    """A WINDOW frame: the server may send `increment` more messages of the call."""
+    return encode(Kind.WINDOW, call, _WINDOW.pack(increment))
+
+
+def window_increment(body: bytes) -> int:
+    """A WINDOW frame's increment. `FramingError` if the body is not one u32."""
+    if len(body) != _WINDOW.size:
+        raise FramingError(f"a WINDOW frame carries 4 bytes, not {len(body)}")
+    increment: int = _WINDOW.unpack(body)[0]
+    return increment
 
 
 class FrameDecoder:

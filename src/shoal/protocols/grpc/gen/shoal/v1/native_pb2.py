@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15shoal/v1/native.proto\x12\x08shoal.v1\"+\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"X\n\nCallHeader\x12\x0e\n\x06method\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x03(\x0b\x32\x17.shoal.v1.MetadataEntry\x12\x0f\n\x07timeout\x18\x03 \x01(\x01\"V\n\nCallStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07\x64\x65tails\x18\x02 \x01(\t\x12)\n\x08metadata\x18\x03 \x03(\x0b\x32\x17.shoal.v1.MetadataEntryB0Z.github.com/shoal/shoal/gen/go/shoal/v1;shoalv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15shoal/v1/native.proto\x12\x08shoal.v1\"+\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"h\n\nCallHeader\x12\x0e\n\x06method\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x03(\x0b\x32\x17.shoal.v1.MetadataEntry\x12\x0f\n\x07timeout\x18\x03 \x01(\x01\x12\x0e\n\x06window\x18\x04 \x01(\r\"V\n\nCallStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07\x64\x65tails\x18\x02 \x01(\t\x12)\n\x08metadata\x18\x03 \x03(\x0b\x32\x17.shoal.v1.MetadataEntryB0Z.github.com/shoal/shoal/gen/go/shoal/v1;shoalv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METADATAENTRY']._serialized_start=35
   _globals['_METADATAENTRY']._serialized_end=78
   _globals['_CALLHEADER']._serialized_start=80
-  _globals['_CALLHEADER']._serialized_end=168
-  _globals['_CALLSTATUS']._serialized_start=170
-  _globals['_CALLSTATUS']._serialized_end=256
+  _globals['_CALLHEADER']._serialized_end=184
+  _globals['_CALLSTATUS']._serialized_start=186
+  _globals['_CALLSTATUS']._serialized_end=272
 # @@protoc_insertion_point(module_scope)

@@ -15,14 +15,16 @@ class MetadataEntry(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
 
 class CallHeader(_message.Message):
-    __slots__ = ("method", "metadata", "timeout")
+    __slots__ = ("method", "metadata", "timeout", "window")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
     method: str
     metadata: _containers.RepeatedCompositeFieldContainer[MetadataEntry]
     timeout: float
-    def __init__(self, method: _Optional[str] = ..., metadata: _Optional[_Iterable[_Union[MetadataEntry, _Mapping]]] = ..., timeout: _Optional[float] = ...) -> None: ...
+    window: int
+    def __init__(self, method: _Optional[str] = ..., metadata: _Optional[_Iterable[_Union[MetadataEntry, _Mapping]]] = ..., timeout: _Optional[float] = ..., window: _Optional[int] = ...) -> None: ...
 
 class CallStatus(_message.Message):
     __slots__ = ("code", "details", "metadata")
