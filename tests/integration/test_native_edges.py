@@ -17,7 +17,7 @@ import pytest
 from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
 from shoal.protocols.grpc.native.frames import PREFACE, Frame, FrameDecoder, Kind, encode
 from shoal.protocols.grpc.native.server import NativeServer
-from shoal.sdk import _native
+from shoal.sdk import _native_connection
 from shoal.sdk._native import NativeChannel
 
 running: list[str] = []
@@ -235,7 +235,7 @@ async def test_a_response_over_the_clients_limit_is_resource_exhausted(
     server: tuple[NativeServer, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, port = server
-    monkeypatch.setattr(_native, "MAX_RESPONSE", 100)
+    monkeypatch.setattr(_native_connection, "MAX_RESPONSE", 100)
     channel = NativeChannel("127.0.0.1", port)
     with pytest.raises(grpc.aio.AioRpcError) as large:
         await channel.unary_unary("/t.S/Big")(b"500")

@@ -106,7 +106,8 @@ def open_channel(url: str, credentials: Credentials | None = None) -> grpc.aio.C
 def _native_channel(
     scheme: str, host: str, port: int, credentials: Credentials
 ) -> grpc.aio.Channel:
-    from shoal.sdk._native import NativeChannel, client_ssl
+    from shoal.sdk._native import NativeChannel
+    from shoal.sdk._native_connection import client_ssl
 
     metadata = [("authorization", f"Bearer {credentials.token}")] if credentials.token else []
     if scheme == "shoal":

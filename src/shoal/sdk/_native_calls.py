@@ -23,7 +23,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
 from shoal.protocols.grpc.native.frames import Kind, encode, encode_window
 
 if TYPE_CHECKING:
-    from shoal.sdk._native import NativeConnection
+    from shoal.sdk._native_connection import NativeConnection
 
 __all__ = [
     "NativeCall",
