@@ -71,11 +71,15 @@ def _split(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, parts.port
 
 
+def _target(hostname: str, port: int) -> str:
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return f"{host}:{port}"
+
+
 def parse_grpc_url(url: str) -> tuple[str, str]:
     """(scheme, `host:port`) of a server URL: `grpc://`, `grpcs://`, `shoal://`, `shoals://`."""
     scheme, hostname, port = _split(url)
-    host = f"[{hostname}]" if ":" in hostname else hostname
-    return scheme, f"{host}:{port}"
+    return scheme, _target(hostname, port)
 
 
 def open_channel(url: str, credentials: Credentials | None = None) -> grpc.aio.Channel:
@@ -88,7 +92,7 @@ def open_channel(url: str, credentials: Credentials | None = None) -> grpc.aio.C
     scheme, host, port = _split(url)
     if scheme in NATIVE_SCHEMES:
         return _native_channel(scheme, host, port, credentials)
-    target = parse_grpc_url(url)[1]
+    target = _target(host, port)
     # grpc-stubs types interceptors as a partial stub that must be cast.
     interceptors: Any = _token_interceptors(credentials.token) if credentials.token else None
     if scheme == "grpc":

@@ -25,6 +25,7 @@ import grpc
 import grpc.aio
 
 from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
+from shoal.protocols.grpc.native.metadata import to_entries
 from shoal.sdk._native_calls import (
     NativeCall,
     StreamStreamCall,
@@ -60,10 +61,7 @@ class NativeChannel(grpc.aio.Channel):
         metadata: Metadata = (),
     ) -> None:
         self.host, self.port, self._tls = host, port, tls
-        self._metadata = [
-            native_pb2.MetadataEntry(key=k, value=v.encode() if isinstance(v, str) else v)
-            for k, v in metadata
-        ]
+        self._metadata = to_entries(metadata)
         self._connection: NativeConnection | None = None
         self._dialing: asyncio.Task[NativeConnection] | None = None
         self._closed = False
@@ -81,8 +79,7 @@ class NativeChannel(grpc.aio.Channel):
     ) -> bytes:
         """A CALL frame's body."""
         header = native_pb2.CallHeader(method=method, metadata=self._metadata, window=window)
-        for key, value in metadata or ():
-            header.metadata.add(key=key, value=value.encode() if isinstance(value, str) else value)
+        header.metadata.extend(to_entries(metadata or ()))
         if timeout is not None:
             header.timeout = timeout
         return header.SerializeToString()
@@ -127,13 +124,18 @@ class NativeChannel(grpc.aio.Channel):
             return connection
         if self._closed:
             raise ConnectionError("the channel is closed")
-        if self._dialing is None or self._dialing.done():
-            self._dialing = asyncio.get_running_loop().create_task(self._dial())
-            self._changed()
         try:
-            return await asyncio.shield(self._dialing)
+            return await asyncio.shield(self._start_dial())
         except TimeoutError as exc:
             raise ConnectionError(f"{self.address} did not answer as a shoal server") from exc
+
+    def _start_dial(self) -> asyncio.Task[NativeConnection]:
+        """The dial under way, or a new one (its failure read here if nobody awaits it)."""
+        if self._dialing is None or self._dialing.done():
+            self._dialing = asyncio.get_running_loop().create_task(self._dial())
+            self._dialing.add_done_callback(retrieve)
+            self._changed()
+        return self._dialing
 
     def start(self, call: NativeCall, request: bytes | None = None) -> None:
         """Send `call` now if connected, else once connected (failing it if that fails)."""
@@ -189,9 +191,7 @@ class NativeChannel(grpc.aio.Channel):
         if self._dialing is not None and not self._dialing.done():
             return grpc.ChannelConnectivity.CONNECTING
         if try_to_connect:
-            self._dialing = asyncio.get_running_loop().create_task(self._dial())
-            self._dialing.add_done_callback(retrieve)
-            self._changed()
+            self._start_dial()
         return grpc.ChannelConnectivity.IDLE
 
     async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:

@@ -21,6 +21,7 @@ from grpc.aio import EOF  # type: ignore[attr-defined]
 
 from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
 from shoal.protocols.grpc.native.frames import Kind, encode, encode_window
+from shoal.protocols.grpc.native.metadata import from_entries
 
 if TYPE_CHECKING:
     from shoal.sdk._native_connection import NativeConnection
@@ -99,12 +100,7 @@ class NativeCall:
         except DecodeError:
             self._end(grpc.StatusCode.INTERNAL, "the server sent a malformed status")
             return
-        trailing = grpc.aio.Metadata(
-            *(
-                (m.key, m.value if m.key.endswith("-bin") else m.value.decode("utf-8", "replace"))
-                for m in status.metadata
-            )
-        )
+        trailing = grpc.aio.Metadata(*from_entries(status.metadata))
         self._end(_CODES.get(status.code, grpc.StatusCode.UNKNOWN), status.details, trailing)
 
     def lost(self, details: str) -> None:

@@ -416,7 +416,7 @@ class Worker:
         interval = _BACKOFF
         while True:
             # asyncio.timeout rather than wait_for: on Python 3.11 a wait_for cancelled as its
-            # inner wait ends can wait for ever on that inner task (a stop hung so, 1 in ~20)
+            # inner wait ends can wait for ever on that inner task (a stop hung so, ~1 in 9)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._beat_now.wait()

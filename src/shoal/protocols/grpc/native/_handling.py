@@ -21,12 +21,13 @@ from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
 from shoal.protocols.grpc.native._context import NativeContext
 from shoal.protocols.grpc.native._inbox import Inbox
 from shoal.protocols.grpc.native.frames import Kind, encode
+from shoal.protocols.grpc.native.metadata import Pairs, from_entries, to_entries
 
 __all__ = ["Link", "Window", "run_call", "status_frame"]
 
 logger = logging.getLogger(__name__)
 
-Metadata = tuple[tuple[str, str | bytes], ...]
+Metadata = Pairs
 
 
 class Link(Protocol):
@@ -53,17 +54,8 @@ def status_frame(call: int, code: grpc.StatusCode, details: str = "", trailing: 
     if code is grpc.StatusCode.OK and not details and not trailing:
         return encode(Kind.STATUS, call)
     status = native_pb2.CallStatus(code=code.value[0], details=details)
-    for key, value in trailing:
-        status.metadata.add(key=key, value=value.encode() if isinstance(value, str) else value)
+    status.metadata.extend(to_entries(trailing))
     return encode(Kind.STATUS, call, status.SerializeToString())
-
-
-def _metadata(header: native_pb2.CallHeader) -> Metadata:
-    # As in gRPC: values of keys ending in -bin are bytes, the others text.
-    return tuple(
-        (key, value if key.endswith("-bin") else value.decode("utf-8", "replace"))
-        for key, value in ((entry.key, entry.value) for entry in header.metadata)
-    )
 
 
 class Window:
@@ -106,7 +98,7 @@ async def run_call(
     """
     context: NativeContext | None = None
     try:
-        metadata = _metadata(header)
+        metadata = from_entries(header.metadata)
         handler = await link.resolve(header.method, metadata)
         if handler is None:
             detail = f"method {header.method} is not served here"
