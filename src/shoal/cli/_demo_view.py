@@ -20,14 +20,30 @@ class Tracked:
     expected: JobState
     state: JobState = JobState.QUEUED
     attempt: int = 0
+    #: The last failed attempt shown as retried.
+    retried: int = 0
     enqueued_at: float = field(default_factory=time.monotonic)
     done: bool = False
 
 
 def change_line(item: Tracked, job: Job) -> str | None:
-    """A line for what changed since the job was last seen (a finish or a retry), or None."""
-    line = None
+    """Lines for what changed since the job was last seen (a retry, a finish), or None.
+
+    A retry is read from the attempt count, not from catching the job `scheduled`: a short
+    backoff can pass between two looks, and then the job is already running its next attempt.
+    """
+    lines = []
     short = job.id[-8:]
+    retried = _last_retried(job)
+    if retried > item.retried:
+        # a failed job's error is its last attempt's, not the one retried before it
+        why = f" ({job.error.type}: {job.error.message})" if job.error else ""
+        if job.state is JobState.FAILED:
+            why = ""
+        lines.append(
+            f"[yellow]↻[/] {item.label:<28} {short} attempt {retried} failed{why}; retrying"
+        )
+        item.retried = retried
     if job.is_terminal and not item.done:
         took = time.monotonic() - item.enqueued_at
         mark = {JobState.SUCCEEDED: "[green]✓[/]", JobState.FAILED: "[red]✗[/]"}.get(
@@ -35,18 +51,22 @@ def change_line(item: Tracked, job: Job) -> str | None:
         )
         detail = f" {job.error.type}: {job.error.message}" if job.error else ""
         expected = "" if job.state is item.expected else f" [bold red](expected {item.expected})[/]"
-        line = (
+        lines.append(
             f"{mark} {item.label:<28} {short} {state_text(job.state)} after "
             f"{job.attempt} attempt(s), {took:.1f}s{detail}{expected}"
         )
         item.done = True
-    elif job.state is JobState.SCHEDULED and job.attempt > item.attempt and job.error:
-        line = (
-            f"[yellow]↻[/] {item.label:<28} {short} attempt {job.attempt} failed "
-            f"({job.error.type}: {job.error.message}); retrying"
-        )
     item.state, item.attempt = job.state, job.attempt
-    return line
+    return "\n".join(lines) or None
+
+
+def _last_retried(job: Job) -> int:
+    """The last attempt that failed and was followed by another (0: none)."""
+    if job.state is JobState.SCHEDULED:
+        return job.attempt  # it failed, and waits for the next
+    if job.state is JobState.FAILED:
+        return job.attempt - 1  # the last one failed for good; those before were retried
+    return max(job.attempt - 1, 0)  # it runs, or ran, an attempt after a failed one
 
 
 def board(stats: QueueStats, items: list[Tracked], progress: Progress) -> RenderableType:
