@@ -218,6 +218,24 @@ def test_fast_row_decoding_equals_the_constructor() -> None:
     assert hash(row_to_job(row)) == hash(job)
 
 
+async def test_new_jobs_are_stored_whole_from_their_short_rows(tmp_path: Path) -> None:
+    from shoal.stores.sqlite._rows import is_new
+
+    store = SqliteStore(tmp_path / "x.db")
+    await store.open()
+    fresh = [make_job(tags=("a",), idempotency_key="k", timeout=2.0, schedule_id="s")]
+    fresh += [make_job(run_at=T0 + 5, parent_id="p") for _ in range(600)]  # two statements
+    ran = transitions.claim(make_job(), "w", "t", T0, 9)
+    try:
+        assert all(map(is_new, fresh)) and not is_new(ran)
+        await store.enqueue(fresh, T0)
+        await store.enqueue([ran], T0)  # a job that ran: every column is written
+        for job in [*fresh, ran]:
+            assert await store.get_job("default", job.id) == job
+    finally:
+        await store.close()
+
+
 async def test_only_writes_of_known_few_rows_run_inline(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "x.db", inline_writes=True)
     await store.open()

@@ -42,8 +42,11 @@ def enqueue(
     rows: list[tuple[Any, ...]],
     now: float,
     window: float,
+    new: bool,
 ) -> list[int | Sequence[Any] | None]:
     """Insert the jobs (`rows` are their columns) but those whose idempotency key is taken.
+
+    `new`: the rows are `new_job_params`, else `job_params` (see `insert_jobs_sql`).
 
     Returns per job None (stored), the index of the job of this batch that took its key, or
     the row of the stored job that did.
@@ -67,7 +70,7 @@ def enqueue(
         out.append(None)
     for start in range(0, len(fresh), INSERT_CHUNK):
         chunk = fresh[start : start + INSERT_CHUNK]
-        conn.execute(insert_jobs_sql(len(chunk)), [value for row in chunk for value in row])
+        conn.execute(insert_jobs_sql(len(chunk), new), [value for row in chunk for value in row])
     return out
 
 

@@ -23,16 +23,27 @@ JOB_COLUMNS = (
     " progress, parent_id, schedule_id"
 )
 
-INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * 30)})"
-#: Rows per multi-row INSERT (30 parameters each; SQLite allows 32,766 per statement).
-INSERT_CHUNK = 100
+#: Rows per multi-row INSERT (SQLite allows 32,766 parameters per statement).
+INSERT_CHUNK = 500
+#: What a new job can carry; the rest of its row starts empty: NULL, or the constant 0 that
+#: `insert_jobs_sql` writes for `attempt` and `cancel_requested`. Binding these 17 parameters
+#: rather than all 30 takes ~40% off a bulk INSERT with every index (bench/README.md).
+_NEW_COLUMNS = (
+    "id, namespace, queue, task, payload, state, created_at, run_at, content_type, priority,"
+    " max_attempts, backoff, timeout, idempotency_key, tags, parent_id, schedule_id,"
+    " attempt, cancel_requested"
+)
 
 
 @functools.cache
-def insert_jobs_sql(rows: int) -> str:
-    """One INSERT for `rows` jobs: the writer releases the GIL once per statement, not per row."""
-    row = f"({', '.join('?' * 30)})"
-    return f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES {', '.join([row] * rows)}"
+def insert_jobs_sql(rows: int, new: bool = True) -> str:
+    """One INSERT for `rows` jobs: the writer releases the GIL once per statement, not per row.
+
+    `new`: the rows are `new_job_params`, else `job_params`.
+    """
+    row = f"({', '.join('?' * 17)}, 0, 0)" if new else f"({', '.join('?' * 30)})"
+    columns = _NEW_COLUMNS if new else JOB_COLUMNS
+    return f"INSERT INTO jobs ({columns}) VALUES {', '.join([row] * rows)}"
 
 
 #: Every column a state move may change, written back by id.
@@ -77,6 +88,45 @@ def job_params(job: Job) -> tuple[Any, ...]:
         job.lease_expires_at,
         int(job.cancel_requested),
         job.progress,
+        job.parent_id,
+        job.schedule_id,
+    )
+
+
+def is_new(job: Job) -> bool:
+    """Whether `job` has never run: everything a run sets is still empty."""
+    return (
+        job.attempt == 0
+        and job.started_at is None
+        and job.finished_at is None
+        and job.result is None
+        and job.error is None
+        and job.lease_token is None
+        and job.worker_id is None
+        and job.lease_expires_at is None
+        and job.progress is None
+        and not job.cancel_requested
+    )
+
+
+def new_job_params(job: Job) -> tuple[Any, ...]:
+    """The parameters of a job that `is_new`, in the order of `insert_jobs_sql(..., new=True)`."""
+    return (
+        job.id,
+        job.namespace,
+        job.queue,
+        job.task,
+        job.payload,
+        _VALUES[job.state],
+        job.created_at,
+        job.run_at,
+        job.content_type,
+        job.priority,
+        job.max_attempts,
+        job.backoff,
+        job.timeout,
+        job.idempotency_key,
+        json.dumps(job.tags) if job.tags else None,
         job.parent_id,
         job.schedule_id,
     )
