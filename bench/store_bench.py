@@ -33,7 +33,7 @@ from shoal.core.ports import ClaimRequest, Store
 from shoal.stores.memory import MemoryStore
 from shoal.stores.sqlite import SqliteStore
 from shoal.stores.sqlite._connection import connect, migrate
-from shoal.stores.sqlite._rows import INSERT_JOB, job_params
+from shoal.stores.sqlite._rows import insert_jobs_sql, new_job_params
 
 T0 = 1_700_000_000.0
 T = TypeVar("T")
@@ -130,7 +130,8 @@ def bench_raw(path: Path, count: int, per_transaction: int, synchronous: str) ->
     """The raw reference loop on the store's own schema: insert every row, then mark it done."""
     conn = connect(path, synchronous)
     migrate(conn)
-    rows = [job_params(job) for job in make_jobs(count)]
+    rows = [new_job_params(job) for job in make_jobs(count)]
+    insert = insert_jobs_sql(1)  # the statement the store runs for one new job
     done = "UPDATE jobs SET state = 'succeeded', finished_at = ?, progress = 1.0 WHERE id = ?"
 
     def in_transactions(each: Callable[[Any], None], items: list[Any]) -> None:
@@ -141,7 +142,7 @@ def bench_raw(path: Path, count: int, per_transaction: int, synchronous: str) ->
             conn.execute("COMMIT")
 
     started = time.perf_counter()
-    in_transactions(lambda row: conn.execute(INSERT_JOB, row), rows)
+    in_transactions(lambda row: conn.execute(insert, row), rows)
     in_transactions(lambda row: conn.execute(done, (T0, row[0])), rows)
     elapsed = time.perf_counter() - started
     conn.close()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NewType
 
+from shoal.core._records import fast_init
+
 __all__ = [
     "ACTIVE_STATES",
     "DEFAULT_NAMESPACE",
@@ -74,6 +76,7 @@ class JobError:
     retryable: bool = True
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Job:
     """A unit of work and everything shoal knows about it."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from shoal.core._records import fast_init
 from shoal.core.errors import InvalidArgument
 from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE, JobQuery, JobState
 from shoal.core.retry import RetryPolicy
@@ -33,6 +34,7 @@ class Limits:
     max_attempts: int = 1000
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EnqueueRequest:
     """One job to enqueue. Unset options take the queue's policy (`QueuePolicy`)."""
@@ -54,7 +56,7 @@ class EnqueueRequest:
     idempotency_key: str | None = None
     #: Also deduplicate against finished jobs created less than this many seconds ago.
     dedupe_window: float = 0.0
-    tags: tuple[str, ...] = field(default_factory=tuple)
+    tags: tuple[str, ...] = ()
     parent_id: str | None = None
     schedule_id: str | None = None
 
