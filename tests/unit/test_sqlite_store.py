@@ -20,7 +20,7 @@ from shoal.stores.sqlite import _store as store_module
 from shoal.stores.sqlite._connection import connect
 from shoal.stores.sqlite._leases import completed
 from shoal.stores.sqlite._rows import job_params, row_to_job, row_to_job_slow
-from shoal.stores.sqlite._threads import INLINE_GROUP, Writer
+from shoal.stores.sqlite._threads import INLINE_GROUP, INLINE_ROWS, Writer
 from shoal.testing import make_job
 from shoal.testing.store_contract import T0
 
@@ -138,7 +138,7 @@ async def test_inline_writes_run_lone_small_groups_on_the_loop(tmp_path: Path) -
     try:
         loop_thread = threading.get_ident()
         assert await writer.submit(op) == loop_thread  # a lone write: no thread hop
-        assert await writer.submit(op, bulk=True) != loop_thread  # many rows: the thread
+        assert await writer.submit(op, rows=None) != loop_thread  # a sweep: the thread
         # A crowded loop turn goes to the thread as one group: group commit is kept.
         commits = writer.commits
         threads = await asyncio.gather(*(writer.submit(op) for _ in range(INLINE_GROUP + 1)))
@@ -248,7 +248,8 @@ async def test_only_writes_of_known_few_rows_run_inline(tmp_path: Path) -> None:
         assert await store._write(thread_of, rows=1) == loop_thread
         # A sweep (promotion, reaping, retention, a purge) says no row count: the thread.
         assert await store._write(thread_of) != loop_thread
-        assert await store._write(thread_of, rows=INLINE_GROUP + 1) != loop_thread
+        assert await store._write(thread_of, rows=INLINE_ROWS) == loop_thread
+        assert await store._write(thread_of, rows=INLINE_ROWS + 1) != loop_thread
     finally:
         await store.close()
 

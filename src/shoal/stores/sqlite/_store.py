@@ -38,7 +38,7 @@ from shoal.stores.sqlite._checkpoints import WRITER_PAGES, Checkpointer
 from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
 from shoal.stores.sqlite._identity import IdentityMixin
 from shoal.stores.sqlite._rows import is_new, job_params, new_job_params, row_to_job
-from shoal.stores.sqlite._threads import INLINE_GROUP, Op, Reader, Writer
+from shoal.stores.sqlite._threads import Op, Reader, Writer
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ class SqliteStore(IdentityMixin):
                 operations itself, in one transaction, when the writer thread is idle: a lone
                 caller then skips two thread wake-ups per write. Local mode and the server
                 turn it on; the loop waits on SQLite only for a group of at most
-                `INLINE_GROUP` single-row operations (~0.1 ms), never for bulk ones.
+                `INLINE_GROUP` operations of at most `INLINE_ROWS` rows each, never for a
+                sweep.
         """
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS_MODES:
@@ -210,8 +211,7 @@ class SqliteStore(IdentityMixin):
         writer = self._writer
         if writer is None:
             raise Unavailable("store is closed")
-        bulk = rows is None or rows > INLINE_GROUP
-        return await writer.submit(op, atomic=atomic, bulk=bulk)
+        return await writer.submit(op, atomic=atomic, rows=rows)
 
     async def _read(self, query: Op[T]) -> T:
         reader = self._reader
