@@ -133,7 +133,7 @@ class Procs:
             stderr=log,
             text=True,
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            env={**os.environ, "PYTHONPATH": f"{ROOT}/src:{ROOT}", **(env or {})},
             start_new_session=True,
         )
         log.close()

@@ -1,4 +1,4 @@
-"""Frames written in one loop turn leave in one write (shoal.protocols.grpc.native.writes)."""
+"""A turn's first frame leaves at once, its others in one write (native.writes)."""
 
 from __future__ import annotations
 
@@ -20,29 +20,33 @@ class _Transport:
         return self.closing
 
 
-async def test_one_turn_makes_one_write_and_the_next_turn_another() -> None:
+async def test_the_first_frame_leaves_at_once_and_the_turns_others_together() -> None:
     transport = _Transport()
     out = Coalescer(transport)  # type: ignore[arg-type]
     out.write(b"a")
-    out.write(b"bc")
-    assert transport.writes == []  # held until the turn's callbacks ran
+    assert transport.writes == [b"a"]  # a lone frame is not held
+    out.write(b"b")
+    out.write(b"cd")
+    assert transport.writes == [b"a"]  # held until the turn's callbacks ran
     await asyncio.sleep(0)
-    assert transport.writes == [b"abc"]
-    out.write(b"d")
+    assert transport.writes == [b"a", b"bcd"]
+    out.write(b"e")
     await asyncio.sleep(0)
-    assert transport.writes == [b"abc", b"d"]
+    assert transport.writes == [b"a", b"bcd", b"e"]
 
 
 async def test_flush_writes_now_and_a_detached_one_drops() -> None:
     transport: Any = _Transport()
     out = Coalescer(transport)
     out.write(b"x")
-    out.flush()
-    assert transport.writes == [b"x"]
     out.write(b"y")
+    out.flush()
+    assert transport.writes == [b"x", b"y"]
+    out.write(b"z")  # a new turn's first frame
+    out.write(b"w")
     out.detach()
     await asyncio.sleep(0)
-    assert transport.writes == [b"x"]
+    assert transport.writes == [b"x", b"y", b"z"]
     closing: Any = _Transport()
     closing.closing = True
     late = Coalescer(closing)
