@@ -3,7 +3,8 @@
 Each job carries `time.time()` taken just before its enqueue call; the worker's task appends
 that and its own `time.time()` at start to a file (one line per job). The producer paces on
 an absolute timetable (job i at t0 + i/rate) and does not wait for a call to return before
-the next one starts (see `produce`), so a slow call does not lower the rate.
+the next one starts (see `produce`), so a slow call does not lower the rate. The producer runs
+on uvloop, as W1's does and as the SDK's workers and the server do.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+
+import uvloop
 
 from bench.workloads._app import make_app
 from bench.workloads._harness import Admin, Emit, percentiles, workspace
@@ -61,7 +64,7 @@ def measure(rate: float, seconds: float, concurrency: int = 64) -> dict[str, flo
         procs.worker(server.url, concurrency=concurrency, log=log)
         admin = Admin(server.address)
         try:
-            total, reached = asyncio.run(produce(server.url, rate, seconds))
+            total, reached = uvloop.run(produce(server.url, rate, seconds))
             admin.wait_done(total, timeout=60)
         finally:
             admin.close()
