@@ -49,6 +49,31 @@ def test_job_and_enqueue_request_keep_their_signatures_and_defaults() -> None:
     assert request.tags == () and request.payload == b"null"
 
 
+def test_annotations_resolve_and_every_field_is_set() -> None:
+    import typing
+
+    hints = typing.get_type_hints(Job.__init__)
+    assert hints["state"] is JobState
+    values = {f.name: object() for f in dataclasses.fields(Job)}
+    job = Job(**values)  # type: ignore[arg-type]
+    assert all(getattr(job, name) is value for name, value in values.items())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Base:
+    a: int
+
+
+@fast_init
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Derived(_Base):
+    b: str = "b"
+
+
+def test_a_subclass_sets_its_bases_fields() -> None:
+    assert (_Derived(1).a, _Derived(1, "c").b) == (1, "c")
+
+
 def test_refuses_what_it_cannot_build() -> None:
     @dataclasses.dataclass(frozen=True, slots=True)
     class Factory:

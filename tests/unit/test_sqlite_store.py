@@ -137,11 +137,13 @@ async def test_inline_writes_run_lone_small_groups_on_the_loop(tmp_path: Path) -
 
     try:
         loop_thread = threading.get_ident()
-        assert await writer.submit(op) == loop_thread  # a lone write: no thread hop
+        assert await writer.submit(op, rows=1) == loop_thread  # a lone write: no thread hop
         assert await writer.submit(op, rows=None) != loop_thread  # a sweep: the thread
         # A crowded loop turn goes to the thread as one group: group commit is kept.
         commits = writer.commits
-        threads = await asyncio.gather(*(writer.submit(op) for _ in range(INLINE_GROUP + 1)))
+        threads = await asyncio.gather(
+            *(writer.submit(op, rows=1) for _ in range(INLINE_GROUP + 1))
+        )
         assert loop_thread not in threads and writer.commits - commits < len(threads)
     finally:
         await writer.stop()
@@ -193,7 +195,8 @@ async def test_a_stale_cache_entry_falls_back_to_reading_rows(tmp_path: Path) ->
         assert writer is not None
         # A change behind the cache's back (no operation does this; the guard must catch it).
         await writer.submit(
-            lambda conn: conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (b.id,))
+            lambda conn: conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (b.id,)),
+            rows=1,
         )
         done = await asyncio.gather(
             *(store.complete(LeaseRef(j.id, j.lease_token or ""), None, T0) for j in (a, b))
@@ -234,6 +237,31 @@ async def test_new_jobs_are_stored_whole_from_their_short_rows(tmp_path: Path) -
             assert await store.get_job("default", job.id) == job
     finally:
         await store.close()
+
+
+def test_inserts_come_in_few_sizes_and_new_covers_every_field_a_run_sets() -> None:
+    import dataclasses
+
+    from shoal.core.model import Job
+    from shoal.stores.sqlite._rows import INSERT_CHUNK, insert_chunks, is_new, new_job_params
+
+    sizes: set[int] = set()
+    for rows in range(3 * INSERT_CHUNK):
+        chunks = insert_chunks(rows)
+        assert sum(chunks) == rows and len(chunks) <= rows // INSERT_CHUNK + 3
+        sizes.update(chunks)
+    assert len(sizes) <= 23  # each size is a statement kept prepared
+    # A field added to Job must be written by new_job_params or checked by is_new.
+    new_fields = {"id", "namespace", "queue", "task", "payload", "state", "created_at"}
+    new_fields |= {"run_at", "content_type", "priority", "max_attempts", "backoff", "timeout"}
+    new_fields |= {"idempotency_key", "tags", "parent_id", "schedule_id"}
+    run_values = {"attempt": 1, "started_at": 0.0, "finished_at": 0.0, "result": b""}
+    run_values |= {"error": JobError("E", "m"), "lease_token": "", "worker_id": ""}
+    run_values |= {"lease_expires_at": 0.0, "progress": 0.0, "cancel_requested": True}
+    assert {f.name for f in dataclasses.fields(Job)} == new_fields | set(run_values)
+    assert len(new_job_params(make_job())) == len(new_fields)
+    for name, value in run_values.items():  # even a falsy value means the job ran
+        assert not is_new(dataclasses.replace(make_job(), **{name: value})), name
 
 
 async def test_only_writes_of_known_few_rows_run_inline(tmp_path: Path) -> None:

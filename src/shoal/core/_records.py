@@ -12,11 +12,14 @@ descriptor, which is what `object.__setattr__` ends up calling. The class stays 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any, TypeVar
 
 __all__ = ["fast_init"]
 
 C = TypeVar("C", bound=type)
+#: The name of `__init__`'s first argument: one that no field can have.
+_SELF = "__fast_init_self__"
 
 
 def fast_init(cls: C) -> C:
@@ -30,23 +33,41 @@ def fast_init(cls: C) -> C:
         raise TypeError(f"{cls.__name__}: fast_init is for frozen dataclasses")
     if hasattr(cls, "__post_init__") or "__slots__" not in vars(cls):
         raise TypeError(f"{cls.__name__}: fast_init needs slots and no __post_init__")
-    scope: dict[str, Any] = {}
-    args, body = ["self"], []
+    names: dict[str, Any] = {}  # what __init__ refers to: setters and defaults
+    args, body = [_SELF], []
     for field in params:
         if field.default_factory is not dataclasses.MISSING or field.kw_only or not field.init:
             raise TypeError(f"{cls.__name__}.{field.name}: fast_init takes plain fields only")
         if field.default is dataclasses.MISSING:
             args.append(field.name)
         else:
-            scope[f"_default_{field.name}"] = field.default
+            names[f"_default_{field.name}"] = field.default
             args.append(f"{field.name}=_default_{field.name}")
-        scope[f"_set_{field.name}"] = vars(cls)[field.name].__set__
-        body.append(f"    _set_{field.name}(self, {field.name})")
-    source = f"def __init__({', '.join(args)}):\n" + "\n".join(body or ["    pass"]) + "\n"
-    exec(source, scope)  # the text is made of the class's own field names
-    init = scope["__init__"]
+        names[f"_set_{field.name}"] = _slot(cls, field.name).__set__
+        body.append(f"        _set_{field.name}({_SELF}, {field.name})")
+    # Built inside a factory, so that the setters are closure cells (no global lookups) and
+    # the function's globals are the class's module, as the generated __init__'s are: its
+    # string annotations resolve there (`typing.get_type_hints`).
+    source = (
+        f"def __make__({', '.join(names)}):\n"
+        f"    def __init__({', '.join(args)}):\n"
+        + "\n".join(body or ["        pass"])
+        + "\n    return __init__\n"
+    )
+    module_globals = vars(sys.modules[cls.__module__])
+    factory: dict[str, Any] = {}
+    exec(source, module_globals, factory)  # the text is made of the class's own field names
+    init = factory["__make__"](**names)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     init.__annotations__ = dict(cls.__init__.__annotations__)
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
+
+
+def _slot(cls: type, name: str) -> Any:
+    """The slot descriptor of `name`, which a base class may hold."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    raise TypeError(f"{cls.__name__}.{name}: no slot")  # pragma: no cover - dataclass made it

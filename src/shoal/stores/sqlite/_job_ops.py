@@ -18,9 +18,9 @@ from shoal.core.model import Job, JobError, JobState, LeaseRef
 from shoal.core.ports import DueResult
 from shoal.stores.sqlite._leases import LeaseCache
 from shoal.stores.sqlite._rows import (
-    INSERT_CHUNK,
     JOB_COLUMNS,
     UPDATE_JOB,
+    insert_chunks,
     insert_jobs_sql,
     row_to_job,
     update_params,
@@ -68,9 +68,11 @@ def enqueue(
             batch_keys[(job.namespace, key)] = index
         fresh.append(row)
         out.append(None)
-    for start in range(0, len(fresh), INSERT_CHUNK):
-        chunk = fresh[start : start + INSERT_CHUNK]
-        conn.execute(insert_jobs_sql(len(chunk), new), [value for row in chunk for value in row])
+    start = 0
+    for size in insert_chunks(len(fresh)):
+        chunk = fresh[start : start + size]
+        conn.execute(insert_jobs_sql(size, new), [value for row in chunk for value in row])
+        start += size
     return out
 
 

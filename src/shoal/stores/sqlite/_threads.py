@@ -97,7 +97,7 @@ class Writer:
             self._home = asyncio.get_running_loop()
         self._thread.start()
 
-    def submit(self, op: Op[T], *, atomic: bool = False, rows: int | None = 1) -> asyncio.Future[T]:
+    def submit(self, op: Op[T], *, rows: int | None, atomic: bool = False) -> asyncio.Future[T]:
         """Queue `op` for the next group; the future resolves after its COMMIT.
 
         `atomic` ops run at most one writing statement, which SQLite undoes by itself when it
