@@ -13,13 +13,13 @@ import pytest
 
 from shoal.core import transitions
 from shoal.core.errors import ConfigError, LeaseLost, StorageError, Unavailable
-from shoal.core.model import JobError, JobQuery, JobState, LeaseRef
+from shoal.core.model import Job, JobError, JobQuery, JobState, LeaseRef
 from shoal.core.ports import ClaimRequest
-from shoal.stores.sqlite import SqliteStore
+from shoal.stores.sqlite import SqliteStore, _rows
 from shoal.stores.sqlite import _store as store_module
 from shoal.stores.sqlite._connection import connect
 from shoal.stores.sqlite._leases import completed
-from shoal.stores.sqlite._rows import job_params, row_to_job, row_to_job_slow
+from shoal.stores.sqlite._rows import row_to_job, row_to_job_slow
 from shoal.stores.sqlite._threads import INLINE_GROUP, INLINE_ROWS, Writer
 from shoal.testing import make_job
 from shoal.testing.store_contract import T0
@@ -27,6 +27,13 @@ from shoal.testing.store_contract import T0
 
 def _claim(limit: int = 10) -> ClaimRequest:
     return ClaimRequest("default", ("default",), "w1", limit, 30.0, T0)
+
+
+def _row(job: Job) -> list[object]:
+    """`job` as a row of `JOB_COLUMNS`, from the parameters the store inserts."""
+    names = f"{_rows._NEW_COLUMNS}, {_rows._RUN_COLUMNS}".split(", ")
+    values = dict(zip(names, _rows.new_job_params(job) + _rows.run_params(job), strict=True))
+    return [values[name.strip()] for name in _rows.JOB_COLUMNS.split(",")]
 
 
 async def test_a_second_store_on_the_same_file_is_refused(tmp_path: Path) -> None:
@@ -181,7 +188,7 @@ def test_completed_row_equals_the_transition() -> None:
     job = transitions.claim(make_job(tags=("x",)), "w", "tok", T0, 30.0)
     job = transitions.fail(job, "tok", JobError("E", "m"), T0, None)  # keeps its error
     job = transitions.claim(job, "w", "tok2", T0 + 10, 30.0)
-    row = completed(list(job_params(job)), b"r", T0 + 11)
+    row = completed(_row(job), b"r", T0 + 11)
     assert row_to_job(row) == transitions.complete(job, "tok2", b"r", T0 + 11)
 
 
@@ -216,7 +223,7 @@ def test_fast_row_decoding_equals_the_constructor() -> None:
         make_job(tags=("a", "b"), idempotency_key="k", timeout=1.5, parent_id="p"), "w", "t", T0, 9
     )
     job = transitions.fail(job, "t", JobError("E", "m", "tb", retryable=False), T0 + 1, None)
-    row = list(job_params(job))
+    row = _row(job)
     assert row_to_job(row) == row_to_job_slow(row) == job
     assert hash(row_to_job(row)) == hash(job)
 

@@ -39,13 +39,18 @@ def insert_chunks(rows: int) -> list[int]:
     return sizes
 
 
-#: What a new job can carry; the rest of its row starts empty: NULL, or the constant 0 that
-#: `insert_jobs_sql` writes for `attempt` and `cancel_requested`. Binding these 17 parameters
-#: rather than all 30 takes ~40% off a bulk INSERT with every index (bench/README.md).
+#: What a new job can carry. The rest of a new job's row (`_RUN_COLUMNS`) starts empty: NULL,
+#: or the constant 0 that `insert_jobs_sql` writes for `attempt` and `cancel_requested`.
+#: Binding these 17 parameters rather than all 30 takes ~40% off a bulk INSERT with every
+#: index (bench/README.md).
 _NEW_COLUMNS = (
     "id, namespace, queue, task, payload, state, created_at, run_at, content_type, priority,"
-    " max_attempts, backoff, timeout, idempotency_key, tags, parent_id, schedule_id,"
-    " attempt, cancel_requested"
+    " max_attempts, backoff, timeout, idempotency_key, tags, parent_id, schedule_id"
+)
+#: What a run sets, in the order of `run_params`.
+_RUN_COLUMNS = (
+    "attempt, result, error_type, error_message, error_traceback, error_retryable, started_at,"
+    " finished_at, worker_id, lease_token, lease_expires_at, cancel_requested, progress"
 )
 
 
@@ -53,10 +58,12 @@ _NEW_COLUMNS = (
 def insert_jobs_sql(rows: int, new: bool = True) -> str:
     """One INSERT for `rows` jobs: the writer releases the GIL once per statement, not per row.
 
-    `new`: the rows are `new_job_params`, else `job_params`.
+    A row's parameters are `new_job_params`, followed by `run_params` unless `new`.
     """
-    row = f"({', '.join('?' * 17)}, 0, 0)" if new else f"({', '.join('?' * 30)})"
-    columns = _NEW_COLUMNS if new else JOB_COLUMNS
+    if new:
+        columns, row = f"{_NEW_COLUMNS}, attempt, cancel_requested", f"({'?, ' * 17}0, 0)"
+    else:
+        columns, row = f"{_NEW_COLUMNS}, {_RUN_COLUMNS}", f"({', '.join('?' * 30)})"
     return f"INSERT INTO jobs ({columns}) VALUES {', '.join([row] * rows)}"
 
 
@@ -72,39 +79,6 @@ _STATES = {state.value: state for state in JobState}
 _VALUES = {state: state.value for state in JobState}
 #: A job as a list of column values in `JOB_COLUMNS` order.
 Row = list[Any]
-
-
-def job_params(job: Job) -> tuple[Any, ...]:
-    error = job.error
-    return (
-        job.id,
-        job.namespace,
-        job.queue,
-        job.task,
-        job.payload,
-        _VALUES[job.state],
-        job.created_at,
-        job.run_at,
-        job.content_type,
-        job.priority,
-        job.attempt,
-        job.max_attempts,
-        job.backoff,
-        job.timeout,
-        job.idempotency_key,
-        json.dumps(job.tags) if job.tags else None,
-        job.result,
-        *(_error_params(error) if error is not None else (None, None, None, None)),
-        job.started_at,
-        job.finished_at,
-        job.worker_id,
-        job.lease_token,
-        job.lease_expires_at,
-        int(job.cancel_requested),
-        job.progress,
-        job.parent_id,
-        job.schedule_id,
-    )
 
 
 def is_new(job: Job) -> bool:
@@ -124,7 +98,7 @@ def is_new(job: Job) -> bool:
 
 
 def new_job_params(job: Job) -> tuple[Any, ...]:
-    """The parameters of a job that `is_new`, in the order of `insert_jobs_sql(..., new=True)`."""
+    """What a new job carries, in the order of `_NEW_COLUMNS` (see `insert_jobs_sql`)."""
     return (
         job.id,
         job.namespace,
@@ -143,6 +117,23 @@ def new_job_params(job: Job) -> tuple[Any, ...]:
         json.dumps(job.tags) if job.tags else None,
         job.parent_id,
         job.schedule_id,
+    )
+
+
+def run_params(job: Job) -> tuple[Any, ...]:
+    """What a run set, in the order of `_RUN_COLUMNS`: a job that is not new needs them too."""
+    error = job.error
+    return (
+        job.attempt,
+        job.result,
+        *(_error_params(error) if error is not None else (None, None, None, None)),
+        job.started_at,
+        job.finished_at,
+        job.worker_id,
+        job.lease_token,
+        job.lease_expires_at,
+        int(job.cancel_requested),
+        job.progress,
     )
 
 

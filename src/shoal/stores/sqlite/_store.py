@@ -37,7 +37,7 @@ from shoal.stores.sqlite import _queries as queries
 from shoal.stores.sqlite._checkpoints import WRITER_PAGES, Checkpointer
 from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
 from shoal.stores.sqlite._identity import IdentityMixin
-from shoal.stores.sqlite._rows import is_new, job_params, new_job_params, row_to_job
+from shoal.stores.sqlite._rows import is_new, new_job_params, row_to_job, run_params
 from shoal.stores.sqlite._threads import Op, Reader, Writer
 
 logger = logging.getLogger(__name__)
@@ -227,7 +227,9 @@ class SqliteStore(IdentityMixin):
         # Encoding and decoding rows happens here, on the event loop, while the writer thread
         # (the bottleneck) runs SQLite with the GIL released.
         new = all(map(is_new, jobs))  # jobs from QueueService always are; tests may not be
-        rows = [new_job_params(job) if new else job_params(job) for job in jobs]
+        rows = [
+            new_job_params(job) if new else new_job_params(job) + run_params(job) for job in jobs
+        ]
         op = partial(ops.enqueue, jobs=jobs, rows=rows, now=now, window=dedupe_window, new=new)
         found = await self._write(op, rows=len(jobs))
         return [
