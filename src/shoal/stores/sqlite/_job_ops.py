@@ -46,7 +46,8 @@ def enqueue(
 ) -> list[int | Sequence[Any] | None]:
     """Insert the jobs (`rows` are their columns) but those whose idempotency key is taken.
 
-    `new`: the rows are `new_job_params`, else `job_params` (see `insert_jobs_sql`).
+    `new`: the rows are `new_job_params`, else those followed by `run_params` (see
+    `insert_jobs_sql`).
 
     Returns per job None (stored), the index of the job of this batch that took its key, or
     the row of the stored job that did.

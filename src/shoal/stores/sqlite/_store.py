@@ -75,8 +75,8 @@ class SqliteStore(IdentityMixin):
                 operations itself, in one transaction, when the writer thread is idle: a lone
                 caller then skips two thread wake-ups per write. Local mode and the server
                 turn it on; the loop waits on SQLite only for a group of at most
-                `INLINE_GROUP` operations of at most `INLINE_ROWS` rows each, never for a
-                sweep.
+                `INLINE_GROUP` operations that touch at most `INLINE_ROWS` rows in all,
+                never for a sweep.
         """
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS_MODES:
