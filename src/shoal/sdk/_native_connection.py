@@ -11,12 +11,12 @@ import os
 import ssl
 import tempfile
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import grpc
 
-from shoal.protocols.grpc.native.frames import PREFACE, FrameDecoder, FramingError, Kind, encode
-from shoal.protocols.grpc.native.writes import Coalescer
+from shoal.protocols.grpc.native.frames import FrameDecoder, FramingError, Kind, encode
+from shoal.protocols.grpc.native.writes import FramedProtocol
 from shoal.sdk._native_calls import NativeCall
 
 __all__ = ["MAX_RESPONSE", "NativeConnection", "client_ssl", "retrieve"]
@@ -30,14 +30,13 @@ _CLOSE_WAIT = 1.0
 _MAX_CALL_ID = 2**32 - 1
 
 
-class NativeConnection(asyncio.Protocol):
+class NativeConnection(FramedProtocol):
     """The client side of one connection: frames to and from the calls it carries."""
 
     def __init__(self, on_lost: Callable[[NativeConnection], None]) -> None:
+        super().__init__()
         self._on_lost = on_lost
         self._decoder = FrameDecoder(MAX_RESPONSE)
-        self._transport: asyncio.Transport | None = None
-        self._out: Coalescer | None = None
         self._calls: dict[int, NativeCall] = {}
         self._next_id = 1
         loop = asyncio.get_running_loop()
@@ -46,25 +45,14 @@ class NativeConnection(asyncio.Protocol):
         self.ready.add_done_callback(retrieve)
         #: Resolved once the transport is closed (TLS's close_notify exchange included).
         self.closed: asyncio.Future[None] = loop.create_future()
-        self._writable = asyncio.Event()
-        self._writable.set()
 
     @property
     def alive(self) -> bool:
         """Connected, and the server answered with its preface."""
         return self._transport is not None and self.ready.done() and not self.ready.exception()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it
-        self._transport = transport = cast(asyncio.Transport, transport)
-        transport.write(PREFACE)
-        self._out = Coalescer(transport)
-
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
-        if self._out is not None:
-            self._out.detach()
-        self._writable.set()
+        super().connection_lost(exc)
         if not self.ready.done():
             self.ready.set_exception(ConnectionError("the server hung up"))
         if not self.closed.done():
@@ -74,24 +62,6 @@ class NativeConnection(asyncio.Protocol):
             call.lost(f"connection lost: {exc}" if exc else "connection lost")
         self._on_lost(self)
 
-    def pause_writing(self) -> None:
-        self._writable.clear()
-
-    def resume_writing(self) -> None:
-        self._writable.set()
-
-    async def drained(self) -> None:
-        """Until the connection's send buffer is below its high-water mark."""
-        if not self._writable.is_set():
-            await self._writable.wait()
-
-    def close(self) -> None:
-        """Hang up (`closed` resolves once the transport is gone)."""
-        if self._transport is not None:
-            if self._out is not None:
-                self._out.flush()
-            self._transport.close()
-
     async def hang_up(self) -> None:
         """Hang up and wait, briefly, until the transport is closed: under TLS, `close()`
         only starts the close_notify exchange, and a loop closed before it ends leaves the
@@ -100,13 +70,6 @@ class NativeConnection(asyncio.Protocol):
         self.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.closed), _CLOSE_WAIT)
-
-    def write(self, data: bytes) -> None:
-        """Send frames, with the others of this loop turn (dropped once the connection is
-        gone: its calls have failed).
-        """
-        if self._out is not None:
-            self._out.write(data)
 
     def forget(self, call_id: int) -> None:
         """The call is over."""

@@ -227,9 +227,9 @@ class SqliteStore(IdentityMixin):
         # Encoding and decoding rows happens here, on the event loop, while the writer thread
         # (the bottleneck) runs SQLite with the GIL released.
         new = all(map(is_new, jobs))  # jobs from QueueService always are; tests may not be
-        rows = [
-            new_job_params(job) if new else new_job_params(job) + run_params(job) for job in jobs
-        ]
+        rows = [new_job_params(job) for job in jobs]
+        if not new:
+            rows = [row + run_params(job) for row, job in zip(rows, jobs, strict=True)]
         op = partial(ops.enqueue, jobs=jobs, rows=rows, now=now, window=dedupe_window, new=new)
         found = await self._write(op, rows=len(jobs))
         return [

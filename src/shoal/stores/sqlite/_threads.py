@@ -141,7 +141,7 @@ class Writer:
         group, self._pending = self._pending, []
         if (
             len(group) <= INLINE_GROUP
-            and _rows(group) <= INLINE_ROWS
+            and _rows_touched(group) <= INLINE_ROWS
             and self._queue.empty()
             and self._running.acquire(blocking=False)
         ):
@@ -309,7 +309,7 @@ class Writer:
                 pass
 
 
-def _rows(group: list[_Item]) -> float:
+def _rows_touched(group: list[_Item]) -> float:
     """The most rows a group touches (infinite when one of its operations does not say)."""
     total = 0
     for item in group:

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -25,13 +25,12 @@ from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
 from shoal.protocols.grpc.native._handling import Metadata, Window, run_call, status_frame
 from shoal.protocols.grpc.native._inbox import Inbox
 from shoal.protocols.grpc.native.frames import (
-    PREFACE,
     FrameDecoder,
     FramingError,
     Kind,
     window_increment,
 )
-from shoal.protocols.grpc.native.writes import Coalescer
+from shoal.protocols.grpc.native.writes import FramedProtocol
 
 __all__ = ["MAX_CALLS", "NativeConnection", "Resolver"]
 
@@ -70,19 +69,16 @@ class _Call:
         self.deadline: asyncio.TimerHandle | None = None
 
 
-class NativeConnection(asyncio.Protocol):
+class NativeConnection(FramedProtocol):
     """The server side of one connection (see the module docstring)."""
 
     def __init__(self, resolver: Resolver) -> None:
+        super().__init__()
         self._resolver = resolver
         self._decoder = FrameDecoder(resolver.max_body)
-        self._transport: asyncio.Transport | None = None
-        self._out: Coalescer | None = None
         self._calls: dict[int, _Call] = {}
         self._held = 0
         self._reading = True
-        self._writable = asyncio.Event()
-        self._writable.set()
         self.peer = ""
         self.auth: Mapping[str, list[bytes]] = {}
 
@@ -94,36 +90,24 @@ class NativeConnection(asyncio.Protocol):
     # --- the transport ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it
-        self._transport = transport = cast(asyncio.Transport, transport)
         host, port, *_ = transport.get_extra_info("peername") or ("", 0)
         self.peer = f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
         self.auth = _auth_context(transport.get_extra_info("ssl_object"))
-        transport.write(PREFACE)
-        self._out = Coalescer(transport)
+        super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
-        if self._out is not None:
-            self._out.detach()
-        self._writable.set()
+        # calls still running are cancelled here (a `close` ends up here too)
+        super().connection_lost(exc)
         for call_id in list(self._calls):
             self._end(call_id)
         self._resolver.forget(self)
 
-    def close(self) -> None:
-        """Hang up (calls still running are cancelled by the loss of the connection)."""
-        if self._transport is not None:
-            if self._out is not None:
-                self._out.flush()
-            self._transport.close()
-
     def pause_writing(self) -> None:
-        self._writable.clear()
+        super().pause_writing()
         self._update_reading()
 
     def resume_writing(self) -> None:
-        self._writable.set()
+        super().resume_writing()
         self._update_reading()
 
     def _update_reading(self) -> None:
@@ -138,17 +122,7 @@ class NativeConnection(asyncio.Protocol):
             self._reading = True
             transport.resume_reading()
 
-    # --- what a call uses (`_handling.Link`) ------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        """Send frames, with the others of this loop turn."""
-        if self._out is not None:
-            self._out.write(data)
-
-    async def drained(self) -> None:
-        """Until the socket takes writes again."""
-        if not self._writable.is_set():
-            await self._writable.wait()
+    # --- what a call uses (`_handling.Link`; `write` and `drained` come from FramedProtocol) -
 
     async def resolve(self, method: str, metadata: Metadata) -> Any:
         """The intercepted handler of `method`, or None."""

@@ -11,8 +11,11 @@ path a loop turn per hop, so the first frame of a turn is written at once.
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
-__all__ = ["Coalescer"]
+from shoal.protocols.grpc.native.frames import PREFACE
+
+__all__ = ["Coalescer", "FramedProtocol"]
 
 
 class Coalescer:
@@ -46,3 +49,56 @@ class Coalescer:
         """The transport is gone: drop what is pending."""
         self._transport = None
         self._pending = None
+
+
+class FramedProtocol(asyncio.Protocol):
+    """What both ends of a native connection do with their transport: send the preface, write
+    frames through a `Coalescer`, hold writers back while the socket's buffer is full, hang up.
+    """
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._out: Coalescer | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the preface; frames go through a `Coalescer` from now on."""
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self._transport = transport = cast(asyncio.Transport, transport)
+        transport.write(PREFACE)
+        self._out = Coalescer(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Drop what is pending and release anyone waiting to write."""
+        self._transport = None
+        if self._out is not None:
+            self._out.detach()
+        self._writable.set()
+
+    def pause_writing(self) -> None:
+        """The socket's buffer is full: `drained` waits."""
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        """The socket takes writes again."""
+        self._writable.set()
+
+    def write(self, data: bytes) -> None:
+        """Send frames, with the others of this loop turn (dropped once the connection is
+        gone).
+        """
+        if self._out is not None:
+            self._out.write(data)
+
+    async def drained(self) -> None:
+        """Until the socket's send buffer is below its high-water mark."""
+        if not self._writable.is_set():
+            await self._writable.wait()
+
+    def close(self) -> None:
+        """Send what is pending and hang up."""
+        if self._transport is not None:
+            if self._out is not None:
+                self._out.flush()
+            self._transport.close()
