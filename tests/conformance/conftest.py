@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -14,16 +13,7 @@ import pytest
 from shoal.core.ports import Store
 from shoal.stores.memory import MemoryStore
 from shoal.testing import StoreFactory
-
-
-def postgres_url() -> str:
-    """The test server's URL; a missing one skips locally and fails under CI."""
-    url = os.environ.get("SHOAL_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("SHOAL_TEST_POSTGRES_URL is not set, and CI needs the PostgreSQL tests")
-        pytest.skip("SHOAL_TEST_POSTGRES_URL is not set")
-    return url
+from tests.integration._postgres import postgres_url
 
 
 def _memory(tmp_path: Path) -> StoreFactory:
