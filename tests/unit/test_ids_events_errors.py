@@ -6,7 +6,7 @@ import uuid
 import shoal
 from shoal.core.errors import InvalidArgument, LeaseLost, NotFound, ShoalError, error_from_code
 from shoal.core.events import Event, EventBus
-from shoal.core.ids import new_job_id, uuid7
+from shoal.core.ids import new_job_id, new_job_ids, uuid7
 from shoal.core.wakeup import ReadySignal
 
 
@@ -88,6 +88,17 @@ def test_job_ids_are_canonical_uuid_text() -> None:
     for _ in range(1000):
         job_id = new_job_id()
         assert str(uuid.UUID(job_id)) == job_id
+
+
+def test_ids_made_in_bulk_are_canonical_distinct_and_in_order() -> None:
+    # more than the random pool holds at once, and more than a millisecond's 4,096 counter
+    # values, mixed with single ids: one sequence, strictly increasing
+    made = [new_job_id(), *new_job_ids(6000), new_job_id(), *new_job_ids(1), *new_job_ids(0)]
+    assert len(made) == 6003 and made == sorted(made) and len(set(made)) == len(made)
+    assert all(str(uuid.UUID(job_id)) == job_id for job_id in made)
+    assert all(uuid.UUID(job_id).version == 7 for job_id in made)
+    randoms = {job_id[19:] for job_id in made}  # the variant and the 62 random bits
+    assert len(randoms) == len(made)
 
 
 def test_a_forked_child_makes_ids_of_its_own() -> None:

@@ -10,7 +10,7 @@ import uuid
 
 from shoal.core.model import JobId
 
-__all__ = ["new_job_id", "new_token", "uuid7"]
+__all__ = ["new_job_id", "new_job_ids", "new_token", "uuid7"]
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -21,6 +21,8 @@ _POOL_IDS = 512
 _pool = b""
 _pool_at = 0
 _fork_hook = False
+#: The random bits of a UUIDv7 (after its version and variant).
+_RAND = (1 << 62) - 1
 
 
 def _forget_pool() -> None:
@@ -37,40 +39,66 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=_uuid7_int())
 
 
-def _refill() -> None:
+def _refill(needed: int) -> None:
     global _pool, _pool_at, _fork_hook
     if not _fork_hook:  # on first use, not at import
         os.register_at_fork(after_in_child=_forget_pool)
         _fork_hook = True
-    _pool, _pool_at = os.urandom(10 * _POOL_IDS), 0
+    _pool, _pool_at = os.urandom(max(needed, 10 * _POOL_IDS)), 0
 
 
 def _uuid7_int() -> int:
+    return _uuid7_ints(1)[0]
+
+
+def _uuid7_ints(count: int) -> list[int]:
+    """`count` UUIDv7s as integers, in order: one lock, one clock read and one slice of random
+    bits for all of them (a bulk enqueue asks for hundreds at once).
+    """
     global _last_ms, _seq, _pool_at
+    if count <= 0:
+        return []
+    size = 10 * count
     with _lock:
-        if _pool_at >= len(_pool):
-            _refill()
-        random_bits = int.from_bytes(_pool[_pool_at : _pool_at + 10], "big")
-        _pool_at += 10
+        if _pool_at + size > len(_pool):
+            _refill(size)
+        block = _pool[_pool_at : _pool_at + size]
+        _pool_at += size
         ms = time.time_ns() // 1_000_000
+        seq = _seq
         if ms <= _last_ms:
             ms = _last_ms
-            _seq += 1
-            if _seq > 0xFFF:  # the counter is spent: borrow the next millisecond
+        else:  # a new millisecond starts its counter at a random point of the lower quarter
+            seq = ((block[0] << 8 | block[1]) & 0x3FF) - 1
+        heads = []
+        for _ in range(count):
+            seq += 1
+            if seq > 0xFFF:  # the counter is spent: borrow the next millisecond
                 ms += 1
-                _seq = 0
-        else:
-            _seq = (random_bits >> 64) & 0x3FF
-        _last_ms = ms
-        seq = _seq
-    rand = random_bits & ((1 << 62) - 1)
-    return (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
+                seq = 0
+            heads.append((ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62))
+        _last_ms, _seq = ms, seq
+    if count == 1:
+        return [heads[0] | (int.from_bytes(block, "big") & _RAND)]
+    return [
+        head | (int.from_bytes(block[at : at + 10], "big") & _RAND)
+        for head, at in zip(heads, range(0, size, 10), strict=True)
+    ]
 
 
 def new_job_id() -> JobId:
     """A new job id: UUIDv7 text, so ids sort in creation order."""
+    return _text(_uuid7_int())
+
+
+def new_job_ids(count: int) -> list[JobId]:
+    """`count` new job ids, in creation order (cheaper per id than `new_job_id`)."""
+    return [_text(value) for value in _uuid7_ints(count)]
+
+
+def _text(value: int) -> JobId:
     # Formatted here rather than by str(uuid.UUID): a third of the cost, paid once per job.
-    h = f"{_uuid7_int():032x}"
+    h = f"{value:032x}"
     return JobId(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
 
 

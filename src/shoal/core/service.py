@@ -16,10 +16,11 @@ from itertools import groupby
 from shoal.core.clock import Clock, SystemClock
 from shoal.core.errors import InvalidArgument, NotFound
 from shoal.core.events import Event, EventBus, job_event
-from shoal.core.ids import new_job_id
+from shoal.core.ids import new_job_ids
 from shoal.core.model import (
     Job,
     JobError,
+    JobId,
     JobPage,
     JobQuery,
     JobState,
@@ -144,7 +145,8 @@ class QueueService:
         for request in requests:
             check_enqueue(request, limits)
         now = self.clock.now()
-        jobs = [self._new_job(request, now) for request in requests]
+        ids = new_job_ids(len(requests))
+        jobs = [self._new_job(r, now, job_id) for r, job_id in zip(requests, ids, strict=True)]
         results: list[Enqueued] = []
         pairs = zip(requests, jobs, strict=True)
         for window, group in groupby(pairs, key=lambda pair: pair[0].dedupe_window):
@@ -190,14 +192,14 @@ class QueueService:
         for namespace, queue in soon - due:
             self.ready.notify_soon(namespace, queue)
 
-    def _new_job(self, request: EnqueueRequest, now: float) -> Job:
+    def _new_job(self, request: EnqueueRequest, now: float, job_id: JobId) -> Job:
         policy = self.settings.policy(request.queue)
         if request.run_at is not None:
             run_at = request.run_at
         else:
             run_at = now + (request.delay or 0.0)
         return Job(
-            id=new_job_id(),
+            id=job_id,
             namespace=request.namespace,
             queue=request.queue,
             task=request.task,

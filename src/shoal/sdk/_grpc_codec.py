@@ -119,7 +119,7 @@ def job_from_pb(message: model_pb2.Job, lease_token: str | None = None) -> Job:
         backoff=message.backoff,
         timeout=_optional(message, "timeout"),
         idempotency_key=message.idempotency_key if message.HasField("idempotency_key") else None,
-        tags=tuple(message.tags),
+        tags=tuple(tags) if (tags := message.tags) else (),
         result=message.result if message.HasField("result") else None,
         error=error,
         started_at=_optional(message, "started_at"),

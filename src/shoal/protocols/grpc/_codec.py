@@ -162,7 +162,7 @@ def enqueue_from_pb(message: jobs_pb2.EnqueueRequest) -> EnqueueRequest:
         timeout=message.timeout if has("timeout") else None,
         idempotency_key=message.idempotency_key if has("idempotency_key") else None,
         dedupe_window=message.dedupe_window,
-        tags=tuple(message.tags),
+        tags=tuple(tags) if (tags := message.tags) else (),
         parent_id=message.parent_id or None,
     )
 
