@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 import pytest
-from bench import reference
+from bench import enqueue_cpu, reference
 from bench.run import table
 from bench.workloads import (
     growth,
@@ -46,6 +46,14 @@ def test_w1_enqueue() -> None:
     # one call at a time, bulk and pipelined over each transport; one at a time and bulk locally
     assert len(values) == 8 and all(v > 0 for v in values.values())
     assert "enqueue remote (native), one call at a time" in values
+
+
+def test_enqueue_cpu() -> None:
+    rows = enqueue_cpu.run(jobs=200, batch=50, single=50)
+    assert set(rows) == {"bulk 50", "one call at a time"}
+    for row in rows.values():
+        # CPU comes in 10 ms ticks: at this size a side may have none to show
+        assert row["jobs/s"] > 0 and row["wall us"] > 0 and row["producer user"] >= 0
 
 
 def test_w2_drain() -> None:
