@@ -12,6 +12,10 @@
   client") is the second: it is bound by the loopback round trip, which is what a producer
   waiting for each acknowledgement, and a job's way from producer to worker, are bound by too.
   Until 2026-12-07 only the 50-client line was measured.
+- a Python round trip: a 120-byte message to an echo server on uvloop in another process and
+  back, one at a time, from a uvloop client (`bench._echo`). It is the floor of any call from
+  one Python process to another and back on this machine, with nothing done in between: what a
+  remote enqueue acknowledged one call at a time could reach if shoal cost nothing at all.
 
 Run alone: `.venv/bin/python -m bench.reference [--n 100000]`.
 """
@@ -19,15 +23,19 @@ Run alone: `.venv/bin/python -m bench.reference [--n 100000]`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import uvloop
 
 from shoal.core.ids import new_job_id
 
@@ -101,6 +109,42 @@ def redis(n: int = 100_000, clients: int = 50) -> dict[str, float]:
     return rates
 
 
+class _Answer(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.waiter: asyncio.Future[bytes] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(data)
+
+
+async def _round_trips(port: int, n: int) -> float:
+    loop = asyncio.get_running_loop()
+    transport, answer = await loop.create_connection(_Answer, "127.0.0.1", port)
+    message = b"x" * 120
+    started = time.perf_counter()
+    for _ in range(n):
+        answer.waiter = loop.create_future()
+        transport.write(message)
+        await answer.waiter
+    elapsed = time.perf_counter() - started
+    transport.close()
+    return n / elapsed
+
+
+def python_round_trip(n: int = 20_000) -> float:
+    """Round trips/s between two Python processes on uvloop (see the module docstring)."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "bench._echo"], stdout=subprocess.PIPE, text=True
+    ) as echo:
+        try:
+            assert echo.stdout is not None
+            port = int(echo.stdout.readline())
+            return uvloop.run(_round_trips(port, n))
+        finally:
+            echo.kill()
+
+
 def run(emit: Any, *, n: int = 100_000) -> None:
     """Every reference limit (one run)."""
     with tempfile.TemporaryDirectory(prefix="shoal-ref-") as tmp:
@@ -116,6 +160,8 @@ def run(emit: Any, *, n: int = 100_000) -> None:
     for name, rate in redis(n // 5, clients=1).items():
         unit = "ms" if name.endswith("p50") else "requests/s"
         emit("REF", f"redis-benchmark {name}, one client", rate, unit, n=n // 5, clients=1)
+    rate = python_round_trip(n // 5)
+    emit("REF", "python uvloop round trip, one client", rate, "requests/s", n=n // 5)
 
 
 def main() -> None:

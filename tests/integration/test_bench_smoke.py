@@ -39,6 +39,7 @@ def _measure(step: Any, **kwargs: Any) -> dict[str, float]:
 def test_reference() -> None:
     values = _measure(reference.run, n=2000)
     assert values["raw sqlite3, 100 job/transaction"] > 0
+    assert values["python uvloop round trip, one client"] > 0
 
 
 def test_w1_enqueue() -> None:
