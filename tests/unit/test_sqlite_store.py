@@ -5,9 +5,11 @@ commit (isolation of a failing operation, flush on close) and the completion fas
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ from shoal.core.errors import ConfigError, LeaseLost, StorageError, Unavailable
 from shoal.core.model import Job, JobError, JobQuery, JobState, LeaseRef
 from shoal.core.ports import ClaimRequest
 from shoal.stores.sqlite import SqliteStore, _rows
+from shoal.stores.sqlite import _leases as leases_module
 from shoal.stores.sqlite import _store as store_module
 from shoal.stores.sqlite._connection import connect
 from shoal.stores.sqlite._leases import completed
@@ -247,7 +250,6 @@ async def test_new_jobs_are_stored_whole_from_their_short_rows(tmp_path: Path) -
 
 
 def test_inserts_come_in_few_sizes_and_new_covers_every_field_a_run_sets() -> None:
-    import dataclasses
 
     from shoal.core.model import Job
     from shoal.stores.sqlite._rows import INSERT_CHUNK, insert_chunks, is_new, new_job_params
@@ -285,6 +287,35 @@ async def test_only_writes_of_known_few_rows_run_inline(tmp_path: Path) -> None:
         assert await store._write(thread_of) != loop_thread
         assert await store._write(thread_of, rows=INLINE_ROWS) == loop_thread
         assert await store._write(thread_of, rows=INLINE_ROWS + 1) != loop_thread
+    finally:
+        await store.close()
+
+
+async def test_a_claim_filtered_by_task_never_runs_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its scan is not bounded by its limit: every waiting job of another task is read and
+    # skipped, which on the loop would stall every connection of the server.
+    store = SqliteStore(tmp_path / "x.db", inline_writes=True)
+    await store.open()
+    threads: list[int] = []
+    claim = leases_module.claim
+
+    def recording(conn: sqlite3.Connection, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return claim(conn, **kwargs)
+
+    monkeypatch.setattr(leases_module, "claim", recording)
+    try:
+        await store.enqueue([make_job(task="other") for _ in range(100)] + [make_job()], T0)
+        base = ClaimRequest("default", ("default",), "w", 1, 30.0, T0)
+        filtered = await store.claim(dataclasses.replace(base, tasks=("work",)))
+        anything = await store.claim(base)
+        assert [job.task for job in filtered] == ["work"]
+        assert [job.task for job in anything] == ["other"]
+        loop_thread = threading.get_ident()
+        assert threads[0] != loop_thread  # the writer thread
+        assert threads[1] == loop_thread  # an unfiltered claim of one job: inline
     finally:
         await store.close()
 
