@@ -8,10 +8,11 @@ correctness counts (nothing lost, nothing doubled) hold.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import pytest
-from bench import enqueue_cpu, reference
+from bench import enqueue_cpu, gil_share, reference
 from bench.run import table
 from bench.workloads import (
     growth,
@@ -55,6 +56,14 @@ def test_enqueue_cpu() -> None:
     for row in rows.values():
         # CPU comes in 10 ms ticks: at this size a side may have none to show
         assert row["jobs/s"] > 0 and row["wall us"] > 0 and row["producer user"] >= 0
+
+
+def test_gil_share_restores_the_switch_interval() -> None:
+    before = sys.getswitchinterval()
+    row = gil_share.measure(batches=4, size=50, switch=0.0005)
+    assert sys.getswitchinterval() == before
+    assert row["alone"] > 0 and row["beside"] > 0
+    assert row["held"] >= 0 and row["noise"] >= 0
 
 
 def test_w2_drain() -> None:
