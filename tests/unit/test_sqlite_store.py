@@ -80,7 +80,7 @@ async def test_migrations_set_user_version_once(tmp_path: Path) -> None:
         await store.enqueue([make_job()], T0)
         await store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 2
     conn.execute("PRAGMA user_version = 99")
@@ -314,8 +314,47 @@ async def test_a_claim_filtered_by_task_never_runs_on_the_loop(
         assert [job.task for job in filtered] == ["work"]
         assert [job.task for job in anything] == ["other"]
         loop_thread = threading.get_ident()
+        assert len(threads) == 2
         assert threads[0] != loop_thread  # the writer thread
         assert threads[1] == loop_thread  # an unfiltered claim of one job: inline
+    finally:
+        await store.close()
+
+
+def _claim_steps(conn: sqlite3.Connection, request: ClaimRequest) -> int:
+    """SQLite VM instructions (in hundreds) a claim runs, rolled back: what its scans cost."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    conn.set_progress_handler(count, 100)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        assert len(leases_module.claim(conn, request=request, leased={})) == request.limit
+    finally:
+        conn.execute("ROLLBACK")
+        conn.set_progress_handler(None, 0)
+    return steps
+
+
+async def test_an_unfiltered_claim_reads_no_job_that_waits_for_later(tmp_path: Path) -> None:
+    # Delayed jobs and retries in their backoff may have a higher priority than the ready ones.
+    # Were they in the claim's index, ahead of the ready jobs, every claim would read them all,
+    # inline on the event loop, and cost more the more of them wait.
+    store = SqliteStore(tmp_path / "x.db")
+    await store.open()
+    try:
+        await store.enqueue([make_job()], T0)
+        writer = store._writer
+        assert writer is not None
+        alone = _claim_steps(writer._conn, _claim(limit=1))
+        waiting = [make_job(priority=5, run_at=T0 + 3600) for _ in range(5_000)]
+        await store.enqueue(waiting, T0)
+        behind = _claim_steps(writer._conn, _claim(limit=1))
+        assert behind <= alone + 2, (alone, behind)
     finally:
         await store.close()
 

@@ -104,6 +104,15 @@ class StoreContract(ClaimAheadContract):
         [job] = await claim(store, now=T0 + 10)
         assert job.id == later.id
 
+    async def test_claim_takes_due_scheduled_jobs_in_priority_order(self, store: Store) -> None:
+        # Due but not promoted yet: a claim must not wait for the promoter, nor skip the order.
+        queued = make_job(priority=0)
+        due = make_job(priority=5, run_at=T0 + 10)
+        later = make_job(priority=9, run_at=T0 + 60)
+        await store.enqueue([queued, due, later], T0)
+        assert [j.id for j in await claim(store, limit=1, now=T0 + 10)] == [due.id]
+        assert [j.id for j in await claim(store, now=T0 + 10)] == [queued.id]
+
     async def test_claim_skips_paused_queues(self, store: Store) -> None:
         await store.enqueue([make_job()], T0)
         await store.set_queue_paused("default", "default", True)

@@ -37,20 +37,20 @@ _LEASE = """
 UPDATE shoal_jobs AS j
 SET state = 'running', worker_id = $6, lease_token = replace(gen_random_uuid()::text, '-', ''),
     lease_expires_at = $3 + $7, attempt = j.attempt + 1, started_at = $3
-FROM picked WHERE j.id = picked.id
+FROM picked WHERE j.id = picked.id AND j.state IN ('queued', 'scheduled')
 RETURNING j.*
 """
 
-# Per queue, the first `limit` ready jobs in claim order, locked and skipping rows another
-# claimer holds; then the best `limit` of those. MATERIALIZED makes the locking run once.
+# Per queue, the first `limit` queued jobs in claim order; the first `limit` scheduled jobs
+# already due that the promoter has not made queued yet; each locked, skipping rows another
+# claimer holds; then the best `limit` of all those. MATERIALIZED makes the locking run once.
 _CLAIM = (
     """
-WITH picked AS MATERIALIZED (
-    SELECT c.id FROM unnest($2::text[]) AS q(name)
+WITH queued AS MATERIALIZED (
+    SELECT c.id, c.priority, c.run_at FROM unnest($2::text[]) AS q(name)
     CROSS JOIN LATERAL (
         SELECT id, priority, run_at FROM shoal_jobs
-        WHERE namespace = $1 AND queue = q.name
-          AND state IN ('queued', 'scheduled') AND run_at <= $3
+        WHERE namespace = $1 AND queue = q.name AND state = 'queued' AND run_at <= $3
           AND ($4::text[] IS NULL OR task = ANY($4::text[]))
           AND NOT EXISTS (
               SELECT 1 FROM shoal_paused_queues p WHERE p.namespace = $1 AND p.queue = q.name
@@ -59,6 +59,25 @@ WITH picked AS MATERIALIZED (
         LIMIT $5
         FOR UPDATE SKIP LOCKED
     ) AS c
+), due AS MATERIALIZED (
+    SELECT id, priority, run_at FROM (
+        -- OFFSET 0 keeps the queue's terms out of this scan: before the table has statistics
+        -- the planner would rather read every scheduled job of the queue by shoal_jobs_queue.
+        SELECT * FROM shoal_jobs WHERE state = 'scheduled' AND run_at <= $3 OFFSET 0
+    ) AS s
+    WHERE namespace = $1 AND queue = ANY($2::text[])
+      AND ($4::text[] IS NULL OR task = ANY($4::text[]))
+      AND queue NOT IN (SELECT p.queue FROM shoal_paused_queues p WHERE p.namespace = $1)
+    ORDER BY priority DESC, run_at, id
+    LIMIT $5
+), due_locked AS MATERIALIZED (
+    -- Locked apart: a locking clause in `due` would reach into its subquery and lock the due
+    -- jobs of every queue.
+    SELECT id, priority, run_at FROM shoal_jobs
+    WHERE id IN (SELECT id FROM due) AND state = 'scheduled'
+    FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM due_locked) AS c
     ORDER BY c.priority DESC, c.run_at, c.id
     LIMIT $5
 )"""

@@ -28,12 +28,19 @@ def set_queue_paused(conn: sqlite3.Connection, namespace: str, queue: str, pause
 
 
 def purge_queue(conn: sqlite3.Connection, namespace: str, queue: str) -> int:
-    cursor = conn.execute(
+    # The ready index holds the queued jobs; the scheduled ones are found through the queue's
+    # listing index, which holds every job of the queue, finished ones too.
+    queued = conn.execute(
         "DELETE FROM jobs INDEXED BY jobs_ready"
-        " WHERE namespace = ? AND queue = ? AND state IN ('queued', 'scheduled')",
+        " WHERE namespace = ? AND queue = ? AND state = 'queued'",
         (namespace, queue),
-    )
-    return cursor.rowcount
+    ).rowcount
+    scheduled = conn.execute(
+        "DELETE FROM jobs INDEXED BY jobs_queue"
+        " WHERE namespace = ? AND queue = ? AND state = 'scheduled'",
+        (namespace, queue),
+    ).rowcount
+    return queued + scheduled
 
 
 def delete_queue(conn: sqlite3.Connection, namespace: str, queue: str) -> int:

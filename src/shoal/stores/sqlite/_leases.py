@@ -33,7 +33,8 @@ LeaseCache = dict[str, tuple[int, Row]]
 MAX_CACHED = 100_000
 
 # Positions in a JOB_COLUMNS row of the columns the lease moves change.
-_STATE, _ATTEMPT, _RESULT, _STARTED, _FINISHED = 5, 10, 16, 21, 22
+_STATE, _RUN_AT, _PRIORITY, _ATTEMPT = 5, 7, 9, 10
+_RESULT, _STARTED, _FINISHED = 16, 21, 22
 _WORKER, _TOKEN, _EXPIRES, CANCEL, _PROGRESS = 23, 24, 25, 26, 27
 _RUNNING, _SUCCEEDED = JobState.RUNNING.value, JobState.SUCCEEDED.value
 
@@ -78,9 +79,43 @@ def _claim_sql(queues: int, tasks: int) -> str:
     return (
         f"SELECT rowid, {JOB_COLUMNS} FROM jobs INDEXED BY jobs_ready"
         f" WHERE namespace = ? AND queue IN ({', '.join('?' * queues)})"
-        " AND state IN ('queued', 'scheduled') AND run_at <= ?"
-        f"{task_filter} ORDER BY priority DESC, run_at, id LIMIT ?"
+        f" AND state = 'queued' AND run_at <= ?{task_filter}"
+        " ORDER BY priority DESC, run_at, id LIMIT ?"
     )
+
+
+@functools.cache
+def _due_sql(queues: int, tasks: int) -> str:
+    # Scheduled jobs already due that the promoter has not made queued yet: the start of the
+    # due index, of every queue, which the promoter keeps short.
+    task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
+    return (
+        f"SELECT rowid, {JOB_COLUMNS} FROM jobs INDEXED BY jobs_due"
+        f" WHERE state = 'scheduled' AND run_at <= ? AND namespace = ?"
+        f" AND queue IN ({', '.join('?' * queues)}){task_filter}"
+        " ORDER BY priority DESC, run_at, id LIMIT ?"
+    )
+
+
+def _claim_order(row: Row) -> tuple[Any, ...]:
+    return -row[_PRIORITY + 1], row[_RUN_AT + 1], row[1]  # row[0] is the rowid
+
+
+def _waiting(conn: sqlite3.Connection, request: ClaimRequest, queues: list[str]) -> list[Row]:
+    """The best `limit` jobs the claim may take, in claim order (rowid first in each row)."""
+    tasks, now, limit = request.tasks or (), request.now, request.limit
+    shape = len(queues), len(tasks)
+    rows = conn.execute(
+        _claim_sql(*shape), [request.namespace, *queues, now, *tasks, limit]
+    ).fetchall()
+    due = conn.execute(_due_sql(*shape), [now, request.namespace, *queues, *tasks, limit])
+    if late := due.fetchall():
+        rows = sorted(rows + late, key=_claim_order)[:limit]
+    if len(rows) < limit and request.lookahead > 0:
+        params = [now, now + request.lookahead, request.namespace, *queues, *tasks]
+        params.append(limit - len(rows))
+        rows += conn.execute(_lookahead_sql(*shape), params).fetchall()
+    return rows
 
 
 def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -> list[Row]:
@@ -96,12 +131,7 @@ def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -
     if not queues or request.limit < 1 or (request.tasks is not None and not tasks):
         return []
     now, worker = request.now, request.worker_id
-    params = [request.namespace, *queues, now, *tasks, request.limit]
-    rows = conn.execute(_claim_sql(len(queues), len(tasks)), params).fetchall()
-    if len(rows) < request.limit and request.lookahead > 0:
-        params = [now, now + request.lookahead, request.namespace, *queues, *tasks]
-        params.append(request.limit - len(rows))
-        rows += conn.execute(_lookahead_sql(len(queues), len(tasks)), params).fetchall()
+    rows = _waiting(conn, request, queues)
     if not rows:
         return []
     expires = now + request.lease_ttl

@@ -248,8 +248,8 @@ class SqliteStore(IdentityMixin):
     async def claim(self, request: ClaimRequest) -> list[Job]:
         op = partial(leases_ops.claim, request=request, leased=self._leased)
         # A task filter skips any number of waiting jobs of other tasks (44 ms for 200,000 of
-        # them here): only an unfiltered claim reads no more rows than its limit, and only
-        # such a claim may run inline on the event loop.
+        # them here). An unfiltered claim reads its limit of queued jobs, the due jobs the
+        # promoter has yet to move, and no job that waits for later: only it may run inline.
         bound = request.limit if request.tasks is None else None
         rows = await self._write(op, atomic=True, rows=bound)
         return [row_to_job(row) for row in rows]
