@@ -1,11 +1,14 @@
 """A loopback echo server on uvloop, for `bench.reference`'s round-trip floor.
 
-python -m bench._echo  # prints the port it listens on, echoes until killed
+python -m bench._echo [SECONDS]  # prints the port it listens on, echoes until killed or
+                                 # SECONDS (600) pass, so that it never outlives a dead parent
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 from typing import cast
 
 import uvloop
@@ -20,11 +23,12 @@ class _Echo(asyncio.Protocol):
         self._transport.write(data)
 
 
-async def _serve() -> None:
+async def _serve(seconds: float) -> None:
     server = await asyncio.get_running_loop().create_server(_Echo, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
-    await server.serve_forever()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(server.serve_forever(), seconds)
 
 
 if __name__ == "__main__":
-    uvloop.run(_serve())
+    uvloop.run(_serve(float(sys.argv[1]) if len(sys.argv) > 1 else 600.0))

@@ -5,7 +5,9 @@
 A `shoal server` on a fresh SQLite file and this process as the producer (the SDK over the
 native framing, on uvloop), as W1 runs them. For bulk batches and for one call at a time it
 prints the rate, the producer's user and system CPU per job, and the server's per thread (from
-/proc): the event loop, the SQLite writer, the checkpointer. The wall time of a producer that
+/proc, those above 0.5 us a job): "event loop" for its main thread, "thread <id>" for the others
+(CPython does not name them at the OS level; in a bulk run the busiest is the SQLite writer,
+then the checkpointer). The wall time of a producer that
 waits for each answer is about the sum of the two sides' CPU, so these say which side, and which
 thread, a change must make cheaper. CPU per job is steadier than a rate on a shared machine:
 compare a change with its parent by running both, interleaved (`git worktree`).
@@ -92,6 +94,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--single", type=int, default=10_000, help="calls of the one-at-a-time run")
     args = parser.parse_args()
+    if args.batch < 1 or args.jobs < args.batch or args.single < 1:
+        parser.error("--batch and --single must be >= 1, and --jobs at least one batch")
     for label, row in run(args.jobs, args.batch, args.single).items():
         print(f"{label}: " + ", ".join(f"{key} {value:,.1f}" for key, value in row.items()))
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import uvloop
 
+from bench.workloads._harness import workspace
 from shoal.core.ids import new_job_id
 
 _SCHEMA = """
@@ -110,12 +111,16 @@ def redis(n: int = 100_000, clients: int = 50) -> dict[str, float]:
 
 
 class _Answer(asyncio.Protocol):
+    """Resolves `waiter` once `expected` bytes came back (TCP may split an answer)."""
+
     def __init__(self) -> None:
-        self.waiter: asyncio.Future[bytes] | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.expected = 0
 
     def data_received(self, data: bytes) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(data)
+        self.expected -= len(data)
+        if self.expected <= 0 and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
 
 async def _round_trips(port: int, n: int) -> float:
@@ -124,7 +129,7 @@ async def _round_trips(port: int, n: int) -> float:
     message = b"x" * 120
     started = time.perf_counter()
     for _ in range(n):
-        answer.waiter = loop.create_future()
+        answer.waiter, answer.expected = loop.create_future(), len(message)
         transport.write(message)
         await answer.waiter
     elapsed = time.perf_counter() - started
@@ -134,15 +139,10 @@ async def _round_trips(port: int, n: int) -> float:
 
 def python_round_trip(n: int = 20_000) -> float:
     """Round trips/s between two Python processes on uvloop (see the module docstring)."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "bench._echo"], stdout=subprocess.PIPE, text=True
-    ) as echo:
-        try:
-            assert echo.stdout is not None
-            port = int(echo.stdout.readline())
-            return uvloop.run(_round_trips(port, n))
-        finally:
-            echo.kill()
+    with workspace() as (_, procs):
+        echo = procs.spawn("echo", [sys.executable, "-m", "bench._echo", "600"])
+        port = int(echo.wait_line(r"^\d+$", timeout=30).group(0))
+        return uvloop.run(_round_trips(port, n))
 
 
 def run(emit: Any, *, n: int = 100_000) -> None:

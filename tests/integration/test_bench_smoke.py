@@ -51,11 +51,13 @@ def test_w1_enqueue() -> None:
 
 
 def test_enqueue_cpu() -> None:
-    rows = enqueue_cpu.run(jobs=200, batch=50, single=50)
+    rows = enqueue_cpu.run(jobs=200, batch=50, single=300)
     assert set(rows) == {"bulk 50", "one call at a time"}
     for row in rows.values():
-        # CPU comes in 10 ms ticks: at this size a side may have none to show
-        assert row["jobs/s"] > 0 and row["wall us"] > 0 and row["producer user"] >= 0
+        assert row["jobs/s"] > 0 and row["wall us"] > 0
+        assert {"producer user", "producer sys"} <= set(row)
+    # CPU comes in 10 ms ticks: at this size one row may have none to show, not both
+    assert sum(value for row in rows.values() for key, value in row.items() if "server" in key) > 0
 
 
 def test_gil_share_restores_the_switch_interval() -> None:

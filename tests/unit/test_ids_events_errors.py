@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
 import shoal
 from shoal.core.errors import InvalidArgument, LeaseLost, NotFound, ShoalError, error_from_code
 from shoal.core.events import Event, EventBus
@@ -99,6 +101,44 @@ def test_ids_made_in_bulk_are_canonical_distinct_and_in_order() -> None:
     assert all(uuid.UUID(job_id).version == 7 for job_id in made)
     randoms = {job_id[19:] for job_id in made}  # the variant and the 62 random bits
     assert len(randoms) == len(made)
+
+
+def test_ids_keep_their_order_on_a_frozen_or_backward_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shoal.core import ids
+
+    clock = [1_700_000_000_000 * 1_000_000]  # ns
+    monkeypatch.setattr(ids.time, "time_ns", lambda: clock[0])
+    monkeypatch.setattr(ids, "_last_ms", 0)  # as if no id was made yet (earlier tests did)
+    frozen = ids.new_job_ids(10_000)  # more than one millisecond's counter
+    clock[0] -= 5_000 * 1_000_000_000  # the clock goes back 5,000 s
+    later = [ids.new_job_id(), *ids.new_job_ids(3)]
+    made = frozen + later
+    assert made == sorted(made) and len(set(made)) == len(made)
+    millis = [uuid.UUID(job_id).int >> 80 for job_id in made]
+    assert millis[0] == 1_700_000_000_000 and millis[-1] - millis[0] <= 3  # borrowed, no jump
+    with pytest.raises(ValueError, match="count must be >= 0"):
+        ids.new_job_ids(-1)
+
+
+def test_ids_made_on_many_threads_are_distinct() -> None:
+    import threading
+
+    made: list[list[str]] = [[] for _ in range(8)]
+
+    def make(into: list[str]) -> None:
+        for count in range(1, 200):
+            into.extend(new_job_ids(count % 7) if count % 2 else [new_job_id()])
+
+    threads = [threading.Thread(target=make, args=(into,)) for into in made]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(mine == sorted(mine) for mine in made)  # each thread's in creation order
+    every = [job_id for mine in made for job_id in mine]
+    assert len(set(every)) == len(every)
 
 
 def test_a_forked_child_makes_ids_of_its_own() -> None:

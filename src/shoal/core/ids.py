@@ -22,7 +22,7 @@ _pool = b""
 _pool_at = 0
 _fork_hook = False
 #: The random bits of a UUIDv7 (after its version and variant).
-_RAND = (1 << 62) - 1
+_RANDOM_MASK = (1 << 62) - 1
 
 
 def _forget_pool() -> None:
@@ -57,6 +57,8 @@ def _uuid7_ints(count: int) -> list[int]:
     """
     global _last_ms, _seq, _pool_at
     if count <= 0:
+        if count < 0:
+            raise ValueError(f"count must be >= 0, not {count}")
         return []
     size = 10 * count
     with _lock:
@@ -79,9 +81,9 @@ def _uuid7_ints(count: int) -> list[int]:
             heads.append((ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62))
         _last_ms, _seq = ms, seq
     if count == 1:
-        return [heads[0] | (int.from_bytes(block, "big") & _RAND)]
+        return [heads[0] | (int.from_bytes(block, "big") & _RANDOM_MASK)]
     return [
-        head | (int.from_bytes(block[at : at + 10], "big") & _RAND)
+        head | (int.from_bytes(block[at : at + 10], "big") & _RANDOM_MASK)
         for head, at in zip(heads, range(0, size, 10), strict=True)
     ]
 
