@@ -24,7 +24,11 @@ def test_sqlite_file_is_migrated_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shoal.db'}"
     first = shoal("db", "migrate", "--store", url)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines() == ["applied 0001_initial", "applied 0002_identity"]
+    assert first.stdout.splitlines() == [
+        "applied 0001_initial",
+        "applied 0002_identity",
+        "applied 0003_ready_holds_due_jobs",
+    ]
     again = shoal("db", "migrate", "--store", url)
     assert (again.returncode, again.stdout.strip()) == (0, "the schema is up to date")
 
@@ -57,7 +61,11 @@ async def test_postgres_database_is_migrated_once() -> None:
         url = server.rsplit("/", 1)[0] + f"/{name}"
         first = shoal("db", "migrate", "--store", url)
         assert first.returncode == 0, first.stderr
-        assert first.stdout.splitlines() == ["applied 0001_initial", "applied 0002_identity"]
+        assert first.stdout.splitlines() == [
+            "applied 0001_initial",
+            "applied 0002_identity",
+            "applied 0003_ready_holds_due_jobs",
+        ]
         again = shoal("db", "migrate", "--store", url)
         assert again.stdout.strip() == "the schema is up to date"
     finally:

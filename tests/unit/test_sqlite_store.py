@@ -18,6 +18,7 @@ from shoal.core.errors import ConfigError, LeaseLost, StorageError, Unavailable
 from shoal.core.model import Job, JobError, JobQuery, JobState, LeaseRef
 from shoal.core.ports import ClaimRequest
 from shoal.stores.sqlite import SqliteStore, _rows
+from shoal.stores.sqlite import _connection as connection_module
 from shoal.stores.sqlite import _leases as leases_module
 from shoal.stores.sqlite import _store as store_module
 from shoal.stores.sqlite._connection import connect
@@ -89,6 +90,27 @@ async def test_migrations_set_user_version_once(tmp_path: Path) -> None:
         await SqliteStore(path).open()
     with pytest.raises(StorageError, match="newer than this shoal"):  # not "in use": the
         await SqliteStore(path).open()  # failed open released its lock
+
+
+async def test_a_file_of_schema_2_keeps_its_jobs_and_their_claim_order(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = connect(path, "NORMAL")
+    for version, _, sql in connection_module._migrations()[:2]:
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+    queued, due = make_job(), make_job(priority=5, run_at=T0 + 10)
+    sql, rows = (
+        _rows.insert_jobs_sql(2),
+        [*_rows.new_job_params(queued), *_rows.new_job_params(due)],
+    )
+    conn.execute(sql, rows)
+    conn.close()
+    store = SqliteStore(path)
+    await store.open()  # migrates to schema 3: the claim index is built anew, queued jobs only
+    try:
+        claimed = await store.claim(dataclasses.replace(_claim(), now=T0 + 10))
+        assert [job.id for job in claimed] == [due.id, queued.id]
+    finally:
+        await store.close()
 
 
 async def test_a_failing_operation_rolls_back_alone_in_its_group(tmp_path: Path) -> None:
@@ -291,32 +313,43 @@ async def test_only_writes_of_known_few_rows_run_inline(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_a_claim_filtered_by_task_never_runs_on_the_loop(
+async def test_a_claim_filtered_by_task_reads_a_bounded_prefix_on_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Its scan is not bounded by its limit: every waiting job of another task is read and
-    # skipped, which on the loop would stall every connection of the server.
+    # skipped. On the loop it reads at most FILTER_SCAN of them, and the writer thread the rest.
     store = SqliteStore(tmp_path / "x.db", inline_writes=True)
     await store.open()
-    threads: list[int] = []
+    calls: list[tuple[int, int | None, bool]] = []
     claim = leases_module.claim
 
     def recording(conn: sqlite3.Connection, **kwargs: Any) -> Any:
-        threads.append(threading.get_ident())
-        return claim(conn, **kwargs)
+        rows = claim(conn, **kwargs)
+        calls.append((threading.get_ident(), kwargs.get("scan"), rows is None))
+        return rows
 
     monkeypatch.setattr(leases_module, "claim", recording)
+    loop = threading.get_ident()
+    base = ClaimRequest("default", ("default",), "w", 5, 30.0, T0, tasks=("work",))
     try:
-        await store.enqueue([make_job(task="other") for _ in range(100)] + [make_job()], T0)
-        base = ClaimRequest("default", ("default",), "w", 1, 30.0, T0)
-        filtered = await store.claim(dataclasses.replace(base, tasks=("work",)))
-        anything = await store.claim(base)
-        assert [job.task for job in filtered] == ["work"]
-        assert [job.task for job in anything] == ["other"]
-        loop_thread = threading.get_ident()
-        assert len(threads) == 2
-        assert threads[0] != loop_thread  # the writer thread
-        assert threads[1] == loop_thread  # an unfiltered claim of one job: inline
+        # a short queue: the prefix holds all of it, and settles a claim of fewer than its limit
+        await store.enqueue([make_job(task="other") for _ in range(100)], T0)
+        await store.enqueue([make_job(), make_job()], T0)
+        assert [job.task for job in await store.claim(base)] == ["work", "work"]
+        assert calls == [(loop, leases_module.FILTER_SCAN, False)]
+        # past the prefix: the loop gives up, the writer thread reads on
+        others = leases_module.FILTER_SCAN - 100 + 50
+        await store.enqueue([make_job(task="other") for _ in range(others)], T0)
+        late = make_job()  # after all the others in claim order: its id is the newest
+        await store.enqueue([late], T0)
+        calls.clear()
+        assert [job.id for job in await store.claim(base)] == [late.id]
+        assert calls[0] == (loop, leases_module.FILTER_SCAN, True)
+        assert len(calls) == 2 and calls[1][0] != loop and calls[1][1:] == (None, False)
+        # unfiltered: inline, one call
+        calls.clear()
+        [anything] = await store.claim(dataclasses.replace(base, tasks=None, limit=1))
+        assert anything.task == "other" and calls == [(loop, None, False)]
     finally:
         await store.close()
 

@@ -15,6 +15,7 @@ completion's cost; the file is held exclusively, so no other process writes behi
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -40,6 +41,9 @@ _RUNNING, _SUCCEEDED = JobState.RUNNING.value, JobState.SUCCEEDED.value
 
 #: Rows per UPDATE ... FROM VALUES: bounds the statement's size and the number of cached texts.
 _CHUNK = 128
+#: How many queued jobs a claim filtered by task may read past when it is asked to stay short
+#: (`claim`'s `scan`): a task filter skips every waiting job of other tasks, any number of them.
+FILTER_SCAN = 128
 
 
 @functools.cache
@@ -97,17 +101,54 @@ def _due_sql(queues: int, tasks: int) -> str:
     )
 
 
+@functools.cache
+def _prefix_sql(queues: int) -> str:
+    return (
+        "SELECT rowid, task FROM jobs INDEXED BY jobs_ready"
+        f" WHERE namespace = ? AND queue IN ({', '.join('?' * queues)})"
+        " AND state = 'queued' AND run_at <= ? ORDER BY priority DESC, run_at, id LIMIT ?"
+    )
+
+
+_BY_ROWID = f"SELECT rowid, {JOB_COLUMNS} FROM jobs WHERE rowid IN (SELECT value FROM json_each(?))"
+
+
+def _queued_of_tasks(
+    conn: sqlite3.Connection, request: ClaimRequest, queues: list[str], scan: int
+) -> list[Row] | None:
+    """The best `limit` queued jobs of the request's tasks among the first `scan` queued jobs
+    of its queues, in claim order; None when those do not settle which jobs are the best.
+    """
+    params = [request.namespace, *queues, request.now, scan]
+    prefix = conn.execute(_prefix_sql(len(queues)), params).fetchall()
+    wanted = set(request.tasks or ())
+    hits = [rowid for rowid, task in prefix if task in wanted][: request.limit]
+    if len(hits) < request.limit and len(prefix) == scan:
+        return None  # more jobs wait past the prefix, and one of them may be of these tasks
+    found = {row[0]: row for row in conn.execute(_BY_ROWID, (json.dumps(hits),))}
+    return [found[rowid] for rowid in hits]
+
+
 def _claim_order(row: Row) -> tuple[Any, ...]:
     return -row[_PRIORITY + 1], row[_RUN_AT + 1], row[1]  # row[0] is the rowid
 
 
-def _waiting(conn: sqlite3.Connection, request: ClaimRequest, queues: list[str]) -> list[Row]:
-    """The best `limit` jobs the claim may take, in claim order (rowid first in each row)."""
+def _waiting(
+    conn: sqlite3.Connection, request: ClaimRequest, queues: list[str], scan: int | None
+) -> list[Row] | None:
+    """The best `limit` jobs the claim may take, in claim order (rowid first in each row);
+    None when `scan` did not settle it (see `claim`).
+    """
     tasks, now, limit = request.tasks or (), request.now, request.limit
     shape = len(queues), len(tasks)
-    rows = conn.execute(
-        _claim_sql(*shape), [request.namespace, *queues, now, *tasks, limit]
-    ).fetchall()
+    if tasks and scan is not None:
+        found = _queued_of_tasks(conn, request, queues, scan)
+        if found is None:
+            return None
+        rows = found
+    else:
+        params = [request.namespace, *queues, now, *tasks, limit]
+        rows = conn.execute(_claim_sql(*shape), params).fetchall()
     due = conn.execute(_due_sql(*shape), [now, request.namespace, *queues, *tasks, limit])
     if late := due.fetchall():
         rows = sorted(rows + late, key=_claim_order)[:limit]
@@ -118,8 +159,14 @@ def _waiting(conn: sqlite3.Connection, request: ClaimRequest, queues: list[str])
     return rows
 
 
-def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -> list[Row]:
-    """The rows of the best `limit` waiting jobs after `transitions.claim`, in claim order."""
+def claim(
+    conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache, scan: int | None = None
+) -> list[Row] | None:
+    """The rows of the best `limit` waiting jobs after `transitions.claim`, in claim order.
+
+    `scan` bounds how many queued jobs a claim filtered by task reads: when the first `scan`
+    do not settle which jobs are the best, it returns None and changes nothing.
+    """
     paused = {
         name
         for (name,) in conn.execute(
@@ -131,9 +178,9 @@ def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -
     if not queues or request.limit < 1 or (request.tasks is not None and not tasks):
         return []
     now, worker = request.now, request.worker_id
-    rows = _waiting(conn, request, queues)
+    rows = _waiting(conn, request, queues, scan)
     if not rows:
-        return []
+        return rows
     expires = now + request.lease_ttl
     # 96 random bits per token, as `ids.new_token` makes them, drawn in one call.
     tokens = os.urandom(12 * len(rows)).hex()
