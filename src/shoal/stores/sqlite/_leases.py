@@ -62,51 +62,31 @@ _CLAIM_UPDATE = (
 )
 
 
+_CLAIM_ORDER = "priority DESC, run_at, id"
+# The three ranges a claim reads, as (index, terms, order). INDEXED BY: without statistics the
+# planner could prefer an index on (namespace, queue) and sort the whole queue.
+# Queued jobs: the ready index holds only them, in claim order.
+_QUEUED = ("jobs_ready", "state = 'queued' AND run_at <= ?", _CLAIM_ORDER)
+# Scheduled jobs already due that the promoter has not made queued yet: the start of the due
+# index, of every queue, which the promoter keeps short.
+_DUE = ("jobs_due", "state = 'scheduled' AND run_at <= ?", _CLAIM_ORDER)
+# Scheduled jobs due within the lookahead: a short range of the due index, however many jobs
+# wait further ahead.
+_AHEAD = ("jobs_due", "state = 'scheduled' AND run_at > ? AND run_at <= ?", "run_at, id")
+
+
 @functools.cache
-def _lookahead_sql(queues: int, tasks: int) -> str:
-    # The due index holds only scheduled jobs, by run_at: the window is a short range of it,
-    # however many jobs wait further ahead.
+def _range_sql(
+    kind: tuple[str, str, str], queues: int, tasks: int, columns: str = f"rowid, {JOB_COLUMNS}"
+) -> str:
+    """A claim's read of one range; its parameters: the terms', then the namespace, the
+    queues, the tasks and the limit.
+    """
+    index, terms, order = kind
     task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
     return (
-        f"SELECT rowid, {JOB_COLUMNS} FROM jobs INDEXED BY jobs_due"
-        " WHERE state = 'scheduled' AND run_at > ? AND run_at <= ?"
-        f" AND namespace = ? AND queue IN ({', '.join('?' * queues)}){task_filter}"
-        " ORDER BY run_at, id LIMIT ?"
-    )
-
-
-@functools.cache
-def _claim_sql(queues: int, tasks: int) -> str:
-    task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
-    # INDEXED BY: the ready index gives the claim order; without statistics the planner could
-    # prefer another index on (namespace, queue) and sort the whole queue.
-    return (
-        f"SELECT rowid, {JOB_COLUMNS} FROM jobs INDEXED BY jobs_ready"
-        f" WHERE namespace = ? AND queue IN ({', '.join('?' * queues)})"
-        f" AND state = 'queued' AND run_at <= ?{task_filter}"
-        " ORDER BY priority DESC, run_at, id LIMIT ?"
-    )
-
-
-@functools.cache
-def _due_sql(queues: int, tasks: int) -> str:
-    # Scheduled jobs already due that the promoter has not made queued yet: the start of the
-    # due index, of every queue, which the promoter keeps short.
-    task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
-    return (
-        f"SELECT rowid, {JOB_COLUMNS} FROM jobs INDEXED BY jobs_due"
-        f" WHERE state = 'scheduled' AND run_at <= ? AND namespace = ?"
-        f" AND queue IN ({', '.join('?' * queues)}){task_filter}"
-        " ORDER BY priority DESC, run_at, id LIMIT ?"
-    )
-
-
-@functools.cache
-def _prefix_sql(queues: int) -> str:
-    return (
-        "SELECT rowid, task FROM jobs INDEXED BY jobs_ready"
-        f" WHERE namespace = ? AND queue IN ({', '.join('?' * queues)})"
-        " AND state = 'queued' AND run_at <= ? ORDER BY priority DESC, run_at, id LIMIT ?"
+        f"SELECT {columns} FROM jobs INDEXED BY {index} WHERE {terms} AND namespace = ?"
+        f" AND queue IN ({', '.join('?' * queues)}){task_filter} ORDER BY {order} LIMIT ?"
     )
 
 
@@ -119,8 +99,8 @@ def _queued_of_tasks(
     """The best `limit` queued jobs of the request's tasks among the first `scan` queued jobs
     of its queues, in claim order; None when those do not settle which jobs are the best.
     """
-    params = [request.namespace, *queues, request.now, scan]
-    prefix = conn.execute(_prefix_sql(len(queues)), params).fetchall()
+    params = [request.now, request.namespace, *queues, scan]
+    prefix = conn.execute(_range_sql(_QUEUED, len(queues), 0, "rowid, task"), params).fetchall()
     wanted = set(request.tasks or ())
     hits = [rowid for rowid, task in prefix if task in wanted][: request.limit]
     if len(hits) < request.limit and len(prefix) == scan:
@@ -141,21 +121,19 @@ def _waiting(
     """
     tasks, now, limit = request.tasks or (), request.now, request.limit
     shape = len(queues), len(tasks)
+    tail = [request.namespace, *queues, *tasks]
     if tasks and scan is not None:
         found = _queued_of_tasks(conn, request, queues, scan)
         if found is None:
             return None
         rows = found
     else:
-        params = [request.namespace, *queues, now, *tasks, limit]
-        rows = conn.execute(_claim_sql(*shape), params).fetchall()
-    due = conn.execute(_due_sql(*shape), [now, request.namespace, *queues, *tasks, limit])
-    if late := due.fetchall():
+        rows = conn.execute(_range_sql(_QUEUED, *shape), [now, *tail, limit]).fetchall()
+    if late := conn.execute(_range_sql(_DUE, *shape), [now, *tail, limit]).fetchall():
         rows = sorted(rows + late, key=_claim_order)[:limit]
     if len(rows) < limit and request.lookahead > 0:
-        params = [now, now + request.lookahead, request.namespace, *queues, *tasks]
-        params.append(limit - len(rows))
-        rows += conn.execute(_lookahead_sql(*shape), params).fetchall()
+        params = [now, now + request.lookahead, *tail, limit - len(rows)]
+        rows += conn.execute(_range_sql(_AHEAD, *shape), params).fetchall()
     return rows
 
 
