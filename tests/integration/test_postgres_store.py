@@ -200,3 +200,27 @@ async def test_bad_urls_and_unreachable_servers_are_clear_errors() -> None:
         await store.open()
     with pytest.raises(Unavailable):
         await store.claim(ClaimRequest("default", ("default",), "w", 1, 30, T0))
+
+
+async def test_a_claim_takes_the_next_due_job_when_another_claimer_holds_the_best(
+    database: str,
+) -> None:
+    # Due jobs the promoter has yet to move are locked after their claim order is known,
+    # skipping rows another transaction holds, so those do not use up the claim's limit.
+    store = PostgresStore(database)
+    await store.open()
+    try:
+        due = [make_job(priority=priority, run_at=T0 + 1) for priority in range(3)]
+        await store.enqueue(due, T0)
+        holder = await asyncpg.connect(database)
+        try:
+            async with holder.transaction():
+                await holder.execute("SELECT 1 FROM shoal_jobs WHERE id = $1 FOR UPDATE", due[2].id)
+                request = ClaimRequest("default", ("default",), "w1", 1, 30.0, T0 + 5)
+                assert [job.id for job in await store.claim(request)] == [due[1].id]
+        finally:
+            await holder.close()
+        request = ClaimRequest("default", ("default",), "w2", 5, 30.0, T0 + 5)
+        assert [job.id for job in await store.claim(request)] == [due[2].id, due[0].id]
+    finally:
+        await store.close()

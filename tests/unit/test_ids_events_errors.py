@@ -118,7 +118,7 @@ def test_ids_keep_their_order_on_a_frozen_or_backward_clock(
     assert made == sorted(made) and len(set(made)) == len(made)
     millis = [uuid.UUID(job_id).int >> 80 for job_id in made]
     assert millis[0] == 1_700_000_000_000 and millis[-1] - millis[0] <= 3  # borrowed, no jump
-    with pytest.raises(ValueError, match="count must be >= 0"):
+    with pytest.raises(InvalidArgument, match="count: must be >= 0"):
         ids.new_job_ids(-1)
 
 

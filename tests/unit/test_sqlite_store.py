@@ -320,41 +320,50 @@ async def test_a_claim_filtered_by_task_reads_a_bounded_prefix_on_the_loop(
     # skipped. On the loop it reads at most FILTER_SCAN of them, and the writer thread the rest.
     store = SqliteStore(tmp_path / "x.db", inline_writes=True)
     await store.open()
-    calls: list[tuple[int, int | None, bool]] = []
-    claim = leases_module.claim
+    calls: list[tuple[str, bool, bool]] = []  # which, on the loop, gave up
 
-    def recording(conn: sqlite3.Connection, **kwargs: Any) -> Any:
-        rows = claim(conn, **kwargs)
-        calls.append((threading.get_ident(), kwargs.get("scan"), rows is None))
-        return rows
+    def recording(name: str) -> Any:
+        real = getattr(leases_module, name)
 
-    monkeypatch.setattr(leases_module, "claim", recording)
+        def call(conn: sqlite3.Connection, **kwargs: Any) -> Any:
+            rows = real(conn, **kwargs)
+            calls.append((name, threading.get_ident() == loop, rows is None))
+            return rows
+
+        return call
+
+    for name in ("claim", "claim_settled"):
+        monkeypatch.setattr(leases_module, name, recording(name))
     loop = threading.get_ident()
+    scan = leases_module.FILTER_SCAN
     base = ClaimRequest("default", ("default",), "w", 5, 30.0, T0, tasks=("work",))
     try:
         # a short queue: the prefix holds all of it, and settles a claim of fewer than its limit
         await store.enqueue([make_job(task="other") for _ in range(100)], T0)
         await store.enqueue([make_job(), make_job()], T0)
         assert [job.task for job in await store.claim(base)] == ["work", "work"]
-        assert calls == [(loop, leases_module.FILTER_SCAN, False)]
+        assert calls == [("claim_settled", True, False)]
+        # a full prefix with enough of its tasks settles it too
+        await store.enqueue([make_job() for _ in range(scan)], T0)
+        calls.clear()
+        assert len(await store.claim(base)) == 5 and calls == [("claim_settled", True, False)]
+        await store.claim(dataclasses.replace(base, limit=scan))  # the rest of "work"
         # past the prefix: the loop gives up, the writer thread reads on
-        others = leases_module.FILTER_SCAN - 100 + 50
-        await store.enqueue([make_job(task="other") for _ in range(others)], T0)
+        await store.enqueue([make_job(task="other") for _ in range(scan)], T0)
         late = make_job()  # after all the others in claim order: its id is the newest
         await store.enqueue([late], T0)
         calls.clear()
         assert [job.id for job in await store.claim(base)] == [late.id]
-        assert calls[0] == (loop, leases_module.FILTER_SCAN, True)
-        assert len(calls) == 2 and calls[1][0] != loop and calls[1][1:] == (None, False)
+        assert calls == [("claim_settled", True, True), ("claim", False, False)]
         # unfiltered: inline, one call
         calls.clear()
         [anything] = await store.claim(dataclasses.replace(base, tasks=None, limit=1))
-        assert anything.task == "other" and calls == [(loop, None, False)]
+        assert anything.task == "other" and calls == [("claim", True, False)]
     finally:
         await store.close()
 
 
-def _claim_steps(conn: sqlite3.Connection, request: ClaimRequest) -> int:
+def _claim_steps(conn: sqlite3.Connection, request: ClaimRequest, expect: int = 0) -> int:
     """SQLite VM instructions (in hundreds) a claim runs, rolled back: what its scans cost."""
     steps = 0
 
@@ -366,7 +375,8 @@ def _claim_steps(conn: sqlite3.Connection, request: ClaimRequest) -> int:
     conn.set_progress_handler(count, 100)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        assert len(leases_module.claim(conn, request=request, leased={})) == request.limit
+        claimed = leases_module.claim(conn, request=request, leased={})
+        assert len(claimed) == (expect or request.limit)
     finally:
         conn.execute("ROLLBACK")
         conn.set_progress_handler(None, 0)
@@ -388,6 +398,33 @@ async def test_an_unfiltered_claim_reads_no_job_that_waits_for_later(tmp_path: P
         await store.enqueue(waiting, T0)
         behind = _claim_steps(writer._conn, _claim(limit=1))
         assert behind <= alone + 2, (alone, behind)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("run_at", [T0 - 5, T0 + 0.05], ids=["due", "within the lookahead"])
+async def test_a_claim_reads_few_of_a_burst_of_scheduled_jobs_of_other_queues(
+    tmp_path: Path, run_at: float
+) -> None:
+    # Due jobs the promoter has yet to move (after a restart), or a burst within the
+    # lookahead: the due index holds them for every queue and namespace, by run_at.
+    store = SqliteStore(tmp_path / "x.db")
+    await store.open()
+    try:
+        await store.enqueue([make_job()], T0)
+        writer = store._writer
+        assert writer is not None
+        request = dataclasses.replace(_claim(limit=2), lookahead=0.1)  # room for both reads
+        steps = []
+        for size in (1_000, 4_000):  # 1,000 then 5,000 waiting
+            burst = [
+                make_job(namespace=("default", "other")[i % 2], queue="elsewhere", run_at=run_at,
+                         created_at=T0 - 10)
+                for i in range(size)
+            ]  # fmt: skip
+            await store.enqueue(burst, T0)
+            steps.append(_claim_steps(writer._conn, request, expect=1))
+        assert steps[1] <= steps[0] * 1.2, steps  # it reads no more of 5,000 than of 1,000
     finally:
         await store.close()
 

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 
+from shoal.core.errors import InvalidArgument
 from shoal.core.model import JobId
 
 __all__ = ["new_job_id", "new_job_ids", "new_token", "uuid7"]
@@ -58,7 +59,7 @@ def _uuid7_ints(count: int) -> list[int]:
     global _last_ms, _seq, _pool_at
     if count <= 0:
         if count < 0:
-            raise ValueError(f"count must be >= 0, not {count}")
+            raise InvalidArgument("count", f"must be >= 0, not {count}")
         return []
     size = 10 * count
     with _lock:

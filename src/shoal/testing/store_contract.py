@@ -113,6 +113,30 @@ class StoreContract(ClaimAheadContract):
         assert [j.id for j in await claim(store, limit=1, now=T0 + 10)] == [due.id]
         assert [j.id for j in await claim(store, now=T0 + 10)] == [queued.id]
 
+    async def test_claim_takes_due_scheduled_jobs_of_its_queues_and_tasks_only(
+        self, store: Store
+    ) -> None:
+        due = {"run_at": T0 + 10, "task": "a"}
+        others = [
+            make_job(queue="paused", **due),
+            make_job(queue="elsewhere", **due),
+            make_job(namespace="other", **due),
+            make_job(run_at=T0 + 10, task="b"),
+        ]
+        mine = make_job(**due)
+        await store.enqueue([*others, mine], T0)
+        await store.set_queue_paused("default", "paused", True)
+        got = await claim(store, now=T0 + 10, queues=("default", "paused"), tasks=("a",))
+        assert [j.id for j in got] == [mine.id]
+
+    async def test_claim_interleaves_due_scheduled_and_queued_jobs(self, store: Store) -> None:
+        queued_low, queued_mid = make_job(priority=0), make_job(priority=5, run_at=T0 - 1)
+        due_top, due_mid = make_job(priority=9, run_at=T0 + 5), make_job(priority=5, run_at=T0 + 2)
+        due_low = make_job(priority=0, run_at=T0 + 1)
+        await store.enqueue([queued_low, queued_mid, due_top, due_mid, due_low], T0)
+        got = await claim(store, limit=4, now=T0 + 10)
+        assert [j.id for j in got] == [due_top.id, queued_mid.id, due_mid.id, queued_low.id]
+
     async def test_claim_skips_paused_queues(self, store: Store) -> None:
         await store.enqueue([make_job()], T0)
         await store.set_queue_paused("default", "default", True)

@@ -23,6 +23,9 @@ from shoal.stores.postgres._rows import (
 _INSERT = "INSERT INTO shoal_jobs ({}) VALUES ({})".format(
     ", ".join(JOB_COLUMNS), ", ".join(f"${i}" for i in range(1, len(JOB_COLUMNS) + 1))
 )
+#: How many scheduled jobs a claim reads, of those already due and of those due within its
+#: lookahead: the oldest, of every queue (see the SQLite store's `SCHEDULED_SCAN`).
+SCHEDULED_SCAN = 128
 #: Batches up to this size go in as one INSERT per job (pipelined); bigger ones by COPY.
 _COPY_FROM = 8
 
@@ -33,17 +36,22 @@ WHERE (namespace, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text
 ORDER BY namespace, idempotency_key, id DESC
 """
 
+# The lease of the picked jobs. Its guard is checked again against the latest version of a row
+# that changed since the statement's snapshot (READ COMMITTED): a job another claimer took, or
+# failed back to `scheduled` with a later run_at, meanwhile, is left out. {horizon}: the latest
+# run_at the claim may take.
 _LEASE = """
 UPDATE shoal_jobs AS j
 SET state = 'running', worker_id = $6, lease_token = replace(gen_random_uuid()::text, '-', ''),
     lease_expires_at = $3 + $7, attempt = j.attempt + 1, started_at = $3
-FROM picked WHERE j.id = picked.id AND j.state IN ('queued', 'scheduled')
+FROM picked
+WHERE j.id = picked.id AND j.state IN ('queued', 'scheduled') AND j.run_at <= {horizon}
 RETURNING j.*
 """
 
-# Per queue, the first `limit` queued jobs in claim order; the first `limit` scheduled jobs
-# already due that the promoter has not made queued yet; each locked, skipping rows another
-# claimer holds; then the best `limit` of all those. MATERIALIZED makes the locking run once.
+# Per queue, the first `limit` queued jobs in claim order, locked, skipping rows another claimer
+# holds; the best `limit` scheduled jobs already due (see `due`), locked the same way; then the
+# best `limit` of all those. MATERIALIZED makes the locking run once.
 _CLAIM = (
     """
 WITH queued AS MATERIALIZED (
@@ -60,46 +68,54 @@ WITH queued AS MATERIALIZED (
         FOR UPDATE SKIP LOCKED
     ) AS c
 ), due AS MATERIALIZED (
-    SELECT id, priority, run_at FROM (
-        -- OFFSET 0 keeps the queue's terms out of this scan: before the table has statistics
-        -- the planner would rather read every scheduled job of the queue by shoal_jobs_queue.
-        SELECT * FROM shoal_jobs WHERE state = 'scheduled' AND run_at <= $3 OFFSET 0
+    -- Scheduled jobs already due that the promoter has not made queued yet: the oldest
+    -- SCHEDULED_SCAN of every queue (a short range of shoal_jobs_scheduled in the steady state;
+    -- after a restart or a burst, the rest wait for the promoter), then this claim's.
+    SELECT id FROM (
+        SELECT id, namespace, queue, task FROM shoal_jobs
+        WHERE state = 'scheduled' AND run_at <= $3 ORDER BY run_at LIMIT {scheduled_scan}
     ) AS s
     WHERE namespace = $1 AND queue = ANY($2::text[])
       AND ($4::text[] IS NULL OR task = ANY($4::text[]))
       AND queue NOT IN (SELECT p.queue FROM shoal_paused_queues p WHERE p.namespace = $1)
+), due_locked AS MATERIALIZED (
+    -- Locked apart, by id alone (any other term would let the planner read the whole due
+    -- range), in claim order, skipping rows another claimer holds before the limit counts
+    -- them. A row that changed since the snapshot is left out by the UPDATE's guard.
+    SELECT id, priority, run_at FROM shoal_jobs
+    WHERE id = ANY(ARRAY(SELECT id FROM due))
     ORDER BY priority DESC, run_at, id
     LIMIT $5
-), due_locked AS MATERIALIZED (
-    -- Locked apart: a locking clause in `due` would reach into its subquery and lock the due
-    -- jobs of every queue.
-    SELECT id, priority, run_at FROM shoal_jobs
-    WHERE id IN (SELECT id FROM due) AND state = 'scheduled'
     FOR UPDATE SKIP LOCKED
 ), picked AS (
     SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM due_locked) AS c
     ORDER BY c.priority DESC, c.run_at, c.id
     LIMIT $5
 )"""
-    + _LEASE
-)
+    + _LEASE.format(horizon="$3")
+).replace("{scheduled_scan}", str(SCHEDULED_SCAN))
 
-# Scheduled jobs due within the lookahead ($8 is its end), earliest first: a short range of
-# the scheduled index, however many jobs wait further ahead.
+# Scheduled jobs due within the lookahead ($8 is its end), earliest first: of the oldest
+# SCHEDULED_SCAN in the window, of every queue, this claim's, locked as in `_CLAIM`'s due_locked.
 _CLAIM_AHEAD = (
     """
-WITH picked AS MATERIALIZED (
-    SELECT id FROM shoal_jobs
-    WHERE state = 'scheduled' AND run_at > $3 AND run_at <= $8
-      AND namespace = $1 AND queue = ANY($2::text[])
+WITH ahead AS MATERIALIZED (
+    SELECT id FROM (
+        SELECT id, namespace, queue, task FROM shoal_jobs
+        WHERE state = 'scheduled' AND run_at > $3 AND run_at <= $8
+        ORDER BY run_at LIMIT {scheduled_scan}
+    ) AS s
+    WHERE namespace = $1 AND queue = ANY($2::text[])
       AND ($4::text[] IS NULL OR task = ANY($4::text[]))
       AND queue NOT IN (SELECT p.queue FROM shoal_paused_queues p WHERE p.namespace = $1)
+), picked AS MATERIALIZED (
+    SELECT id FROM shoal_jobs WHERE id = ANY(ARRAY(SELECT id FROM ahead))
     ORDER BY run_at, id
     LIMIT $5
     FOR UPDATE SKIP LOCKED
 )"""
-    + _LEASE
-)
+    + _LEASE.format(horizon="$8")
+).replace("{scheduled_scan}", str(SCHEDULED_SCAN))
 
 _HEARTBEAT = """
 UPDATE shoal_jobs AS j SET lease_expires_at = $3

@@ -28,16 +28,16 @@ def set_queue_paused(conn: sqlite3.Connection, namespace: str, queue: str, pause
 
 
 def purge_queue(conn: sqlite3.Connection, namespace: str, queue: str) -> int:
-    # The ready index holds the queued jobs; the scheduled ones are found through the queue's
-    # listing index, which holds every job of the queue, finished ones too.
+    # The ready index holds the queued jobs of each queue; the due index, the scheduled jobs of
+    # every queue (fewer than the queue's listing index, which keeps its finished jobs too).
     queued = conn.execute(
         "DELETE FROM jobs INDEXED BY jobs_ready"
         " WHERE namespace = ? AND queue = ? AND state = 'queued'",
         (namespace, queue),
     ).rowcount
     scheduled = conn.execute(
-        "DELETE FROM jobs INDEXED BY jobs_queue"
-        " WHERE namespace = ? AND queue = ? AND state = 'scheduled'",
+        "DELETE FROM jobs INDEXED BY jobs_due"
+        " WHERE state = 'scheduled' AND namespace = ? AND queue = ?",
         (namespace, queue),
     ).rowcount
     return queued + scheduled

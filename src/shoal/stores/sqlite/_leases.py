@@ -63,29 +63,41 @@ _CLAIM_UPDATE = (
 
 
 _CLAIM_ORDER = "priority DESC, run_at, id"
-# The three ranges a claim reads, as (index, terms, order). INDEXED BY: without statistics the
-# planner could prefer an index on (namespace, queue) and sort the whole queue.
+#: How many scheduled jobs a claim reads, of those already due and of those due within its
+#: lookahead: the oldest, of every queue. In the steady state far fewer wait (the promoter
+#: makes due jobs queued as they come due); after a restart or a burst, the rest wait for the
+#: promoter or for their time, so that no claim reads more than this.
+SCHEDULED_SCAN = 128
+
+# The three ranges a claim reads, as (index, terms, order, only the oldest SCHEDULED_SCAN).
+# INDEXED BY: without statistics the planner could prefer an index on (namespace, queue) and
+# sort the whole queue.
 # Queued jobs: the ready index holds only them, in claim order.
-_QUEUED = ("jobs_ready", "state = 'queued' AND run_at <= ?", _CLAIM_ORDER)
-# Scheduled jobs already due that the promoter has not made queued yet: the start of the due
-# index, of every queue, which the promoter keeps short.
-_DUE = ("jobs_due", "state = 'scheduled' AND run_at <= ?", _CLAIM_ORDER)
-# Scheduled jobs due within the lookahead: a short range of the due index, however many jobs
-# wait further ahead.
-_AHEAD = ("jobs_due", "state = 'scheduled' AND run_at > ? AND run_at <= ?", "run_at, id")
+_QUEUED = ("jobs_ready", "state = 'queued' AND run_at <= ?", _CLAIM_ORDER, False)
+# Scheduled jobs already due that the promoter has not made queued yet.
+_DUE = ("jobs_due", "state = 'scheduled' AND run_at <= ?", _CLAIM_ORDER, True)
+# Scheduled jobs due within the lookahead.
+_AHEAD = ("jobs_due", "state = 'scheduled' AND run_at > ? AND run_at <= ?", "run_at, id", True)
 
 
 @functools.cache
 def _range_sql(
-    kind: tuple[str, str, str], queues: int, tasks: int, columns: str = f"rowid, {JOB_COLUMNS}"
+    kind: tuple[str, str, str, bool],
+    queues: int,
+    tasks: int,
+    columns: str = f"rowid, {JOB_COLUMNS}",
 ) -> str:
     """A claim's read of one range; its parameters: the terms', then the namespace, the
     queues, the tasks and the limit.
     """
-    index, terms, order = kind
+    index, terms, order, oldest = kind
+    source = f"jobs INDEXED BY {index} WHERE {terms}"
+    if oldest:  # the due index is by run_at, of every queue: take its start, then filter
+        source = f"(SELECT rowid AS rowid, * FROM {source} ORDER BY run_at LIMIT {SCHEDULED_SCAN})"
+        source += " WHERE true"
     task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
     return (
-        f"SELECT {columns} FROM jobs INDEXED BY {index} WHERE {terms} AND namespace = ?"
+        f"SELECT {columns} FROM {source} AND namespace = ?"
         f" AND queue IN ({', '.join('?' * queues)}){task_filter} ORDER BY {order} LIMIT ?"
     )
 
@@ -113,22 +125,16 @@ def _claim_order(row: Row) -> tuple[Any, ...]:
     return -row[_PRIORITY + 1], row[_RUN_AT + 1], row[1]  # row[0] is the rowid
 
 
-def _waiting(
-    conn: sqlite3.Connection, request: ClaimRequest, queues: list[str], scan: int | None
-) -> list[Row] | None:
-    """The best `limit` jobs the claim may take, in claim order (rowid first in each row);
-    None when `scan` did not settle it (see `claim`).
+def _with_scheduled(
+    conn: sqlite3.Connection, request: ClaimRequest, queues: list[str], queued: list[Row]
+) -> list[Row]:
+    """The best `limit` of the `queued` rows and the due scheduled jobs, in claim order; then,
+    if there is room, jobs due within the lookahead (rowid first in each row).
     """
     tasks, now, limit = request.tasks or (), request.now, request.limit
     shape = len(queues), len(tasks)
     tail = [request.namespace, *queues, *tasks]
-    if tasks and scan is not None:
-        found = _queued_of_tasks(conn, request, queues, scan)
-        if found is None:
-            return None
-        rows = found
-    else:
-        rows = conn.execute(_range_sql(_QUEUED, *shape), [now, *tail, limit]).fetchall()
+    rows = queued
     if late := conn.execute(_range_sql(_DUE, *shape), [now, *tail, limit]).fetchall():
         rows = sorted(rows + late, key=_claim_order)[:limit]
     if len(rows) < limit and request.lookahead > 0:
@@ -137,28 +143,50 @@ def _waiting(
     return rows
 
 
-def claim(
-    conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache, scan: int | None = None
-) -> list[Row] | None:
-    """The rows of the best `limit` waiting jobs after `transitions.claim`, in claim order.
-
-    `scan` bounds how many queued jobs a claim filtered by task reads: when the first `scan`
-    do not settle which jobs are the best, it returns None and changes nothing.
-    """
+def _open_queues(conn: sqlite3.Connection, request: ClaimRequest) -> list[str]:
+    """The request's queues but the paused ones; none when it can claim nothing at all."""
+    if request.limit < 1 or (request.tasks is not None and not request.tasks):
+        return []
     paused = {
         name
         for (name,) in conn.execute(
             "SELECT queue FROM paused_queues WHERE namespace = ?", (request.namespace,)
         )
     }
-    queues = [name for name in dict.fromkeys(request.queues) if name not in paused]
+    return [name for name in dict.fromkeys(request.queues) if name not in paused]
+
+
+def claim(conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache) -> list[Row]:
+    """The rows of the best `limit` waiting jobs after `transitions.claim`, in claim order."""
+    if not (queues := _open_queues(conn, request)):
+        return []
     tasks = request.tasks or ()
-    if not queues or request.limit < 1 or (request.tasks is not None and not tasks):
+    params = [request.now, request.namespace, *queues, *tasks, request.limit]
+    queued = conn.execute(_range_sql(_QUEUED, len(queues), len(tasks)), params).fetchall()
+    return _lease(conn, request, leased, _with_scheduled(conn, request, queues, queued))
+
+
+def claim_settled(
+    conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache, scan: int
+) -> list[Row] | None:
+    """`claim` for a request filtered by task, reading at most `scan` queued jobs: None, and
+    nothing changed, when those do not settle which jobs are the best.
+    """
+    if not (queues := _open_queues(conn, request)):
+        return []
+    queued = _queued_of_tasks(conn, request, queues, scan)
+    if queued is None:
+        return None
+    return _lease(conn, request, leased, _with_scheduled(conn, request, queues, queued))
+
+
+def _lease(
+    conn: sqlite3.Connection, request: ClaimRequest, leased: LeaseCache, rows: list[Row]
+) -> list[Row]:
+    """`rows` (rowid first) leased to the request's worker: their new values, rowid dropped."""
+    if not rows:
         return []
     now, worker = request.now, request.worker_id
-    rows = _waiting(conn, request, queues, scan)
-    if not rows:
-        return rows
     expires = now + request.lease_ttl
     # 96 random bits per token, as `ids.new_token` makes them, drawn in one call.
     tokens = os.urandom(12 * len(rows)).hex()

@@ -248,18 +248,21 @@ class SqliteStore(IdentityMixin):
     async def claim(self, request: ClaimRequest) -> list[Job]:
         op = partial(leases_ops.claim, request=request, leased=self._leased)
         if request.tasks is None:
-            # Reads its limit of queued jobs and the due jobs the promoter has yet to move:
-            # short enough for the event loop.
+            # Reads its limit of queued jobs and at most SCHEDULED_SCAN scheduled ones: short
+            # enough for the event loop.
             rows = await self._write(op, atomic=True, rows=request.limit)
         else:
             # A task filter reads past every waiting job of other tasks (44 ms for 200,000 of
             # them): the loop reads at most FILTER_SCAN of them, and when those do not settle
             # the claim, the writer thread reads on.
-            bounded = partial(op, scan=leases_ops.FILTER_SCAN)
-            rows = await self._write(bounded, atomic=True, rows=request.limit)
-            if rows is None:
-                rows = await self._write(op, atomic=True, rows=None)
-        assert rows is not None  # only a bounded claim gives up
+            settled = partial(
+                leases_ops.claim_settled,
+                request=request,
+                leased=self._leased,
+                scan=leases_ops.FILTER_SCAN,
+            )
+            found = await self._write(settled, atomic=True, rows=request.limit)
+            rows = found if found is not None else await self._write(op, atomic=True)
         return [row_to_job(row) for row in rows]
 
     async def heartbeat(
