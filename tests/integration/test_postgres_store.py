@@ -16,6 +16,7 @@ from shoal.core.ports import ClaimRequest
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.stores.postgres import PostgresOptions, PostgresStore, migrate
+from shoal.stores.postgres._jobs import _CLAIM, SCHEDULED_SCAN
 from shoal.stores.postgres._migrate import available
 from shoal.stores.postgres.testing import database_url, temporary_database
 from shoal.testing import T0, make_job
@@ -223,4 +224,29 @@ async def test_a_claim_takes_the_next_due_job_when_another_claimer_holds_the_bes
         request = ClaimRequest("default", ("default",), "w2", 5, 30.0, T0 + 5)
         assert [job.id for job in await store.claim(request)] == [due[2].id, due[0].id]
     finally:
+        await store.close()
+
+
+async def test_a_claim_skips_a_due_job_another_claimer_took_after_its_snapshot(
+    database: str,
+) -> None:
+    # The slow claim's snapshot sees three due jobs; the best one is claimed and committed
+    # before it locks them. It must take the next one, not count the lost one and take nothing.
+    store = PostgresStore(database)
+    await store.open()
+    slow = await asyncpg.connect(database)
+    try:
+        due = [make_job(priority=priority, run_at=T0 + 1) for priority in range(3)]
+        await store.enqueue(due, T0)
+        window = f"shoal_earliest_scheduled({SCHEDULED_SCAN})"
+        sleepy = f"shoal_earliest_scheduled({SCHEDULED_SCAN} + (SELECT 0 FROM pg_sleep(0.5)))"
+        assert window in _CLAIM
+        args = ("default", ["default"], T0 + 5, None, 1, "slow", 30.0)
+        pending = asyncio.create_task(slow.fetch(_CLAIM.replace(window, sleepy), *args))
+        await asyncio.sleep(0.2)  # its snapshot is taken; it sleeps before it locks
+        fast = await store.claim(ClaimRequest("default", ("default",), "fast", 1, 30.0, T0 + 5))
+        assert [job.id for job in fast] == [due[2].id]
+        assert [row["id"] for row in await pending] == [due[1].id]
+    finally:
+        await slow.close()
         await store.close()

@@ -152,6 +152,11 @@ class Store(Protocol):
 
         With a `lookahead`, the room left after the due jobs goes to scheduled jobs due within
         it, earliest `run_at` first (then lower id), with the same filters and moves.
+
+        Scheduled jobs are claimable before the promoter makes them queued. A store may bound
+        what a claim reads of them to the few with the earliest `run_at` of all queues (the SQL
+        stores: 128), so that no claim costs more when many wait; past that many, a claim may
+        take a job of lower priority first, or none of them, until the promoter moves them.
         """
         ...
 

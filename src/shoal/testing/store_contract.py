@@ -137,6 +137,26 @@ class StoreContract(ClaimAheadContract):
         got = await claim(store, limit=4, now=T0 + 10)
         assert [j.id for j in got] == [due_top.id, queued_mid.id, due_mid.id, queued_low.id]
 
+    async def test_claim_breaks_ties_between_queued_and_due_jobs_by_id(self, store: Store) -> None:
+        tie = {"priority": 1, "run_at": T0 + 1}
+        due_first = make_job(**tie)
+        queued = make_job(**tie, state=S.QUEUED)
+        due_last = make_job(**tie)
+        await store.enqueue([due_last, queued, due_first], T0)
+        got = await claim(store, limit=3, now=T0 + 5)
+        assert [j.id for j in got] == [due_first.id, queued.id, due_last.id]
+
+    async def test_claim_takes_due_jobs_past_a_burst_in_order_once_promoted(
+        self, store: Store
+    ) -> None:
+        # A store may consider only the earliest scheduled jobs (see `Store.claim`); once the
+        # promoter made them queued, the order is exact again.
+        burst = [make_job(namespace="other", run_at=T0 + 1) for _ in range(300)]
+        mine, queued = make_job(priority=9, run_at=T0 + 2), make_job(priority=0)
+        await store.enqueue([*burst, mine, queued], T0)
+        await store.promote_due(T0 + 5)
+        assert [j.id for j in await claim(store, limit=1, now=T0 + 5)] == [mine.id]
+
     async def test_claim_skips_paused_queues(self, store: Store) -> None:
         await store.enqueue([make_job()], T0)
         await store.set_queue_paused("default", "default", True)

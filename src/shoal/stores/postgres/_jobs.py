@@ -49,11 +49,35 @@ WHERE j.id = picked.id AND j.state IN ('queued', 'scheduled') AND j.run_at <= {h
 RETURNING j.*
 """
 
+# The claim's scheduled jobs among the earliest SCHEDULED_SCAN of every queue (see migration
+# 0003), those with {terms} on run_at, locked by id in {order}, skipping rows another claimer
+# holds before the limit counts them. The state and run_at terms are checked again against a
+# row that changed since the snapshot; written as expressions so that no index but the id's
+# serves this read (the planner would read a whole range of another).
+_SCHEDULED = """
+    SELECT id, priority, run_at FROM shoal_jobs
+    WHERE id = ANY(ARRAY(
+        SELECT e.id FROM shoal_earliest_scheduled({scan}) AS e
+        WHERE {terms} AND e.namespace = $1 AND e.queue = ANY($2::text[])
+          AND ($4::text[] IS NULL OR e.task = ANY($4::text[]))
+          AND e.queue NOT IN (SELECT p.queue FROM shoal_paused_queues p WHERE p.namespace = $1)
+    ))
+      AND (state || '') = 'scheduled' AND {recheck}
+    ORDER BY {order}
+    LIMIT $5
+    FOR UPDATE SKIP LOCKED
+"""
+
+
+def _scheduled(terms: str, order: str) -> str:
+    recheck = terms.replace("e.run_at", "run_at + 0")
+    return _SCHEDULED.format(scan=SCHEDULED_SCAN, terms=terms, recheck=recheck, order=order)
+
+
 # Per queue, the first `limit` queued jobs in claim order, locked, skipping rows another claimer
-# holds; the best `limit` scheduled jobs already due (see `due`), locked the same way; then the
-# best `limit` of all those. MATERIALIZED makes the locking run once.
-_CLAIM = (
-    """
+# holds; the best `limit` scheduled jobs already due; then the best `limit` of all those.
+# MATERIALIZED makes the locking run once.
+_CLAIM = f"""
 WITH queued AS MATERIALIZED (
     SELECT c.id, c.priority, c.run_at FROM unnest($2::text[]) AS q(name)
     CROSS JOIN LATERAL (
@@ -67,55 +91,17 @@ WITH queued AS MATERIALIZED (
         LIMIT $5
         FOR UPDATE SKIP LOCKED
     ) AS c
-), due AS MATERIALIZED (
-    -- Scheduled jobs already due that the promoter has not made queued yet: the oldest
-    -- SCHEDULED_SCAN of every queue (a short range of shoal_jobs_scheduled in the steady state;
-    -- after a restart or a burst, the rest wait for the promoter), then this claim's.
-    SELECT id FROM (
-        SELECT id, namespace, queue, task FROM shoal_jobs
-        WHERE state = 'scheduled' AND run_at <= $3 ORDER BY run_at LIMIT {scheduled_scan}
-    ) AS s
-    WHERE namespace = $1 AND queue = ANY($2::text[])
-      AND ($4::text[] IS NULL OR task = ANY($4::text[]))
-      AND queue NOT IN (SELECT p.queue FROM shoal_paused_queues p WHERE p.namespace = $1)
-), due_locked AS MATERIALIZED (
-    -- Locked apart, by id alone (any other term would let the planner read the whole due
-    -- range), in claim order, skipping rows another claimer holds before the limit counts
-    -- them. A row that changed since the snapshot is left out by the UPDATE's guard.
-    SELECT id, priority, run_at FROM shoal_jobs
-    WHERE id = ANY(ARRAY(SELECT id FROM due))
-    ORDER BY priority DESC, run_at, id
-    LIMIT $5
-    FOR UPDATE SKIP LOCKED
+), due AS MATERIALIZED ({_scheduled("e.run_at <= $3", "priority DESC, run_at, id")}
 ), picked AS (
-    SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM due_locked) AS c
+    SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM due) AS c
     ORDER BY c.priority DESC, c.run_at, c.id
     LIMIT $5
-)"""
-    + _LEASE.format(horizon="$3")
-).replace("{scheduled_scan}", str(SCHEDULED_SCAN))
+){_LEASE.format(horizon="$3")}"""
 
-# Scheduled jobs due within the lookahead ($8 is its end), earliest first: of the oldest
-# SCHEDULED_SCAN in the window, of every queue, this claim's, locked as in `_CLAIM`'s due_locked.
-_CLAIM_AHEAD = (
-    """
-WITH ahead AS MATERIALIZED (
-    SELECT id FROM (
-        SELECT id, namespace, queue, task FROM shoal_jobs
-        WHERE state = 'scheduled' AND run_at > $3 AND run_at <= $8
-        ORDER BY run_at LIMIT {scheduled_scan}
-    ) AS s
-    WHERE namespace = $1 AND queue = ANY($2::text[])
-      AND ($4::text[] IS NULL OR task = ANY($4::text[]))
-      AND queue NOT IN (SELECT p.queue FROM shoal_paused_queues p WHERE p.namespace = $1)
-), picked AS MATERIALIZED (
-    SELECT id FROM shoal_jobs WHERE id = ANY(ARRAY(SELECT id FROM ahead))
-    ORDER BY run_at, id
-    LIMIT $5
-    FOR UPDATE SKIP LOCKED
-)"""
-    + _LEASE.format(horizon="$8")
-).replace("{scheduled_scan}", str(SCHEDULED_SCAN))
+# Scheduled jobs due within the lookahead ($8 is its end), earliest first.
+_CLAIM_AHEAD = f"""
+WITH picked AS MATERIALIZED ({_scheduled("e.run_at > $3 AND e.run_at <= $8", "run_at, id")}
+){_LEASE.format(horizon="$8")}"""
 
 _HEARTBEAT = """
 UPDATE shoal_jobs AS j SET lease_expires_at = $3
