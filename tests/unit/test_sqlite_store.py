@@ -5,9 +5,11 @@ commit (isolation of a failing operation, flush on close) and the completion fas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -363,6 +365,19 @@ async def test_a_claim_filtered_by_task_reads_a_bounded_prefix_on_the_loop(
         await store.close()
 
 
+@contextlib.asynccontextmanager
+async def _one_queued_job(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, sqlite3.Connection]]:
+    """A store holding one queued job, and its writer's connection (idle between calls)."""
+    store = SqliteStore(tmp_path / "x.db")
+    await store.open()
+    try:
+        await store.enqueue([make_job()], T0)
+        assert store._writer is not None
+        yield store, store._writer._conn
+    finally:
+        await store.close()
+
+
 def _claim_steps(conn: sqlite3.Connection, request: ClaimRequest, expect: int = 0) -> int:
     """SQLite VM instructions (in hundreds) a claim runs, rolled back: what its scans cost."""
     steps = 0
@@ -387,19 +402,12 @@ async def test_an_unfiltered_claim_reads_no_job_that_waits_for_later(tmp_path: P
     # Delayed jobs and retries in their backoff may have a higher priority than the ready ones.
     # Were they in the claim's index, ahead of the ready jobs, every claim would read them all,
     # inline on the event loop, and cost more the more of them wait.
-    store = SqliteStore(tmp_path / "x.db")
-    await store.open()
-    try:
-        await store.enqueue([make_job()], T0)
-        writer = store._writer
-        assert writer is not None
-        alone = _claim_steps(writer._conn, _claim(limit=1))
+    async with _one_queued_job(tmp_path) as (store, conn):
+        alone = _claim_steps(conn, _claim(limit=1))
         waiting = [make_job(priority=5, run_at=T0 + 3600) for _ in range(5_000)]
         await store.enqueue(waiting, T0)
-        behind = _claim_steps(writer._conn, _claim(limit=1))
+        behind = _claim_steps(conn, _claim(limit=1))
         assert behind <= alone + 2, (alone, behind)
-    finally:
-        await store.close()
 
 
 @pytest.mark.parametrize("run_at", [T0 - 5, T0 + 0.05], ids=["due", "within the lookahead"])
@@ -408,12 +416,7 @@ async def test_a_claim_reads_few_of_a_burst_of_scheduled_jobs_of_other_queues(
 ) -> None:
     # Due jobs the promoter has yet to move (after a restart), or a burst within the
     # lookahead: the due index holds them for every queue and namespace, by run_at.
-    store = SqliteStore(tmp_path / "x.db")
-    await store.open()
-    try:
-        await store.enqueue([make_job()], T0)
-        writer = store._writer
-        assert writer is not None
+    async with _one_queued_job(tmp_path) as (store, conn):
         request = dataclasses.replace(_claim(limit=2), lookahead=0.1)  # room for both reads
         steps = []
         for size in (1_000, 4_000):  # 1,000 then 5,000 waiting
@@ -423,10 +426,8 @@ async def test_a_claim_reads_few_of_a_burst_of_scheduled_jobs_of_other_queues(
                 for i in range(size)
             ]  # fmt: skip
             await store.enqueue(burst, T0)
-            steps.append(_claim_steps(writer._conn, request, expect=1))
+            steps.append(_claim_steps(conn, request, expect=1))
         assert steps[1] <= steps[0] * 1.2, steps  # it reads no more of 5,000 than of 1,000
-    finally:
-        await store.close()
 
 
 async def test_checkpoints_run_on_their_thread_and_keep_the_wal_bounded(
