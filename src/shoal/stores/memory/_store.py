@@ -73,9 +73,13 @@ class MemoryStore(MemoryIdentity):
     # --- indexes ----------------------------------------------------------------------------
 
     def _index(self, job: Job) -> None:
-        if job.state in WAITING_STATES:
-            heapq.heappush(self._delayed, (job.run_at, job.id))
+        # A queued job waits in its queue's heap, in claim order; a scheduled one in the delayed
+        # heap, by run_at, until `_promote` moves it over: a claim pops no job that waits for
+        # later (delayed jobs or retries in their backoff, of a higher priority).
+        if job.state is JobState.QUEUED:
             heapq.heappush(self._ready[(job.namespace, job.queue)], _rank(job))
+        elif job.state is JobState.SCHEDULED:
+            heapq.heappush(self._delayed, (job.run_at, job.id))
 
     def _put(self, job: Job) -> Job:
         self._jobs[job.id] = job
@@ -201,9 +205,7 @@ class MemoryStore(MemoryIdentity):
             run_at, job_id = heapq.heappop(self._delayed)
             job = self._jobs.get(job_id)
             if job is not None and job.state is JobState.SCHEDULED and job.run_at == run_at:
-                job = replace(job, state=JobState.QUEUED)
-                self._jobs[job_id] = job
-                promoted.append(job)
+                promoted.append(self._put(replace(job, state=JobState.QUEUED)))
         return promoted
 
     async def heartbeat(

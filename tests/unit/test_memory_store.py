@@ -1,0 +1,24 @@
+"""What the memory store adds to the conformance suite: the shape of its indexes."""
+
+from __future__ import annotations
+
+from shoal.core.ports import ClaimRequest
+from shoal.stores.memory import MemoryStore
+from shoal.testing import T0, make_job
+
+
+async def test_a_claim_pops_no_job_that_waits_for_later() -> None:
+    # Delayed jobs and retries in their backoff may have a higher priority than the ready ones:
+    # in the queue's heap they would be popped and pushed back by every claim.
+    store = MemoryStore()
+    await store.open()
+    later = [make_job(priority=5, run_at=T0 + 3600) for _ in range(1_000)]
+    ready = make_job()
+    await store.enqueue([*later, ready], T0)
+    assert len(store._ready[("default", "default")]) == 1  # the delayed jobs wait elsewhere
+    request = ClaimRequest("default", ("default",), "w1", 10, 30.0, T0)
+    assert [job.id for job in await store.claim(request)] == [ready.id]
+    # once due, the promotion at the claim moves them over, in claim order
+    request = ClaimRequest("default", ("default",), "w1", 2, 30.0, T0 + 3600)
+    assert [job.id for job in await store.claim(request)] == [job.id for job in later[:2]]
+    assert len(store._ready[("default", "default")]) == 998
