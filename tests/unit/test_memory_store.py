@@ -15,10 +15,23 @@ async def test_a_claim_pops_no_job_that_waits_for_later() -> None:
     later = [make_job(priority=5, run_at=T0 + 3600) for _ in range(1_000)]
     ready = make_job()
     await store.enqueue([*later, ready], T0)
-    assert len(store._ready[("default", "default")]) == 1  # the delayed jobs wait elsewhere
+    assert len(store._ready[("default", "default")]["work"]) == 1  # the delayed wait elsewhere
     request = ClaimRequest("default", ("default",), "w1", 10, 30.0, T0)
     assert [job.id for job in await store.claim(request)] == [ready.id]
     # once due, the promotion at the claim moves them over, in claim order
     request = ClaimRequest("default", ("default",), "w1", 2, 30.0, T0 + 3600)
     assert [job.id for job in await store.claim(request)] == [job.id for job in later[:2]]
-    assert len(store._ready[("default", "default")]) == 998
+    assert len(store._ready[("default", "default")]["work"]) == 998
+
+
+async def test_a_claim_filtered_by_task_reads_no_job_of_another_task() -> None:
+    store = MemoryStore()
+    await store.open()
+    await store.enqueue([make_job(task="other") for _ in range(1_000)] + [make_job()], T0)
+    assert {task: len(heap) for task, heap in store._ready[("default", "default")].items()} == {
+        "other": 1_000,
+        "work": 1,
+    }
+    request = ClaimRequest("default", ("default",), "w1", 5, 30.0, T0, tasks=("work",))
+    assert [job.task for job in await store.claim(request)] == ["work"]
+    assert len(store._ready[("default", "default")]["other"]) == 1_000  # untouched

@@ -38,9 +38,10 @@ QueueKey = tuple[str, str]
 class MemoryStore(MemoryIdentity):
     """A complete store in process memory: fast, and gone when the process ends.
 
-    Every method runs without awaiting, so on one event loop each is atomic. Ready jobs sit in a
-    heap per queue ordered like a claim (priority, run_at, id) and delayed ones in a heap by
-    run_at; entries are checked when popped, so a cancelled or deleted job simply falls out.
+    Every method runs without awaiting, so on one event loop each is atomic. Queued jobs sit in a
+    heap per queue and task ordered like a claim (priority, run_at, id), so that a claim filtered
+    by task reads no other task's jobs, and scheduled ones in a heap by run_at; entries are
+    checked when popped, so a cancelled or deleted job simply falls out.
     """
 
     supports_notify = False
@@ -49,7 +50,8 @@ class MemoryStore(MemoryIdentity):
         super().__init__()
         self._jobs: dict[str, Job] = {}
         self._by_key: dict[tuple[str, str], str] = {}
-        self._ready: dict[QueueKey, list[tuple[int, float, str]]] = defaultdict(list)
+        #: Queue -> task -> heap of ranks (`_rank`).
+        self._ready: dict[QueueKey, dict[str, list[tuple[int, float, str]]]] = defaultdict(dict)
         self._delayed: list[tuple[float, str]] = []
         self._paused: set[QueueKey] = set()
         self._workers: dict[str, WorkerInfo] = {}
@@ -77,7 +79,9 @@ class MemoryStore(MemoryIdentity):
         # heap, by run_at, until `_promote` moves it over: a claim pops no job that waits for
         # later (delayed jobs or retries in their backoff, of a higher priority).
         if job.state is JobState.QUEUED:
-            heapq.heappush(self._ready[(job.namespace, job.queue)], _rank(job))
+            heapq.heappush(
+                self._ready[(job.namespace, job.queue)].setdefault(job.task, []), _rank(job)
+            )
         elif job.state is JobState.SCHEDULED:
             heapq.heappush(self._delayed, (job.run_at, job.id))
 
@@ -141,7 +145,8 @@ class MemoryStore(MemoryIdentity):
             heap
             for queue in dict.fromkeys(request.queues)
             if (request.namespace, queue) not in self._paused
-            and (heap := self._ready.get((request.namespace, queue)))
+            for task, heap in self._ready.get((request.namespace, queue), {}).items()
+            if heap and (request.tasks is None or task in request.tasks)
         ]
         claimed: list[Job] = []
         skipped: list[tuple[list[tuple[int, float, str]], tuple[int, float, str]]] = []
@@ -153,9 +158,7 @@ class MemoryStore(MemoryIdentity):
             job = self._jobs.get(entry[2])
             if job is None or job.state not in WAITING_STATES or _rank(job) != entry:
                 continue  # stale entry: the job moved on or was re-indexed
-            if job.run_at > request.now or (
-                request.tasks is not None and job.task not in request.tasks
-            ):
+            if job.run_at > request.now:
                 skipped.append((heap, entry))
                 continue
             leased = transitions.claim(
