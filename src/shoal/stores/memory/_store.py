@@ -156,7 +156,7 @@ class MemoryStore(MemoryIdentity):
                 break
             entry = heapq.heappop(heap)
             job = self._jobs.get(entry[2])
-            if job is None or job.state not in WAITING_STATES or _rank(job) != entry:
+            if job is None or job.state is not JobState.QUEUED or _rank(job) != entry:
                 continue  # stale entry: the job moved on or was re-indexed
             if job.run_at > request.now:
                 skipped.append((heap, entry))

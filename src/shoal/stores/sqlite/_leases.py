@@ -41,8 +41,8 @@ _RUNNING, _SUCCEEDED = JobState.RUNNING.value, JobState.SUCCEEDED.value
 
 #: Rows per UPDATE ... FROM VALUES: bounds the statement's size and the number of cached texts.
 _CHUNK = 128
-#: How many queued jobs a claim filtered by task may read past when it is asked to stay short
-#: (`claim`'s `scan`): a task filter skips every waiting job of other tasks, any number of them.
+#: How many queued jobs `claim_settled` reads on the event loop: a task filter skips every
+#: waiting job of other tasks, any number of them.
 FILTER_SCAN = 128
 
 
