@@ -247,6 +247,20 @@ def test_stream_must_open_with_a_hello(client: Client) -> None:
             stream.receive()
         metadata = dict(raised.value.trailing_metadata() or ())  # type: ignore[attr-defined]
         assert metadata["shoal-error-field"] == "lookahead"
+    lease = model_pb2.Lease(job_id="j", token="t")
+    for resume, field in (
+        ({"held": [lease]}, "held"),  # leases of no previous session
+        ({"previous_worker_id": "w-1", "held": [model_pb2.Lease(job_id="j")]}, "token"),
+        ({"previous_worker_id": "not a name"}, "previous_worker_id"),
+    ):
+        workers = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
+        stream = RawStream(client)
+        stream.send(workers_pb2.WorkerMessage(hello=workers_pb2.Hello(queues=["q"], **resume)))
+        with pytest.raises(grpc.RpcError) as raised:
+            stream.receive()
+        metadata = dict(raised.value.trailing_metadata() or ())  # type: ignore[attr-defined]
+        assert metadata["shoal-error-field"] == field
+        assert client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers == workers
 
 
 def test_stream_survives_bad_messages_and_nothing_changes(client: Client) -> None:
@@ -306,4 +320,43 @@ def test_a_reconnecting_worker_finds_its_old_leases_fenced(client: Client) -> No
     assert (refused.error.code, refused.error.job_id) == ("lease_lost", job_id)
     job = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id))
     assert job.state == model_pb2.JOB_STATE_QUEUED and not job.HasField("result")
+    second.close()
+
+
+def test_a_resumed_stream_keeps_the_leases_it_names_and_gives_back_the_rest(
+    client: Client,
+) -> None:
+    kept_id = client.enqueue("t", queue="resumed", priority=1)
+    dropped_id = client.enqueue("t", queue="resumed")
+    first = RawStream(client)
+    first.send(_hello("resumed"))
+    first.send(workers_pb2.WorkerMessage(credit=workers_pb2.Credit(credits=2)))
+    previous = first.receive().welcome.worker_id
+    assigned = {a.job.id: a.token for a in first.receive().assignments.assignments}
+    assert set(assigned) == {kept_id, dropped_id}
+    # the worker lost the stream (the server did not notice yet) and took only the first job
+    second = RawStream(client)
+    held = [model_pb2.Lease(job_id=kept_id, token=assigned[kept_id])]
+    hello = workers_pb2.Hello(
+        queues=["elsewhere"], language="t", previous_worker_id=previous, held=held
+    )
+    second.send(workers_pb2.WorkerMessage(hello=hello))
+    worker_id = second.receive().welcome.worker_id
+    dropped = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=dropped_id))
+    assert dropped.state == model_pb2.JOB_STATE_QUEUED and dropped.attempt == 0  # at once
+    first.close()
+    for _ in first.responses:  # the old stream's end releases nothing the new one holds
+        pass
+    kept = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=kept_id))
+    assert kept.state == model_pb2.JOB_STATE_RUNNING and kept.worker_id == worker_id
+    listed = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
+    assert previous not in {worker.id for worker in listed}
+    client.jobs.CancelJob(jobs_pb2.CancelJobRequest(id=kept_id))  # pushed to its new stream
+    assert list(second.receive().cancel.job_ids) == [kept_id]
+    done = workers_pb2.Outcomes(
+        completed=[workers_pb2.Completion(job_id=kept_id, token=assigned[kept_id])]
+    )
+    second.send(workers_pb2.WorkerMessage(outcomes=done))
+    assert second.receive().WhichOneof("kind") == "acks"
+    assert client.wait(kept_id, timeout=5).state == model_pb2.JOB_STATE_SUCCEEDED
     second.close()

@@ -1,7 +1,7 @@
 """A server killed (SIGKILL) under a worker and restarted on the same file and port: on its new
-session the worker renews the leases of the jobs it still runs and reports the ones that
-finished while the server was down, so nothing runs twice and nothing waits for its lease to
-expire.
+session the worker keeps the leases of the jobs it still runs, reports the ones that finished
+while the server was down, and has the server give back at once the jobs assigned to it that
+never started, so nothing runs twice and nothing waits for its lease to expire.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.core.errors import ShoalError
+from shoal.core.model import JobState
 from shoal.sdk import App, JobHandle, Worker, current_job
 from tests.integration._grpc_server import ServerProcess, start_server
 
@@ -50,11 +51,11 @@ class Crash:
 
 
 @asynccontextmanager
-async def crash(tmp_path: Path) -> AsyncIterator[Crash]:
+async def crash(tmp_path: Path, **worker_options: int) -> AsyncIterator[Crash]:
     server = start_server(tmp_path, *LONG_LEASE)
     rig = Crash(tmp_path, server, App(f"grpc://{server.address}", worker=None))
     async with rig.app:
-        worker = Worker(rig.app, pool="asyncio")
+        worker = Worker(rig.app, pool="asyncio", **worker_options)
         await worker.start()
         try:
             yield rig
@@ -120,3 +121,33 @@ async def test_a_job_that_finished_while_the_server_was_down_is_reported_not_run
         assert await _result(handle, back + 30) == 1
         assert time.monotonic() - back < 15, "the job waited for its lease to expire"
         assert rig.runs == [handle.id]  # reported on the new session, not run again
+
+
+async def test_a_job_assigned_but_not_started_goes_back_at_once_not_after_its_lease(
+    tmp_path: Path,
+) -> None:
+    async with crash(tmp_path, concurrency=1, prefetch=1) as rig:
+        finish = asyncio.Event()
+
+        @rig.app.task(name="hold_the_slot")
+        async def hold_the_slot() -> int:
+            rig.runs.append(current_job().id)
+            await finish.wait()
+            return len(rig.runs)
+
+        first = await hold_the_slot.aenqueue()
+        await rig.started()
+        prefetched = await hold_the_slot.aenqueue()
+        deadline = time.monotonic() + 20
+        while (await prefetched.arefresh()).state is not JobState.RUNNING:  # leased, waiting
+            assert time.monotonic() < deadline, "the second job was not prefetched"
+            await asyncio.sleep(0.01)
+        rig.kill()  # the prefetched job goes with the worker's session
+        back = rig.restart()
+        await asyncio.sleep(1.0)  # the worker resumes: the first job kept, the second given back
+        finish.set()
+        assert await _result(first, back + 30) == 1
+        assert await _result(prefetched, back + 30) == 2
+        assert time.monotonic() - back < 15, "the prefetched job waited for its lease to expire"
+        assert rig.runs == [first.id, prefetched.id]
+        assert prefetched.job.attempt == 1  # the attempt it never started did not count

@@ -9,7 +9,7 @@ import pytest
 from shoal.core.auth import ROLE_ACTIONS, Action, Authorizer, Principal, Role
 from shoal.core.errors import PermissionDenied, ShoalError
 from shoal.core.guard import GuardedService
-from shoal.core.model import JobError, JobQuery, LeaseRef, WorkerInfo
+from shoal.core.model import JobError, JobQuery, LeaseRef, WorkerInfo, WorkerResume
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.stores.memory import MemoryStore
@@ -41,6 +41,10 @@ CALLS: dict[str, tuple[Action, Call]] = {
         lambda g: g.register_worker(WorkerInfo("w", NS, ("q",), 0.0, 0.0)),
     ),
     "claim": (Action.WORK, lambda g: g.claim(ClaimInput("w", ("q",), namespace=NS))),
+    "resume_worker": (
+        Action.WORK,
+        lambda g: g.resume_worker(WorkerResume(NS, "w2", "w", tuple(LEASE))),
+    ),
     "heartbeat": (Action.WORK, lambda g: g.heartbeat(LEASE)),
     "complete": (Action.WORK, lambda g: g.complete(LEASE[0])),
     "fail": (Action.WORK, lambda g: g.fail(LEASE[0], JobError("E", ""))),

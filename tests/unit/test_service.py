@@ -7,7 +7,15 @@ import pytest
 from shoal.core.clock import ManualClock
 from shoal.core.errors import Conflict, InvalidArgument, LeaseLost, NotFound
 from shoal.core.maintenance import Maintenance
-from shoal.core.model import JobError, JobQuery, JobState, LeaseRef, WorkerInfo, WorkerState
+from shoal.core.model import (
+    JobError,
+    JobQuery,
+    JobState,
+    LeaseRef,
+    WorkerInfo,
+    WorkerResume,
+    WorkerState,
+)
 from shoal.core.retry import RetryPolicy
 from shoal.core.service import ClaimInput, QueuePolicy, QueueService, ServiceSettings
 from shoal.core.validation import EnqueueRequest
@@ -162,6 +170,36 @@ async def test_workers_join_drain_and_are_kicked(
         await memory_service.register_worker(
             WorkerInfo("w2", "default", (), now, now, concurrency=0)
         )
+
+
+async def test_a_resumed_worker_keeps_its_jobs_and_the_rest_go_back_at_once(
+    memory_service: QueueService, manual_clock: ManualClock
+) -> None:
+    now = manual_clock.now()
+    await memory_service.register_worker(WorkerInfo("old", "default", ("default",), now, now))
+    await memory_service.register_worker(WorkerInfo("other", "x", ("default",), now, now))
+    await memory_service.enqueue_many([EnqueueRequest("t"), EnqueueRequest("t")])
+    running, prefetched = await memory_service.claim(ClaimInput("old", ("default",), limit=2))
+    await memory_service.register_worker(WorkerInfo("new", "default", ("default",), now, now))
+    events = memory_service.events.subscribe(kinds=("job.requeued", "worker.left"))
+    [back] = await memory_service.resume_worker(
+        WorkerResume("default", "new", "old", (lease(running),))
+    )
+    assert back.id == prefetched.id and back.state is S.QUEUED and back.attempt == 0
+    workers = {worker.id: worker.running for worker in await memory_service.list_workers()}
+    assert workers == {"new": 1, "other": 0}  # the previous session's record is gone
+    [again] = await memory_service.claim(ClaimInput("new", ("default",), wait=0))
+    assert again.id == prefetched.id
+    seen = [await events.next(0) for _ in range(3)]
+    assert [event.kind for event in seen if event is not None] == ["job.requeued", "worker.left"]
+    events.close()
+    with pytest.raises(InvalidArgument):  # a worker cannot name itself as its past
+        await memory_service.resume_worker(WorkerResume("default", "new", "new"))
+    with pytest.raises(InvalidArgument):
+        await memory_service.resume_worker(WorkerResume("default", "new", ""))
+    # another namespace's worker of that id is not touched
+    await memory_service.resume_worker(WorkerResume("default", "new", "other"))
+    assert {worker.id for worker in await memory_service.list_workers()} == {"new", "other"}
 
 
 async def test_queue_controls(memory_service: QueueService) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from shoal.core import transitions as t
@@ -75,6 +77,13 @@ def test_lose_lease_counts_the_attempt() -> None:
 def test_release_does_not_count_the_attempt() -> None:
     job = t.release(running(), "tok", T0 + 1)
     assert job.state is S.QUEUED and job.attempt == 0 and job.run_at == T0 + 1
+
+
+def test_hand_over_moves_the_lease_to_the_new_session_only() -> None:
+    job = running()
+    assert t.hand_over(job, "tok", "w-new") == replace(job, worker_id="w-new")
+    with pytest.raises(LeaseLost):
+        t.hand_over(job, "stale", "w-new")
 
 
 def test_cancel_and_retry_rules() -> None:

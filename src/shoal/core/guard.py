@@ -24,6 +24,7 @@ from shoal.core.model import (
     QueueInfo,
     QueueStats,
     WorkerInfo,
+    WorkerResume,
 )
 from shoal.core.ports import Enqueued, HeartbeatResult
 from shoal.core.service import ClaimInput, QueueService
@@ -139,6 +140,11 @@ class GuardedService:
         """`QueueService.register_worker` (right: work)."""
         self._require(Action.WORK, worker.namespace)
         return await self.service.register_worker(worker)
+
+    async def resume_worker(self, resume: WorkerResume) -> list[Job]:
+        """`QueueService.resume_worker` (right: work)."""
+        self._require(Action.WORK, resume.namespace)
+        return await self.service.resume_worker(resume)
 
     async def claim(self, request: ClaimInput) -> list[Job]:
         """`QueueService.claim` (right: work)."""

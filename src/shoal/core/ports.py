@@ -24,6 +24,7 @@ from shoal.core.model import (
     QueueInfo,
     QueueStats,
     WorkerInfo,
+    WorkerResume,
 )
 
 __all__ = [
@@ -184,6 +185,15 @@ class Store(Protocol):
 
     async def release_worker(self, worker_id: str, now: float, reason: str) -> list[Job]:
         """Every job leased to this worker loses its lease (`transitions.lose_lease`)."""
+        ...
+
+    async def resume_worker(self, resume: WorkerResume, now: float) -> list[Job]:
+        """In one transaction: each live lease of `resume.held` in its namespace moves to
+        `resume.worker_id` (`transitions.hand_over`; the token is the proof, whichever session
+        the job was leased to), and every other job of that namespace leased to
+        `resume.previous_worker_id` is given back unstarted (`transitions.release`). Returns
+        the jobs given back.
+        """
         ...
 
     async def reap_expired(self, now: float, limit: int = 1000) -> list[Job]:

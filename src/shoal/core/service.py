@@ -28,6 +28,7 @@ from shoal.core.model import (
     QueueInfo,
     QueueStats,
     WorkerInfo,
+    WorkerResume,
     WorkerState,
 )
 from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult, Store
@@ -439,6 +440,27 @@ class QueueService:
             Event("worker.joined", worker.namespace, self.clock.now(), worker_id=worker.id)
         )
         return worker
+
+    async def resume_worker(self, resume: WorkerResume) -> list[Job]:
+        """A registered worker is back after losing its previous session: the leases it still
+        holds move to the new session, and what the previous one held and it does not (an
+        assignment lost in flight, a prefetched job) goes back to its queue at once, unstarted,
+        instead of after its lease. The previous session's record goes.
+        """
+        check_name("previous_worker_id", resume.previous_worker_id)
+        if resume.previous_worker_id == resume.worker_id:
+            raise InvalidArgument("previous_worker_id", "names the session being opened")
+        now = self.clock.now()
+        jobs = await self.store.resume_worker(resume, now)
+        self._requeued(jobs, now)
+        previous = resume.previous_worker_id
+        if any(w.id == previous for w in await self.store.list_workers(resume.namespace)):
+            await self.store.delete_worker(previous)
+            data = {"reason": f"resumed as {resume.worker_id}", "released": str(len(jobs))}
+            self.events.publish(
+                Event("worker.left", resume.namespace, now, worker_id=previous, data=data)
+            )
+        return jobs
 
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         """The cluster membership, each worker in the state every surface shows: draining as

@@ -21,6 +21,7 @@ __all__ = [
     "claim",
     "complete",
     "fail",
+    "hand_over",
     "is_claimable",
     "lose_lease",
     "release",
@@ -106,6 +107,12 @@ def release(job: Job, token: str, now: float) -> Job:
     if job.cancel_requested:
         return _move(job, S.CANCELLED, **_unleased(finished_at=now))
     return _move(job, S.QUEUED, **_unleased(attempt=max(job.attempt - 1, 0), run_at=now))
+
+
+def hand_over(job: Job, token: str, worker_id: str) -> Job:
+    """A resumed worker's new session takes over a lease it still holds; nothing else moves."""
+    check_lease(job, token)
+    return replace(job, worker_id=worker_id)
 
 
 def lose_lease(job: Job, now: float, reason: str) -> Job:

@@ -40,7 +40,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 from shoal.sdk import _grpc_codec as codec
 from shoal.sdk._credentials import Credentials, open_channel, parse_grpc_url
 from shoal.sdk._grpc_enqueue import EnqueueStream
-from shoal.sdk._transport import LOOKAHEAD, MAX_PREFETCH, CancelListener
+from shoal.sdk._transport import LOOKAHEAD, MAX_PREFETCH, CancelListener, LostSession
 
 __all__ = ["GrpcSession", "GrpcTransport"]
 
@@ -143,11 +143,16 @@ class GrpcTransport:
             call.cancel()
 
     async def connect_worker(
-        self, worker: WorkerInfo, on_cancel: CancelListener, *, prefetch: int = 0
+        self,
+        worker: WorkerInfo,
+        on_cancel: CancelListener,
+        *,
+        prefetch: int = 0,
+        lost: LostSession | None = None,
     ) -> GrpcSession:
-        """Open a worker stream."""
+        """Open a worker stream (after `lost`, if it replaces one)."""
         session = GrpcSession(self._workers.Connect(), worker, on_cancel, prefetch)
-        await session.open()
+        await session.open(lost)
         return session
 
     def schedules(self) -> ScheduleApi:
@@ -206,8 +211,8 @@ class GrpcSession:
             except asyncio.InvalidStateError:
                 raise Unavailable("the worker stream is closed") from None
 
-    async def open(self) -> None:
-        """Say hello and read the welcome."""
+    async def open(self, lost: LostSession | None = None) -> None:
+        """Say hello (naming the session this one replaces) and read the welcome."""
         worker = self._worker
         hello = workers_pb2.Hello(
             namespace=worker.namespace,
@@ -219,6 +224,9 @@ class GrpcSession:
             pid=worker.pid,
             lookahead=LOOKAHEAD,
         )
+        if lost is not None:
+            hello.previous_worker_id = lost.worker_id
+            hello.held.extend(map(codec.lease_to_pb, lost.held))
         await self._send(hello=hello)
         try:
             first = await self._call.read()

@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from shoal.core.errors import ShoalError
+from shoal.core.model import LeaseRef
 from shoal.sdk._execution import Outcome
 from shoal.sdk._outcomes import Running, report
 from shoal.sdk._transport import WorkerSession
@@ -34,6 +35,10 @@ class Leftovers:
         """The job ended but its outcome did not reach the service."""
         if outcome.stopped != "lost":  # nothing to report for a lease already gone
             self._outcomes[running.job.id] = (running, outcome)
+
+    def leases(self) -> list[LeaseRef]:
+        """The leases of the jobs whose outcomes wait here."""
+        return [running.lease for running, _ in self._outcomes.values()]
 
     async def settle(self, app: App, session: WorkerSession) -> None:
         """Report the outcomes on `session`; one that fails for want of a session waits for

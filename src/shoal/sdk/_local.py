@@ -23,7 +23,7 @@ from shoal.core.schedules import ScheduleApi
 from shoal.core.service import ClaimInput, QueueService, ServiceSettings
 from shoal.core.validation import EnqueueRequest
 from shoal.scheduler import SchedulerApi, SchedulerRunner, ScheduleService
-from shoal.sdk._transport import LOOKAHEAD, CancelListener
+from shoal.sdk._transport import LOOKAHEAD, CancelListener, LostSession
 
 __all__ = ["LOCAL_SCHEMES", "LocalTransport", "store_from_url"]
 
@@ -144,9 +144,17 @@ class LocalTransport:
         return SchedulerApi(ScheduleService(self.service))
 
     async def connect_worker(
-        self, worker: WorkerInfo, on_cancel: CancelListener, *, prefetch: int = 0
+        self,
+        worker: WorkerInfo,
+        on_cancel: CancelListener,
+        *,
+        prefetch: int = 0,
+        lost: LostSession | None = None,
     ) -> LocalSession:
-        """Register the worker and return its session."""
+        """Register the worker and return its session. Every local session of a worker has
+        the worker's own id, and the service in this process gave back a lost session's leases
+        when it closed: `lost` changes nothing here.
+        """
         await self.service.register_worker(worker)
         return LocalSession(self.service, worker, on_cancel)
 
@@ -158,6 +166,7 @@ class LocalSession:
         self._service = service
         self._worker = worker
         self._on_cancel = on_cancel
+        self.worker_id = worker.id
         self.heartbeat_interval = service.settings.heartbeat_interval
         self.draining = False
         self._cancels = service.events.subscribe(

@@ -7,6 +7,7 @@ Both take and return the core's types, so the app, the handles and the worker ar
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from shoal.core.events import Event
@@ -23,6 +24,7 @@ __all__ = [
     "NATIVE_SCHEMES",
     "REMOTE_SCHEMES",
     "CancelListener",
+    "LostSession",
     "Transport",
     "WorkerSession",
 ]
@@ -45,12 +47,24 @@ LOOKAHEAD = MAX_LOOKAHEAD
 CancelListener = Callable[[str], None]
 
 
+@dataclass(frozen=True, slots=True)
+class LostSession:
+    """A worker's session that died under it, as the worker tells its next one: the id the
+    service knew it by, and the leases of the jobs the worker still runs or has outcomes for.
+    """
+
+    worker_id: str
+    held: tuple[LeaseRef, ...]
+
+
 class WorkerSession(Protocol):
     """A worker's connection: claims, lease renewals and outcomes for its jobs.
 
     Closing the session releases every lease it still holds (the service requeues the jobs).
     """
 
+    #: The id the service knows this session by.
+    worker_id: str
     #: Seconds between heartbeats that the service expects.
     heartbeat_interval: float
     #: True once the service asked the worker to finish what runs and leave this session
@@ -122,12 +136,20 @@ class Transport(Protocol):
         ...
 
     async def connect_worker(
-        self, worker: WorkerInfo, on_cancel: CancelListener, *, prefetch: int = 0
+        self,
+        worker: WorkerInfo,
+        on_cancel: CancelListener,
+        *,
+        prefetch: int = 0,
+        lost: LostSession | None = None,
     ) -> WorkerSession:
         """Join as a worker; `on_cancel` hears of cancellations of this worker's jobs.
 
         `prefetch`: jobs to lease beyond the free slots, where the transport has a network
         round trip to hide (a local session claims in-process and ignores it).
+        `lost`: the session this one replaces. A server keeps its held leases on the new one
+        and gives back at once what else it held (a server that restarted after a crash still
+        has those in its store). A local session has no server to lose: it ignores it.
         """
         ...
 

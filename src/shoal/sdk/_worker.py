@@ -25,7 +25,7 @@ from shoal.sdk._execution import Outcome, Pool, StopReason
 from shoal.sdk._leftovers import Leftovers
 from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
 from shoal.sdk._procpool import ProcessPool
-from shoal.sdk._transport import MAX_PREFETCH, WorkerSession
+from shoal.sdk._transport import MAX_PREFETCH, LostSession, WorkerSession
 
 if TYPE_CHECKING:
     from shoal.sdk._app import App
@@ -166,14 +166,20 @@ class Worker:
 
         A server that stayed up released the session's leases when its stream closed: the
         heartbeat reports them lost and those jobs stop. One that restarted after a crash still
-        has them in its store: they are renewed, and the jobs carry on and report as usual.
+        has them in its store: the new session takes over those the worker names as held, and
+        the jobs carry on and report as usual; the server gives back at once what else the old
+        session held (assignments lost in flight, prefetched jobs), rather than after its lease.
         """
         old, self._session = self._session, None
+        lost = None
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.close()
+            running = [running.lease for running in self._running.values()]
+            held = dict.fromkeys([*running, *self._leftovers.leases()])  # a job may be in both
+            lost = LostSession(old.worker_id, tuple(held))
         session = await self.app.transport.connect_worker(
-            self._info(), self._cancel_requested, prefetch=self.prefetch
+            self._info(), self._cancel_requested, prefetch=self.prefetch, lost=lost
         )
         self._session = session
         logger.info("worker %s reconnected", self.id, extra={"event": "worker.reconnected"})

@@ -15,7 +15,15 @@ from dataclasses import replace
 import pytest
 
 from shoal.core.errors import Conflict, LeaseLost, NotFound
-from shoal.core.model import JobError, JobQuery, JobState, LeaseRef, WorkerInfo, WorkerState
+from shoal.core.model import (
+    JobError,
+    JobQuery,
+    JobState,
+    LeaseRef,
+    WorkerInfo,
+    WorkerResume,
+    WorkerState,
+)
 from shoal.core.ports import ScheduleRecord, Store
 from shoal.core.transitions import LEASE_LOST_ERROR
 from shoal.testing._claim_ahead import ClaimAheadContract
@@ -265,6 +273,32 @@ class StoreContract(ClaimAheadContract):
         for job in jobs:
             with pytest.raises(LeaseLost):
                 await store.complete(lease(job), None, T0 + 2)
+
+    async def test_resume_worker_keeps_what_it_holds_and_gives_back_the_rest(
+        self, store: Store
+    ) -> None:
+        await store.enqueue([make_job(priority=3), make_job(priority=2), make_job(priority=1)], T0)
+        kept, dropped, stale = await claim(store, worker_id="old")
+        await store.enqueue([make_job(priority=9), make_job(namespace="other")], T0)
+        [earlier] = await claim(store, worker_id="older")  # an earlier session's, renewed since
+        [elsewhere] = await claim(store, worker_id="old", namespace="other")
+        held = (lease(kept), lease(earlier), LeaseRef(stale.id, "stale"), LeaseRef("gone", "x"))
+        given_back = await store.resume_worker(WorkerResume("default", "new", "old", held), T0 + 1)
+        assert sorted(job.id for job in given_back) == sorted([dropped.id, stale.id])
+        for job in given_back:
+            assert job.state is S.QUEUED and job.attempt == 0 and job.error is None
+            assert job.worker_id is None and job.lease_token is None
+        for job in (kept, earlier):
+            moved = await store.get_job("default", job.id)
+            assert moved is not None and moved.state is S.RUNNING
+            assert moved.worker_id == "new" and moved.lease_token == job.lease_token
+        other = await store.get_job("other", elsewhere.id)
+        assert other is not None and other.worker_id == "old"  # another namespace's: untouched
+        with pytest.raises(LeaseLost):
+            await store.complete(lease(dropped), None, T0 + 2)
+        assert (await store.complete(lease(kept), None, T0 + 2)).state is S.SUCCEEDED
+        [released] = await store.release_worker("new", T0 + 3, "gone")
+        assert released.id == earlier.id  # the new session's now, released with it
 
     async def test_reap_expired_takes_back_only_expired_leases(self, store: Store) -> None:
         await store.enqueue([make_job(), make_job()], T0)

@@ -13,7 +13,7 @@ import grpc.aio
 
 from shoal.core.auth import Action
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
-from shoal.core.model import WorkerInfo
+from shoal.core.model import LeaseRef, WorkerInfo, WorkerResume
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import check_name
 from shoal.protocols.grpc import _codec as codec
@@ -150,10 +150,35 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             raise InvalidArgument("queues", "name at least one queue")
         for name in (*worker.queues, *worker.tasks):
             check_name("queues" if name in worker.queues else "tasks", name)
+        held = codec.leases_from_pb(hello.held)
+        if hello.previous_worker_id:
+            check_name("previous_worker_id", hello.previous_worker_id)
+        elif held:
+            raise InvalidArgument("held", "needs the previous_worker_id the leases were held by")
         service = self._callers.service()
         worker = await service.register_worker(worker)
         lease_ttl = hello.lease_ttl or service.settings.lease_ttl
-        return Session(service, worker, lease_ttl, hello.lookahead)
+        session = Session(service, worker, lease_ttl, hello.lookahead)
+        if hello.previous_worker_id:
+            await self._resume(session, hello.previous_worker_id, held)
+        return session
+
+    async def _resume(self, session: Session, previous: str, held: list[LeaseRef]) -> None:
+        resume = WorkerResume(session.worker.namespace, session.worker_id, previous, tuple(held))
+        try:
+            released = await session.service.resume_worker(resume)
+        except ShoalError:
+            await session.service.worker_gone(session.worker_id, "resume refused")
+            raise
+        session.held.update((lease.job_id, lease.token) for lease in held)
+        logger.info(
+            "worker %s resumes %s: %d lease(s) kept, %d job(s) given back",
+            session.worker_id,
+            previous,
+            len(held),
+            len(released),
+            extra={"event": "worker.resumed", "worker_id": session.worker_id},
+        )
 
     # --- the pull path ----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from shoal.core.model import (
     QueueInfo,
     QueueStats,
     WorkerInfo,
+    WorkerResume,
 )
 from shoal.core.ports import (
     ClaimRequest,
@@ -260,6 +261,26 @@ class MemoryStore(MemoryIdentity):
             if job.state is JobState.RUNNING and job.worker_id == worker_id
         ]
         return [self._put(transitions.lose_lease(job, now, reason)) for job in held]
+
+    async def resume_worker(self, resume: WorkerResume, now: float) -> list[Job]:
+        self._check_open()
+        for lease in resume.held:
+            job = self._jobs.get(lease.job_id)
+            if job is None or job.namespace != resume.namespace:
+                continue
+            if job.state is JobState.RUNNING and job.lease_token == lease.token:
+                self._jobs[job.id] = transitions.hand_over(job, lease.token, resume.worker_id)
+        dropped = sorted(
+            (
+                job
+                for job in self._jobs.values()
+                if job.state is JobState.RUNNING
+                and job.worker_id == resume.previous_worker_id
+                and job.namespace == resume.namespace
+            ),
+            key=lambda job: job.id,
+        )
+        return [self._put(transitions.release(job, job.lease_token or "", now)) for job in dropped]
 
     async def reap_expired(self, now: float, limit: int = 1000) -> list[Job]:
         self._check_open()

@@ -7,7 +7,7 @@ import asyncpg
 
 from shoal.core import transitions
 from shoal.core.errors import LeaseLost
-from shoal.core.model import Job, JobError, JobState, LeaseRef
+from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerResume
 from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult
 from shoal.stores.postgres._base import Base, Conn
 from shoal.stores.postgres._batch import COMPLETE_MANY, CompletionBatcher
@@ -278,6 +278,30 @@ class JobLeases(Base):
             " ORDER BY id FOR UPDATE"
         )
         return await self._lose_leases(sql, (worker_id,), now, reason)
+
+    async def resume_worker(self, resume: WorkerResume, now: float) -> list[Job]:
+        held = {lease.job_id: lease.token for lease in resume.held}
+
+        async def work(conn: Conn) -> list[Job]:
+            rows = await conn.fetch(
+                "SELECT * FROM shoal_jobs WHERE namespace = $1 AND state = 'running'"
+                " AND (worker_id = $2 OR id = ANY($3::text[])) ORDER BY id FOR UPDATE",
+                resume.namespace,
+                resume.previous_worker_id,
+                list(held),
+            )
+            kept: list[Job] = []
+            back: list[Job] = []
+            for job in map(to_job, rows):
+                token = job.lease_token or ""
+                if held.get(job.id) == token:
+                    kept.append(transitions.hand_over(job, token, resume.worker_id))
+                elif job.worker_id == resume.previous_worker_id:
+                    back.append(transitions.release(job, token, now))
+            await self._write(conn, [*kept, *back])
+            return back
+
+        return await self._tx(work)
 
     async def reap_expired(self, now: float, limit: int = 1000) -> list[Job]:
         # SKIP LOCKED: a job locked right now is being completed or failed by its worker.

@@ -21,6 +21,7 @@ from shoal.core.model import (
     QueueInfo,
     QueueStats,
     WorkerInfo,
+    WorkerResume,
 )
 from shoal.core.ports import (
     ClaimRequest,
@@ -301,6 +302,10 @@ class SqliteStore(IdentityMixin):
             ops.release_worker, worker_id=worker_id, now=now, reason=reason, leased=self._leased
         )
         return await self._write(op)
+
+    async def resume_worker(self, resume: WorkerResume, now: float) -> list[Job]:
+        op = partial(ops.resume_worker, resume=resume, now=now, leased=self._leased)
+        return await self._write(op, atomic=True)
 
     async def reap_expired(self, now: float, limit: int = 1000) -> list[Job]:
         op = partial(ops.reap_expired, now=now, limit=limit, leased=self._leased)

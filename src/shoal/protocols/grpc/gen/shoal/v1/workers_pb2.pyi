@@ -24,7 +24,7 @@ class WorkerMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., outcomes: _Optional[_Union[Outcomes, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., release: _Optional[_Union[Release, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("namespace", "queues", "tasks", "concurrency", "language", "host", "pid", "lease_ttl", "lookahead")
+    __slots__ = ("namespace", "queues", "tasks", "concurrency", "language", "host", "pid", "lease_ttl", "lookahead", "previous_worker_id", "held")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,8 @@ class Hello(_message.Message):
     PID_FIELD_NUMBER: _ClassVar[int]
     LEASE_TTL_FIELD_NUMBER: _ClassVar[int]
     LOOKAHEAD_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     queues: _containers.RepeatedScalarFieldContainer[str]
     tasks: _containers.RepeatedScalarFieldContainer[str]
@@ -43,7 +45,9 @@ class Hello(_message.Message):
     pid: int
     lease_ttl: float
     lookahead: float
-    def __init__(self, namespace: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., tasks: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., language: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., lease_ttl: _Optional[float] = ..., lookahead: _Optional[float] = ...) -> None: ...
+    previous_worker_id: str
+    held: _containers.RepeatedCompositeFieldContainer[_model_pb2.Lease]
+    def __init__(self, namespace: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., tasks: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., language: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., lease_ttl: _Optional[float] = ..., lookahead: _Optional[float] = ..., previous_worker_id: _Optional[str] = ..., held: _Optional[_Iterable[_Union[_model_pb2.Lease, _Mapping]]] = ...) -> None: ...
 
 class Credit(_message.Message):
     __slots__ = ("credits",)
