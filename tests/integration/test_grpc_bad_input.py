@@ -249,9 +249,8 @@ def test_stream_must_open_with_a_hello(client: Client) -> None:
         assert metadata["shoal-error-field"] == "lookahead"
     lease = model_pb2.Lease(job_id="j", token="t")
     for resume, field in (
-        ({"held": [lease]}, "held"),  # leases of no previous session
-        ({"previous_worker_id": "w-1", "held": [model_pb2.Lease(job_id="j")]}, "token"),
-        ({"previous_worker_id": "not a name"}, "previous_worker_id"),
+        ({"held": [lease]}, "held"),  # leases of no lost stream
+        ({"previous_session_secret": "s", "held": [model_pb2.Lease(job_id="j")]}, "token"),
     ):
         workers = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
         stream = RawStream(client)
@@ -331,26 +330,37 @@ def test_a_resumed_stream_keeps_the_leases_it_names_and_gives_back_the_rest(
     first = RawStream(client)
     first.send(_hello("resumed"))
     first.send(workers_pb2.WorkerMessage(credit=workers_pb2.Credit(credits=2)))
-    previous = first.receive().welcome.worker_id
+    welcome = first.receive().welcome
     assigned = {a.job.id: a.token for a in first.receive().assignments.assignments}
     assert set(assigned) == {kept_id, dropped_id}
+
+    def hello(**resume: Any) -> workers_pb2.WorkerMessage:
+        return workers_pb2.WorkerMessage(
+            hello=workers_pb2.Hello(queues=["elsewhere"], language="t", **resume)
+        )
+
+    # the worker id is shown to others: naming it proves nothing, and nothing moves
+    intruder = RawStream(client)
+    intruder.send(hello(previous_session_secret=welcome.worker_id))
+    assert intruder.receive().WhichOneof("kind") == "welcome"
+    job = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=dropped_id))
+    assert job.state == model_pb2.JOB_STATE_RUNNING and job.worker_id == welcome.worker_id
+    intruder.close()
     # the worker lost the stream (the server did not notice yet) and took only the first job
     second = RawStream(client)
     held = [model_pb2.Lease(job_id=kept_id, token=assigned[kept_id])]
-    hello = workers_pb2.Hello(
-        queues=["elsewhere"], language="t", previous_worker_id=previous, held=held
-    )
-    second.send(workers_pb2.WorkerMessage(hello=hello))
+    second.send(hello(previous_session_secret=welcome.session_secret, held=held))
     worker_id = second.receive().welcome.worker_id
     dropped = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=dropped_id))
     assert dropped.state == model_pb2.JOB_STATE_QUEUED and dropped.attempt == 0  # at once
+    assert first.receive().WhichOneof("kind") == "drain"  # the lost stream takes no more
     first.close()
     for _ in first.responses:  # the old stream's end releases nothing the new one holds
         pass
     kept = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=kept_id))
     assert kept.state == model_pb2.JOB_STATE_RUNNING and kept.worker_id == worker_id
     listed = client.workers.ListWorkers(workers_pb2.ListWorkersRequest()).workers
-    assert previous not in {worker.id for worker in listed}
+    assert welcome.worker_id not in {worker.id for worker in listed}
     client.jobs.CancelJob(jobs_pb2.CancelJobRequest(id=kept_id))  # pushed to its new stream
     assert list(second.receive().cancel.job_ids) == [kept_id]
     done = workers_pb2.Outcomes(

@@ -143,6 +143,7 @@ async def test_a_job_assigned_but_not_started_goes_back_at_once_not_after_its_le
             assert time.monotonic() < deadline, "the second job was not prefetched"
             await asyncio.sleep(0.01)
         rig.kill()  # the prefetched job goes with the worker's session
+        await asyncio.sleep(1.5)  # down a while, as after a real crash
         back = rig.restart()
         await asyncio.sleep(1.0)  # the worker resumes: the first job kept, the second given back
         finish.set()

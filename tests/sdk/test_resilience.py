@@ -6,12 +6,15 @@ import asyncio
 import gc
 import time
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import pytest
 
-from shoal.core.errors import ShoalError
+from shoal.core.errors import ShoalError, Unavailable
+from shoal.core.model import LeaseRef
 from shoal.core.service import ServiceSettings
 from shoal.sdk import App, JobHandle, JobState, LocalTransport, Worker, current_job
+from shoal.sdk._transport import LostSession
 from tests.sdk import tasks
 from tests.sdk.conftest import server_process, started
 
@@ -94,3 +97,65 @@ async def eventually_cancelled(handle: JobHandle[str]) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"the job is {handle.state}, not cancelled")
+
+
+class _Breaks:
+    """A worker session with a secret, that breaks after its first claim."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.session_secret = "lost-secret"
+        self.claims = 0
+        self.claimed: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    async def claim(self, queues: Any, limit: int, wait: float) -> Any:
+        self.claims += 1
+        if self.claims > 1:
+            raise Unavailable("the stream broke")
+        self.claimed = await self._session.claim(queues, limit, wait)
+        return self.claimed
+
+
+async def test_a_lost_session_is_named_on_every_attempt_until_a_new_one_opens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = App("memory://", namespace="resume", worker=None)
+    gate = asyncio.Event()
+
+    @app.task(name="hold")
+    async def hold() -> None:
+        await gate.wait()
+
+    named: list[LostSession | None] = []
+    sessions: list[_Breaks] = []
+    async with app:
+        connect = app.transport.connect_worker
+
+        async def flaky_connect(*args: Any, lost: LostSession | None = None, **kw: Any) -> Any:
+            named.append(lost)
+            if len(named) == 2:  # the first attempt after the break: the server is not back
+                raise Unavailable("connection refused")
+            session = await connect(*args, **kw)
+            if len(named) == 1:
+                sessions.append(_Breaks(session))
+                return sessions[0]
+            return session
+
+        monkeypatch.setattr(app.transport, "connect_worker", flaky_connect)
+        handle = await hold.aenqueue()
+        worker = Worker(app, concurrency=2)
+        await worker.start()
+        try:
+            async with asyncio.timeout(20):
+                while len(named) < 3:
+                    await asyncio.sleep(0.01)
+        finally:
+            gate.set()
+            await worker.stop()
+    [job] = sessions[0].claimed
+    assert job.id == handle.id
+    held = (LeaseRef(job.id, job.lease_token),)
+    assert named == [None, LostSession("lost-secret", held), LostSession("lost-secret", held)]

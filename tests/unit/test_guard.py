@@ -9,8 +9,8 @@ import pytest
 from shoal.core.auth import ROLE_ACTIONS, Action, Authorizer, Principal, Role
 from shoal.core.errors import PermissionDenied, ShoalError
 from shoal.core.guard import GuardedService
-from shoal.core.model import JobError, JobQuery, LeaseRef, WorkerInfo, WorkerResume
-from shoal.core.service import ClaimInput, QueueService
+from shoal.core.model import JobError, JobQuery, LeaseRef, WorkerInfo
+from shoal.core.service import ClaimInput, QueueService, ResumeInput
 from shoal.core.validation import EnqueueRequest
 from shoal.stores.memory import MemoryStore
 
@@ -43,7 +43,7 @@ CALLS: dict[str, tuple[Action, Call]] = {
     "claim": (Action.WORK, lambda g: g.claim(ClaimInput("w", ("q",), namespace=NS))),
     "resume_worker": (
         Action.WORK,
-        lambda g: g.resume_worker(WorkerResume(NS, "w2", "w", tuple(LEASE))),
+        lambda g: g.resume_worker(ResumeInput("w2", "secret", tuple(LEASE), NS)),
     ),
     "heartbeat": (Action.WORK, lambda g: g.heartbeat(LEASE)),
     "complete": (Action.WORK, lambda g: g.complete(LEASE[0])),

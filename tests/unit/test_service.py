@@ -6,6 +6,7 @@ import pytest
 
 from shoal.core.clock import ManualClock
 from shoal.core.errors import Conflict, InvalidArgument, LeaseLost, NotFound
+from shoal.core.ids import new_worker_session, worker_id_of
 from shoal.core.maintenance import Maintenance
 from shoal.core.model import (
     JobError,
@@ -13,11 +14,17 @@ from shoal.core.model import (
     JobState,
     LeaseRef,
     WorkerInfo,
-    WorkerResume,
     WorkerState,
 )
+from shoal.core.ports import Resumed
 from shoal.core.retry import RetryPolicy
-from shoal.core.service import ClaimInput, QueuePolicy, QueueService, ServiceSettings
+from shoal.core.service import (
+    ClaimInput,
+    QueuePolicy,
+    QueueService,
+    ResumeInput,
+    ServiceSettings,
+)
 from shoal.core.validation import EnqueueRequest
 from shoal.stores.memory import MemoryStore
 
@@ -176,30 +183,39 @@ async def test_a_resumed_worker_keeps_its_jobs_and_the_rest_go_back_at_once(
     memory_service: QueueService, manual_clock: ManualClock
 ) -> None:
     now = manual_clock.now()
-    await memory_service.register_worker(WorkerInfo("old", "default", ("default",), now, now))
-    await memory_service.register_worker(WorkerInfo("other", "x", ("default",), now, now))
+    (old, secret), (other, other_secret) = new_worker_session(), new_worker_session()
+    await memory_service.register_worker(WorkerInfo(old, "default", ("default",), now, now))
+    await memory_service.register_worker(WorkerInfo(other, "x", ("default",), now, now))
     await memory_service.enqueue_many([EnqueueRequest("t"), EnqueueRequest("t")])
-    running, prefetched = await memory_service.claim(ClaimInput("old", ("default",), limit=2))
+    running, prefetched = await memory_service.claim(ClaimInput(old, ("default",), limit=2))
     await memory_service.register_worker(WorkerInfo("new", "default", ("default",), now, now))
+    # a worker's id (shown to anyone who may list workers) is no proof: nothing moves
+    assert await memory_service.resume_worker(ResumeInput("new", old)) == Resumed((), ())
     events = memory_service.events.subscribe(kinds=("job.requeued", "worker.left"))
-    [back] = await memory_service.resume_worker(
-        WorkerResume("default", "new", "old", (lease(running),))
-    )
+    resumed = await memory_service.resume_worker(ResumeInput("new", secret, (lease(running),)))
+    assert [job.id for job in resumed.kept] == [running.id]
+    [back] = resumed.released
     assert back.id == prefetched.id and back.state is S.QUEUED and back.attempt == 0
     workers = {worker.id: worker.running for worker in await memory_service.list_workers()}
-    assert workers == {"new": 1, "other": 0}  # the previous session's record is gone
+    assert workers == {"new": 1, other: 0}  # the lost stream's record is gone
     [again] = await memory_service.claim(ClaimInput("new", ("default",), wait=0))
     assert again.id == prefetched.id
     seen = [await events.next(0) for _ in range(3)]
     assert [event.kind for event in seen if event is not None] == ["job.requeued", "worker.left"]
     events.close()
-    with pytest.raises(InvalidArgument):  # a worker cannot name itself as its past
-        await memory_service.resume_worker(WorkerResume("default", "new", "new"))
     with pytest.raises(InvalidArgument):
-        await memory_service.resume_worker(WorkerResume("default", "new", ""))
-    # another namespace's worker of that id is not touched
-    await memory_service.resume_worker(WorkerResume("default", "new", "other"))
-    assert {worker.id for worker in await memory_service.list_workers()} == {"new", "other"}
+        await memory_service.resume_worker(ResumeInput("new", ""))
+    _, new_secret = new_worker_session()
+    with pytest.raises(InvalidArgument):  # a stream cannot name itself as the one it lost
+        await memory_service.resume_worker(ResumeInput(worker_id_of(new_secret), new_secret))
+    with pytest.raises(InvalidArgument):
+        held = (LeaseRef("j", "t"),) * (memory_service.settings.limits.max_batch + 1)
+        await memory_service.resume_worker(ResumeInput("new", other_secret, held))
+    # another namespace's stream is untouched, even named by its secret
+    await memory_service.resume_worker(ResumeInput("new", other_secret))
+    assert {worker.id for worker in await memory_service.list_workers()} == {"new", other}
+    page = await memory_service.list_jobs(JobQuery(state=S.RUNNING))
+    assert {job.worker_id for job in page.jobs} == {"new"}
 
 
 async def test_queue_controls(memory_service: QueueService) -> None:

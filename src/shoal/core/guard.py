@@ -24,10 +24,9 @@ from shoal.core.model import (
     QueueInfo,
     QueueStats,
     WorkerInfo,
-    WorkerResume,
 )
-from shoal.core.ports import Enqueued, HeartbeatResult
-from shoal.core.service import ClaimInput, QueueService
+from shoal.core.ports import Enqueued, HeartbeatResult, Resumed
+from shoal.core.service import ClaimInput, QueueService, ResumeInput
 from shoal.core.validation import EnqueueRequest
 
 __all__ = ["GuardedService"]
@@ -141,10 +140,10 @@ class GuardedService:
         self._require(Action.WORK, worker.namespace)
         return await self.service.register_worker(worker)
 
-    async def resume_worker(self, resume: WorkerResume) -> list[Job]:
+    async def resume_worker(self, request: ResumeInput) -> Resumed:
         """`QueueService.resume_worker` (right: work)."""
-        self._require(Action.WORK, resume.namespace)
-        return await self.service.resume_worker(resume)
+        self._require(Action.WORK, request.namespace)
+        return await self.service.resume_worker(request)
 
     async def claim(self, request: ClaimInput) -> list[Job]:
         """`QueueService.claim` (right: work)."""

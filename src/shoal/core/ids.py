@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import threading
@@ -11,7 +12,14 @@ import uuid
 from shoal.core.errors import InvalidArgument
 from shoal.core.model import JobId
 
-__all__ = ["new_job_id", "new_job_ids", "new_token", "uuid7"]
+__all__ = [
+    "new_job_id",
+    "new_job_ids",
+    "new_token",
+    "new_worker_session",
+    "uuid7",
+    "worker_id_of",
+]
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -108,3 +116,19 @@ def _text(value: int) -> JobId:
 def new_token() -> str:
     """A new lease token; unguessable, so a worker cannot forge another's lease."""
     return secrets.token_hex(12)
+
+
+def new_worker_session() -> tuple[str, str]:
+    """A worker stream's id and the secret that proves it is that stream's: the id is
+    `worker_id_of(secret)`. Anyone who may list workers sees the id; only the worker gets the
+    secret, and names its lost stream with it (`QueueService.resume_worker`).
+    """
+    secret = secrets.token_hex(16)
+    return worker_id_of(secret), secret
+
+
+def worker_id_of(secret: str) -> str:
+    """The id of the worker stream `secret` was issued to (a hash: the id does not give the
+    secret away, and no store needs to keep it).
+    """
+    return "w-" + hashlib.sha256(secret.encode()).hexdigest()[:16]

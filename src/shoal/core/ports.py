@@ -33,6 +33,7 @@ __all__ = [
     "Enqueued",
     "HeartbeatResult",
     "ReadyListener",
+    "Resumed",
     "ScheduleRecord",
     "Store",
 ]
@@ -77,6 +78,16 @@ class HeartbeatResult:
     renewed: tuple[str, ...]
     lost: tuple[str, ...]
     cancel_requested: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """What `Store.resume_worker` did: the jobs the new session took over (still running), and
+    the jobs given back.
+    """
+
+    kept: tuple[Job, ...]
+    released: tuple[Job, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,12 +198,11 @@ class Store(Protocol):
         """Every job leased to this worker loses its lease (`transitions.lose_lease`)."""
         ...
 
-    async def resume_worker(self, resume: WorkerResume, now: float) -> list[Job]:
+    async def resume_worker(self, resume: WorkerResume, now: float) -> Resumed:
         """In one transaction: each live lease of `resume.held` in its namespace moves to
         `resume.worker_id` (`transitions.hand_over`; the token is the proof, whichever session
         the job was leased to), and every other job of that namespace leased to
-        `resume.previous_worker_id` is given back unstarted (`transitions.release`). Returns
-        the jobs given back.
+        `resume.previous_worker_id` is given back unstarted (`transitions.release`).
         """
         ...
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from itertools import groupby
 
 from shoal.core.clock import Clock, SystemClock
-from shoal.core.errors import InvalidArgument, NotFound
+from shoal.core.errors import InvalidArgument, NotFound, ShoalError
 from shoal.core.events import Event, EventBus, job_event
-from shoal.core.ids import new_job_ids
+from shoal.core.ids import new_job_ids, worker_id_of
 from shoal.core.model import (
     Job,
     JobError,
@@ -31,12 +31,12 @@ from shoal.core.model import (
     WorkerResume,
     WorkerState,
 )
-from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult, Store
+from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult, Resumed, Store
 from shoal.core.retry import RetryPolicy
 from shoal.core.validation import EnqueueRequest, Limits, check_enqueue, check_name, check_query
 from shoal.core.wakeup import ReadySignal
 
-__all__ = ["ClaimInput", "QueuePolicy", "QueueService", "ServiceSettings"]
+__all__ = ["ClaimInput", "QueuePolicy", "QueueService", "ResumeInput", "ServiceSettings"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,18 @@ class ClaimInput:
     #: How long before its `run_at` the worker will take a job and hold it (capped by the
     #: service's `lookahead`); 0 takes only due jobs.
     lookahead: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeInput:
+    """A worker's new stream `worker_id` after it lost one: the secret the lost stream was
+    welcomed with (`ids.new_worker_session`), and the leases the worker still holds.
+    """
+
+    worker_id: str
+    secret: str
+    held: tuple[LeaseRef, ...] = ()
+    namespace: str = "default"
 
 
 class QueueService:
@@ -441,26 +453,40 @@ class QueueService:
         )
         return worker
 
-    async def resume_worker(self, resume: WorkerResume) -> list[Job]:
-        """A registered worker is back after losing its previous session: the leases it still
-        holds move to the new session, and what the previous one held and it does not (an
-        assignment lost in flight, a prefetched job) goes back to its queue at once, unstarted,
-        instead of after its lease. The previous session's record goes.
+    async def resume_worker(self, request: ResumeInput) -> Resumed:
+        """A registered worker is back after losing a stream, which it proves it owned with
+        that stream's secret: the leases it still holds move to the new stream, and what the
+        lost one held and it does not (an assignment lost in flight, a prefetched job) goes
+        back to its queue at once, unstarted, instead of after its lease. The lost stream's
+        record goes.
         """
-        check_name("previous_worker_id", resume.previous_worker_id)
-        if resume.previous_worker_id == resume.worker_id:
-            raise InvalidArgument("previous_worker_id", "names the session being opened")
+        if not request.secret:
+            raise InvalidArgument("secret", "must name the lost stream's secret")
+        if len(request.held) > self.settings.limits.max_batch:
+            raise InvalidArgument("held", f"at most {self.settings.limits.max_batch} leases")
+        previous = worker_id_of(request.secret)
+        if previous == request.worker_id:
+            raise InvalidArgument("secret", "is the new stream's own")
         now = self.clock.now()
-        jobs = await self.store.resume_worker(resume, now)
-        self._requeued(jobs, now)
-        previous = resume.previous_worker_id
-        if any(w.id == previous for w in await self.store.list_workers(resume.namespace)):
-            await self.store.delete_worker(previous)
-            data = {"reason": f"resumed as {resume.worker_id}", "released": str(len(jobs))}
-            self.events.publish(
-                Event("worker.left", resume.namespace, now, worker_id=previous, data=data)
+        resume = WorkerResume(request.namespace, request.worker_id, previous, request.held)
+        resumed = await self.store.resume_worker(resume, now)
+        self._requeued(resumed.released, now)
+        try:  # the leases have moved: a failure to tidy the membership must not undo that
+            if any(w.id == previous for w in await self.store.list_workers(request.namespace)):
+                await self.store.delete_worker(previous)
+        except ShoalError as error:
+            logger.warning(
+                "the record of lost worker stream %s stays: %s",
+                previous,
+                error.message,
+                extra={"event": "worker.resume_tidy_failed", "worker_id": previous},
             )
-        return jobs
+        reason = f"resumed as {request.worker_id}"
+        data = {"reason": reason, "released": str(len(resumed.released))}
+        self.events.publish(
+            Event("worker.left", request.namespace, now, worker_id=previous, data=data)
+        )
+        return resumed
 
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         """The cluster membership, each worker in the state every surface shows: draining as

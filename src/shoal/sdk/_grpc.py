@@ -184,6 +184,7 @@ class GrpcSession:
         self._on_cancel = on_cancel
         self.heartbeat_interval = 2.0
         self.worker_id = ""
+        self.session_secret = ""
         #: Jobs assigned and not yet taken (the prefetch).
         self._assigned: deque[Job] = deque()
         #: Resolved when a job is assigned, the stream ends or drains (a claim waits on it).
@@ -225,7 +226,7 @@ class GrpcSession:
             lookahead=LOOKAHEAD,
         )
         if lost is not None:
-            hello.previous_worker_id = lost.worker_id
+            hello.previous_session_secret = lost.secret
             hello.held.extend(map(codec.lease_to_pb, lost.held))
         await self._send(hello=hello)
         try:
@@ -235,6 +236,7 @@ class GrpcSession:
         if first is EOF or first.WhichOneof("kind") != "welcome":
             raise Unavailable("the server did not welcome the worker")
         self.worker_id = first.welcome.worker_id
+        self.session_secret = first.welcome.session_secret
         self.heartbeat_interval = first.welcome.heartbeat_interval or self.heartbeat_interval
         self._reader = asyncio.create_task(self._read())
 

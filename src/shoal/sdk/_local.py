@@ -151,9 +151,8 @@ class LocalTransport:
         prefetch: int = 0,
         lost: LostSession | None = None,
     ) -> LocalSession:
-        """Register the worker and return its session. Every local session of a worker has
-        the worker's own id, and the service in this process gave back a lost session's leases
-        when it closed: `lost` changes nothing here.
+        """Register the worker and return its session. A local session is not lost under
+        its worker (it has no secret to name it by): `lost` changes nothing here.
         """
         await self.service.register_worker(worker)
         return LocalSession(self.service, worker, on_cancel)
@@ -166,7 +165,7 @@ class LocalSession:
         self._service = service
         self._worker = worker
         self._on_cancel = on_cancel
-        self.worker_id = worker.id
+        self.session_secret = ""
         self.heartbeat_interval = service.settings.heartbeat_interval
         self.draining = False
         self._cancels = service.events.subscribe(

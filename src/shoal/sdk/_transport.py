@@ -49,11 +49,11 @@ CancelListener = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class LostSession:
-    """A worker's session that died under it, as the worker tells its next one: the id the
-    service knew it by, and the leases of the jobs the worker still runs or has outcomes for.
+    """A worker's session that died under it, as the worker tells its next one: the secret it
+    was welcomed with, and the leases of the jobs the worker still runs or has outcomes for.
     """
 
-    worker_id: str
+    secret: str
     held: tuple[LeaseRef, ...]
 
 
@@ -63,8 +63,9 @@ class WorkerSession(Protocol):
     Closing the session releases every lease it still holds (the service requeues the jobs).
     """
 
-    #: The id the service knows this session by.
-    worker_id: str
+    #: What names this session to the service if it dies (`LostSession`); empty where a
+    #: session cannot be lost under the worker (local).
+    session_secret: str
     #: Seconds between heartbeats that the service expects.
     heartbeat_interval: float
     #: True once the service asked the worker to finish what runs and leave this session

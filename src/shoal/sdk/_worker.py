@@ -87,6 +87,8 @@ class Worker:
         self._executing = 0
         #: Outcomes that found no live session, to report on the next one.
         self._leftovers = Leftovers()
+        #: The secret of a session that died, until a new one is open (see `_reconnect`).
+        self._lost_secret = ""
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._processes: ProcessPool | None = None
@@ -171,20 +173,27 @@ class Worker:
         session held (assignments lost in flight, prefetched jobs), rather than after its lease.
         """
         old, self._session = self._session, None
-        lost = None
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.close()
-            running = [running.lease for running in self._running.values()]
-            held = dict.fromkeys([*running, *self._leftovers.leases()])  # a job may be in both
-            lost = LostSession(old.worker_id, tuple(held))
+            # kept until a new session is welcomed: this attempt may fail (the server is not
+            # back yet), and the next one must still name the lost session
+            self._lost_secret = old.session_secret
         session = await self.app.transport.connect_worker(
-            self._info(), self._cancel_requested, prefetch=self.prefetch, lost=lost
+            self._info(), self._cancel_requested, prefetch=self.prefetch, lost=self._lost()
         )
+        self._lost_secret = ""
         self._session = session
         logger.info("worker %s reconnected", self.id, extra={"event": "worker.reconnected"})
         await self._leftovers.settle(self.app, session)
         self._beat_now.set()
+
+    def _lost(self) -> LostSession | None:
+        if not self._lost_secret:
+            return None
+        running = [running.lease for running in self._running.values()]
+        held = dict.fromkeys([*running, *self._leftovers.leases()])  # a job may be in both
+        return LostSession(self._lost_secret, tuple(held))
 
     async def start(self) -> None:
         """Connect and run in the background until `stop()`."""

@@ -283,9 +283,11 @@ class StoreContract(ClaimAheadContract):
         [earlier] = await claim(store, worker_id="older")  # an earlier session's, renewed since
         [elsewhere] = await claim(store, worker_id="old", namespace="other")
         held = (lease(kept), lease(earlier), LeaseRef(stale.id, "stale"), LeaseRef("gone", "x"))
-        given_back = await store.resume_worker(WorkerResume("default", "new", "old", held), T0 + 1)
-        assert sorted(job.id for job in given_back) == sorted([dropped.id, stale.id])
-        for job in given_back:
+        resumed = await store.resume_worker(WorkerResume("default", "new", "old", held), T0 + 1)
+        assert sorted(job.id for job in resumed.released) == sorted([dropped.id, stale.id])
+        assert [job.id for job in resumed.kept] == [kept.id, earlier.id]
+        assert all(job.worker_id == "new" for job in resumed.kept)
+        for job in resumed.released:
             assert job.state is S.QUEUED and job.attempt == 0 and job.error is None
             assert job.worker_id is None and job.lease_token is None
         for job in (kept, earlier):

@@ -37,10 +37,17 @@ class Session:
     """The server side of one `WorkerService.Connect` stream."""
 
     def __init__(
-        self, service: CallerService, worker: WorkerInfo, lease_ttl: float, lookahead: float = 0.0
+        self,
+        service: CallerService,
+        worker: WorkerInfo,
+        lease_ttl: float,
+        lookahead: float = 0.0,
+        secret: str = "",
     ) -> None:
         self.service = service
         self.worker = worker
+        #: Given to the worker only: it names this stream with it if the stream breaks.
+        self.secret = secret
         self.lease_ttl = lease_ttl
         #: How early the worker takes scheduled jobs (it holds them until their run_at).
         self.lookahead = lookahead
@@ -71,6 +78,7 @@ class Session:
                 worker_id=self.worker_id,
                 heartbeat_interval=self.service.settings.heartbeat_interval,
                 lease_ttl=self.lease_ttl,
+                session_secret=self.secret,
             )
         )
 

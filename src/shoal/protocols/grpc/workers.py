@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,8 +12,9 @@ import grpc.aio
 
 from shoal.core.auth import Action
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
-from shoal.core.model import LeaseRef, WorkerInfo, WorkerResume
-from shoal.core.service import ClaimInput, QueueService
+from shoal.core.ids import new_worker_session, worker_id_of
+from shoal.core.model import WorkerInfo
+from shoal.core.service import ClaimInput, QueueService, ResumeInput
 from shoal.core.validation import check_name
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import Callers
@@ -134,8 +134,9 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         if not 0 <= hello.lookahead < math.inf:  # NaN fails both comparisons
             raise InvalidArgument("lookahead", "must be a finite number >= 0")
         now = self._service.clock.now()
+        worker_id, secret = new_worker_session()
         worker = WorkerInfo(
-            id=f"w-{secrets.token_hex(8)}",
+            id=worker_id,
             namespace=codec.namespace(hello.namespace),
             queues=tuple(hello.queues),
             connected_at=now,
@@ -150,33 +151,44 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             raise InvalidArgument("queues", "name at least one queue")
         for name in (*worker.queues, *worker.tasks):
             check_name("queues" if name in worker.queues else "tasks", name)
-        held = codec.leases_from_pb(hello.held)
-        if hello.previous_worker_id:
-            check_name("previous_worker_id", hello.previous_worker_id)
-        elif held:
-            raise InvalidArgument("held", "needs the previous_worker_id the leases were held by")
+        resume = self._resume_input(hello, worker)
         service = self._callers.service()
         worker = await service.register_worker(worker)
         lease_ttl = hello.lease_ttl or service.settings.lease_ttl
-        session = Session(service, worker, lease_ttl, hello.lookahead)
-        if hello.previous_worker_id:
-            await self._resume(session, hello.previous_worker_id, held)
+        session = Session(service, worker, lease_ttl, hello.lookahead, secret)
+        if resume is not None:
+            await self._resume(session, resume)
         return session
 
-    async def _resume(self, session: Session, previous: str, held: list[LeaseRef]) -> None:
-        resume = WorkerResume(session.worker.namespace, session.worker_id, previous, tuple(held))
+    def _resume_input(self, hello: workers_pb2.Hello, worker: WorkerInfo) -> ResumeInput | None:
+        """What the hello says of a lost stream, checked before anything is recorded."""
+        held = tuple(codec.leases_from_pb(hello.held))
+        if not hello.previous_session_secret:
+            if held:
+                raise InvalidArgument("held", "needs the previous_session_secret of its stream")
+            return None
+        limit = self._service.settings.limits.max_batch
+        if len(held) > limit:
+            raise InvalidArgument("held", f"at most {limit} leases")
+        return ResumeInput(worker.id, hello.previous_session_secret, held, worker.namespace)
+
+    async def _resume(self, session: Session, resume: ResumeInput) -> None:
         try:
-            released = await session.service.resume_worker(resume)
-        except ShoalError:
+            resumed = await session.service.resume_worker(resume)
+        except Exception:
             await session.service.worker_gone(session.worker_id, "resume refused")
             raise
-        session.held.update((lease.job_id, lease.token) for lease in held)
+        session.held.update((job.id, job.lease_token or "") for job in resumed.kept)
+        previous = worker_id_of(resume.secret)
+        lost = self.sessions.get(previous)
+        if lost is not None:  # this server has not seen that stream end yet: it takes no more
+            lost.drain("resumed on a new stream")
         logger.info(
             "worker %s resumes %s: %d lease(s) kept, %d job(s) given back",
             session.worker_id,
             previous,
-            len(held),
-            len(released),
+            len(resumed.kept),
+            len(resumed.released),
             extra={"event": "worker.resumed", "worker_id": session.worker_id},
         )
 

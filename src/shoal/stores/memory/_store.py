@@ -29,6 +29,7 @@ from shoal.core.ports import (
     Enqueued,
     HeartbeatResult,
     ReadyListener,
+    Resumed,
     ScheduleRecord,
 )
 from shoal.stores.memory._identity import MemoryIdentity
@@ -262,14 +263,17 @@ class MemoryStore(MemoryIdentity):
         ]
         return [self._put(transitions.lose_lease(job, now, reason)) for job in held]
 
-    async def resume_worker(self, resume: WorkerResume, now: float) -> list[Job]:
+    async def resume_worker(self, resume: WorkerResume, now: float) -> Resumed:
         self._check_open()
+        kept: list[Job] = []
         for lease in resume.held:
             job = self._jobs.get(lease.job_id)
             if job is None or job.namespace != resume.namespace:
                 continue
             if job.state is JobState.RUNNING and job.lease_token == lease.token:
-                self._jobs[job.id] = transitions.hand_over(job, lease.token, resume.worker_id)
+                job = transitions.hand_over(job, lease.token, resume.worker_id)
+                self._jobs[job.id] = job
+                kept.append(job)
         dropped = sorted(
             (
                 job
@@ -280,7 +284,10 @@ class MemoryStore(MemoryIdentity):
             ),
             key=lambda job: job.id,
         )
-        return [self._put(transitions.release(job, job.lease_token or "", now)) for job in dropped]
+        released = [
+            self._put(transitions.release(job, job.lease_token or "", now)) for job in dropped
+        ]
+        return Resumed(tuple(kept), tuple(released))
 
     async def reap_expired(self, now: float, limit: int = 1000) -> list[Job]:
         self._check_open()

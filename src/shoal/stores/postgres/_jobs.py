@@ -8,7 +8,7 @@ import asyncpg
 from shoal.core import transitions
 from shoal.core.errors import LeaseLost
 from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerResume
-from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult
+from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult, Resumed
 from shoal.stores.postgres._base import Base, Conn
 from shoal.stores.postgres._batch import COMPLETE_MANY, CompletionBatcher
 from shoal.stores.postgres._rows import (
@@ -279,10 +279,10 @@ class JobLeases(Base):
         )
         return await self._lose_leases(sql, (worker_id,), now, reason)
 
-    async def resume_worker(self, resume: WorkerResume, now: float) -> list[Job]:
+    async def resume_worker(self, resume: WorkerResume, now: float) -> Resumed:
         held = {lease.job_id: lease.token for lease in resume.held}
 
-        async def work(conn: Conn) -> list[Job]:
+        async def work(conn: Conn) -> Resumed:
             rows = await conn.fetch(
                 "SELECT * FROM shoal_jobs WHERE namespace = $1 AND state = 'running'"
                 " AND (worker_id = $2 OR id = ANY($3::text[])) ORDER BY id FOR UPDATE",
@@ -299,7 +299,7 @@ class JobLeases(Base):
                 elif job.worker_id == resume.previous_worker_id:
                     back.append(transitions.release(job, token, now))
             await self._write(conn, [*kept, *back])
-            return back
+            return Resumed(tuple(kept), tuple(back))
 
         return await self._tx(work)
 

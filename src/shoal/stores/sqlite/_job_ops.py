@@ -15,7 +15,7 @@ from typing import Any
 from shoal.core import transitions
 from shoal.core.errors import Conflict, LeaseLost, NotFound
 from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerResume
-from shoal.core.ports import DueResult
+from shoal.core.ports import DueResult, Resumed
 from shoal.stores.sqlite._leases import LeaseCache
 from shoal.stores.sqlite._rows import (
     JOB_COLUMNS,
@@ -155,14 +155,15 @@ def release_worker(
 
 def resume_worker(
     conn: sqlite3.Connection, resume: WorkerResume, now: float, leased: LeaseCache
-) -> list[Job]:
+) -> Resumed:
+    kept: list[Job] = []
     for lease in resume.held:
         leased.pop(lease.job_id, None)
         job = _read(conn, lease.job_id)
         if job is None or job.namespace != resume.namespace:
             continue
         if job.state is JobState.RUNNING and job.lease_token == lease.token:
-            _write(conn, transitions.hand_over(job, lease.token, resume.worker_id))
+            kept.append(_write(conn, transitions.hand_over(job, lease.token, resume.worker_id)))
     sql = (
         f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_leases"
         " WHERE state = 'running' AND worker_id = ? AND namespace = ? ORDER BY id"
@@ -175,7 +176,7 @@ def resume_worker(
         leased.pop(job.id, None)
     back = [transitions.release(job, job.lease_token or "", now) for job in dropped]
     conn.executemany(UPDATE_JOB, [update_params(job) for job in back])
-    return back
+    return Resumed(tuple(kept), tuple(back))
 
 
 def reap_expired(conn: sqlite3.Connection, now: float, limit: int, leased: LeaseCache) -> list[Job]:

@@ -29,6 +29,7 @@ from shoal.core.ports import (
     Enqueued,
     HeartbeatResult,
     ReadyListener,
+    Resumed,
     ScheduleRecord,
 )
 from shoal.stores.sqlite import _admin_ops as admin
@@ -303,7 +304,7 @@ class SqliteStore(IdentityMixin):
         )
         return await self._write(op)
 
-    async def resume_worker(self, resume: WorkerResume, now: float) -> list[Job]:
+    async def resume_worker(self, resume: WorkerResume, now: float) -> Resumed:
         op = partial(ops.resume_worker, resume=resume, now=now, leased=self._leased)
         return await self._write(op, atomic=True)
 

@@ -24,7 +24,7 @@ class WorkerMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., outcomes: _Optional[_Union[Outcomes, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., release: _Optional[_Union[Release, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("namespace", "queues", "tasks", "concurrency", "language", "host", "pid", "lease_ttl", "lookahead", "previous_worker_id", "held")
+    __slots__ = ("namespace", "queues", "tasks", "concurrency", "language", "host", "pid", "lease_ttl", "lookahead", "previous_session_secret", "held")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -34,7 +34,7 @@ class Hello(_message.Message):
     PID_FIELD_NUMBER: _ClassVar[int]
     LEASE_TTL_FIELD_NUMBER: _ClassVar[int]
     LOOKAHEAD_FIELD_NUMBER: _ClassVar[int]
-    PREVIOUS_WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SESSION_SECRET_FIELD_NUMBER: _ClassVar[int]
     HELD_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     queues: _containers.RepeatedScalarFieldContainer[str]
@@ -45,9 +45,9 @@ class Hello(_message.Message):
     pid: int
     lease_ttl: float
     lookahead: float
-    previous_worker_id: str
+    previous_session_secret: str
     held: _containers.RepeatedCompositeFieldContainer[_model_pb2.Lease]
-    def __init__(self, namespace: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., tasks: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., language: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., lease_ttl: _Optional[float] = ..., lookahead: _Optional[float] = ..., previous_worker_id: _Optional[str] = ..., held: _Optional[_Iterable[_Union[_model_pb2.Lease, _Mapping]]] = ...) -> None: ...
+    def __init__(self, namespace: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., tasks: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., language: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., lease_ttl: _Optional[float] = ..., lookahead: _Optional[float] = ..., previous_session_secret: _Optional[str] = ..., held: _Optional[_Iterable[_Union[_model_pb2.Lease, _Mapping]]] = ...) -> None: ...
 
 class Credit(_message.Message):
     __slots__ = ("credits",)
@@ -128,14 +128,16 @@ class ServerMessage(_message.Message):
     def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., acks: _Optional[_Union[Acks, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., error: _Optional[_Union[_model_pb2.Error, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("worker_id", "heartbeat_interval", "lease_ttl")
+    __slots__ = ("worker_id", "heartbeat_interval", "lease_ttl", "session_secret")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     LEASE_TTL_FIELD_NUMBER: _ClassVar[int]
+    SESSION_SECRET_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     heartbeat_interval: float
     lease_ttl: float
-    def __init__(self, worker_id: _Optional[str] = ..., heartbeat_interval: _Optional[float] = ..., lease_ttl: _Optional[float] = ...) -> None: ...
+    session_secret: str
+    def __init__(self, worker_id: _Optional[str] = ..., heartbeat_interval: _Optional[float] = ..., lease_ttl: _Optional[float] = ..., session_secret: _Optional[str] = ...) -> None: ...
 
 class Assignment(_message.Message):
     __slots__ = ("job", "token")
