@@ -11,6 +11,7 @@ import pytest
 
 from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
+from shoal.core.validation import EnqueueRequest
 from shoal.protocols.http import HttpSettings, create_app
 from shoal.stores.memory import MemoryStore
 
@@ -146,6 +147,21 @@ async def test_a_pull_worker_leaves(client: httpx.AsyncClient) -> None:
     job_id = await put(client)
     await fetch(client)
     assert (await client.delete("/api/v1/workers/w1")).json() == {"released": [job_id]}
+
+
+async def test_a_pull_worker_cannot_take_another_namespaces_worker_id(
+    client: httpx.AsyncClient, service: QueueService
+) -> None:
+    await service.register_worker(WorkerInfo("theirs", "other", ("default",), 0.0, 0.0))
+    await service.enqueue(EnqueueRequest("t", namespace="other"))
+    [job] = await service.claim(ClaimInput("theirs", ("default",), namespace="other"))
+    taken = await client.post("/api/v1/workers", json={"id": "theirs", "queues": ["default"]})
+    assert error_of(taken)[:2] == (409, "conflict")
+    assert error_of(await client.delete("/api/v1/workers/theirs"))[:2] == (404, "not_found")
+    [still] = await service.list_workers("other")
+    assert still.id == "theirs" and still.running == 1
+    stored = await service.get("other", job.id)
+    assert stored.state.value == "running" and stored.worker_id == "theirs"
 
 
 async def test_fetch_heartbeat_complete(client: httpx.AsyncClient) -> None:

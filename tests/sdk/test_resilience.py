@@ -159,3 +159,40 @@ async def test_a_lost_session_is_named_on_every_attempt_until_a_new_one_opens(
     assert job.id == handle.id
     held = (LeaseRef(job.id, job.lease_token),)
     assert named == [None, LostSession("lost-secret", held), LostSession("lost-secret", held)]
+
+
+async def test_a_worker_stops_while_its_service_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = App("memory://", namespace="unreachable", worker=None)
+    gate = asyncio.Event()
+
+    @app.task(name="hold")
+    async def hold() -> None:
+        await gate.wait()
+
+    attempts = 0
+    async with app:
+        connect = app.transport.connect_worker
+
+        async def gone_after_first(*args: Any, lost: LostSession | None = None, **kw: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                raise Unavailable("connection refused")
+            return _Breaks(await connect(*args, **kw))
+
+        monkeypatch.setattr(app.transport, "connect_worker", gone_after_first)
+        await hold.aenqueue()
+        worker = Worker(app, concurrency=2, shutdown_grace=0.1)
+        running = asyncio.create_task(worker.run())
+        try:
+            async with asyncio.timeout(20):
+                while attempts < 2:  # the session broke and the service cannot be reached
+                    await asyncio.sleep(0.01)
+            async with asyncio.timeout(10):
+                await worker.stop()
+                await running  # run() returns: the worker stopped without a session
+        finally:
+            gate.set()
+    assert worker.running == 0

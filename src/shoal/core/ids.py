@@ -131,4 +131,4 @@ def worker_id_of(secret: str) -> str:
     """The id of the worker stream `secret` was issued to (a hash: the id does not give the
     secret away, and no store needs to keep it).
     """
-    return "w-" + hashlib.sha256(secret.encode()).hexdigest()[:16]
+    return "w-" + hashlib.sha256(secret.encode()).hexdigest()[:32]

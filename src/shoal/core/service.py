@@ -40,6 +40,9 @@ __all__ = ["ClaimInput", "QueuePolicy", "QueueService", "ResumeInput", "ServiceS
 
 logger = logging.getLogger(__name__)
 
+#: The longest secret `resume_worker` takes (the service issues 32 characters).
+_MAX_SECRET = 128
+
 
 @dataclass(frozen=True, slots=True)
 class QueuePolicy:
@@ -460,8 +463,8 @@ class QueueService:
         back to its queue at once, unstarted, instead of after its lease. The lost stream's
         record goes.
         """
-        if not request.secret:
-            raise InvalidArgument("secret", "must name the lost stream's secret")
+        if not 0 < len(request.secret) <= _MAX_SECRET:
+            raise InvalidArgument("secret", f"must be the lost stream's ({_MAX_SECRET} at most)")
         if len(request.held) > self.settings.limits.max_batch:
             raise InvalidArgument("held", f"at most {self.settings.limits.max_batch} leases")
         previous = worker_id_of(request.secret)
@@ -471,8 +474,11 @@ class QueueService:
         resume = WorkerResume(request.namespace, request.worker_id, previous, request.held)
         resumed = await self.store.resume_worker(resume, now)
         self._requeued(resumed.released, now)
+        recorded = False
         try:  # the leases have moved: a failure to tidy the membership must not undo that
-            if any(w.id == previous for w in await self.store.list_workers(request.namespace)):
+            workers = await self.store.list_workers(request.namespace)
+            recorded = any(worker.id == previous for worker in workers)
+            if recorded:
                 await self.store.delete_worker(previous)
         except ShoalError as error:
             logger.warning(
@@ -481,11 +487,12 @@ class QueueService:
                 error.message,
                 extra={"event": "worker.resume_tidy_failed", "worker_id": previous},
             )
-        reason = f"resumed as {request.worker_id}"
-        data = {"reason": reason, "released": str(len(resumed.released))}
-        self.events.publish(
-            Event("worker.left", request.namespace, now, worker_id=previous, data=data)
-        )
+        if recorded or resumed.kept or resumed.released:
+            reason = f"resumed as {request.worker_id}"
+            data = {"reason": reason, "released": str(len(resumed.released))}
+            self.events.publish(
+                Event("worker.left", request.namespace, now, worker_id=previous, data=data)
+            )
         return resumed
 
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:

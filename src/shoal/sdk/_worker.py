@@ -222,8 +222,9 @@ class Worker:
         await self.stop()
 
     async def _shutdown(self) -> None:
-        if self._session is None:
-            return
+        self._lost_secret = ""  # a stopped worker resumes nothing
+        if self._session is None and not self._loops:
+            return  # never started
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=self.shutdown_grace)
         for job_id in list(self._running):
@@ -235,7 +236,8 @@ class Worker:
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
         session, self._session = self._session, None
-        await session.close()
+        if session is not None:  # None when the service was lost and not found again
+            await session.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -300,6 +302,8 @@ class Worker:
 
     async def _recover(self) -> None:
         await asyncio.sleep(_BACKOFF)
+        if self._stopping.is_set():
+            return
         try:
             await self._reconnect()
         except ShoalError as exc:

@@ -181,7 +181,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         session.held.update((job.id, job.lease_token or "") for job in resumed.kept)
         previous = worker_id_of(resume.secret)
         lost = self.sessions.get(previous)
-        if lost is not None:  # this server has not seen that stream end yet: it takes no more
+        if lost is not None and lost.worker.namespace == session.worker.namespace:
+            # this server has not seen that stream end yet: it takes no more
             lost.drain("resumed on a new stream")
         logger.info(
             "worker %s resumes %s: %d lease(s) kept, %d job(s) given back",
