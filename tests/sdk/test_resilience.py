@@ -99,6 +99,18 @@ async def eventually_cancelled(handle: JobHandle[str]) -> None:
     raise AssertionError(f"the job is {handle.state}, not cancelled")
 
 
+def _holding_app(namespace: str) -> tuple[App, asyncio.Event, Any]:
+    """A local app whose task `hold` runs until the event is set."""
+    app = App("memory://", namespace=namespace, worker=None)
+    gate = asyncio.Event()
+
+    @app.task(name="hold")
+    async def hold() -> None:
+        await gate.wait()
+
+    return app, gate, hold
+
+
 class _Breaks:
     """A worker session with a secret, that breaks after its first claim."""
 
@@ -122,13 +134,7 @@ class _Breaks:
 async def test_a_lost_session_is_named_on_every_attempt_until_a_new_one_opens(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    app = App("memory://", namespace="resume", worker=None)
-    gate = asyncio.Event()
-
-    @app.task(name="hold")
-    async def hold() -> None:
-        await gate.wait()
-
+    app, gate, hold = _holding_app("resume")
     named: list[LostSession | None] = []
     sessions: list[_Breaks] = []
     async with app:
@@ -164,13 +170,7 @@ async def test_a_lost_session_is_named_on_every_attempt_until_a_new_one_opens(
 async def test_a_worker_stops_while_its_service_is_unreachable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    app = App("memory://", namespace="unreachable", worker=None)
-    gate = asyncio.Event()
-
-    @app.task(name="hold")
-    async def hold() -> None:
-        await gate.wait()
-
+    app, gate, hold = _holding_app("unreachable")
     attempts = 0
     async with app:
         connect = app.transport.connect_worker
