@@ -23,10 +23,11 @@ from shoal.core.retry import RetryPolicy
 from shoal.core.service import QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.protocols.grpc._auth import Authenticating, Callers
-from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, jobs_pb2_grpc
+from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, jobs_pb2_grpc, model_pb2
 from shoal.protocols.grpc.jobs import JobServicer
 from shoal.sdk import GrpcTransport
 from shoal.sdk._credentials import Credentials
+from shoal.sdk._grpc_enqueue import EnqueueStream
 from shoal.stores.memory import MemoryStore
 from tests.integration._auth_env import NS, OTHER_NS, Identities, role_users, start_auth_server
 from tests.integration._grpc_server import ServerProcess, start_server
@@ -285,3 +286,109 @@ async def test_an_answer_the_sdk_cannot_read_fails_its_batch_alone() -> None:
     finally:
         await transport.close()
         await server.stop(None)
+
+
+class _EndedCall:
+    """An `EnqueueStream` call the server ends at once, as grpc can report it: INTERNAL
+    "Internal error from Core" (the server's own status lost). `sends` writes succeed first.
+    """
+
+    def __init__(self, sends: int, read_ends_first: bool = False) -> None:
+        self.sends = sends
+        #: The read reports the end while the write is still under way.
+        self.read_ends_first = read_ends_first
+        self.written: list[Any] = []
+        self.writing = asyncio.Event()
+        self.ended = asyncio.Event()
+        self._cancelled = False
+
+    async def write(self, request: Any) -> None:
+        self.writing.set()
+        for _ in range(5 if self.read_ends_first else 1):
+            await asyncio.sleep(0)
+        if len(self.written) >= self.sends:
+            self.ended.set()
+            raise _core_error()
+        self.written.append(request)
+        self.ended.set()  # the server ends the call after the message went out
+
+    async def read(self) -> Any:
+        await (self.writing if self.read_ends_first else self.ended).wait()
+        raise _core_error()
+
+    def cancel(self) -> bool:
+        self._cancelled = True
+        self.ended.set()
+        return True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+
+def _core_error() -> grpc.aio.AioRpcError:
+    empty = grpc.aio.Metadata()
+    return grpc.aio.AioRpcError(grpc.StatusCode.INTERNAL, empty, empty, "Internal error from Core")
+
+
+class _Stub:
+    def __init__(self, call: _EndedCall) -> None:
+        self.call = call
+        self.unary: list[jobs_pb2.EnqueueManyRequest] = []
+
+    def EnqueueStream(self) -> _EndedCall:
+        return self.call
+
+    async def EnqueueMany(self, message: jobs_pb2.EnqueueManyRequest) -> Any:
+        self.unary.append(message)
+        job = model_pb2.Job(id="j1", namespace="default", queue="default", task="t")
+        job.state = model_pb2.JOB_STATE_QUEUED
+        return jobs_pb2.EnqueueManyResponse(
+            results=[jobs_pb2.EnqueueResponse(job=job, created=True)]
+        )
+
+
+@pytest.mark.parametrize("read_ends_first", [False, True])
+async def test_a_batch_whose_stream_ended_before_anything_was_sent_goes_unary_once(
+    read_ends_first: bool,
+) -> None:
+    stub = _Stub(_EndedCall(sends=0, read_ends_first=read_ends_first))
+    stream = EnqueueStream(stub)
+    [stored] = await stream.enqueue([EnqueueRequest(task="t")])
+    assert stored.job.id == "j1" and len(stub.unary) == 1  # sent once, by the unary call
+    assert not stream.unary  # the next call tries a stream again
+
+
+@pytest.mark.parametrize("read_ends_first", [False, True])
+async def test_a_batch_that_may_have_been_sent_is_not_sent_again(read_ends_first: bool) -> None:
+    stub = _Stub(_EndedCall(sends=1, read_ends_first=read_ends_first))
+    stream = EnqueueStream(stub)
+    with pytest.raises(ShoalError):
+        await stream.enqueue([EnqueueRequest(task="t")])
+    assert len(stub.call.written) == 1 and stub.unary == []  # it went out: no second copy
+
+
+class _HangingCall(_EndedCall):
+    """A call whose first write is still under way when the transport closes it."""
+
+    def __init__(self) -> None:
+        super().__init__(sends=0)
+
+    async def write(self, request: Any) -> None:
+        self.writing.set()
+        await self.ended.wait()
+        raise _core_error()
+
+    async def read(self) -> Any:
+        await self.ended.wait()
+        raise asyncio.CancelledError  # what grpc raises on a call cancelled here
+
+
+async def test_an_enqueue_cut_short_by_closing_the_transport_is_not_sent_again() -> None:
+    stub = _Stub(_HangingCall())
+    stream = EnqueueStream(stub)
+    pending = asyncio.create_task(stream.enqueue([EnqueueRequest(task="t")]))
+    await stub.call.writing.wait()
+    await stream.close()
+    with pytest.raises(Unavailable):
+        await pending
+    assert stub.unary == []  # a closing transport sends nothing more

@@ -5,7 +5,8 @@ its own sequence number and waits for its own result, which the server sends onl
 batch's COMMIT. Callers that enqueue while a message is being written wait for the next one,
 which carries all their batches: concurrent producers pipeline, and a lone producer pays one
 message each way per call. A server without the method (UNIMPLEMENTED) is asked with unary
-`EnqueueMany` from then on.
+`EnqueueMany` from then on; so is, for their one call, a batch whose stream ended before its
+first message went out (see `_NotSent`).
 
 If the stream breaks while a batch is in flight, its caller gets `Unavailable`, as with a unary
 call that broke: the batch may or may not have been stored.
@@ -36,6 +37,15 @@ class _Unsupported(Exception):
     """The server does not know `EnqueueStream` (nothing was stored)."""
 
 
+class _NotSent(Exception):
+    """The call ended before its first message went out: nothing of it reached the server.
+
+    grpc reports a call the server ended while the client was writing as INTERNAL ("Internal
+    error from Core"), the server's own status lost: an older server's UNIMPLEMENTED among
+    them. A call none of whose writes completed sent nothing.
+    """
+
+
 Waiting = tuple["asyncio.Future[list[Enqueued]]", Sequence[EnqueueRequest]]
 
 
@@ -51,6 +61,10 @@ class _Call:
         self.reader = asyncio.create_task(self._read())
         #: Why the call ended; None while it is usable.
         self.failure: Exception | None = None
+        #: A message was written: from then on a batch in flight may have been stored.
+        self.sent = False
+        #: The transport closes: its callers get `Unavailable`, whatever was sent.
+        self.closing = False
 
     def send(self, batch: jobs_pb2.EnqueueBatch) -> None:
         self.outgoing.append(batch)
@@ -63,10 +77,13 @@ class _Call:
             while self.outgoing and self.failure is None:
                 batches, self.outgoing = self.outgoing, []
                 await self.call.write(jobs_pb2.EnqueueStreamRequest(batches=batches))
+                self.sent = True
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError):
             self.call.cancel()  # the call ended: the reader fails every batch still waiting
         finally:
             self.writer = None
+            if self.failure is not None:  # the reader ended during the write and left it to us
+                self._fail_waiting()
 
     async def _read(self) -> None:
         failure: Exception = Unavailable("the enqueue stream closed")
@@ -84,9 +101,17 @@ class _Call:
         finally:
             self.failure = failure
             self.call.cancel()
-            for future, _ in self.waiting.values():
-                if not future.done():
-                    future.set_exception(failure)
+            if self.writer is None:  # else the write's end tells whether anything was sent
+                self._fail_waiting()
+
+    def _fail_waiting(self) -> None:
+        # Called with no write under way, so `sent` is final: no message, no batch stored.
+        assert self.failure is not None
+        unsent = not (self.sent or self.closing or isinstance(self.failure, _Unsupported))
+        failure = _NotSent() if unsent else self.failure
+        for future, _ in self.waiting.values():
+            if not future.done():
+                future.set_exception(failure)
 
     def _settle(self, result: jobs_pb2.EnqueueBatchResult) -> None:
         waiting = self.waiting.get(result.seq)
@@ -123,12 +148,15 @@ class EnqueueStream:
                 return await self._on_stream(requests)
             except _Unsupported:
                 self.unary = True
+            except _NotSent:
+                pass  # the next call tries a new stream; this one is sent once, below
         return await self._unary(requests)
 
     async def close(self) -> None:
         """End the stream (callers still waiting get `Unavailable`)."""
         current, self._current = self._current, None
         if current is not None:
+            current.closing = True
             current.call.cancel()
             await asyncio.gather(current.reader, return_exceptions=True)
 
