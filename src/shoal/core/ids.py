@@ -65,9 +65,9 @@ def _uuid7_ints(count: int) -> list[int]:
     bits for all of them (a bulk enqueue asks for hundreds at once).
     """
     global _last_ms, _seq, _pool_at
-    if count <= 0:
-        if count < 0:
-            raise InvalidArgument("count", f"must be >= 0, not {count}")
+    if count < 0:
+        raise InvalidArgument("count", f"must be >= 0, not {count}")
+    if count == 0:
         return []
     size = 10 * count
     with _lock:

@@ -29,7 +29,6 @@ __all__ = [
     "QueueInfo",
     "QueueStats",
     "WorkerInfo",
-    "WorkerResume",
     "WorkerState",
 ]
 
@@ -123,21 +122,6 @@ class LeaseRef:
 
     job_id: str
     token: str
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerResume:
-    """A worker back after losing its session (a server crash, a broken connection).
-
-    `held`: the leases of the jobs it still runs, or ran and has yet to report. They move to its
-    new session `worker_id`; every other job its previous session held in `namespace` never
-    started on it (an assignment lost in flight, a prefetched job dropped with the session).
-    """
-
-    namespace: str
-    worker_id: str
-    previous_worker_id: str
-    held: tuple[LeaseRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ from shoal.core.model import (
     QueueInfo,
     QueueStats,
     WorkerInfo,
-    WorkerResume,
 )
 
 __all__ = [
@@ -36,6 +35,7 @@ __all__ = [
     "Resumed",
     "ScheduleRecord",
     "Store",
+    "WorkerResume",
 ]
 
 #: Called by a store that learns of ready jobs from elsewhere (another replica): (namespace, queue).
@@ -78,6 +78,21 @@ class HeartbeatResult:
     renewed: tuple[str, ...]
     lost: tuple[str, ...]
     cancel_requested: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerResume:
+    """A worker back after losing its session (a server crash, a broken connection).
+
+    `held`: the leases of the jobs it still runs, or ran and has yet to report. They move to its
+    new session `worker_id`; every other job its previous session held in `namespace` never
+    started on it (an assignment lost in flight, a prefetched job dropped with the session).
+    """
+
+    namespace: str
+    worker_id: str
+    previous_worker_id: str
+    held: tuple[LeaseRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,15 +28,28 @@ from shoal.core.model import (
     QueueInfo,
     QueueStats,
     WorkerInfo,
-    WorkerResume,
     WorkerState,
 )
-from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult, Resumed, Store
+from shoal.core.ports import (
+    ClaimRequest,
+    Enqueued,
+    HeartbeatResult,
+    Resumed,
+    Store,
+    WorkerResume,
+)
 from shoal.core.retry import RetryPolicy
 from shoal.core.validation import EnqueueRequest, Limits, check_enqueue, check_name, check_query
 from shoal.core.wakeup import ReadySignal
 
-__all__ = ["ClaimInput", "QueuePolicy", "QueueService", "ResumeInput", "ServiceSettings"]
+__all__ = [
+    "ClaimInput",
+    "QueuePolicy",
+    "QueueService",
+    "ResumeInput",
+    "ServiceSettings",
+    "check_resume",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +120,18 @@ class ResumeInput:
     secret: str
     held: tuple[LeaseRef, ...] = ()
     namespace: str = "default"
+
+
+def check_resume(request: ResumeInput, limits: Limits) -> str:
+    """The id of the lost stream `request` names, or `InvalidArgument` for a bad request."""
+    if not 0 < len(request.secret) <= _MAX_SECRET:
+        raise InvalidArgument("secret", f"must be the lost stream's ({_MAX_SECRET} at most)")
+    if len(request.held) > limits.max_batch:
+        raise InvalidArgument("held", f"at most {limits.max_batch} leases")
+    previous = worker_id_of(request.secret)
+    if previous == request.worker_id:
+        raise InvalidArgument("secret", "is the new stream's own")
+    return previous
 
 
 class QueueService:
@@ -463,23 +488,18 @@ class QueueService:
         back to its queue at once, unstarted, instead of after its lease. The lost stream's
         record goes.
         """
-        if not 0 < len(request.secret) <= _MAX_SECRET:
-            raise InvalidArgument("secret", f"must be the lost stream's ({_MAX_SECRET} at most)")
-        if len(request.held) > self.settings.limits.max_batch:
-            raise InvalidArgument("held", f"at most {self.settings.limits.max_batch} leases")
-        previous = worker_id_of(request.secret)
-        if previous == request.worker_id:
-            raise InvalidArgument("secret", "is the new stream's own")
+        previous = check_resume(request, self.settings.limits)
         now = self.clock.now()
         resume = WorkerResume(request.namespace, request.worker_id, previous, request.held)
         resumed = await self.store.resume_worker(resume, now)
         self._requeued(resumed.released, now)
         recorded = False
         try:  # the leases have moved: a failure to tidy the membership must not undo that
-            workers = await self.store.list_workers(request.namespace)
-            recorded = any(worker.id == previous for worker in workers)
-            if recorded:
-                await self.store.delete_worker(previous)
+            await self._find_worker(request.namespace, previous)
+            recorded = True
+            await self.store.delete_worker(previous)
+        except NotFound:
+            pass
         except ShoalError as error:
             logger.warning(
                 "the record of lost worker stream %s stays: %s",

@@ -21,10 +21,9 @@ from shoal.core.model import (
     JobState,
     LeaseRef,
     WorkerInfo,
-    WorkerResume,
     WorkerState,
 )
-from shoal.core.ports import ScheduleRecord, Store
+from shoal.core.ports import ScheduleRecord, Store, WorkerResume
 from shoal.core.transitions import LEASE_LOST_ERROR
 from shoal.testing._claim_ahead import ClaimAheadContract
 from shoal.testing._jobs import T0, StoreFactory, claim, lease, make_job

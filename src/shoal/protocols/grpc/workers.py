@@ -14,7 +14,7 @@ from shoal.core.auth import Action
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.ids import new_worker_session, worker_id_of
 from shoal.core.model import WorkerInfo
-from shoal.core.service import ClaimInput, QueueService, ResumeInput
+from shoal.core.service import ClaimInput, QueueService, ResumeInput, check_resume
 from shoal.core.validation import check_name
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import Callers
@@ -167,10 +167,9 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             if held:
                 raise InvalidArgument("held", "needs the previous_session_secret of its stream")
             return None
-        limit = self._service.settings.limits.max_batch
-        if len(held) > limit:
-            raise InvalidArgument("held", f"at most {limit} leases")
-        return ResumeInput(worker.id, hello.previous_session_secret, held, worker.namespace)
+        resume = ResumeInput(worker.id, hello.previous_session_secret, held, worker.namespace)
+        check_resume(resume, self._service.settings.limits)
+        return resume
 
     async def _resume(self, session: Session, resume: ResumeInput) -> None:
         try:

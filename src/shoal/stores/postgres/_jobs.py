@@ -7,8 +7,8 @@ import asyncpg
 
 from shoal.core import transitions
 from shoal.core.errors import LeaseLost
-from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerResume
-from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult, Resumed
+from shoal.core.model import Job, JobError, JobState, LeaseRef
+from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult, Resumed, WorkerResume
 from shoal.stores.postgres._base import Base, Conn
 from shoal.stores.postgres._batch import COMPLETE_MANY, CompletionBatcher
 from shoal.stores.postgres._rows import (

@@ -9,13 +9,14 @@ once. Promotion does not depend on the row and is one statement.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from shoal.core import transitions
 from shoal.core.errors import Conflict, LeaseLost, NotFound
-from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerResume
-from shoal.core.ports import DueResult, Resumed
+from shoal.core.model import Job, JobError, JobState, LeaseRef
+from shoal.core.ports import DueResult, Resumed, WorkerResume
 from shoal.stores.sqlite._leases import LeaseCache
 from shoal.stores.sqlite._rows import (
     JOB_COLUMNS,
@@ -127,20 +128,20 @@ def release(
     return out
 
 
-def _lose_all(
+def _take_back(
     conn: sqlite3.Connection,
     sql: str,
     params: Sequence[object],
-    now: float,
-    reason: str,
+    move: Callable[[Job], Job],
     leased: LeaseCache,
 ) -> list[Job]:
+    """Apply `move` to the running jobs `sql` selects, and store them."""
     held = [row_to_job(row) for row in conn.execute(sql, params).fetchall()]
     for job in held:
         leased.pop(job.id, None)
-    lost = [transitions.lose_lease(job, now, reason) for job in held]
-    conn.executemany(UPDATE_JOB, [update_params(job) for job in lost])
-    return lost
+    moved = [move(job) for job in held]
+    conn.executemany(UPDATE_JOB, [update_params(job) for job in moved])
+    return moved
 
 
 def release_worker(
@@ -150,7 +151,8 @@ def release_worker(
         f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_leases"
         " WHERE state = 'running' AND worker_id = ? ORDER BY id"
     )
-    return _lose_all(conn, sql, (worker_id,), now, reason, leased)
+    lost = partial(transitions.lose_lease, now=now, reason=reason)
+    return _take_back(conn, sql, (worker_id,), lost, leased)
 
 
 def resume_worker(
@@ -168,15 +170,13 @@ def resume_worker(
         f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_leases"
         " WHERE state = 'running' AND worker_id = ? AND namespace = ? ORDER BY id"
     )
-    dropped = [
-        row_to_job(row)
-        for row in conn.execute(sql, (resume.previous_worker_id, resume.namespace)).fetchall()
-    ]
-    for job in dropped:
-        leased.pop(job.id, None)
-    back = [transitions.release(job, job.lease_token or "", now) for job in dropped]
-    conn.executemany(UPDATE_JOB, [update_params(job) for job in back])
-    return Resumed(tuple(kept), tuple(back))
+
+    def give_back(job: Job) -> Job:  # unstarted on the worker: the attempt does not count
+        return transitions.release(job, job.lease_token or "", now)
+
+    params = (resume.previous_worker_id, resume.namespace)
+    released = _take_back(conn, sql, params, give_back, leased)
+    return Resumed(tuple(kept), tuple(released))
 
 
 def reap_expired(conn: sqlite3.Connection, now: float, limit: int, leased: LeaseCache) -> list[Job]:
@@ -184,7 +184,8 @@ def reap_expired(conn: sqlite3.Connection, now: float, limit: int, leased: Lease
         f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'running' AND lease_expires_at < ?"
         " ORDER BY lease_expires_at LIMIT ?"
     )
-    return _lose_all(conn, sql, (now, limit), now, "lease expired", leased)
+    lost = partial(transitions.lose_lease, now=now, reason="lease expired")
+    return _take_back(conn, sql, (now, limit), lost, leased)
 
 
 def set_progress(conn: sqlite3.Connection, lease: LeaseRef, progress: float) -> None:

@@ -21,7 +21,6 @@ from shoal.core.model import (
     QueueInfo,
     QueueStats,
     WorkerInfo,
-    WorkerResume,
 )
 from shoal.core.ports import (
     ClaimRequest,
@@ -31,6 +30,7 @@ from shoal.core.ports import (
     ReadyListener,
     Resumed,
     ScheduleRecord,
+    WorkerResume,
 )
 from shoal.stores.sqlite import _admin_ops as admin
 from shoal.stores.sqlite import _job_ops as ops
