@@ -466,7 +466,7 @@ def test_heartbeat_object() -> None:
         (PermissionDenied(), b"Err: forbidden\n"),
         (ResourceExhausted(), b"Err: resource-exhausted\n"),
         (Unavailable(), b"Err: unavailable\n"),
-        (StorageError("password=secret in DSN"), b"Err: internal\n"),
+        (StorageError("password=secret in DSN"), b"Err: unavailable\n"),
         (ShoalError(), b"Err: internal\n"),
         (InvalidArgument("task", "too long"), b"Err: invalid-argument;task: too long\n"),
     ],

@@ -28,6 +28,9 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
     "resource_exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "unavailable": grpc.StatusCode.UNAVAILABLE,
+    # A driver error is most often passing (a lock, a lost connection): worth a retry, as
+    # HTTP's 503 says too.
+    "storage_error": grpc.StatusCode.UNAVAILABLE,
 }
 #: Trailing metadata keys carrying the shoal error.
 CODE_KEY = "shoal-error-code"

@@ -19,6 +19,7 @@ from shoal.core.errors import (
     PermissionDenied,
     ResourceExhausted,
     ShoalError,
+    StorageError,
     Unauthenticated,
     Unavailable,
 )
@@ -121,6 +122,7 @@ def error_reply_code(
         (PermissionDenied, ErrorCode.FORBIDDEN),
         (ResourceExhausted, ErrorCode.RESOURCE_EXHAUSTED),
         (Unavailable, ErrorCode.UNAVAILABLE),
+        (StorageError, ErrorCode.UNAVAILABLE),  # worth a retry, as on HTTP and gRPC
     )
     for cls, code in simple:
         if isinstance(error, cls):

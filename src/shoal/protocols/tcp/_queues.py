@@ -204,6 +204,9 @@ async def _stats(session: Session, command: Command) -> Reply:
 async def _delete_job(session: Session, command: Command) -> Reply:
     job = await session.find_job(command.args[0])
     guarded = session.require_guarded()
+    # Checked before the cancel and the fail below, which a principal without this right
+    # could otherwise make happen through a refused DELETE_JOB.
+    session.require(Action.DELETE_JOB, job.namespace)
     if job.state is JobState.RUNNING:
         await guarded.cancel(job.namespace, job.id)
         holder = next((s for s in session.hub.sessions.values() if job.id in s.worker.leases), None)
