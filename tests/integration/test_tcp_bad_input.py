@@ -5,11 +5,14 @@ serving (the same connection where the framing allows, new ones always), and not
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import pytest
 
-from shoal.core.model import JobQuery, JobState
+from shoal.core.model import Job, JobQuery, JobState
+from shoal.core.ports import Enqueued
 from shoal.protocols.tcp.server import TcpSettings
+from shoal.stores.memory import MemoryStore
 from tests.integration._tcp import Client, Harness, running
 
 
@@ -131,3 +134,25 @@ async def test_a_line_at_the_limit_is_accepted() -> None:
         await _closed_after(client, f"PUBLISH q t {payload}x\n".encode(), "Err: line-too-long")
         (job,) = (await harness.service.list_jobs(JobQuery("group1"))).jobs
         assert job.payload == payload.encode() and job.state is JobState.QUEUED
+
+
+class _BrokenStore(MemoryStore):
+    """A store whose enqueues fail the way a driver bug would (not with a `ShoalError`)."""
+
+    async def enqueue(
+        self, jobs: Sequence[Job], now: float, dedupe_window: float = 0.0
+    ) -> list[Enqueued]:
+        raise RuntimeError("driver bug")
+
+
+async def test_an_unexpected_failure_of_pipelined_publishes_answers_each_of_them() -> None:
+    async with running(store=_BrokenStore()) as harness:
+        client = await harness.login("superuser", "superuser", "group1")
+        # one PUBLISH alone went through `execute`, which answered; two pipelined ones went in
+        # one enqueue_many, whose failure ended the connection with no reply at all
+        await client.send("PUBLISH q t a\nPUBLISH q t b\nPING\n")
+        assert [await client.line() for _ in range(3)] == [
+            "Err: internal",
+            "Err: internal",
+            "PONG",
+        ]

@@ -27,3 +27,16 @@ async def test_a_refused_delete_job_leaves_the_running_job_alone() -> None:
         assert (job.state, job.cancel_requested) == (JobState.RUNNING, False)
         assert await worker.call(f"UPDATE_JOB {job_id} done") == "OK"
         assert (await harness.service.get("group1", job_id)).state is JobState.SUCCEEDED
+
+
+async def test_health_counts_only_the_groups_the_user_may_read() -> None:
+    async with running() as harness:
+        root = await harness.login("superuser", "superuser", "group1")
+        for queue in ("a", "b", "c"):
+            assert (await root.call(f"PUBLISH {queue} t x")).startswith("OK#")
+        # user2 may not select group1 (forbidden-group), and its HEALTH counted group1 all the same
+        other = await harness.login("user2", "pass1", "group2")
+        assert await other.call("USE_GROUP group1") == "Err: forbidden-group"
+        health = await other.json("HEALTH")
+        assert (health["NumQueues"], health["NumJobs"]) == (0, 0)
+        assert (await root.json("HEALTH"))["NumJobs"] == 3

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from shoal.core.auth import Action
-from shoal.core.errors import Conflict, NotFound, ShoalError
+from shoal.core.errors import Conflict, NotFound
 from shoal.core.model import Job, JobError, JobQuery, JobState
 from shoal.core.schedules import ScheduleView
 from shoal.core.validation import EnqueueRequest
@@ -71,12 +71,14 @@ async def publish_many(session: Session, commands: Sequence[Command]) -> list[Re
     """Pipelined PUBLISHes (checks passed) in one store call: one transaction, one commit.
 
     `enqueue_many` stores nothing when any job is refused; then each command runs on its
-    own, so each gets its own reply, as if they had come one by one.
+    own, so each gets its own reply, as if they had come one by one. So does an unexpected
+    failure: `execute` logs it and answers `internal` per command, where letting it out
+    would end the connection with no reply at all.
     """
     requests = [_request(session, command) for command in commands]
     try:
         results = await session.require_guarded().enqueue_many(requests)
-    except ShoalError:
+    except Exception:
         return [reply for command in commands for reply in await session.execute(command)]
     for request in requests:
         session.hub.declare(session.group, request.queue)
@@ -244,6 +246,8 @@ async def _health(session: Session, command: Command) -> Reply:
     hub = session.hub
     queues = jobs = 0
     for namespace in await _all_groups(session):
+        if not session.may(Action.READ, namespace):
+            continue  # counted only where the user may list queues and jobs
         infos = await hub.service.list_queues(namespace)
         names = {info.name for info in infos} | hub.declared_in(namespace)
         queues += len(names)

@@ -128,6 +128,12 @@ class Session:
             raise Unauthenticated("AUTH first")
         self.hub.access.require(self.principal, action, namespace or self.group)
 
+    def may(self, action: Action, namespace: str) -> bool:
+        """Whether the user may do `action` in `namespace` (False before AUTH)."""
+        if self.principal is None:
+            return False
+        return self.hub.access.authorizer.allows(self.principal, action, namespace)
+
     async def audit(self, action: str, target: str) -> None:
         """Record an admin action of this client in its group (the audit log)."""
         if self.principal is not None:
