@@ -105,6 +105,11 @@ async def test_claim_validates_its_input(memory_service: QueueService) -> None:
         (ClaimInput("w", ("q",), lookahead=-0.1), "lookahead"),
         (ClaimInput("w", ("q",), lookahead=float("nan")), "lookahead"),
         (ClaimInput("w", ("q",), lookahead=float("inf")), "lookahead"),
+        # an infinite or NaN lease was never reaped: the job stayed running for ever
+        (ClaimInput("w", ("q",), lease_ttl=float("nan")), "lease_ttl"),
+        (ClaimInput("w", ("q",), lease_ttl=float("inf")), "lease_ttl"),
+        (ClaimInput("w", ("q",), lease_ttl=-1.0), "lease_ttl"),
+        (ClaimInput("w", ("q",), lease_ttl=86_401.0), "lease_ttl"),
     ]:
         with pytest.raises(InvalidArgument) as raised:
             await memory_service.claim(request)
@@ -272,3 +277,16 @@ async def test_a_job_that_starts_waiting_wakes_the_promoter_without_events() -> 
     finally:
         maintenance.stop()
         await asyncio.wait_for(runner, 2)
+
+
+@pytest.mark.parametrize("delay", [-1.0, float("nan"), float("inf"), 2e9])
+async def test_a_retry_delay_out_of_bounds_is_refused_and_changes_nothing(
+    memory_service: QueueService, delay: float
+) -> None:
+    # a NaN or infinite delay left the job scheduled with a run_at that never falls due
+    await memory_service.enqueue(EnqueueRequest("t", max_attempts=2))
+    [job] = await memory_service.claim(ClaimInput("w", ("default",)))
+    with pytest.raises(InvalidArgument) as raised:
+        await memory_service.fail(lease(job), JobError("E", "m"), retry_delay=delay)
+    assert raised.value.field == "retry_delay"
+    assert (await memory_service.get(job.namespace, job.id)).state is S.RUNNING

@@ -39,7 +39,15 @@ from shoal.core.ports import (
     WorkerResume,
 )
 from shoal.core.retry import RetryPolicy
-from shoal.core.validation import EnqueueRequest, Limits, check_enqueue, check_name, check_query
+from shoal.core.validation import (
+    EnqueueRequest,
+    Limits,
+    check_enqueue,
+    check_lease_ttl,
+    check_name,
+    check_query,
+    check_retry_delay,
+)
 from shoal.core.wakeup import ReadySignal
 
 __all__ = [
@@ -377,6 +385,7 @@ class QueueService:
             raise InvalidArgument("limit", "must be at least 1")
         if not 0 <= request.lookahead < math.inf:  # NaN fails both comparisons
             raise InvalidArgument("lookahead", "must be a finite number >= 0")
+        check_lease_ttl(request.lease_ttl)
         lookahead = min(request.lookahead, self.settings.lookahead)
         lease_ttl = request.lease_ttl or self.settings.lease_ttl
         deadline = self.clock.now() + max(request.wait, 0.0)
@@ -426,8 +435,7 @@ class QueueService:
 
     async def fail(self, lease: LeaseRef, error: JobError, retry_delay: float | None = None) -> Job:
         """The attempt failed; the job retries per its policy (or after `retry_delay`)."""
-        if retry_delay is not None and retry_delay < 0:
-            raise InvalidArgument("retry_delay", "must not be negative")
+        check_retry_delay(retry_delay)
         now = self.clock.now()
         job = await self.store.fail(lease, error, now, retry_delay)
         kind = {

@@ -92,6 +92,24 @@ def _check_number(field_name: str, value: float, *, positive: bool = False) -> N
         )
 
 
+#: The longest lease a worker may ask for (a day), and the longest retry delay (~31 years):
+#: an infinite or NaN one left a job leased or scheduled for ever.
+MAX_LEASE_TTL = 86_400.0
+MAX_RETRY_DELAY = 1e9
+
+
+def check_lease_ttl(value: float | None) -> None:
+    """A lease length a worker asks for: None (the service's) or 0 < seconds <= a day."""
+    if value is not None and not 0 < value <= MAX_LEASE_TTL:  # NaN fails both comparisons
+        raise InvalidArgument("lease_ttl", f"must be above 0 and at most {MAX_LEASE_TTL:g} seconds")
+
+
+def check_retry_delay(value: float | None) -> None:
+    """A worker's own retry delay: None (the job's policy) or 0 <= seconds <= 1e9."""
+    if value is not None and not 0 <= value <= MAX_RETRY_DELAY:
+        raise InvalidArgument("retry_delay", f"must be from 0 to {MAX_RETRY_DELAY:g} seconds")
+
+
 def check_enqueue(request: EnqueueRequest, limits: Limits) -> None:
     """Raise `InvalidArgument` for the first thing wrong with `request`."""
     check_name("namespace", request.namespace)

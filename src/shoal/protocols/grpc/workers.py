@@ -15,7 +15,7 @@ from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.ids import new_worker_session, worker_id_of
 from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService, ResumeInput, check_resume
-from shoal.core.validation import check_name
+from shoal.core.validation import check_lease_ttl, check_name
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import Callers
 from shoal.protocols.grpc._status import abort, mapped
@@ -129,8 +129,7 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             self.sessions.pop(session.worker_id, None)
 
     async def _open(self, hello: workers_pb2.Hello) -> Session:
-        if hello.lease_ttl < 0:
-            raise InvalidArgument("lease_ttl", "must not be negative")
+        check_lease_ttl(hello.lease_ttl or None)  # 0: the service's
         if not 0 <= hello.lookahead < math.inf:  # NaN fails both comparisons
             raise InvalidArgument("lookahead", "must be a finite number >= 0")
         now = self._service.clock.now()
@@ -203,8 +202,6 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             raise Unavailable("the server is shutting down")
         if request.limit < 0:
             raise InvalidArgument("limit", "must not be negative")
-        if request.lease_ttl < 0:
-            raise InvalidArgument("lease_ttl", "must not be negative")
         jobs = await self._callers.service().claim(
             ClaimInput(
                 worker_id=request.worker_id,
