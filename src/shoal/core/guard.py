@@ -151,11 +151,22 @@ class GuardedService:
         return await self.service.claim(request)
 
     async def heartbeat(
-        self, leases: Sequence[LeaseRef], worker_id: str | None = None
+        self,
+        leases: Sequence[LeaseRef],
+        worker_id: str | None = None,
+        *,
+        lease_ttl: float | None = None,
+        namespace: str | None = None,
     ) -> HeartbeatResult:
-        """`QueueService.heartbeat` (right: work in each job's namespace)."""
+        """`QueueService.heartbeat` (right: work in each job's namespace, and in `namespace`
+        to refresh a worker record there).
+        """
+        if worker_id is not None and namespace is not None:
+            self._require(Action.WORK, namespace)
         await self._require_work_on(leases)
-        return await self.service.heartbeat(leases, worker_id)
+        return await self.service.heartbeat(
+            leases, worker_id, lease_ttl=lease_ttl, namespace=namespace
+        )
 
     async def complete(self, lease: LeaseRef, result: bytes | None = None) -> Job:
         """`QueueService.complete` (right: work in the job's namespace)."""

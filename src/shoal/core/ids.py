@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import threading
 import time
@@ -13,10 +14,12 @@ from shoal.core.errors import InvalidArgument
 from shoal.core.model import JobId
 
 __all__ = [
+    "new_connection_worker_id",
     "new_job_id",
     "new_job_ids",
     "new_token",
     "new_worker_session",
+    "server_assigned",
     "uuid7",
     "worker_id_of",
 ]
@@ -132,3 +135,20 @@ def worker_id_of(secret: str) -> str:
     secret away, and no store needs to keep it).
     """
     return "w-" + hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
+def new_connection_worker_id() -> str:
+    """The worker id of a connection that works while it is open (a TCP session)."""
+    return f"tcp-{uuid.uuid4().hex}"
+
+
+#: The forms of the ids the server gives its worker streams and connections.
+_SERVER_ASSIGNED = re.compile(r"(?:w|tcp)-[0-9a-f]{32}")
+
+
+def server_assigned(worker_id: str) -> bool:
+    """Whether `worker_id` has the form of an id the server assigns to a live stream or
+    connection. A worker that names its own id (an HTTP pull worker) may not take one: its
+    leave would then end a live worker's leases, a kick without the right to kick.
+    """
+    return _SERVER_ASSIGNED.fullmatch(worker_id) is not None

@@ -209,8 +209,12 @@ class Store(Protocol):
         """Give unstarted jobs back (`transitions.release`); stale leases are skipped."""
         ...
 
-    async def release_worker(self, worker_id: str, now: float, reason: str) -> list[Job]:
-        """Every job leased to this worker loses its lease (`transitions.lose_lease`)."""
+    async def release_worker(
+        self, worker_id: str, now: float, reason: str, namespace: str | None = None
+    ) -> list[Job]:
+        """Every job leased to this worker (in `namespace`, when given) loses its lease
+        (`transitions.lose_lease`).
+        """
         ...
 
     async def resume_worker(self, resume: WorkerResume, now: float) -> Resumed:
@@ -277,16 +281,20 @@ class Store(Protocol):
         """Create or replace a worker's membership record (`running` is not stored)."""
         ...
 
-    async def touch_worker(self, worker_id: str, now: float) -> bool:
-        """Set a worker's `last_heartbeat` to `now`; False if the worker is unknown."""
+    async def touch_worker(self, worker_id: str, now: float, namespace: str | None = None) -> bool:
+        """Set a worker's `last_heartbeat` to `now` (only if it is in `namespace`, when given);
+        False if no such worker is recorded.
+        """
         ...
 
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         """Workers (of one namespace, or all) with `running` counted from their leased jobs."""
         ...
 
-    async def delete_worker(self, worker_id: str) -> None:
-        """Forget a worker; its jobs are not touched (see `release_worker`)."""
+    async def delete_worker(self, worker_id: str, namespace: str | None = None) -> None:
+        """Forget a worker (if it is in `namespace`, when given); its jobs are not touched
+        (see `release_worker`).
+        """
         ...
 
     # --- schedules ------------------------------------------------------------------------

@@ -417,13 +417,23 @@ class QueueService:
         return jobs
 
     async def heartbeat(
-        self, leases: Sequence[LeaseRef], worker_id: str | None = None
+        self,
+        leases: Sequence[LeaseRef],
+        worker_id: str | None = None,
+        *,
+        lease_ttl: float | None = None,
+        namespace: str | None = None,
     ) -> HeartbeatResult:
-        """Renew leases (all of a worker's at once) and refresh the worker's heartbeat."""
+        """Renew leases (all of a worker's at once) by `lease_ttl` (the service's by default;
+        a lease is never cut) and refresh the worker's heartbeat: that of its record in
+        `namespace` only, when given (a pull worker chooses its id, and ids may repeat across
+        namespaces).
+        """
+        check_lease_ttl(lease_ttl)
         now = self.clock.now()
-        result = await self.store.heartbeat(leases, self.settings.lease_ttl, now)
+        result = await self.store.heartbeat(leases, lease_ttl or self.settings.lease_ttl, now)
         if worker_id is not None:
-            await self.store.touch_worker(worker_id, now)
+            await self.store.touch_worker(worker_id, now, namespace)
         return result
 
     async def complete(self, lease: LeaseRef, result: bytes | None = None) -> Job:
@@ -534,14 +544,20 @@ class QueueService:
             for worker in await self.store.list_workers(namespace)
         ]
 
-    async def worker_gone(self, worker_id: str, reason: str) -> list[Job]:
-        """A worker disconnected or was kicked: its leases end now, its record goes."""
+    async def worker_gone(
+        self, worker_id: str, reason: str, namespace: str | None = None
+    ) -> list[Job]:
+        """A worker disconnected or was kicked: its leases end now, its record goes. Given a
+        namespace, only there: a pull worker chooses its id, and another namespace's worker
+        may have the same one.
+        """
         now = self.clock.now()
-        jobs = await self.store.release_worker(worker_id, now, reason)
+        jobs = await self.store.release_worker(worker_id, now, reason, namespace)
         self._requeued(jobs, now)
-        await self.store.delete_worker(worker_id)
+        await self.store.delete_worker(worker_id, namespace)
+        reason_data = {"reason": reason}
         self.events.publish(
-            Event("worker.left", "*", now, worker_id=worker_id, data={"reason": reason})
+            Event("worker.left", namespace or "*", now, worker_id=worker_id, data=reason_data)
         )
         return jobs
 
@@ -549,7 +565,7 @@ class QueueService:
         """Disconnect a worker: release its leases and tell its connection to close."""
         await self._find_worker(namespace, worker_id)
         self.events.publish(Event("worker.kick", namespace, self.clock.now(), worker_id=worker_id))
-        return await self.worker_gone(worker_id, "kicked")
+        return await self.worker_gone(worker_id, "kicked", namespace)
 
     async def drain_worker(self, namespace: str, worker_id: str) -> WorkerInfo:
         """Ask a worker to finish what it runs and take nothing more."""

@@ -74,9 +74,11 @@ def claim(job: Job, worker_id: str, token: str, now: float, lease_ttl: float) ->
 
 
 def renew(job: Job, token: str, now: float, lease_ttl: float) -> Job:
-    """Extend a live lease."""
+    """Extend a live lease to `lease_ttl` from now, never cut it: a worker that claimed with a
+    long lease keeps it through heartbeats that renew by the server's shorter default.
+    """
     check_lease(job, token)
-    return replace(job, lease_expires_at=now + lease_ttl)
+    return replace(job, lease_expires_at=max(job.lease_expires_at or now, now + lease_ttl))
 
 
 def complete(job: Job, token: str, result: bytes | None, now: float) -> Job:

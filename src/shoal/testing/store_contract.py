@@ -197,6 +197,17 @@ class StoreContract(ClaimAheadContract):
         stored = await store.get_job("default", a.id)
         assert stored is not None and stored.lease_expires_at == T0 + 65
 
+    async def test_a_heartbeat_never_cuts_a_lease(self, store: Store) -> None:
+        # claimed for 30 s; a heartbeat renewing by 15 s at +10 s left it 15 s, not 20 s
+        await store.enqueue([make_job()], T0)
+        [job] = await claim(store)
+        assert (await store.heartbeat([lease(job)], 15.0, T0 + 10)).renewed == (job.id,)
+        stored = await store.get_job("default", job.id)
+        assert stored is not None and stored.lease_expires_at == T0 + 30
+        await store.heartbeat([lease(job)], 15.0, T0 + 20)
+        stored = await store.get_job("default", job.id)
+        assert stored is not None and stored.lease_expires_at == T0 + 35
+
     async def test_complete_once_with_the_live_token(self, store: Store) -> None:
         await store.enqueue([make_job()], T0)
         [job] = await claim(store)
@@ -265,13 +276,26 @@ class StoreContract(ClaimAheadContract):
         jobs = await claim(store, worker_id="gone")
         await store.enqueue([make_job()], T0)
         await claim(store, worker_id="other")
-        lost = {job.max_attempts: job for job in await store.release_worker("gone", T0 + 1, "x")}
+        await store.enqueue([make_job(namespace="elsewhere")], T0)
+        [same_id_elsewhere] = await claim(store, worker_id="gone", namespace="elsewhere")
+        # a worker's id may repeat in another namespace (pull workers choose theirs): that one's
+        # jobs stay leased when this namespace's worker goes
+        assert await store.release_worker("gone", T0 + 1, "x", "nowhere") == []
+        lost = {
+            job.max_attempts: job
+            for job in await store.release_worker("gone", T0 + 1, "x", "default")
+        }
+        assert len(lost) == 2
         assert lost[1].state is S.FAILED and lost[1].error is not None
         assert lost[1].error.type == LEASE_LOST_ERROR
         assert lost[2].state is S.QUEUED and lost[2].attempt == 1
         for job in jobs:
             with pytest.raises(LeaseLost):
                 await store.complete(lease(job), None, T0 + 2)
+        still = await store.get_job("elsewhere", same_id_elsewhere.id)
+        assert still is not None and still.state is S.RUNNING
+        [everywhere] = await store.release_worker("gone", T0 + 3, "x")  # no namespace: all
+        assert everywhere.id == same_id_elsewhere.id
 
     async def test_resume_worker_keeps_what_it_holds_and_gives_back_the_rest(
         self, store: Store
@@ -454,9 +478,13 @@ class StoreContract(ClaimAheadContract):
         assert await store.list_workers() == [replace(worker, running=1)]
         assert await store.touch_worker("w1", T0 + 5)
         assert not await store.touch_worker("nobody", T0 + 5)
+        assert not await store.touch_worker("w1", T0 + 6, "other")  # w1 is default's
+        assert await store.touch_worker("w1", T0 + 5, "default")
         [listed] = await store.list_workers("default")
         assert listed.last_heartbeat == T0 + 5
         assert await store.list_workers("other") == []
+        await store.delete_worker("w1", "other")
+        assert len(await store.list_workers()) == 1
         await store.delete_worker("w1")
         assert await store.list_workers() == []
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shoal.core.model import JobError, LeaseRef
 from shoal.core.service import ClaimInput
 
-from ._params import DEFAULT_NS, Namespace, State
+from ._params import DEFAULT_NS, Namespace, State, chosen_worker_id
 from .errors import ERROR_RESPONSES
 from .models import JobOut, decode_body, job_out
 
@@ -71,6 +71,9 @@ class HeartbeatIn(_In):
 
     worker_id: str | None = Field(None, min_length=1, max_length=200)
     leases: list[LeaseIn] = Field(default_factory=list, max_length=10_000)
+    lease_ttl: float | None = Field(
+        None, gt=0, le=86_400, description="Renew by this many seconds (the server's 15 s)."
+    )
 
 
 class HeartbeatOut(BaseModel):
@@ -131,7 +134,7 @@ async def fetch(
         return FetchOut(jobs=[], drain=True)
     jobs = await state.guard().claim(
         ClaimInput(
-            worker_id=body.worker_id,
+            worker_id=chosen_worker_id("worker_id", body.worker_id),
             queues=tuple(body.queues),
             namespace=namespace,
             limit=body.limit,
@@ -148,10 +151,17 @@ async def fetch(
 
 
 @router.post("/pull/heartbeat", response_model=HeartbeatOut, summary="Renew leases")
-async def heartbeat(body: HeartbeatIn, state: State) -> HeartbeatOut:
-    """Renew the leases; those reported `lost` are no longer the caller's to finish."""
+async def heartbeat(
+    body: HeartbeatIn, state: State, namespace: Namespace = DEFAULT_NS
+) -> HeartbeatOut:
+    """Renew the leases (a lease is never cut: one fetched for longer keeps its end); those
+    reported `lost` are no longer the caller's to finish. `worker_id` refreshes that worker's
+    record in the namespace.
+    """
     leases = [LeaseRef(lease.job_id, lease.lease_token) for lease in body.leases]
-    result = await state.guard().heartbeat(leases, body.worker_id)
+    result = await state.guard().heartbeat(
+        leases, body.worker_id, lease_ttl=body.lease_ttl, namespace=namespace
+    )
     return HeartbeatOut(
         renewed=list(result.renewed),
         lost=list(result.lost),

@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shoal.core.auth import Action
 from shoal.core.errors import Conflict, NotFound
+from shoal.core.ids import server_assigned
 from shoal.core.model import WorkerInfo
 
-from ._params import DEFAULT_NS, Namespace, State
+from ._params import DEFAULT_NS, Namespace, State, chosen_worker_id
 from .errors import ERROR_RESPONSES
 from .models import WorkerOut, WorkersOut, worker_out
 
@@ -68,6 +69,7 @@ async def register(body: RegisterIn, state: State, namespace: Namespace = DEFAUL
     # Records are keyed by id alone, and a pull worker chooses its id: taking over another
     # namespace's worker would let this namespace's leave release that namespace's jobs.
     state.require(Action.WORK, namespace)
+    chosen_worker_id("id", body.id)
     for known in await state.service.list_workers():
         if known.id == body.id and known.namespace != namespace:
             raise Conflict(f"worker id {body.id} is taken in another namespace")
@@ -91,11 +93,16 @@ async def register(body: RegisterIn, state: State, namespace: Namespace = DEFAUL
 async def leave(
     worker_id: WorkerId, state: State, namespace: Namespace = DEFAULT_NS
 ) -> ReleasedOut:
-    """A worker stops: its leases end now (its jobs go back to their queue)."""
+    """A pull worker stops: its leases in the namespace end now (its jobs go back to their
+    queue). A worker stream or TCP connection does not leave this way: ending one is a kick,
+    and needs `manage_workers`.
+    """
+    if server_assigned(worker_id):
+        return await kick(worker_id, state, namespace)
     state.require(Action.WORK, namespace)
     if not any(w.id == worker_id for w in await state.service.list_workers(namespace)):
         raise NotFound(f"worker {worker_id} not found in namespace {namespace!r}")
-    jobs = await state.service.worker_gone(worker_id, "left")
+    jobs = await state.service.worker_gone(worker_id, "left", namespace)
     return ReleasedOut(released=[job.id for job in jobs])
 
 

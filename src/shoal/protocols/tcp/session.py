@@ -19,12 +19,12 @@ against the new user's grants (upstream kept it unchecked).
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from shoal.core.auth import ALL_NAMESPACES, Action, Principal
 from shoal.core.errors import NotFound, PermissionDenied, ShoalError, Unauthenticated
 from shoal.core.guard import GuardedService
+from shoal.core.ids import new_connection_worker_id
 from shoal.core.model import DEFAULT_NAMESPACE, Job
 from shoal.core.schedules import GuardedSchedules
 from shoal.core.validation import check_name
@@ -82,7 +82,7 @@ class Session:
         self.hub = hub
         self.id = hub.next_session_id()
         self.addr = addr
-        self.worker_id = f"tcp-{uuid.uuid4().hex}"
+        self.worker_id = new_connection_worker_id()
         self.connected_at = hub.service.clock.now()
         self.receives = push is not None
         self._write = push

@@ -254,12 +254,16 @@ class MemoryStore(MemoryIdentity):
             out.append(self._put(transitions.release(job, lease.token, now)))
         return out
 
-    async def release_worker(self, worker_id: str, now: float, reason: str) -> list[Job]:
+    async def release_worker(
+        self, worker_id: str, now: float, reason: str, namespace: str | None = None
+    ) -> list[Job]:
         self._check_open()
         held = [
             job
             for job in self._jobs.values()
-            if job.state is JobState.RUNNING and job.worker_id == worker_id
+            if job.state is JobState.RUNNING
+            and job.worker_id == worker_id
+            and namespace in (None, job.namespace)
         ]
         return [self._put(transitions.lose_lease(job, now, reason)) for job in held]
 
@@ -413,10 +417,10 @@ class MemoryStore(MemoryIdentity):
         self._check_open()
         self._workers[worker.id] = replace(worker, running=0)
 
-    async def touch_worker(self, worker_id: str, now: float) -> bool:
+    async def touch_worker(self, worker_id: str, now: float, namespace: str | None = None) -> bool:
         self._check_open()
         worker = self._workers.get(worker_id)
-        if worker is None:
+        if worker is None or namespace not in (None, worker.namespace):
             return False
         self._workers[worker_id] = replace(worker, last_heartbeat=now)
         return True
@@ -433,9 +437,11 @@ class MemoryStore(MemoryIdentity):
             if namespace is None or worker.namespace == namespace
         ]
 
-    async def delete_worker(self, worker_id: str) -> None:
+    async def delete_worker(self, worker_id: str, namespace: str | None = None) -> None:
         self._check_open()
-        self._workers.pop(worker_id, None)
+        worker = self._workers.get(worker_id)
+        if worker is not None and namespace in (None, worker.namespace):
+            del self._workers[worker_id]
 
     # --- schedules --------------------------------------------------------------------------
 

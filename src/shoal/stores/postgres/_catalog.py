@@ -155,17 +155,25 @@ class Catalog(Base):
             worker.pid,
         )
 
-    async def touch_worker(self, worker_id: str, now: float) -> bool:
+    async def touch_worker(self, worker_id: str, now: float, namespace: str | None = None) -> bool:
         status = await self._execute(
-            "UPDATE shoal_workers SET last_heartbeat = $2 WHERE id = $1", worker_id, now
+            "UPDATE shoal_workers SET last_heartbeat = $2"
+            " WHERE id = $1 AND namespace = coalesce($3, namespace)",
+            worker_id,
+            now,
+            namespace,
         )
         return row_count(status) > 0
 
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         return [to_worker(row) for row in await self._fetch(_LIST_WORKERS, namespace)]
 
-    async def delete_worker(self, worker_id: str) -> None:
-        await self._execute("DELETE FROM shoal_workers WHERE id = $1", worker_id)
+    async def delete_worker(self, worker_id: str, namespace: str | None = None) -> None:
+        await self._execute(
+            "DELETE FROM shoal_workers WHERE id = $1 AND namespace = coalesce($2, namespace)",
+            worker_id,
+            namespace,
+        )
 
     # --- schedules --------------------------------------------------------------------------
 

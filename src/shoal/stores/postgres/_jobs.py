@@ -104,7 +104,7 @@ WITH picked AS MATERIALIZED ({_scheduled("e.run_at > $3 AND e.run_at <= $8", "ru
 ){_LEASE.format(horizon="$8")}"""
 
 _HEARTBEAT = """
-UPDATE shoal_jobs AS j SET lease_expires_at = $3
+UPDATE shoal_jobs AS j SET lease_expires_at = GREATEST(j.lease_expires_at, $3)
 FROM unnest($1::text[], $2::text[]) AS l(id, token)
 WHERE j.id = l.id AND j.state = 'running' AND j.lease_token = l.token
 RETURNING j.id, j.lease_token, j.cancel_requested
@@ -272,12 +272,14 @@ class JobLeases(Base):
 
         return await self._tx(work)
 
-    async def release_worker(self, worker_id: str, now: float, reason: str) -> list[Job]:
+    async def release_worker(
+        self, worker_id: str, now: float, reason: str, namespace: str | None = None
+    ) -> list[Job]:
         sql = (
             "SELECT * FROM shoal_jobs WHERE state = 'running' AND worker_id = $1"
-            " ORDER BY id FOR UPDATE"
+            " AND namespace = coalesce($2, namespace) ORDER BY id FOR UPDATE"
         )
-        return await self._lose_leases(sql, (worker_id,), now, reason)
+        return await self._lose_leases(sql, (worker_id, namespace), now, reason)
 
     async def resume_worker(self, resume: WorkerResume, now: float) -> Resumed:
         held = {lease.job_id: lease.token for lease in resume.held}

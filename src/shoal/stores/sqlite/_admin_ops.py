@@ -65,13 +65,21 @@ def upsert_worker(conn: sqlite3.Connection, worker: WorkerInfo) -> None:
     )
 
 
-def touch_worker(conn: sqlite3.Connection, worker_id: str, now: float) -> bool:
-    cursor = conn.execute("UPDATE workers SET last_heartbeat = ? WHERE id = ?", (now, worker_id))
+def touch_worker(
+    conn: sqlite3.Connection, worker_id: str, now: float, namespace: str | None
+) -> bool:
+    cursor = conn.execute(
+        "UPDATE workers SET last_heartbeat = ? WHERE id = ? AND coalesce(?, namespace) = namespace",
+        (now, worker_id, namespace),
+    )
     return cursor.rowcount > 0
 
 
-def delete_worker(conn: sqlite3.Connection, worker_id: str) -> None:
-    conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+def delete_worker(conn: sqlite3.Connection, worker_id: str, namespace: str | None) -> None:
+    conn.execute(
+        "DELETE FROM workers WHERE id = ? AND coalesce(?, namespace) = namespace",
+        (worker_id, namespace),
+    )
 
 
 def save_schedule(conn: sqlite3.Connection, schedule: ScheduleRecord) -> None:

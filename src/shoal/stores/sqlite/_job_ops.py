@@ -145,14 +145,20 @@ def _take_back(
 
 
 def release_worker(
-    conn: sqlite3.Connection, worker_id: str, now: float, reason: str, leased: LeaseCache
+    conn: sqlite3.Connection,
+    worker_id: str,
+    now: float,
+    reason: str,
+    namespace: str | None,
+    leased: LeaseCache,
 ) -> list[Job]:
     sql = (
         f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_leases"
-        " WHERE state = 'running' AND worker_id = ? ORDER BY id"
+        " WHERE state = 'running' AND worker_id = ? AND coalesce(?, namespace) = namespace"
+        " ORDER BY id"
     )
     lost = partial(transitions.lose_lease, now=now, reason=reason)
-    return _take_back(conn, sql, (worker_id,), lost, leased)
+    return _take_back(conn, sql, (worker_id, namespace), lost, leased)
 
 
 def resume_worker(

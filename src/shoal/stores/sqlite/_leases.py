@@ -208,7 +208,8 @@ def _lease(
 
 
 _RENEW = (
-    "UPDATE jobs SET lease_expires_at = ? FROM (VALUES {values}) AS v"
+    "UPDATE jobs SET lease_expires_at = max(coalesce(lease_expires_at, 0), ?)"
+    " FROM (VALUES {values}) AS v"
     " WHERE jobs.id = v.column1 AND jobs.state = 'running' AND jobs.lease_token = v.column2"
     " RETURNING jobs.id, jobs.lease_token, jobs.cancel_requested"
 )

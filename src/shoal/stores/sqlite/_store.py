@@ -298,9 +298,16 @@ class SqliteStore(IdentityMixin):
         op = partial(ops.release, leases=leases, now=now, leased=self._leased)
         return await self._write(op, rows=len(leases))
 
-    async def release_worker(self, worker_id: str, now: float, reason: str) -> list[Job]:
+    async def release_worker(
+        self, worker_id: str, now: float, reason: str, namespace: str | None = None
+    ) -> list[Job]:
         op = partial(
-            ops.release_worker, worker_id=worker_id, now=now, reason=reason, leased=self._leased
+            ops.release_worker,
+            worker_id=worker_id,
+            now=now,
+            reason=reason,
+            namespace=namespace,
+            leased=self._leased,
         )
         return await self._write(op)
 
@@ -359,15 +366,16 @@ class SqliteStore(IdentityMixin):
     async def upsert_worker(self, worker: WorkerInfo) -> None:
         await self._write(partial(admin.upsert_worker, worker=worker), atomic=True, rows=1)
 
-    async def touch_worker(self, worker_id: str, now: float) -> bool:
-        op = partial(admin.touch_worker, worker_id=worker_id, now=now)
+    async def touch_worker(self, worker_id: str, now: float, namespace: str | None = None) -> bool:
+        op = partial(admin.touch_worker, worker_id=worker_id, now=now, namespace=namespace)
         return await self._write(op, atomic=True, rows=1)
 
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         return await self._read(partial(queries.list_workers, namespace=namespace))
 
-    async def delete_worker(self, worker_id: str) -> None:
-        await self._write(partial(admin.delete_worker, worker_id=worker_id), atomic=True)
+    async def delete_worker(self, worker_id: str, namespace: str | None = None) -> None:
+        op = partial(admin.delete_worker, worker_id=worker_id, namespace=namespace)
+        await self._write(op, atomic=True)
 
     # --- schedules --------------------------------------------------------------------------
 
