@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 
 from shoal.core.access import AccessService
 from shoal.core.errors import ShoalError
+from shoal.core.events import Event
 from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
 from shoal.protocols.tcp.codec import DEFAULT_MAX_LINE, IDLE_FLUSH_SECONDS
 
 if TYPE_CHECKING:
+    from shoal.protocols.tcp.dispatch import WorkerLink
     from shoal.protocols.tcp.session import Session
 
 logger = logging.getLogger("shoal.protocols.tcp")
@@ -85,6 +87,8 @@ class Hub:
         #: Set by STOP_SERVER (test mode) once its reply is written: the owner should stop.
         self.stop_requested = asyncio.Event()
         self.sessions: dict[int, Session] = {}
+        #: The connections working as workers, by worker id: (link, namespace of that id).
+        self.links: dict[str, tuple[WorkerLink, str]] = {}
         self._ids = itertools.count(1)
         # Queues exist upstream once published to or subscribed; shoal's exist while they
         # hold jobs, so the declared ones are remembered here (namespace, queue).
@@ -96,6 +100,7 @@ class Hub:
         self._retiring: deque[tuple[float, str, str]] = deque()
         self._retirer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._router: asyncio.Task[None] | None = None
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -191,9 +196,32 @@ class Hub:
     # --- lease renewal ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start renewing the leases of connected workers (`TcpSettings.renew_leases`)."""
+        """Start routing kicks and drains to the connections they are about, and renewing
+        the leases of connected workers (`TcpSettings.renew_leases`).
+        """
+        if self._router is None:
+            self._router = asyncio.create_task(self._route_events(), name="shoal-tcp-events")
         if self.settings.renew_leases and self._renewer is None:
             self._renewer = asyncio.create_task(self._renew_loop(), name="shoal-tcp-renew")
+
+    async def _route_events(self) -> None:
+        # One subscription for every connection, routed by worker id, as the gRPC streams do.
+        links = self.links
+        subscription = self.service.events.subscribe(
+            lambda event: event.worker_id in links, kinds=("worker.kick", "worker.drain")
+        )
+        async for event in subscription:
+            self._on_worker_event(event)
+
+    def _on_worker_event(self, event: Event) -> None:
+        found = self.links.get(event.worker_id or "")
+        if found is None or found[1] != event.namespace:
+            return
+        link, namespace = found
+        if event.kind == "worker.kick":
+            link.kicked(namespace)
+        else:
+            link.drained(namespace)
 
     async def _renew_loop(self) -> None:
         interval = max(self.service.settings.lease_ttl / 3, 0.05)
@@ -210,8 +238,8 @@ class Hub:
 
     async def close(self) -> None:
         """Stop the background work (the sessions are closed by their owner)."""
-        for task in (self._renewer, self._retirer):
+        for task in (self._renewer, self._retirer, self._router):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._renewer = self._retirer = None
+        self._renewer = self._retirer = self._router = None

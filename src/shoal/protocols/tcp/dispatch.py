@@ -11,6 +11,11 @@ Jobatator clients expect. Closing the connection releases its lease (`worker_gon
 
 Jobatator clients do not heartbeat: while their connection is open the hub renews their leases
 (`TcpSettings.renew_leases`), so a long job is not taken away from a live worker.
+
+A connection may subscribe in several groups: it is a worker of each, with an id of its own in
+each (`WorkerLink.id_in`), so that every group lists it, and a kick or drain by one group's
+admin (routed here by the hub) ends or stops only that group's work. A kick that leaves the
+connection no group to work for hangs it up.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from shoal.core.auth import Action
 from shoal.core.errors import LeaseLost, PermissionDenied, ShoalError, Unauthenticated
+from shoal.core.ids import new_connection_worker_id
 from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerInfo
 from shoal.core.ports import HeartbeatResult
 from shoal.core.service import ClaimInput
@@ -75,7 +81,10 @@ class WorkerLink:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._registered = False
+        #: The connection's worker id in each group it registered in (`id_in`).
+        self._ids: dict[str, str] = {}
+        #: Groups whose admin asked this worker to drain: it claims nothing more there.
+        self._draining: set[str] = set()
 
     # --- state ------------------------------------------------------------------------------
 
@@ -96,6 +105,22 @@ class WorkerLink:
     def status(self) -> str:
         """Jobatator's worker status: `busy` while it holds a job, else `available`."""
         return "busy" if self.leases else "available"
+
+    def id_in(self, namespace: str) -> str:
+        """The connection's worker id in `namespace`: the session's in its first group, a
+        new one in each other (worker records are keyed by id, one namespace each).
+        """
+        worker_id = self._ids.get(namespace)
+        if worker_id is None:
+            first = not self._ids
+            worker_id = self.session.worker_id if first else new_connection_worker_id()
+            self._ids[namespace] = worker_id
+            self.session.hub.links[worker_id] = (self, namespace)
+        return worker_id
+
+    def held_in(self, namespace: str) -> list[LeaseRef]:
+        """The leases held in `namespace`."""
+        return [lease for ns, lease in self.leases.values() if ns == namespace]
 
     def wake(self) -> None:
         """Something changed (subscriptions, a job finished, DISPATCH): claim again."""
@@ -139,7 +164,7 @@ class WorkerLink:
         now = guarded.service.clock.now()
         await guarded.register_worker(
             WorkerInfo(
-                id=self.session.worker_id,
+                id=self.id_in(namespace),
                 namespace=namespace,
                 queues=tuple(sorted(self._queues.get(namespace, ()))),
                 connected_at=self.session.connected_at,
@@ -148,7 +173,6 @@ class WorkerLink:
                 host=self.session.addr,
             )
         )
-        self._registered = True
 
     # --- claiming ---------------------------------------------------------------------------
 
@@ -182,7 +206,9 @@ class WorkerLink:
         if guarded is None:  # logged out by a failed AUTH: take nothing until logged in
             return False
         for namespace, queues in list(self._queues.items()):
-            request = ClaimInput(self.session.worker_id, tuple(sorted(queues)), namespace)
+            if namespace in self._draining:
+                continue
+            request = ClaimInput(self.id_in(namespace), tuple(sorted(queues)), namespace)
             jobs = await guarded.claim(request)
             for job in jobs:
                 self.leases[job.id] = (job.namespace, LeaseRef(job.id, job.lease_token or ""))
@@ -209,13 +235,13 @@ class WorkerLink:
 
     async def renew(self) -> None:
         """Renew the leases held (the server's heartbeat for clients that send none)."""
-        held = self.leases.items()
-        leases = [lease for job_id, (_, lease) in held if job_id not in self._cancelled]
-        if not leases:
-            return
         service = self.session.hub.service
-        result = await service.heartbeat(leases, self.session.worker_id)
-        self._note(result)
+        for namespace in {ns for ns, _ in self.leases.values()}:
+            held = self.held_in(namespace)
+            leases = [lease for lease in held if lease.job_id not in self._cancelled]
+            if leases:
+                worker_id = self.id_in(namespace)
+                self._note(await service.heartbeat(leases, worker_id, namespace=namespace))
 
     def _note(self, result: HeartbeatResult) -> None:
         for job_id in result.lost:
@@ -224,12 +250,44 @@ class WorkerLink:
 
     async def heartbeat(self) -> HeartbeatResult:
         """HEARTBEAT: renew every lease held, through the caller's rights."""
-        leases = [lease for _, lease in self.leases.values()]
-        if not leases:
-            return HeartbeatResult((), (), ())
-        result = await self.session.require_guarded().heartbeat(leases, self.session.worker_id)
-        self._note(result)
-        return result
+        guarded = self.session.require_guarded()
+        renewed: list[str] = []
+        lost: list[str] = []
+        cancelled: list[str] = []
+        for namespace in sorted({ns for ns, _ in self.leases.values()}):
+            worker_id = self.id_in(namespace)
+            leases = self.held_in(namespace)
+            result = await guarded.heartbeat(leases, worker_id, namespace=namespace)
+            self._note(result)
+            renewed += result.renewed
+            lost += result.lost
+            cancelled += result.cancel_requested
+        return HeartbeatResult(tuple(renewed), tuple(lost), tuple(cancelled))
+
+    # --- what the group's admins ask ---------------------------------------------------------
+
+    def drained(self, namespace: str) -> None:
+        """Drain requested in `namespace`: finish what runs there, claim nothing more."""
+        self._draining.add(namespace)
+        self.wake()
+
+    def kicked(self, namespace: str) -> None:
+        """Kicked out of `namespace` (the service released its leases there and forgot its
+        record): stop working there; a connection left with no group to work for hangs up.
+        """
+        self._queues.pop(namespace, None)
+        self._forget(namespace)
+        for job_id in [job_id for job_id, (ns, _) in self.leases.items() if ns == namespace]:
+            self.drop(job_id)
+        if not self._ids:
+            self.session.hang_up()
+        self.wake()
+
+    def _forget(self, namespace: str) -> None:
+        worker_id = self._ids.pop(namespace, None)
+        if worker_id is not None:
+            self.session.hub.links.pop(worker_id, None)
+        self._draining.discard(namespace)
 
     async def close(self) -> None:
         """The connection is gone: stop claiming, release every lease, leave the membership."""
@@ -243,20 +301,20 @@ class WorkerLink:
                 self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._queues.clear()
-        if not (self._registered or self.leases):
-            return
-        try:
-            released = await self.session.hub.service.worker_gone(
-                self.session.worker_id, "disconnected"
-            )
-        except ShoalError:
-            logger.exception(
-                "releasing a TCP worker's jobs failed",
-                extra={"event": "tcp.release_failed", "worker_id": self.session.worker_id},
-            )
-            return
+        released: list[Job] = []
+        for namespace, worker_id in list(self._ids.items()):
+            try:
+                released += await self.session.hub.service.worker_gone(
+                    worker_id, "disconnected", namespace
+                )
+            except ShoalError:
+                logger.exception(
+                    "releasing a TCP worker's jobs failed",
+                    extra={"event": "tcp.release_failed", "worker_id": worker_id},
+                )
+                continue
+            self._forget(namespace)
         self.leases.clear()
-        self._registered = False
         if released:
             logger.info(
                 "TCP worker %s left; %d jobs released",
@@ -310,7 +368,8 @@ async def _update_job(session: Session, command: Command) -> Reply:
     guarded = session.require_guarded()
     try:
         if state is JobatatorState.IN_PROGRESS:
-            result = await guarded.heartbeat([lease], session.worker_id)
+            worker_id = link.id_in(namespace)
+            result = await guarded.heartbeat([lease], worker_id, namespace=namespace)
             if job_id in result.lost:
                 raise LeaseLost(f"lease on job {job_id} is not held")
             return OK

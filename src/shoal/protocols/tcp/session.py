@@ -76,9 +76,16 @@ class Session:
         addr: The peer as `ip:port` (Jobatator identifies sessions by it).
         push: Writes bytes to the client; None for a session that cannot receive
             asynchronous lines (a `/gateway` request), which then is never sent jobs.
+        hang_up: Ends the connection (a kick); None where there is none to end.
     """
 
-    def __init__(self, hub: Hub, addr: str, push: Callable[[bytes], object] | None = None):
+    def __init__(
+        self,
+        hub: Hub,
+        addr: str,
+        push: Callable[[bytes], object] | None = None,
+        hang_up: Callable[[], object] | None = None,
+    ):
         self.hub = hub
         self.id = hub.next_session_id()
         self.addr = addr
@@ -86,6 +93,7 @@ class Session:
         self.connected_at = hub.service.clock.now()
         self.receives = push is not None
         self._write = push
+        self._hang_up = hang_up
         self.principal: Principal | None = None
         self.username = ""
         self.group = ""
@@ -285,6 +293,12 @@ class Session:
             self._held.append(data)
         else:
             self._write(data)
+
+    def hang_up(self) -> None:
+        """End the connection (a kick): its end releases what it still holds."""
+        self.closing = True
+        if self._hang_up is not None:
+            self._hang_up()
 
     async def close(self) -> None:
         """The client is gone: release its jobs and leave the session table."""

@@ -1,0 +1,69 @@
+"""A TCP connection as a cluster member: listed in every group it works for, with an id of its
+own in each, and kicked or drained per group as the gRPC streams are (the TCP surface ignored
+both: a kicked connection kept taking jobs as a worker no one could list or kick again).
+"""
+
+from __future__ import annotations
+
+from shoal.core.model import JobState
+from tests.integration._tcp import running
+
+
+async def test_a_kicked_connection_hangs_up_and_its_job_goes_back() -> None:
+    async with running() as harness:
+        worker = await harness.login("user1", "pass1", "group1")
+        assert await worker.call("SUBSCRIBE q") == "OK"
+        producer = await harness.login("user1", "pass1", "group1")
+        job_id = (await producer.call("PUBLISH q t a")).removeprefix("OK#")
+        assert (await worker.dispatched())["ID"] == job_id
+        [member] = await harness.service.list_workers("group1")
+
+        assert [job.id for job in await harness.service.kick_worker("group1", member.id)] == [
+            job_id
+        ]
+
+        assert await worker.closed()
+        assert await harness.service.list_workers("group1") == []
+        assert (await harness.service.get("group1", job_id)).state is JobState.QUEUED
+
+
+async def test_a_drained_connection_finishes_its_job_and_takes_no_more() -> None:
+    async with running() as harness:
+        worker = await harness.login("user1", "pass1", "group1")
+        assert await worker.call("SUBSCRIBE q") == "OK"
+        producer = await harness.login("user1", "pass1", "group1")
+        first = (await producer.call("PUBLISH q t a")).removeprefix("OK#")
+        assert (await worker.dispatched())["ID"] == first
+        [member] = await harness.service.list_workers("group1")
+        await harness.service.drain_worker("group1", member.id)
+
+        second = (await producer.call("PUBLISH q t b")).removeprefix("OK#")
+        assert await worker.call(f"UPDATE_JOB {first} done") == "OK"
+        assert await worker.call("PING") == "PONG"  # no dispatch line came before the answer
+        assert (await harness.service.get("group1", second)).state is JobState.QUEUED
+
+
+async def test_a_connection_in_two_groups_is_a_worker_of_each() -> None:
+    async with running() as harness:
+        worker = await harness.login("superuser", "superuser", "group1")
+        assert await worker.call("SUBSCRIBE q") == "OK"
+        assert await worker.call("USE_GROUP group2") == "OK"
+        assert await worker.call("SUBSCRIBE q") == "OK"
+        # one record, moved to group2 by the second SUBSCRIBE: group1 could not see it
+        [in_one] = await harness.service.list_workers("group1")
+        [in_two] = await harness.service.list_workers("group2")
+        assert in_one.id != in_two.id
+
+        producer = await harness.login("superuser", "superuser", "group2")
+        theirs = (await producer.call("PUBLISH q t a")).removeprefix("OK#")
+        assert (await worker.dispatched())["ID"] == theirs
+        released = await harness.service.kick_worker("group2", in_two.id)
+        assert [job.id for job in released] == [theirs]
+        assert await harness.service.list_workers("group2") == []
+
+        # still group1's worker: the connection stays and takes group1's jobs
+        assert await producer.call("USE_GROUP group1") == "OK"
+        mine = (await producer.call("PUBLISH q t b")).removeprefix("OK#")
+        assert (await worker.dispatched())["ID"] == mine
+        assert await worker.call(f"UPDATE_JOB {mine} done") == "OK"
+        assert [w.id for w in await harness.service.list_workers("group1")] == [in_one.id]
