@@ -81,7 +81,7 @@ BAD_CALLS: list[tuple[str, Callable[[Client], Any], Code, str, str | None]] = [
         ),
         Code.INVALID_ARGUMENT,
         "invalid_argument",
-        "task",
+        "jobs.1.task",  # which job of the batch
     ),
     (
         "unknown job",

@@ -104,7 +104,7 @@ def test_a_refused_batch_gets_its_error_and_the_stream_goes_on(server: ServerPro
         stream.send((1, [job(), job(task="bad name!")]), (2, [job(task="ok")]))
         results = stream.results(2)
         assert results[1].error.code == "invalid_argument"
-        assert results[1].error.field == "task"
+        assert results[1].error.field == "jobs.1.task"
         assert not results[1].jobs
         assert results[2].jobs[0].created
         stream.send_raw(b"\xff\xff\xff")  # not a protobuf message: answered on seq 0

@@ -52,10 +52,23 @@ async def test_enqueue_applies_queue_policy_and_delay(
     assert plain.state is S.QUEUED and plain.max_attempts == 1
 
 
+async def test_a_bad_request_in_a_batch_is_named_by_its_place(
+    memory_service: QueueService,
+) -> None:
+    batch = [EnqueueRequest("t"), EnqueueRequest("t", queue="bad queue"), EnqueueRequest("t")]
+    with pytest.raises(InvalidArgument) as raised:
+        await memory_service.enqueue_many(batch)
+    assert raised.value.field == "jobs.1.queue"  # was "queue": which of the three?
+    assert raised.value.message.startswith("jobs.1.queue: must not contain white space")
+    with pytest.raises(InvalidArgument) as alone:
+        await memory_service.enqueue(EnqueueRequest("t", queue="bad queue"))
+    assert alone.value.field == "queue"
+
+
 async def test_a_bad_request_in_a_batch_stores_nothing(memory_service: QueueService) -> None:
     with pytest.raises(InvalidArgument) as raised:
         await memory_service.enqueue_many([EnqueueRequest("ok"), EnqueueRequest("ok", delay=-1)])
-    assert raised.value.field == "delay"
+    assert raised.value.field == "jobs.1.delay"
     assert (await memory_service.stats("default")).total == 0
 
 

@@ -191,8 +191,15 @@ class QueueService:
         limits = self.settings.limits
         if len(requests) > limits.max_batch:
             raise InvalidArgument("jobs", f"at most {limits.max_batch} jobs per call")
-        for request in requests:
-            check_enqueue(request, limits)
+        for index, request in enumerate(requests):
+            try:
+                check_enqueue(request, limits)
+            except InvalidArgument as error:
+                if len(requests) == 1:
+                    raise
+                # which job of the batch is wrong, as HTTP's own checks say it (`jobs.1.delay`)
+                reason = error.message.removeprefix(f"{error.field}: ")
+                raise InvalidArgument(f"jobs.{index}.{error.field}", reason) from None
         now = self.clock.now()
         ids = new_job_ids(len(requests))
         jobs = [self._new_job(r, now, job_id) for r, job_id in zip(requests, ids, strict=True)]
