@@ -56,9 +56,7 @@ class ScheduleService:
         schedule = with_next_due(
             build_schedule(data, schedule_id, self.queue.clock.now(), self.queue.settings.limits)
         )
-        if await self.store.get_schedule(schedule.namespace, schedule.id) is not None:
-            raise Conflict(f"schedule {schedule.id} exists in namespace {schedule.namespace!r}")
-        await self.store.save_schedule(encode_schedule(schedule))
+        await self.store.create_schedule(encode_schedule(schedule))  # `Conflict` if taken
         self._announce("schedule.created", schedule)
         return schedule
 
@@ -113,7 +111,10 @@ class ScheduleService:
         if data.id is None:
             raise InvalidArgument("id", "put needs the schedule's id")
         if await self.store.get_schedule(data.namespace, data.id) is None:
-            return await self.add(data)
+            try:
+                return await self.add(data)
+            except Conflict:
+                pass  # created meanwhile (another replica applying the same declarations)
         return await self.update(data.namespace, data.id, data)
 
     async def get(self, namespace: str, schedule_id: str) -> Schedule:
