@@ -188,8 +188,9 @@ class ScheduleService:
         self, namespace: str, schedule_id: str, start: float, end: float
     ) -> builtins.list[Enqueued]:
         """Enqueue one job for every slot in [start, end] (POSIX times, end not in the
-        future), at most `MAX_BACKFILL`. A slot that already has a job (fired, or an earlier
-        backfill) keeps it: the result says `created=False` for it.
+        future) and within the schedule's start and end, at most `MAX_BACKFILL`. A slot that
+        already has a job (fired, or an earlier backfill) keeps it: the result says
+        `created=False` for it.
         """
         schedule = await self.get(namespace, schedule_id)
         now = self.queue.clock.now()
@@ -198,11 +199,13 @@ class ScheduleService:
             raise InvalidArgument("end", "must not be before start")
         if end > now:
             raise InvalidArgument("end", "must not be in the future")
-        slots = [
-            slot
-            for slot in slots_between(schedule.trigger, start_ms - 1, end_ms, MAX_BACKFILL + 1)
-            if schedule.next_slot(slot - 1) == slot  # within the schedule's start and end
-        ]
+        # Within the schedule's own start and end first: the bound on the count applies to
+        # the slots it has, not to those before its start (which would crowd them out).
+        if schedule.start_ms is not None:
+            start_ms = max(start_ms, schedule.start_ms)
+        if schedule.end_ms is not None:
+            end_ms = min(end_ms, schedule.end_ms)
+        slots = slots_between(schedule.trigger, start_ms - 1, end_ms, MAX_BACKFILL + 1)
         if len(slots) > MAX_BACKFILL:
             raise InvalidArgument("end", f"the range holds more than {MAX_BACKFILL} slots")
         fired = await fire_many(self.queue, schedule, slots)
