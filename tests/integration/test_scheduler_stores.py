@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -140,3 +140,37 @@ async def test_two_replicas_fire_each_slot_once_across_a_leader_change(tmp_path:
     assert leaders == (True, False)
     assert_every_slot_once(slots)
     assert len(slots) >= 20
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("action", ["pause", "remove"])
+async def test_a_replicas_pause_or_removal_during_the_runners_write_stays(
+    action: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with postgres_stores(tmp_path) as open_store:
+        async with open_store() as one, open_store() as two:  # type: ignore[operator]
+            other = ScheduleService(QueueService(two))
+            await other.add(ScheduleInput(task="t", id="s", every_ms=EVERY_MS))
+            acted = asyncio.Event()
+
+            def before_write(method: Callable[..., Awaitable[object]]) -> Callable[..., object]:
+                async def write(*args: object) -> object:
+                    if not acted.is_set():  # replica two commits between one's read and write
+                        acted.set()
+                        await getattr(other, action)("default", "s")
+                    return await method(*args)
+
+                return write
+
+            async with running(QueueService(one), "one"):
+                await asyncio.sleep(0.2)
+                for name in ("save_schedule", "replace_schedule"):
+                    monkeypatch.setattr(one, name, before_write(getattr(one, name)))
+                await asyncio.wait_for(acted.wait(), 5)
+                await asyncio.sleep(0.1)
+                fired = len(await slots_of(two, "s"))
+                await asyncio.sleep(0.4)
+                fired_later = len(await slots_of(two, "s")) - fired
+            record = await two.get_schedule("default", "s")
+    assert (record is None) if action == "remove" else (record is not None and record.paused)
+    assert fired_later == 0

@@ -164,6 +164,19 @@ async def test_backfill_bounds() -> None:
     assert await rig.schedules.backfill("default", "s", T0 - 7200, T0 - 3601) == []
 
 
+async def test_backfill_counts_only_the_slots_within_the_schedules_start_and_end() -> None:
+    rig = make_rig(T0 + 20_000)
+    await rig.schedules.add(
+        ScheduleInput(
+            task="t", id="s", cron="* * * * * *", start_at=T0 + 19_990, end_at=T0 + 19_995
+        )
+    )
+    # 20,000 slots of the trigger in the range, but only 6 of the schedule's: all of them.
+    results = await rig.schedules.backfill("default", "s", T0, T0 + 19_999)
+    slots = sorted(int((r.job.idempotency_key or "").rsplit(":", 1)[1]) for r in results)
+    assert slots == [T0_MS + 1000 * k for k in range(19_990, 19_996)]
+
+
 @pytest.mark.parametrize(
     "trigger",
     [

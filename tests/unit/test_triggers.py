@@ -132,6 +132,26 @@ def test_bad_cron_names_the_field(bad: object) -> None:
     assert caught.value.field == "cron"
 
 
+@pytest.mark.parametrize(
+    ("expression", "named"),
+    [
+        ("R * * * * *", "the second field 'R' is random (R)"),
+        ("r(0-10) * * * *", "the minute field 'r(0-10)' is random (R)"),
+        ("* R/5 * * *", "the hour field 'R/5' is random (R)"),
+        ("0 0 * * r", "the day-of-week field 'r' is random (R)"),
+        ("H * * * *", "the minute field 'H' is hashed (H)"),
+        ("0 0 h(1-28) * *", "the day-of-month field 'h(1-28)' is hashed (H)"),
+    ],
+)
+def test_random_and_hashed_fields_are_refused_naming_the_field(expression: str, named: str) -> None:
+    # croniter draws an R field anew at every computation: the slots, and so the idempotency
+    # keys, would differ between calls and replicas.
+    with pytest.raises(InvalidArgument) as caught:
+        cron_trigger(expression)
+    assert caught.value.field == "cron"
+    assert named in str(caught.value)
+
+
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "../etc/passwd", "Europe", None])
 def test_unknown_time_zone_names_the_field(zone: object) -> None:
     with pytest.raises(InvalidArgument) as caught:

@@ -303,6 +303,20 @@ class Store(Protocol):
         """Create or replace a schedule."""
         ...
 
+    async def create_schedule(self, schedule: ScheduleRecord) -> None:
+        """Add a schedule; `Conflict` (and nothing written) if its namespace has one with its
+        id. One atomic step, so of two concurrent creations of an id exactly one succeeds.
+        """
+        ...
+
+    async def replace_schedule(self, schedule: ScheduleRecord, expected: ScheduleRecord) -> bool:
+        """Replace the stored schedule with `schedule` if it still has `expected`'s `spec` and
+        `paused` (a compare-and-swap: every change of a schedule changes one of them); False,
+        and nothing written, if it has changed or is gone. Never creates a schedule; keeps
+        `created_at`.
+        """
+        ...
+
     async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRecord | None:
         """The schedule, or None."""
         ...

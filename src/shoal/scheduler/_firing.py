@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from shoal.core.errors import Conflict, NotFound
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 #: so a slot yields one job for as long as its job is kept (restarts, replicas, backfills,
 #: clock steps of up to a day back); see `dedupe_window`.
 DEDUPE_MARGIN = 86_400.0
+#: Tries of `swap_schedule`; each failed one means another writer's change went in meanwhile.
+SWAP_ATTEMPTS = 10
 #: Kinds of the events that tell a runner to reload a schedule.
 CHANGE_KINDS = frozenset(
     {
@@ -134,21 +137,38 @@ def with_next_due(schedule: Schedule) -> Schedule:
     return replace(schedule, next_due_ms=None if slot is None else schedule.due_ms(slot))
 
 
+async def swap_schedule(
+    store: Store, namespace: str, schedule_id: str, change: Callable[[Schedule], Schedule]
+) -> Schedule | None:
+    """Store `change` of the stored schedule by compare-and-swap, so that no other writer's
+    change (a replica's fire, a pause, an edit, a removal) made between the read and the write
+    is lost: if one got in, re-read and apply `change` again. None if the schedule is gone;
+    `Conflict` if it kept changing under every attempt.
+    """
+    for _ in range(SWAP_ATTEMPTS):
+        record = await store.get_schedule(namespace, schedule_id)
+        if record is None:
+            return None
+        changed = change(decode_schedule(record))
+        new_record = encode_schedule(changed)
+        if new_record == record or await store.replace_schedule(new_record, record):
+            return changed
+    raise Conflict(f"schedule {schedule_id} changed at every attempt to write it; try again")
+
+
 async def save_progress(
     store: Store, namespace: str, schedule_id: str, fired: Fired | None, cursor: int | None
 ) -> Schedule | None:
-    """Record a fire (and the handled cursor) on the stored schedule, re-read first so a
-    concurrent edit of the definition is kept; None if the schedule was removed.
+    """Record a fire (and the handled cursor) on the stored schedule, keeping whatever else
+    was changed since (see `swap_schedule`); None if the schedule was removed.
     """
-    record = await store.get_schedule(namespace, schedule_id)
-    if record is None:
-        return None
-    current = decode_schedule(record)
-    if cursor is not None and (current.cursor_ms is None or cursor > current.cursor_ms):
-        current = replace(current, cursor_ms=cursor)
-    if fired is not None and fired.job is not None:
-        if current.last_fire_ms is None or fired.slot >= current.last_fire_ms:
-            current = replace(current, last_fire_ms=fired.slot, last_job_id=fired.job.id)
-    current = with_next_due(current)
-    await store.save_schedule(encode_schedule(current))
-    return current
+
+    def progressed(current: Schedule) -> Schedule:
+        if cursor is not None and (current.cursor_ms is None or cursor > current.cursor_ms):
+            current = replace(current, cursor_ms=cursor)
+        if fired is not None and fired.job is not None:
+            if current.last_fire_ms is None or fired.slot >= current.last_fire_ms:
+                current = replace(current, last_fire_ms=fired.slot, last_job_id=fired.job.id)
+        return with_next_due(current)
+
+    return await swap_schedule(store, namespace, schedule_id, progressed)

@@ -267,7 +267,8 @@ class SchedulerRunner:
         return schedule
 
     def _push_next(self, key: Key, schedule: Schedule) -> None:
-        slot = schedule.next_slot(schedule.resume_point())
+        # Paused: possibly just now, by a pause that came in while this runner fired.
+        slot = None if schedule.paused else schedule.next_slot(schedule.resume_point())
         if slot is None:
             self._untrack(key)
             return

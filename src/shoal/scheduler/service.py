@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import builtins
 import logging
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from shoal.core.errors import Conflict, InvalidArgument, NotFound
 from shoal.core.events import Event
@@ -18,7 +20,13 @@ from shoal.core.ids import new_job_id
 from shoal.core.ports import Enqueued, Store
 from shoal.core.service import QueueService
 from shoal.core.validation import check_name
-from shoal.scheduler._firing import fire, fire_many, save_progress, with_next_due
+from shoal.scheduler._firing import (
+    fire,
+    fire_many,
+    save_progress,
+    swap_schedule,
+    with_next_due,
+)
 from shoal.scheduler.model import (
     Overlap,
     Schedule,
@@ -56,9 +64,7 @@ class ScheduleService:
         schedule = with_next_due(
             build_schedule(data, schedule_id, self.queue.clock.now(), self.queue.settings.limits)
         )
-        if await self.store.get_schedule(schedule.namespace, schedule.id) is not None:
-            raise Conflict(f"schedule {schedule.id} exists in namespace {schedule.namespace!r}")
-        await self.store.save_schedule(encode_schedule(schedule))
+        await self.store.create_schedule(encode_schedule(schedule))  # `Conflict` if taken
         self._announce("schedule.created", schedule)
         return schedule
 
@@ -69,11 +75,16 @@ class ScheduleService:
         slots the old definition would have had. An interval whose length is unchanged keeps
         its phase.
         """
-        current = await self.get(namespace, schedule_id)
-        if data.id is not None and data.id != schedule_id:
+        schedule = await self._swap(namespace, schedule_id, partial(self._updated, data=data))
+        self._announce("schedule.updated", schedule)
+        return schedule
+
+    def _updated(self, current: Schedule, data: ScheduleInput) -> Schedule:
+        """`current` with the definition `data` (see `update`)."""
+        if data.id is not None and data.id != current.id:
             raise InvalidArgument("id", "an update cannot rename a schedule")
-        data = replace(data, namespace=namespace)  # the schedule's own, whatever `data` says
-        new = build_schedule(data, schedule_id, self.queue.clock.now(), self.queue.settings.limits)
+        data = replace(data, namespace=current.namespace)  # its own, whatever `data` says
+        new = build_schedule(data, current.id, self.queue.clock.now(), self.queue.settings.limits)
         trigger = new.trigger
         old = current.trigger
         if (
@@ -89,7 +100,7 @@ class ScheduleService:
             current.start_ms,
             current.end_ms,
         )
-        schedule = with_next_due(
+        return with_next_due(
             replace(
                 new,
                 trigger=trigger,
@@ -102,9 +113,6 @@ class ScheduleService:
                 extra=current.extra,
             )
         )
-        await self.store.save_schedule(encode_schedule(schedule))
-        self._announce("schedule.updated", schedule)
-        return schedule
 
     async def put(self, data: ScheduleInput) -> Schedule:
         """Create the schedule `data.id`, or update it if it exists (declared schedules, such
@@ -113,7 +121,10 @@ class ScheduleService:
         if data.id is None:
             raise InvalidArgument("id", "put needs the schedule's id")
         if await self.store.get_schedule(data.namespace, data.id) is None:
-            return await self.add(data)
+            try:
+                return await self.add(data)
+            except Conflict:
+                pass  # created meanwhile (another replica applying the same declarations)
         return await self.update(data.namespace, data.id, data)
 
     async def get(self, namespace: str, schedule_id: str) -> Schedule:
@@ -137,8 +148,9 @@ class ScheduleService:
 
     async def pause(self, namespace: str, schedule_id: str) -> Schedule:
         """Stop firing; idempotent."""
-        schedule = with_next_due(replace(await self.get(namespace, schedule_id), paused=True))
-        await self.store.save_schedule(encode_schedule(schedule))
+        schedule = await self._swap(
+            namespace, schedule_id, lambda current: with_next_due(replace(current, paused=True))
+        )
         self._announce("schedule.paused", schedule)
         return schedule
 
@@ -148,8 +160,13 @@ class ScheduleService:
         if not current.paused:
             return current
         now_ms = int(self.queue.clock.now() * 1000)
-        schedule = with_next_due(replace(current, paused=False, since_ms=now_ms))
-        await self.store.save_schedule(encode_schedule(schedule))
+
+        def resumed(stored: Schedule) -> Schedule:
+            if not stored.paused:
+                return stored  # resumed meanwhile: its `since_ms` stands
+            return with_next_due(replace(stored, paused=False, since_ms=now_ms))
+
+        schedule = await self._swap(namespace, schedule_id, resumed)
         self._announce("schedule.resumed", schedule)
         return schedule
 
@@ -171,8 +188,9 @@ class ScheduleService:
         self, namespace: str, schedule_id: str, start: float, end: float
     ) -> builtins.list[Enqueued]:
         """Enqueue one job for every slot in [start, end] (POSIX times, end not in the
-        future), at most `MAX_BACKFILL`. A slot that already has a job (fired, or an earlier
-        backfill) keeps it: the result says `created=False` for it.
+        future) and within the schedule's start and end, at most `MAX_BACKFILL`. A slot that
+        already has a job (fired, or an earlier backfill) keeps it: the result says
+        `created=False` for it.
         """
         schedule = await self.get(namespace, schedule_id)
         now = self.queue.clock.now()
@@ -181,11 +199,13 @@ class ScheduleService:
             raise InvalidArgument("end", "must not be before start")
         if end > now:
             raise InvalidArgument("end", "must not be in the future")
-        slots = [
-            slot
-            for slot in slots_between(schedule.trigger, start_ms - 1, end_ms, MAX_BACKFILL + 1)
-            if schedule.next_slot(slot - 1) == slot  # within the schedule's start and end
-        ]
+        # Within the schedule's own start and end first: the bound on the count applies to
+        # the slots it has, not to those before its start (which would crowd them out).
+        if schedule.start_ms is not None:
+            start_ms = max(start_ms, schedule.start_ms)
+        if schedule.end_ms is not None:
+            end_ms = min(end_ms, schedule.end_ms)
+        slots = slots_between(schedule.trigger, start_ms - 1, end_ms, MAX_BACKFILL + 1)
         if len(slots) > MAX_BACKFILL:
             raise InvalidArgument("end", f"the range holds more than {MAX_BACKFILL} slots")
         fired = await fire_many(self.queue, schedule, slots)
@@ -198,6 +218,17 @@ class ScheduleService:
             extra={"event": "schedule.backfilled", "schedule_id": schedule_id},
         )
         return results
+
+    async def _swap(
+        self, namespace: str, schedule_id: str, change: Callable[[Schedule], Schedule]
+    ) -> Schedule:
+        """Apply `change` to the stored schedule without losing a concurrent write (the
+        runner's progress, another edit); `NotFound` if there is none.
+        """
+        schedule = await swap_schedule(self.store, namespace, schedule_id, change)
+        if schedule is None:
+            raise NotFound(f"schedule {schedule_id} not found in namespace {namespace!r}")
+        return schedule
 
     def _announce(self, kind: str, schedule: Schedule) -> None:
         logger.info(

@@ -10,7 +10,8 @@ Cron semantics, chosen and documented here:
   (`sec min hour dom month dow`), as Quartz, Spring, robfig/cron `WithSeconds` and croniter's
   `second_at_beginning=True` read them. croniter's own 6-field form (seconds last) is not
   accepted, and neither is a 7th (year) field. The aliases `@yearly`, `@annually`,
-  `@monthly`, `@weekly`, `@daily`, `@midnight` and `@hourly` are accepted.
+  `@monthly`, `@weekly`, `@daily`, `@midnight` and `@hourly` are accepted. croniter's random
+  (`R`) and hashed (`H`) fields are refused: a slot must be the same at every computation.
 * The expression matches *wall-clock* time in its time zone (IANA name, default UTC).
 * Spring-forward gap: a wall time that does not exist fires at the instant it would have been
   had the clock not jumped (PEP 495's `fold=0` reading: 02:30 in Paris on the last Sunday of
@@ -60,6 +61,11 @@ _ALIASES = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
+#: The fields of the 6-field (seconds first) form, by position.
+_CRON_FIELDS = ("second", "minute", "hour", "day-of-month", "month", "day-of-week")
+#: croniter's own extensions whose values are not fixed by the expression: `R`, random at
+#: every computation, and `H`, hashed from an id. No field value or name starts with h or r.
+_UNFIXED = {"r": "random (R)", "h": "hashed (H)"}
 _EPOCH = datetime(1970, 1, 1)
 _DAY = 86_400
 #: Steps of the scan for offset changes; two changes within one step would be missed.
@@ -193,6 +199,7 @@ def cron_trigger(expression: object, timezone: object = "UTC") -> CronTrigger:
             f"{expression!r} must have 5 fields (min hour dom month dow) or 6 with seconds "
             "first (sec min hour dom month dow)",
         )
+    _refuse_unfixed_fields(expression, fields)
     try:
         croniter(fields, _EPOCH, second_at_beginning=True).get_next(datetime)
     except CroniterBadDateError:
@@ -200,6 +207,21 @@ def cron_trigger(expression: object, timezone: object = "UTC") -> CronTrigger:
     except (CroniterError, ValueError, KeyError) as exc:
         raise InvalidArgument("cron", f"{expression!r} is not valid: {exc}") from None
     return CronTrigger(text, timezone)
+
+
+def _refuse_unfixed_fields(expression: str, fields: str) -> None:
+    """`InvalidArgument` for a field whose slots croniter would draw anew at every computation
+    (`R`) or derive from an id (`H`): slots must be the same in every process and every call,
+    or their idempotency keys would not make one job per slot.
+    """
+    for name, value in zip(_CRON_FIELDS, fields.split(), strict=True):
+        kind = _UNFIXED.get(value[:1].lower())
+        if kind is not None:
+            raise InvalidArgument(
+                "cron",
+                f"{expression!r}: the {name} field {value!r} is {kind}, which is not supported;"
+                " give its values",
+            )
 
 
 # --- cron across offset changes ------------------------------------------------------------------

@@ -449,6 +449,22 @@ class MemoryStore(MemoryIdentity):
         self._check_open()
         self._schedules[(schedule.namespace, schedule.id)] = schedule
 
+    async def create_schedule(self, schedule: ScheduleRecord) -> None:
+        self._check_open()
+        key = (schedule.namespace, schedule.id)
+        if key in self._schedules:
+            raise Conflict(f"schedule {schedule.id} exists in namespace {schedule.namespace!r}")
+        self._schedules[key] = schedule
+
+    async def replace_schedule(self, schedule: ScheduleRecord, expected: ScheduleRecord) -> bool:
+        self._check_open()
+        key = (schedule.namespace, schedule.id)
+        current = self._schedules.get(key)
+        if current is None or (current.spec, current.paused) != (expected.spec, expected.paused):
+            return False
+        self._schedules[key] = replace(schedule, created_at=current.created_at)
+        return True
+
     async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRecord | None:
         self._check_open()
         return self._schedules.get((namespace, schedule_id))

@@ -35,6 +35,18 @@ ON CONFLICT (namespace, id) DO UPDATE SET
     last_fire_at = EXCLUDED.last_fire_at, created_at = EXCLUDED.created_at
 """
 
+_CREATE_SCHEDULE = """
+INSERT INTO shoal_schedules (namespace, id, spec, paused, next_fire_at, last_fire_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (namespace, id) DO NOTHING
+"""
+
+# A compare-and-swap on (spec, paused), which every change of a schedule changes.
+_REPLACE_SCHEDULE = """
+UPDATE shoal_schedules SET spec = $3, paused = $4, next_fire_at = $5, last_fire_at = $6
+WHERE namespace = $1 AND id = $2 AND spec = $7 AND paused = $8
+"""
+
 
 def _zero() -> dict[JobState, int]:
     return dict.fromkeys(JobState, 0)
@@ -188,6 +200,34 @@ class Catalog(Base):
             schedule.last_fire_at,
             schedule.created_at,
         )
+
+    async def create_schedule(self, schedule: ScheduleRecord) -> None:
+        status = await self._execute(
+            _CREATE_SCHEDULE,
+            schedule.namespace,
+            schedule.id,
+            schedule.spec,
+            schedule.paused,
+            schedule.next_fire_at,
+            schedule.last_fire_at,
+            schedule.created_at,
+        )
+        if not row_count(status):
+            raise Conflict(f"schedule {schedule.id} exists in namespace {schedule.namespace!r}")
+
+    async def replace_schedule(self, schedule: ScheduleRecord, expected: ScheduleRecord) -> bool:
+        status = await self._execute(
+            _REPLACE_SCHEDULE,
+            schedule.namespace,
+            schedule.id,
+            schedule.spec,
+            schedule.paused,
+            schedule.next_fire_at,
+            schedule.last_fire_at,
+            expected.spec,
+            expected.paused,
+        )
+        return bool(row_count(status))
 
     async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRecord | None:
         row = await self._fetchrow(

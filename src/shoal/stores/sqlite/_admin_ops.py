@@ -89,6 +89,36 @@ def save_schedule(conn: sqlite3.Connection, schedule: ScheduleRecord) -> None:
     )
 
 
+def create_schedule(conn: sqlite3.Connection, schedule: ScheduleRecord) -> None:
+    cursor = conn.execute(
+        f"INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES ({', '.join('?' * 7)})"
+        " ON CONFLICT (namespace, id) DO NOTHING",
+        schedule_params(schedule),
+    )
+    if cursor.rowcount == 0:
+        raise Conflict(f"schedule {schedule.id} exists in namespace {schedule.namespace!r}")
+
+
+def replace_schedule(
+    conn: sqlite3.Connection, schedule: ScheduleRecord, expected: ScheduleRecord
+) -> bool:
+    cursor = conn.execute(
+        "UPDATE schedules SET spec = ?, paused = ?, next_fire_at = ?, last_fire_at = ?"
+        " WHERE namespace = ? AND id = ? AND spec = ? AND paused = ?",
+        (
+            schedule.spec,
+            int(schedule.paused),
+            schedule.next_fire_at,
+            schedule.last_fire_at,
+            schedule.namespace,
+            schedule.id,
+            expected.spec,
+            int(expected.paused),
+        ),
+    )
+    return cursor.rowcount > 0
+
+
 def delete_schedule(conn: sqlite3.Connection, namespace: str, schedule_id: str) -> None:
     cursor = conn.execute(
         "DELETE FROM schedules WHERE namespace = ? AND id = ?", (namespace, schedule_id)

@@ -382,6 +382,13 @@ class SqliteStore(IdentityMixin):
     async def save_schedule(self, schedule: ScheduleRecord) -> None:
         await self._write(partial(admin.save_schedule, schedule=schedule), atomic=True, rows=1)
 
+    async def create_schedule(self, schedule: ScheduleRecord) -> None:
+        await self._write(partial(admin.create_schedule, schedule=schedule), atomic=True, rows=1)
+
+    async def replace_schedule(self, schedule: ScheduleRecord, expected: ScheduleRecord) -> bool:
+        op = partial(admin.replace_schedule, schedule=schedule, expected=expected)
+        return await self._write(op, atomic=True, rows=1)
+
     async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRecord | None:
         query = partial(queries.get_schedule, namespace=namespace, schedule_id=schedule_id)
         return await self._read(query)
