@@ -4,6 +4,7 @@ serving (the same connection where the framing allows, new ones always), and not
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Sequence
 
@@ -156,3 +157,20 @@ async def test_an_unexpected_failure_of_pipelined_publishes_answers_each_of_them
             "Err: internal",
             "PONG",
         ]
+
+
+async def test_a_client_that_does_not_read_cannot_make_the_server_hold_its_replies() -> None:
+    async with running() as harness:
+        producer = await harness.login("superuser", "superuser", "group1")
+        await producer.send("".join(f"PUBLISH q t {'x' * 1000}\n" for _ in range(200)))
+        for _ in range(200):
+            assert (await producer.line()).startswith("OK#")
+        reader = await harness.login("superuser", "superuser", "group1")
+        # 3.6 KB of input, one read: ~70 MB of replies were buffered for a client reading none
+        await reader.send(b"LIST_JOBS q\n" * 300)
+        await asyncio.sleep(1.0)
+        port = reader.writer.get_extra_info("sockname")[1]
+        connections = harness.server._connections.values()
+        [writer] = [w for w in connections if w.get_extra_info("peername")[1] == port]
+        assert writer.transport.get_write_buffer_size() < 4 * 1024 * 1024
+        reader.writer.transport.abort()  # the server's drain ends with the connection

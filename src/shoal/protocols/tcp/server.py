@@ -74,7 +74,7 @@ class TcpServer:
             if not writer.is_closing():
                 writer.write(data)
 
-        session = Session(self.hub, _peer(writer), push, writer.close)
+        session = Session(self.hub, _peer(writer), push, writer.close, writer.drain)
         try:
             await self._serve(session, reader, writer)
         except (ConnectionError, OSError):

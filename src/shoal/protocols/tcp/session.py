@@ -66,6 +66,11 @@ _QUEUE_COMMANDS = frozenset(
     }
 )
 _CONFLICTS = {"RETRY_JOB": ErrorCode.JOB_NOT_RETRYABLE, "DELETE_QUEUE": ErrorCode.QUEUE_BUSY}
+#: Replies of commands received together are written at once; past this many bytes they are
+#: written and the socket drained before the next command runs, so that a client that sends
+#: many commands and reads nothing cannot make the server hold their replies (a 64 KiB read
+#: of LIST_JOBS lines could ask for gigabytes).
+_FLUSH_AT = 256 * 1024
 
 
 class Session:
@@ -77,6 +82,8 @@ class Session:
         push: Writes bytes to the client; None for a session that cannot receive
             asynchronous lines (a `/gateway` request), which then is never sent jobs.
         hang_up: Ends the connection (a kick); None where there is none to end.
+        drained: Waits until the client has read enough of what was written; None where
+            replies are not written to a socket.
     """
 
     def __init__(
@@ -85,6 +92,7 @@ class Session:
         addr: str,
         push: Callable[[bytes], object] | None = None,
         hang_up: Callable[[], object] | None = None,
+        drained: Callable[[], Awaitable[None]] | None = None,
     ):
         self.hub = hub
         self.id = hub.next_session_id()
@@ -94,6 +102,7 @@ class Session:
         self.receives = push is not None
         self._write = push
         self._hang_up = hang_up
+        self._drained = drained
         self.principal: Principal | None = None
         self.username = ""
         self.group = ""
@@ -257,20 +266,32 @@ class Session:
         caused (dispatch lines). Consecutive PUBLISHes are enqueued in one store call.
         """
         self._held = []
-        replies: list[Reply] = []
+        out: list[bytes] = []
+        size = 0
         try:
             start = 0
             while start < len(commands) and not self.closing:
                 end = self._publish_run(commands, start)
                 if end - start > 1:
-                    replies += await _queues.publish_many(self, commands[start:end])
+                    replies = await _queues.publish_many(self, commands[start:end])
                 else:
-                    replies += await self.execute(commands[start])
+                    replies = await self.execute(commands[start])
                 start = max(end, start + 1)
+                out.append(encode_all(replies))
+                size += len(out[-1])
+                if size > _FLUSH_AT and self._drained is not None:
+                    self._flush(out)
+                    out, size = [], 0
+                    await self._drained()
         finally:
-            held, self._held = self._held, None
-            if self._write is not None:
-                self._write(encode_all(replies) + b"".join(held))
+            self._flush(out)
+            self._held = None
+
+    def _flush(self, replies: list[bytes]) -> None:
+        """Write the replies so far, then the lines their commands caused."""
+        held, self._held = self._held or [], []
+        if self._write is not None:
+            self._write(b"".join(replies) + b"".join(held))
 
     def _publish_run(self, commands: Sequence[Command], start: int) -> int:
         """The end of the run of PUBLISHes that pass their checks, from `start`."""
