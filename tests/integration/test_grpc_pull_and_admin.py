@@ -44,6 +44,22 @@ def test_fetch_long_polls_until_a_job_is_enqueued(client: Client) -> None:
     assert time.monotonic() - enqueued_at < 1.0  # woken, not polled
 
 
+def test_a_heartbeat_renews_by_what_it_asks_and_never_cuts_a_lease(client: Client) -> None:
+    job_id = client.enqueue("t", queue="pull-long")
+    request = workers_pb2.FetchRequest(queues=["pull-long"], worker_id="puller", lease_ttl=600)
+    (assignment,) = client.workers.Fetch(request, timeout=10).assignments
+    fetched_until = assignment.job.lease_expires_at
+    lease = model_pb2.Lease(job_id=job_id, token=assignment.token)
+
+    client.workers.Heartbeat(workers_pb2.HeartbeatRequest(leases=[lease]))
+    job = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id))
+    assert job.lease_expires_at == fetched_until  # was cut to the server's 15 s from now
+
+    client.workers.Heartbeat(workers_pb2.HeartbeatRequest(leases=[lease], lease_ttl=1200))
+    job = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id))
+    assert job.lease_expires_at > fetched_until + 500
+
+
 def test_pull_heartbeat_complete_and_fail(client: Client) -> None:
     first = client.enqueue("t", queue="pull-outcomes", max_attempts=2)
     second = client.enqueue("t", queue="pull-outcomes", max_attempts=1)

@@ -222,7 +222,10 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
     ) -> workers_pb2.HeartbeatResponse:
         """Renew leases, all at once."""
         result = await self._callers.service().heartbeat(
-            codec.leases_from_pb(request.leases), request.worker_id or None
+            codec.leases_from_pb(request.leases),
+            request.worker_id or None,
+            lease_ttl=request.lease_ttl or None,
+            namespace=codec.namespace(request.namespace),
         )
         return workers_pb2.HeartbeatResponse(
             renewed=result.renewed, lost=result.lost, cancel_requested=result.cancel_requested

@@ -222,12 +222,16 @@ class FetchResponse(_message.Message):
     def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("leases", "worker_id")
+    __slots__ = ("leases", "worker_id", "namespace", "lease_ttl")
     LEASES_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TTL_FIELD_NUMBER: _ClassVar[int]
     leases: _containers.RepeatedCompositeFieldContainer[_model_pb2.Lease]
     worker_id: str
-    def __init__(self, leases: _Optional[_Iterable[_Union[_model_pb2.Lease, _Mapping]]] = ..., worker_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    lease_ttl: float
+    def __init__(self, leases: _Optional[_Iterable[_Union[_model_pb2.Lease, _Mapping]]] = ..., worker_id: _Optional[str] = ..., namespace: _Optional[str] = ..., lease_ttl: _Optional[float] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("renewed", "lost", "cancel_requested")
