@@ -169,6 +169,9 @@ async def test_recurrent_jobs_update_delete_and_fire() -> None:
         ]
         assert await client.call("UPDATE_JOB x done") == "Err: unknown-job"
         assert len(await client.json("LIST_RECURRENT_JOBS q")) == 2  # untouched by UPDATE_JOB
+        # entry numbers count over all groups: group3's user deleted group1's entry 2 from there
+        other = await harness.login("superuser", "superuser", "group3")
+        assert await other.call("DELETE_RECURRENT_JOB 2") == "Err: unknown-recurrent-job"
         assert await client.call("DELETE_RECURRENT_JOB 1") == "OK"
         assert await client.call("DELETE_RECURRENT_JOB 1") == "Err: unknown-recurrent-job"
         assert [s.task for s in await harness.scheduler.list("group1")] == ["tock"]
