@@ -67,3 +67,19 @@ async def test_a_connection_in_two_groups_is_a_worker_of_each() -> None:
         assert (await worker.dispatched())["ID"] == mine
         assert await worker.call(f"UPDATE_JOB {mine} done") == "OK"
         assert [w.id for w in await harness.service.list_workers("group1")] == [in_one.id]
+
+
+async def test_unsubscribing_shows_in_the_worker_record() -> None:
+    async with running() as harness:
+        worker = await harness.login("user1", "pass1", "group1")
+        assert await worker.call("SUBSCRIBE a") == "OK"
+        assert await worker.call("SUBSCRIBE b") == "OK"
+        assert await worker.call("UNSUBSCRIBE a") == "OK"
+        # the record still listed queue a
+        [member] = await harness.service.list_workers("group1")
+        assert member.queues == ("b",)
+        assert await worker.call("UNSUBSCRIBE b") == "OK"
+        assert await harness.service.list_workers("group1") == []
+        assert await worker.call("SUBSCRIBE c") == "OK"  # a worker again
+        [member] = await harness.service.list_workers("group1")
+        assert member.queues == ("c",)

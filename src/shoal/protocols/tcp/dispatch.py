@@ -150,6 +150,21 @@ class WorkerLink:
             self._task = asyncio.create_task(self._run(), name=f"shoal-tcp-{self.session.addr}")
         self.wake()
 
+    async def unsubscribe(self, namespace: str, queue: str) -> None:
+        """Stop taking the queue's jobs, and say so in the worker's record: it lists the
+        queues left, or goes once the connection neither subscribes nor holds a job there.
+        """
+        self.remove(namespace, queue)
+        if namespace not in self._ids:
+            return
+        if self._queues.get(namespace):
+            with contextlib.suppress(PermissionDenied, Unauthenticated):
+                await self._register(namespace)  # the unsubscription stands either way
+        elif not self.held_in(namespace):
+            service = self.session.hub.service
+            await service.worker_gone(self._ids[namespace], "unsubscribed", namespace)
+            self._forget(namespace)
+
     def remove(self, namespace: str, queue: str) -> None:
         """Stop taking the queue's jobs (a job held stays held)."""
         queues = self._queues.get(namespace)
@@ -337,7 +352,7 @@ async def _unsubscribe(session: Session, command: Command) -> Reply:
     queue = command.args[0]
     if not await session.queue_exists(queue):
         return ErrorReply(ErrorCode.UNKNOWN_QUEUE)
-    session.worker.remove(session.group, queue)
+    await session.worker.unsubscribe(session.group, queue)
     return OK
 
 
