@@ -21,6 +21,8 @@ from tests.unit._scheduler_helpers import T0, T0_MS, make_rig
         ({"cron": "not a cron"}, "cron"),
         ({"cron": "0 0 31 2 *"}, "cron"),
         ({"cron": "* * * * *", "timezone": "Nowhere/Town"}, "timezone"),
+        ({"every_ms": 1000, "timezone": "Europe/Paris"}, "timezone"),  # was silently ignored
+        ({"at": T0 + 60, "timezone": "Europe/Paris"}, "timezone"),
         ({"every_ms": 0}, "every_ms"),
         ({"every_ms": -1000}, "every_ms"),
         ({"every_ms": 5}, "every_ms"),

@@ -151,6 +151,8 @@ def _trigger(data: ScheduleInput, start_ms: int | None, now_ms: int) -> Trigger:
     given = [name for name in ("every_ms", "cron", "at") if getattr(data, name) is not None]
     if len(given) != 1:
         raise InvalidArgument("trigger", "give exactly one of every_ms, cron or at")
+    if data.cron is None and data.timezone != "UTC":  # it would be silently ignored
+        raise InvalidArgument("timezone", "only a cron schedule has a time zone")
     if data.every_ms is not None:
         every = interval_trigger(data.every_ms, 0)
         return IntervalTrigger(

@@ -67,7 +67,8 @@ def parse_spec(spec: str) -> tuple[str | None, int | None, str]:
             seconds = parse_go_duration(text)
         except BadCron as exc:
             raise BadCron(f"failed to parse duration {spec}: {exc}") from None
-        return None, max(round(seconds * 1000), 0), timezone
+        # robfig reads a zone before @every and ignores it; shoal refuses one there
+        return None, max(round(seconds * 1000), 0), "UTC"
     if spec.startswith("@"):
         if spec not in _DESCRIPTORS:
             raise BadCron(f"unrecognized descriptor: {spec}")
