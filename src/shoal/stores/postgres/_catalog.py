@@ -190,28 +190,10 @@ class Catalog(Base):
     # --- schedules --------------------------------------------------------------------------
 
     async def save_schedule(self, schedule: ScheduleRecord) -> None:
-        await self._execute(
-            _SAVE_SCHEDULE,
-            schedule.namespace,
-            schedule.id,
-            schedule.spec,
-            schedule.paused,
-            schedule.next_fire_at,
-            schedule.last_fire_at,
-            schedule.created_at,
-        )
+        await self._execute(_SAVE_SCHEDULE, *_schedule_row(schedule))
 
     async def create_schedule(self, schedule: ScheduleRecord) -> None:
-        status = await self._execute(
-            _CREATE_SCHEDULE,
-            schedule.namespace,
-            schedule.id,
-            schedule.spec,
-            schedule.paused,
-            schedule.next_fire_at,
-            schedule.last_fire_at,
-            schedule.created_at,
-        )
+        status = await self._execute(_CREATE_SCHEDULE, *_schedule_row(schedule))
         if not row_count(status):
             raise Conflict(f"schedule {schedule.id} exists in namespace {schedule.namespace!r}")
 
@@ -251,3 +233,16 @@ class Catalog(Base):
         )
         if not row_count(status):
             raise NotFound(f"schedule {schedule_id} not found in namespace {namespace!r}")
+
+
+def _schedule_row(schedule: ScheduleRecord) -> tuple[object, ...]:
+    """A schedule's columns in table order ($1 to $7 of the statements that write one)."""
+    return (
+        schedule.namespace,
+        schedule.id,
+        schedule.spec,
+        schedule.paused,
+        schedule.next_fire_at,
+        schedule.last_fire_at,
+        schedule.created_at,
+    )
