@@ -558,14 +558,25 @@ class QueueService:
         namespace, only there: a pull worker chooses its id, and another namespace's worker
         may have the same one.
         """
+        jobs = await self.take_back(worker_id, reason, namespace)
         now = self.clock.now()
-        jobs = await self.store.release_worker(worker_id, now, reason, namespace)
-        self._requeued(jobs, now)
         await self.store.delete_worker(worker_id, namespace)
         reason_data = {"reason": reason}
         self.events.publish(
             Event("worker.left", namespace or "*", now, worker_id=worker_id, data=reason_data)
         )
+        return jobs
+
+    async def take_back(
+        self, worker_id: str, reason: str, namespace: str | None = None
+    ) -> list[Job]:
+        """End every lease a worker still holds (in `namespace`, when given), with no word
+        about its membership: `worker_gone` does both, and a stream that was kicked sweeps
+        with this what a claim racing the kick leased to it after.
+        """
+        now = self.clock.now()
+        jobs = await self.store.release_worker(worker_id, now, reason, namespace)
+        self._requeued(jobs, now)
         return jobs
 
     async def kick_worker(self, namespace: str, worker_id: str) -> list[Job]:

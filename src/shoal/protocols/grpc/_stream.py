@@ -55,6 +55,8 @@ class Session:
         self.draining = False
         #: Set when the worker's record and leases are already gone (kicked).
         self.gone = False
+        #: Set by a kick: the stream ends, and claims no more meanwhile.
+        self.kicked = False
         #: Jobs assigned on this stream and not yet finished: job id -> lease token.
         self.held: dict[str, str] = {}
         #: The service without the per-call rights check, for the outcomes of jobs claimed on
@@ -109,6 +111,10 @@ class Session:
         """The stream ended: the worker's leases end now (unless a kick already did that)."""
         if self._storing:  # outcomes sent before the end are stored first
             await asyncio.gather(*self._storing, return_exceptions=True)
+        if self.kicked:
+            # kick_worker released what the stream held then and forgot the worker; a claim
+            # that raced the kick may have leased it more since, which no one would deliver
+            return await self._own.take_back(self.worker_id, "kicked", self.worker.namespace)
         if self.gone:
             return []
         self.gone = True
@@ -284,7 +290,10 @@ class Session:
         elif event.kind == "worker.drain":
             self.drain("drain requested")
         elif event.kind == "worker.kick":
-            self.gone = True  # kick_worker releases the leases and forgets the worker
+            # kick_worker releases the leases and forgets the worker; a claim that returns
+            # from now on gives its jobs straight back (see `_dispatch`)
+            self.gone = self.kicked = self.draining = True
+            self._credit.set()
             self._send(Message(goodbye=workers_pb2.Goodbye(reason="kicked")))
             self._send(None)
 

@@ -225,6 +225,10 @@ class WorkerLink:
                 continue
             request = ClaimInput(self.id_in(namespace), tuple(sorted(queues)), namespace)
             jobs = await guarded.claim(request)
+            if jobs and (namespace not in self._queues or namespace in self._draining):
+                # kicked, drained or unsubscribed while the claim ran: give the jobs back
+                await guarded.release([LeaseRef(j.id, j.lease_token or "") for j in jobs])
+                continue
             for job in jobs:
                 self.leases[job.id] = (job.namespace, LeaseRef(job.id, job.lease_token or ""))
                 self.session.push(encode(dispatch_view(job)))

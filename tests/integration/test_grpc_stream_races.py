@@ -1,0 +1,82 @@
+"""Worker streams against what races them, on an in-process listener over SQLite (inline
+writes, as the server runs): a kick while the stream's claims go on, a heartbeat the store
+refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from shoal.core.model import JobQuery, JobState
+from shoal.core.service import QueueService, ServiceSettings
+from shoal.core.validation import EnqueueRequest
+from shoal.protocols.grpc.gen.shoal.v1 import native_pb2, workers_pb2
+from shoal.protocols.grpc.listener import GrpcListener
+from shoal.protocols.grpc.native.frames import PREFACE, Kind, encode
+from shoal.stores.sqlite import SqliteStore
+
+_CONNECT = "/shoal.v1.WorkerService/Connect"
+
+
+@contextlib.asynccontextmanager
+async def _listening(tmp_path: Path) -> AsyncIterator[tuple[QueueService, GrpcListener, int]]:
+    store = SqliteStore(tmp_path / "races.db", inline_writes=True)
+    await store.open()
+    service = QueueService(store, ServiceSettings(lease_ttl=30.0))
+    listener = GrpcListener(service)
+    await listener.start("127.0.0.1", 0)
+    address = await listener.start_native("127.0.0.1", 0)
+    try:
+        yield service, listener, int(address.rsplit(":", 1)[1])
+    finally:
+        await listener.stop(0.5)
+        await store.close()
+
+
+async def _leased_to(service: QueueService, worker_id: str) -> list[str]:
+    page = await service.list_jobs(JobQuery(state=JobState.RUNNING, limit=1000))
+    return [job.id for job in page.jobs if job.worker_id == worker_id]
+
+
+async def _enqueue(service: QueueService, count: int) -> None:
+    await service.enqueue_many([EnqueueRequest("t", queue="q") for _ in range(count)])
+
+
+async def test_a_kicked_stream_takes_nothing_more_and_leaves_nothing_leased(
+    tmp_path: Path,
+) -> None:
+    async with _listening(tmp_path) as (service, listener, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # a worker that reads slowly: the server may send it two messages, no more, so the
+        # kick's goodbye waits behind them while the stream's claims go on
+        header = native_pb2.CallHeader(method=_CONNECT, window=2).SerializeToString()
+        hello = workers_pb2.WorkerMessage(hello=workers_pb2.Hello(queues=["q"]))
+        credit = workers_pb2.WorkerMessage(credit=workers_pb2.Credit(credits=100))
+        writer.write(PREFACE + encode(Kind.CALL, 1, header))
+        writer.write(encode(Kind.MESSAGE, 1, hello.SerializeToString()))
+        writer.write(encode(Kind.MESSAGE, 1, credit.SerializeToString()))
+        async with asyncio.timeout(5):
+            while not listener.workers.sessions:
+                await asyncio.sleep(0.01)
+        [worker_id] = listener.workers.sessions
+        await _enqueue(service, 3)
+        await asyncio.sleep(0.2)
+
+        assert len(await service.kick_worker("default", worker_id)) == 3
+        await asyncio.sleep(0.2)
+        await _enqueue(service, 4)
+        await asyncio.sleep(0.2)
+        # the stream took the released jobs straight back, and the new ones, and its end
+        # released none of them: they waited out their lease, and the reaper failed them
+        assert await _leased_to(service, worker_id) == []
+
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        await asyncio.sleep(0.3)
+        assert await _leased_to(service, worker_id) == []
+        assert (await service.stats("default")).by_state.get(JobState.QUEUED) == 7
+        del reader  # the server's frames were never read: the slow reader
