@@ -9,13 +9,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from shoal.core.model import JobQuery, JobState
+from shoal.core.errors import StorageError
+from shoal.core.model import JobQuery, JobState, LeaseRef, WorkerInfo
+from shoal.core.ports import HeartbeatResult
 from shoal.core.service import QueueService, ServiceSettings
 from shoal.core.validation import EnqueueRequest
 from shoal.protocols.grpc.gen.shoal.v1 import native_pb2, workers_pb2
 from shoal.protocols.grpc.listener import GrpcListener
 from shoal.protocols.grpc.native.frames import PREFACE, Kind, encode
+from shoal.sdk._grpc import GrpcTransport
 from shoal.stores.sqlite import SqliteStore
 
 _CONNECT = "/shoal.v1.WorkerService/Connect"
@@ -80,3 +84,32 @@ async def test_a_kicked_stream_takes_nothing_more_and_leaves_nothing_leased(
         assert await _leased_to(service, worker_id) == []
         assert (await service.stats("default")).by_state.get(JobState.QUEUED) == 7
         del reader  # the server's frames were never read: the slow reader
+
+
+async def test_a_refused_heartbeat_is_answered_and_the_next_ones_pair_up(tmp_path: Path) -> None:
+    async with _listening(tmp_path) as (service, listener, _):
+        transport = GrpcTransport(f"grpc://{listener.address}")
+        await transport.open()
+        worker = WorkerInfo("w", "default", ("q",), connected_at=0.0, last_heartbeat=0.0)
+        session = await transport.connect_worker(worker, lambda job_id: None)
+        try:
+            await _enqueue(service, 1)
+            [job] = await session.claim(["q"], 1, 5.0)
+            lease = LeaseRef(job.id, job.lease_token or "")
+            store_heartbeat = service.store.heartbeat
+            refusals = [StorageError("database is locked")]
+
+            async def heartbeat_once_refused(*args: Any, **kwargs: Any) -> HeartbeatResult:
+                if refusals:
+                    raise refusals.pop()
+                return await store_heartbeat(*args, **kwargs)
+
+            service.store.heartbeat = heartbeat_once_refused  # type: ignore[method-assign]
+            # the refusal came as an Error only: this heartbeat waited for ever, and each later
+            # ack answered the heartbeat before it
+            async with asyncio.timeout(5):
+                assert await session.heartbeat([lease]) == HeartbeatResult((), (), ())
+                assert (await session.heartbeat([lease])).renewed == (job.id,)
+        finally:
+            await session.close()
+            await transport.close()

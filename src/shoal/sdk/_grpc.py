@@ -391,7 +391,12 @@ class GrpcSession:
                 self._heartbeats.remove(future)
             future.cancel()
             raise
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:  # given up (a timeout): a late ack answers the next one
+            with contextlib.suppress(ValueError):
+                self._heartbeats.remove(future)
+            raise
 
     async def _outcome(
         self, job_id: str, item: workers_pb2.Completion | workers_pb2.Failure

@@ -446,7 +446,10 @@ class Worker:
             interval = session.heartbeat_interval
             sent = {running.lease.job_id: running.lease for running in self._running.values()}
             try:
-                result = await session.heartbeat(list(sent.values()))
+                # bounded: a heartbeat never answered must not end the heartbeats (and let
+                # every running job's lease expire)
+                async with asyncio.timeout(max(2 * interval, 1.0)):
+                    result = await session.heartbeat(list(sent.values()))
             except Exception as exc:  # the claim loop reconnects; keep beating meanwhile
                 logger.warning(
                     "heartbeat failed: %s", exc, extra={"event": "worker.heartbeat_failed"}

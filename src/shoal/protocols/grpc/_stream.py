@@ -163,7 +163,13 @@ class Session:
         if kind == "credit":
             self._grant(message.credit.credits)
         elif kind == "heartbeat":
-            await self._heartbeat(message.heartbeat)
+            try:
+                await self._heartbeat(message.heartbeat)
+            except ShoalError as error:
+                # A worker pairs acks with its heartbeats in order: a refused one still gets
+                # its (empty) ack after the error, or every later ack answers the wrong one.
+                self._send(Message(error=error_message(error)))
+                self._send(Message(heartbeat_ack=workers_pb2.HeartbeatAck()))
         elif kind == "progress":
             progress = message.progress
             lease = codec.lease_from_pb(progress.job_id, progress.token)
