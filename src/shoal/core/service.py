@@ -18,6 +18,7 @@ from shoal.core.errors import InvalidArgument, NotFound, ShoalError
 from shoal.core.events import Event, EventBus, job_event
 from shoal.core.ids import new_job_ids, worker_id_of
 from shoal.core.model import (
+    WAITING_STATES,
     Job,
     JobError,
     JobId,
@@ -486,10 +487,12 @@ class QueueService:
         return jobs
 
     def _requeued(self, jobs: Sequence[Job], now: float) -> None:
+        waiting = [job for job in jobs if job.state in WAITING_STATES]
+        self._wake_claimers(waiting, now)
+        if any(job.state is JobState.SCHEDULED for job in waiting):
+            self._scheduled()  # taken ahead of its run_at, it waits for it again
         for job in jobs:
-            if job.state is JobState.QUEUED:
-                self.ready.notify(job.namespace, job.queue)
-            kind = "job.requeued" if job.state is JobState.QUEUED else f"job.{job.state.value}"
+            kind = "job.requeued" if job.state in WAITING_STATES else f"job.{job.state.value}"
             self._publish(kind, job, now)
 
     # --- workers ----------------------------------------------------------------------------

@@ -108,7 +108,18 @@ def release(job: Job, token: str, now: float) -> Job:
     check_lease(job, token)
     if job.cancel_requested:
         return _move(job, S.CANCELLED, **_unleased(finished_at=now))
-    return _move(job, S.QUEUED, **_unleased(attempt=max(job.attempt - 1, 0), run_at=now))
+    state, run_at = _waiting_again(job, now)
+    return _move(job, state, **_unleased(attempt=max(job.attempt - 1, 0), run_at=run_at))
+
+
+def _waiting_again(job: Job, now: float) -> tuple[S, float]:
+    """How a job taken back waits: queued from now, or, when a claim took it ahead of its
+    `run_at` (a lookahead), scheduled until then: any worker may take it next, including one
+    that asked for no lookahead.
+    """
+    if job.run_at > now:
+        return S.SCHEDULED, job.run_at
+    return S.QUEUED, now
 
 
 def hand_over(job: Job, token: str, worker_id: str) -> Job:
@@ -125,7 +136,8 @@ def lose_lease(job: Job, now: float, reason: str) -> Job:
         return _move(job, S.CANCELLED, **_unleased(finished_at=now))
     error = JobError(type=LEASE_LOST_ERROR, message=reason)
     if job.attempt < job.max_attempts:
-        return _move(job, S.QUEUED, **_unleased(error=error, run_at=now))
+        state, run_at = _waiting_again(job, now)
+        return _move(job, state, **_unleased(error=error, run_at=run_at))
     return _move(job, S.FAILED, **_unleased(error=error, finished_at=now))
 
 

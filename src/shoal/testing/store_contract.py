@@ -272,6 +272,21 @@ class StoreContract(ClaimAheadContract, ScheduleWritesContract):
         with pytest.raises(LeaseLost):
             await store.complete(lease(job), None, T0 + 2)
 
+    async def test_a_job_taken_ahead_of_its_run_at_waits_for_it_again_when_given_back(
+        self, store: Store
+    ) -> None:
+        # released, or its worker gone, it was queued from now: any worker ran it early
+        due = T0 + 0.5
+        await store.enqueue([make_job(state=S.SCHEDULED, run_at=due) for _ in range(2)], T0)
+        first, second = await claim(store, lookahead=1.0)
+        [released] = await store.release([lease(first)], T0 + 0.1)
+        [lost] = await store.release_worker("w1", T0 + 0.1, "gone")
+        assert lost.id == second.id
+        for job in (released, lost):
+            assert (job.state, job.run_at) == (S.SCHEDULED, due)
+        assert await claim(store, now=T0 + 0.2) == []
+        assert len(await claim(store, now=due)) == 2
+
     async def test_release_worker_requeues_or_fails_its_jobs(self, store: Store) -> None:
         await store.enqueue([make_job(max_attempts=1), make_job(max_attempts=2)], T0)
         jobs = await claim(store, worker_id="gone")
