@@ -113,3 +113,26 @@ async def test_a_refused_heartbeat_is_answered_and_the_next_ones_pair_up(tmp_pat
         finally:
             await session.close()
             await transport.close()
+
+
+async def test_a_refused_progress_report_is_not_the_answer_to_the_jobs_outcome(
+    tmp_path: Path,
+) -> None:
+    async with _listening(tmp_path) as (service, listener, _):
+        transport = GrpcTransport(f"grpc://{listener.address}")
+        await transport.open()
+        worker = WorkerInfo("w", "default", ("q",), connected_at=0.0, last_heartbeat=0.0)
+        session = await transport.connect_worker(worker, lambda job_id: None)
+        try:
+            await _enqueue(service, 1)
+            [job] = await session.claim(["q"], 1, 5.0)
+            lease = LeaseRef(job.id, job.lease_token or "")
+            await session.progress(lease, 2.0)  # refused: above 1
+            # the refusal named the job, and the completion sent after it raised with it
+            async with asyncio.timeout(5):
+                await session.complete(lease, b"42")
+            stored = await service.get("default", job.id)
+            assert (stored.state, stored.result) == (JobState.SUCCEEDED, b"42")
+        finally:
+            await session.close()
+            await transport.close()

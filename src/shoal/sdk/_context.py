@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar, Token
 from typing import Any, Protocol
 
-from shoal.core.errors import ShoalError
+from shoal.core.errors import InvalidArgument, ShoalError
 from shoal.sdk._errors import JobCancelled
 
 __all__ = ["JobContext", "current_job"]
@@ -94,8 +95,13 @@ class JobContext:
         self._on_heartbeat()
 
     def progress(self, value: float) -> None:
-        """Record progress, from 0 to 1; shown on the job."""
-        self._on_progress(min(max(float(value), 0.0), 1.0))
+        """Record progress, from 0 to 1 (clamped); shown on the job. `InvalidArgument` for
+        NaN, which no clamp turns into a number.
+        """
+        number = float(value)
+        if math.isnan(number):
+            raise InvalidArgument("progress", "must be a number from 0 to 1")
+        self._on_progress(min(max(number, 0.0), 1.0))
 
     def __repr__(self) -> str:
         return f"<JobContext {self.id} task={self.task} attempt={self.attempt}>"

@@ -176,7 +176,9 @@ class Session:
             try:
                 await self.service.set_progress(lease, progress.progress)
             except ShoalError as error:
-                self._send(Message(error=error_message(error, progress.job_id)))
+                # Not the job's id: a worker takes an error naming a job as the answer to
+                # that job's outcome, which a refused progress report is not.
+                self._send(Message(error=error_message(error)))
         elif kind == "release":
             jobs = await self.service.release(codec.leases_from_pb(message.release.leases))
             self._forget(lease.job_id for lease in message.release.leases)
