@@ -303,3 +303,24 @@ async def test_a_retry_delay_out_of_bounds_is_refused_and_changes_nothing(
         await memory_service.fail(lease(job), JobError("E", "m"), retry_delay=delay)
     assert raised.value.field == "retry_delay"
     assert (await memory_service.get(job.namespace, job.id)).state is S.RUNNING
+
+
+async def test_text_without_a_utf8_form_is_refused_before_the_store(
+    memory_service: QueueService,
+) -> None:
+    # a lone surrogate (JSON can carry one) reached the SQLite store as a raw UnicodeEncodeError
+    lone = "\ud800"
+    for request, field in [
+        (EnqueueRequest("t", idempotency_key=f"k{lone}"), "idempotency_key"),
+        (EnqueueRequest("t", content_type=f"text/{lone}"), "content_type"),
+        (EnqueueRequest("t", content_type=""), "content_type"),
+    ]:
+        with pytest.raises(InvalidArgument) as raised:
+            await memory_service.enqueue(request)
+        assert raised.value.field == field
+    await memory_service.enqueue(EnqueueRequest("t"))
+    [job] = await memory_service.claim(ClaimInput("w", ("default",)))
+    with pytest.raises(InvalidArgument) as refused:
+        await memory_service.fail(lease(job), JobError("E", f"bad {lone}"))
+    assert refused.value.field == "error.message"
+    assert (await memory_service.get(job.namespace, job.id)).state is S.RUNNING

@@ -44,6 +44,7 @@ from shoal.core.validation import (
     EnqueueRequest,
     Limits,
     check_enqueue,
+    check_job_error,
     check_lease_ttl,
     check_name,
     check_query,
@@ -454,6 +455,7 @@ class QueueService:
     async def fail(self, lease: LeaseRef, error: JobError, retry_delay: float | None = None) -> Job:
         """The attempt failed; the job retries per its policy (or after `retry_delay`)."""
         check_retry_delay(retry_delay)
+        check_job_error(error)
         now = self.clock.now()
         job = await self.store.fail(lease, error, now, retry_delay)
         kind = {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from shoal.core._records import fast_init
 from shoal.core.errors import InvalidArgument
-from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE, JobQuery, JobState
+from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE, JobError, JobQuery, JobState
 from shoal.core.retry import RetryPolicy
 
 __all__ = [
@@ -137,12 +137,35 @@ def check_enqueue(request: EnqueueRequest, limits: Limits) -> None:
     if request.timeout is not None:
         _check_number("timeout", request.timeout, positive=True)
     _check_number("dedupe_window", request.dedupe_window)
-    if request.idempotency_key is not None and not (0 < len(request.idempotency_key) <= 255):
-        raise InvalidArgument("idempotency_key", "must be 1 to 255 characters")
+    if request.idempotency_key is not None:
+        if not 0 < len(request.idempotency_key) <= 255:
+            raise InvalidArgument("idempotency_key", "must be 1 to 255 characters")
+        check_text("idempotency_key", request.idempotency_key)
+    if request.content_type != "application/json":
+        if not isinstance(request.content_type, str) or not 0 < len(request.content_type) <= 255:
+            raise InvalidArgument("content_type", "must be 1 to 255 characters")
+        check_text("content_type", request.content_type)
     if len(request.tags) > _MAX_TAGS:
         raise InvalidArgument("tags", f"at most {_MAX_TAGS} tags")
     for tag in request.tags:
         check_name("tags", tag)
+
+
+def check_text(field_name: str, value: str) -> None:
+    """Text a store keeps as UTF-8: a lone surrogate (what a JSON escape of one half of a
+    surrogate pair decodes to) has no encoding, and reached the store as a raw
+    `UnicodeEncodeError`.
+    """
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidArgument(field_name, "must be valid Unicode (no lone surrogates)") from None
+
+
+def check_job_error(error: JobError) -> None:
+    """The error a worker reports for a failed attempt."""
+    for field_name in ("type", "message", "traceback"):
+        check_text(f"error.{field_name}", getattr(error, field_name))
 
 
 def check_query(query: JobQuery, limits: Limits) -> None:

@@ -145,15 +145,27 @@ def _backoff_from_pb(message: model_pb2.Backoff) -> RetryPolicy:
     )
 
 
+def payload_from_pb(payload: bytes, content_type: str) -> tuple[bytes, str]:
+    """A payload and its content type from the wire: proto3 cannot tell an empty payload from
+    none, and none means JSON's `null` (a call without arguments); an empty payload of
+    another type stays empty.
+    """
+    content_type = content_type or "application/json"
+    if not payload and content_type == "application/json":
+        return b"null", content_type
+    return payload, content_type
+
+
 def enqueue_from_pb(message: jobs_pb2.EnqueueRequest) -> EnqueueRequest:
     """An enqueue request from the wire; unset options stay unset (the queue's policy)."""
     has = message.HasField
+    payload, content_type = payload_from_pb(message.payload, message.content_type)
     return EnqueueRequest(
         task=message.task,
-        payload=message.payload or b"null",
+        payload=payload,
         namespace=namespace(message.namespace),
         queue=message.queue or DEFAULT_QUEUE,
-        content_type=message.content_type or "application/json",
+        content_type=content_type,
         priority=message.priority,
         delay=message.delay if has("delay") else None,
         run_at=message.run_at if has("run_at") else None,

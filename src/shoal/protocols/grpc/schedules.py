@@ -24,6 +24,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 def _input(spec: schedules_pb2.ScheduleSpec) -> ScheduleInput:
     has = spec.HasField
     trigger = spec.WhichOneof("trigger")
+    payload, content_type = codec.payload_from_pb(spec.payload, spec.content_type)
     return ScheduleInput(
         task=spec.task,
         namespace=codec.namespace(spec.namespace),
@@ -33,8 +34,8 @@ def _input(spec: schedules_pb2.ScheduleSpec) -> ScheduleInput:
         cron=spec.cron if trigger == "cron" else None,
         timezone=spec.timezone or "UTC",
         at=spec.at if trigger == "at" else None,
-        payload=spec.payload or b"null",
-        content_type=spec.content_type or "application/json",
+        payload=payload,
+        content_type=content_type,
         priority=spec.priority,
         max_attempts=spec.max_attempts if has("max_attempts") else None,
         timeout=spec.timeout if has("timeout") else None,
