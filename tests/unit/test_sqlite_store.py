@@ -315,6 +315,28 @@ async def test_only_writes_of_known_few_rows_run_inline(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_another_connections_write_lock_holds_the_write_not_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "x.db", inline_writes=True)
+    await store.open()
+    other = sqlite3.connect(store.path, isolation_level=None)  # an admin's sqlite3 shell
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, other.execute, "ROLLBACK")
+        started = loop.time()
+        enqueue = asyncio.ensure_future(store.enqueue([make_job()], T0))
+        # inline, the write waited out SQLite's busy timeout on the loop: nothing else ran
+        await asyncio.sleep(0.05)
+        assert loop.time() - started < 0.2 and not enqueue.done()
+        [stored] = await enqueue  # the thread waited for the lock, then wrote
+        assert stored.created and loop.time() - started >= 0.3
+    finally:
+        other.close()
+        await store.close()
+
+
 async def test_a_claim_filtered_by_task_reads_a_bounded_prefix_on_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

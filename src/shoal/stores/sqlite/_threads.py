@@ -19,6 +19,7 @@ import math
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -66,10 +67,17 @@ class _Item:
 
 #: The most operations of one loop turn that may run inline (see `Writer._flush_pending`).
 INLINE_GROUP = 8
+#: How long the writer thread waits for another connection's write lock (a `sqlite3` shell,
+#: a backup) before it fails the group, as SQLite's busy timeout did.
+BUSY_WAIT = 5.0
 #: The most rows an inline group may touch: a claim by a worker with up to this many free
 #: slots, or an enqueue of this many jobs, holds the loop for ~1-2 ms at most, against the
 #: ~0.3 ms that the thread's two wake-ups add to every one of them (W3's claim to start).
 INLINE_ROWS = 64
+
+
+class _Busy(Exception):
+    """Another connection holds the write lock: an inline group goes to the thread."""
 
 
 class Writer:
@@ -79,6 +87,9 @@ class Writer:
         self, conn: sqlite3.Connection, max_group: int = 2000, *, inline: bool = False
     ) -> None:
         self._conn = conn
+        # The writer waits for a busy database itself (`_begin`): SQLite's own wait would
+        # hold the event loop for the whole timeout when a group runs inline.
+        conn.execute("PRAGMA busy_timeout = 0")
         self._max_group = max_group
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         #: Held while a group runs, by the thread or inline on the event loop.
@@ -145,8 +156,11 @@ class Writer:
             and self._queue.empty()
             and self._running.acquire(blocking=False)
         ):
+            outcomes: list[_Outcome] = []
             try:
-                outcomes = self._run_group(group)
+                outcomes = self._run_group(group, wait=False)
+            except _Busy:
+                pass  # another connection writes: the thread waits for it, not the loop
             except BaseException:
                 # A bug, not a database error (those fail their group only): fail the group
                 # rather than leave its callers waiting, as the thread does.
@@ -157,7 +171,8 @@ class Writer:
             finally:
                 self._running.release()
                 _resolve(outcomes)
-            return
+            if outcomes:
+                return
         for item in group:
             self._queue.put(item)
 
@@ -213,13 +228,13 @@ class Writer:
                 outcomes = self._run_group(group)
             self._settle(outcomes)
 
-    def _run_group(self, group: list[_Item]) -> list[_Outcome]:
+    def _run_group(self, group: list[_Item], *, wait: bool = True) -> list[_Outcome]:
         conn = self._conn
         outcomes: list[_Outcome] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(wait)
             if len(group) == 1 and group[0].merge is None:
-                outcomes.append(self._run_alone(group[0]))
+                outcomes.append(self._run_alone(group[0], wait))
             else:
                 start = 0
                 while start < len(group):
@@ -237,7 +252,7 @@ class Writer:
                         # SQLite rolled the whole transaction back (disk full, I/O error):
                         # nothing of this group so far is stored, so nobody may be told so.
                         outcomes = _all_failed(outcomes, "the transaction was rolled back")
-                        conn.execute("BEGIN IMMEDIATE")
+                        self._begin(wait)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             logger.exception("group commit failed", extra={"event": "store.commit_failed"})
@@ -249,6 +264,26 @@ class Writer:
         self.commits += 1
         self.operations += len(group)
         return outcomes
+
+    def _begin(self, wait: bool) -> None:
+        """BEGIN IMMEDIATE; while another connection writes, retry until `BUSY_WAIT` on the
+        thread, or raise `_Busy` at once (`wait=False`: inline on the event loop).
+        """
+        deadline = time.monotonic() + BUSY_WAIT
+        pause = 0.001
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                if not wait:
+                    raise _Busy from exc
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _run_merged(self, merge: Merge, items: list[_Item]) -> list[_Outcome]:
         conn = self._conn
@@ -269,14 +304,14 @@ class Writer:
             for item, result in zip(items, results, strict=True)
         ]
 
-    def _run_alone(self, item: _Item) -> _Outcome:
+    def _run_alone(self, item: _Item, wait: bool) -> _Outcome:
         assert item.op is not None
         try:
             return (item.future, item.op(self._conn), None)
         except Exception as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            self._conn.execute("BEGIN IMMEDIATE")  # so that the COMMIT has something to end
+            self._begin(wait)  # so that the COMMIT has something to end
             return (item.future, None, _wrap(exc))
 
     def _run_one(self, item: _Item) -> _Outcome:
