@@ -23,6 +23,8 @@ from tests.unit._scheduler_helpers import T0, T0_MS, make_rig
         ({"cron": "* * * * *", "timezone": "Nowhere/Town"}, "timezone"),
         ({"every_ms": 1000, "timezone": "Europe/Paris"}, "timezone"),  # was silently ignored
         ({"at": T0 + 60, "timezone": "Europe/Paris"}, "timezone"),
+        ({"at": T0 + 60, "start_at": T0 + 120}, "at"),  # accepted, and never fired
+        ({"at": T0 + 60, "end_at": T0 + 30}, "at"),
         ({"every_ms": 0}, "every_ms"),
         ({"every_ms": -1000}, "every_ms"),
         ({"every_ms": 5}, "every_ms"),

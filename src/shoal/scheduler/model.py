@@ -165,6 +165,10 @@ def _trigger(data: ScheduleInput, start_ms: int | None, now_ms: int) -> Trigger:
     return once_trigger(at_ms)
 
 
+def _within(at_ms: int, start_ms: int | None, end_ms: int | None) -> bool:
+    return (start_ms is None or at_ms >= start_ms) and (end_ms is None or at_ms <= end_ms)
+
+
 def build_schedule(data: ScheduleInput, schedule_id: str, now: float, limits: Limits) -> Schedule:
     """Validate `data` into a new `Schedule`; `InvalidArgument` names the first bad field."""
     check_name("id", schedule_id)
@@ -187,6 +191,8 @@ def build_schedule(data: ScheduleInput, schedule_id: str, now: float, limits: Li
     if start_ms is not None and end_ms is not None and end_ms < start_ms:
         raise InvalidArgument("end_at", "must not be before start_at")
     trigger = _trigger(data, start_ms, now_ms)
+    if isinstance(trigger, OnceTrigger) and not _within(trigger.at_ms, start_ms, end_ms):
+        raise InvalidArgument("at", "is outside start_at..end_at: the schedule would never fire")
     limit = data.catch_up_limit
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_CATCH_UP:
         raise InvalidArgument("catch_up_limit", f"must be between 1 and {_MAX_CATCH_UP}")
