@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from shoal.core.events import Event
 from shoal.core.model import (
     Job,
     JobError,
@@ -27,6 +28,7 @@ from shoal.core.model import (
 )
 
 __all__ = [
+    "BroadcastListener",
     "ClaimRequest",
     "DueResult",
     "Enqueued",
@@ -40,6 +42,8 @@ __all__ = [
 
 #: Called by a store that learns of ready jobs from elsewhere (another replica): (namespace, queue).
 ReadyListener = Callable[[str, str], None]
+#: Called by a store with an event another process broadcast (`Store.broadcast`).
+BroadcastListener = Callable[[Event], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,19 @@ class Store(Protocol):
 
     def set_ready_listener(self, listener: ReadyListener) -> None:
         """Register the callback for jobs made ready by another process (if `supports_notify`)."""
+        ...
+
+    def set_broadcast_listener(self, listener: BroadcastListener) -> None:
+        """Register the callback for the events other processes broadcast (if
+        `supports_notify`); never called with this process's own.
+        """
+        ...
+
+    async def broadcast(self, event: Event) -> None:
+        """Tell the other processes that share this store (server replicas) about `event`: a
+        kick or drain of a worker that may be connected to one of them, a schedule's change.
+        Nothing to do for a store that one process uses.
+        """
         ...
 
     # --- jobs -----------------------------------------------------------------------------

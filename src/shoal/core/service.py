@@ -160,7 +160,31 @@ class QueueService:
         self.events = events or EventBus()
         self.ready = ReadySignal()
         store.set_ready_listener(self.ready.notify)
+        store.set_broadcast_listener(self.events.publish)
         self._scheduled_listeners: list[Callable[[], None]] = []
+        self._broadcasts: set[asyncio.Task[None]] = set()
+
+    def publish_everywhere(self, event: Event) -> None:
+        """Publish `event` here and to the other processes that share the store (replicas):
+        a kick or drain reaches a worker connected to any of them, a schedule's change the
+        scheduler that leads. Sent in the background: the change it tells of is committed.
+        """
+        self.events.publish(event)
+        if self.store.supports_notify:
+            task = asyncio.ensure_future(self._broadcast(event))
+            self._broadcasts.add(task)
+            task.add_done_callback(self._broadcasts.discard)
+
+    async def _broadcast(self, event: Event) -> None:
+        try:
+            await self.store.broadcast(event)
+        except Exception:  # the others see the change later (leases, resyncs), not at once
+            logger.warning(
+                "could not tell the other replicas of %s",
+                event.kind,
+                exc_info=True,
+                extra={"event": "store.broadcast_failed", "kind": event.kind},
+            )
 
     def on_scheduled(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever a job starts waiting for its `run_at` (a delayed enqueue, a
@@ -537,8 +561,14 @@ class QueueService:
                 error.message,
                 extra={"event": "worker.resume_tidy_failed", "worker_id": previous},
             )
+        reason = f"resumed as {request.worker_id}"
+        # a replica that has not seen the lost stream end yet (a half-open connection) must
+        # not go on handing it jobs: the stream drains wherever it is still served
+        why = {"reason": reason}
+        self.publish_everywhere(
+            Event("worker.drain", request.namespace, now, worker_id=previous, data=why)
+        )
         if recorded or resumed.kept or resumed.released:
-            reason = f"resumed as {request.worker_id}"
             data = {"reason": reason, "released": str(len(resumed.released))}
             self.events.publish(
                 Event("worker.left", request.namespace, now, worker_id=previous, data=data)
@@ -587,14 +617,17 @@ class QueueService:
     async def kick_worker(self, namespace: str, worker_id: str) -> list[Job]:
         """Disconnect a worker: release its leases and tell its connection to close."""
         await self._find_worker(namespace, worker_id)
-        self.events.publish(Event("worker.kick", namespace, self.clock.now(), worker_id=worker_id))
+        self.publish_everywhere(
+            Event("worker.kick", namespace, self.clock.now(), worker_id=worker_id)
+        )
         return await self.worker_gone(worker_id, "kicked", namespace)
 
     async def drain_worker(self, namespace: str, worker_id: str) -> WorkerInfo:
         """Ask a worker to finish what it runs and take nothing more."""
         worker = replace(await self._find_worker(namespace, worker_id), state=WorkerState.DRAINING)
         await self.store.upsert_worker(worker)
-        self.events.publish(Event("worker.drain", namespace, self.clock.now(), worker_id=worker_id))
+        drain = Event("worker.drain", namespace, self.clock.now(), worker_id=worker_id)
+        self.publish_everywhere(drain)
         return worker
 
     async def _find_worker(self, namespace: str, worker_id: str) -> WorkerInfo:

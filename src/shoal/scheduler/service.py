@@ -237,7 +237,7 @@ class ScheduleService:
             schedule.id,
             extra={"event": kind, "schedule_id": schedule.id, "namespace": schedule.namespace},
         )
-        self.queue.events.publish(
+        self.queue.publish_everywhere(
             Event(
                 kind,
                 schedule.namespace,

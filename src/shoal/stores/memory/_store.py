@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from shoal.core import transitions
 from shoal.core.errors import Conflict, LeaseLost, NotFound, Unavailable
+from shoal.core.events import Event
 from shoal.core.ids import new_token
 from shoal.core.model import (
     ACTIVE_STATES,
@@ -23,6 +24,7 @@ from shoal.core.model import (
     WorkerInfo,
 )
 from shoal.core.ports import (
+    BroadcastListener,
     ClaimRequest,
     DueResult,
     Enqueued,
@@ -69,6 +71,12 @@ class MemoryStore(MemoryIdentity):
 
     def set_ready_listener(self, listener: ReadyListener) -> None:
         """Nothing else can make jobs ready in this store; the listener is never called."""
+
+    def set_broadcast_listener(self, listener: BroadcastListener) -> None:
+        """No other process shares this store; the listener is never called."""
+
+    async def broadcast(self, event: Event) -> None:
+        """No other process shares this store: nobody to tell."""
 
     def _check_open(self) -> None:
         if self._closed:

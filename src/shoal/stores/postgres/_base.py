@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -8,6 +9,7 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 
 from shoal.core.errors import StorageError, Unavailable
+from shoal.core.events import Event
 
 T = TypeVar("T")
 Conn: TypeAlias = asyncpg.Connection
@@ -16,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 #: The NOTIFY channel that says "jobs became ready in this queue".
 READY_CHANNEL = "shoal_ready"
+#: The NOTIFY channel of the events one replica tells the others (`Store.broadcast`).
+EVENTS_CHANNEL = "shoal_events"
 #: Errors after which the whole transaction is worth running again (nothing was changed).
 _RETRY = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 _ATTEMPTS = 5
@@ -26,6 +30,23 @@ DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 def ready_payload(origin: str, namespace: str, queue: str) -> str:
     """The NOTIFY payload for one queue; `origin` lets a store ignore its own notices."""
     return json.dumps([origin, namespace, queue], separators=(",", ":"))
+
+
+def event_payload(origin: str, event: Event) -> str:
+    """The NOTIFY payload of a broadcast event (a few hundred bytes: NOTIFY takes 8,000)."""
+    return json.dumps([origin, dataclasses.asdict(event)], separators=(",", ":"))
+
+
+def parse_event(payload: str) -> tuple[str, Event] | None:
+    """(origin, event) of a payload, or None for one shoal did not write."""
+    try:
+        origin, fields = json.loads(payload)
+        event = Event(**fields)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(origin, str) or not isinstance(event.kind, str):
+        return None
+    return origin, event
 
 
 def parse_ready(payload: str) -> tuple[str, str, str] | None:
@@ -103,6 +124,12 @@ class Base:
         if self._closed:
             return Unavailable("store is closed")
         return StorageError(f"PostgreSQL: {type(exc).__name__}: {exc}")
+
+    async def broadcast(self, event: Event) -> None:
+        """NOTIFY the other replicas of `event` (`Store.broadcast`)."""
+        await self._execute(
+            "SELECT pg_notify($1, $2)", EVENTS_CHANNEL, event_payload(self._origin, event)
+        )
 
     async def _notify_ready(self, conn: Conn, queues: Iterable[tuple[str, str]]) -> None:
         """Tell every listening process (at commit) that these queues have ready jobs."""

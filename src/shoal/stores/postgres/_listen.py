@@ -5,8 +5,15 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from shoal.core.ports import ReadyListener
-from shoal.stores.postgres._base import DRIVER_ERRORS, READY_CHANNEL, Conn, parse_ready
+from shoal.core.ports import BroadcastListener, ReadyListener
+from shoal.stores.postgres._base import (
+    DRIVER_ERRORS,
+    EVENTS_CHANNEL,
+    READY_CHANNEL,
+    Conn,
+    parse_event,
+    parse_ready,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -16,19 +23,24 @@ _RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 class ReadyChannel:
     """LISTENs on a connection of its own and calls the listener for every queue another
-    process announced (NOTIFY, sent at commit); reconnects when the connection drops.
+    process announced (NOTIFY, sent at commit), and the event listener for every event another
+    process broadcast; reconnects when the connection drops.
     """
 
     def __init__(self, connect: Callable[[], Awaitable[Conn]], origin: str) -> None:
         self._connect = connect
         self._origin = origin
         self._listener: ReadyListener | None = None
+        self._event_listener: BroadcastListener | None = None
         self._task: asyncio.Task[None] | None = None
         self._lost: asyncio.Event | None = None
         self._conn: Conn | None = None
 
     def set_listener(self, listener: ReadyListener) -> None:
         self._listener = listener
+
+    def set_event_listener(self, listener: BroadcastListener) -> None:
+        self._event_listener = listener
 
     async def start(self) -> None:
         """Listen now (so a NOTIFY sent after this returns is seen), then keep listening."""
@@ -57,6 +69,7 @@ class ReadyChannel:
         try:
             conn.add_termination_listener(lambda _conn: lost.set())
             await conn.add_listener(READY_CHANNEL, self._on_notify)
+            await conn.add_listener(EVENTS_CHANNEL, self._on_event)
         except BaseException:
             conn.terminate()
             raise
@@ -87,3 +100,11 @@ class ReadyChannel:
         origin, namespace, queue = parsed
         if origin != self._origin:  # our own service already woke its claimers
             self._listener(namespace, queue)
+
+    def _on_event(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        parsed = parse_event(payload)
+        if parsed is None or self._event_listener is None:
+            return
+        origin, event = parsed
+        if origin != self._origin:  # this process published its own already
+            self._event_listener(event)

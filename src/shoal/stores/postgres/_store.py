@@ -9,7 +9,7 @@ import asyncpg
 
 from shoal.core.errors import ConfigError, StorageError
 from shoal.core.ids import new_token
-from shoal.core.ports import ReadyListener
+from shoal.core.ports import BroadcastListener, ReadyListener
 from shoal.stores.postgres import _migrate
 from shoal.stores.postgres._base import DRIVER_ERRORS, Conn
 from shoal.stores.postgres._catalog import Catalog
@@ -128,6 +128,10 @@ class PostgresStore(JobLeases, JobSteering, Catalog, Identity):
     def set_ready_listener(self, listener: ReadyListener) -> None:
         """Call `listener(namespace, queue)` when another process makes jobs ready there."""
         self._channel.set_listener(listener)
+
+    def set_broadcast_listener(self, listener: BroadcastListener) -> None:
+        """Call `listener(event)` for each event another process broadcasts."""
+        self._channel.set_event_listener(listener)
 
     async def try_acquire_leader(self, name: str, holder: str, ttl: float, now: float) -> bool:
         self._live_pool()

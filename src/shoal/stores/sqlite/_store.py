@@ -12,6 +12,7 @@ from typing import TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from shoal.core.errors import ConfigError, Unavailable
+from shoal.core.events import Event
 from shoal.core.model import (
     Job,
     JobError,
@@ -23,6 +24,7 @@ from shoal.core.model import (
     WorkerInfo,
 )
 from shoal.core.ports import (
+    BroadcastListener,
     ClaimRequest,
     DueResult,
     Enqueued,
@@ -198,6 +200,12 @@ class SqliteStore(IdentityMixin):
 
     def set_ready_listener(self, listener: ReadyListener) -> None:
         """This process is the only one using the file: the listener is never called."""
+
+    def set_broadcast_listener(self, listener: BroadcastListener) -> None:
+        """This process is the only one using the file: the listener is never called."""
+
+    async def broadcast(self, event: Event) -> None:
+        """This process is the only one using the file: nobody to tell."""
 
     @property
     def group_stats(self) -> tuple[int, int]:

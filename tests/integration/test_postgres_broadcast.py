@@ -1,0 +1,101 @@
+"""Replicas on one PostgreSQL database tell each other what only a process's own event bus
+carried: a kick or drain of a worker connected to another replica, a schedule's change made on
+a replica that does not lead the scheduler (it waited for the leader's 30 s resync).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shoal.core.events import Event, Subscription
+from shoal.core.ids import new_worker_session
+from shoal.core.model import WorkerInfo
+from shoal.core.service import QueueService, ResumeInput
+from shoal.scheduler import ScheduleService
+from shoal.scheduler.model import ScheduleInput
+from shoal.stores.postgres import PostgresStore
+from shoal.stores.postgres.testing import temporary_database
+from tests.integration._postgres import postgres_url
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[tuple[QueueService, QueueService]]:
+    async with temporary_database(postgres_url()) as url:
+        first, second = PostgresStore(url), PostgresStore(url)
+        await first.open()
+        await second.open()
+        try:
+            yield QueueService(first), QueueService(second)
+        finally:
+            await first.close()
+            await second.close()
+
+
+async def _next(subscription: Subscription) -> Event:
+    event = await subscription.next(timeout=5)
+    assert event is not None, "no event within 5 s"
+    return event
+
+
+async def test_a_kick_and_a_drain_reach_the_replica_the_worker_is_connected_to(
+    replicas: tuple[QueueService, QueueService],
+) -> None:
+    here, there = replicas
+    await there.register_worker(WorkerInfo("w-1", "default", ("q",), 0.0, 0.0))
+    seen = there.events.subscribe(kinds=("worker.kick", "worker.drain"))
+    mine = here.events.subscribe(kinds=("worker.kick", "worker.drain"))
+    try:
+        await here.drain_worker("default", "w-1")
+        drained = await _next(seen)
+        assert (drained.kind, drained.worker_id, drained.namespace) == (
+            "worker.drain",
+            "w-1",
+            "default",
+        )
+        await here.kick_worker("default", "w-1")
+        kicked = await _next(seen)
+        assert (kicked.kind, kicked.worker_id) == ("worker.kick", "w-1")
+        # the replica that published them got each once: its own broadcasts do not come back
+        assert [(await _next(mine)).kind for _ in range(2)] == ["worker.drain", "worker.kick"]
+        assert await mine.next(timeout=0.3) is None
+    finally:
+        seen.close()
+        mine.close()
+
+
+async def test_a_schedule_changed_on_one_replica_is_announced_on_the_others(
+    replicas: tuple[QueueService, QueueService],
+) -> None:
+    here, there = replicas
+    seen = there.events.subscribe(kinds=("schedule.created", "schedule.paused"))
+    try:
+        schedules = ScheduleService(here)
+        created = await schedules.add(ScheduleInput("tick", id="fast", every_ms=250))
+        event = await _next(seen)
+        assert (event.kind, event.data["schedule_id"]) == ("schedule.created", created.id)
+        await schedules.pause("default", "fast")
+        assert (await _next(seen)).kind == "schedule.paused"
+    finally:
+        seen.close()
+
+
+async def test_a_resume_drains_the_lost_stream_on_whichever_replica_still_serves_it(
+    replicas: tuple[QueueService, QueueService],
+) -> None:
+    here, there = replicas
+    lost_id, secret = new_worker_session()
+    new_id, _ = new_worker_session()
+    await here.register_worker(WorkerInfo(lost_id, "default", ("q",), 0.0, 0.0))
+    await there.register_worker(WorkerInfo(new_id, "default", ("q",), 0.0, 0.0))
+    # `here` has not seen the lost stream end (a half-open connection): it went on feeding it
+    seen = here.events.subscribe(kinds=("worker.drain",))
+    try:
+        await there.resume_worker(ResumeInput(new_id, secret, (), "default"))
+        drained = await _next(seen)
+        assert (drained.worker_id, drained.namespace) == (lost_id, "default")
+    finally:
+        seen.close()
