@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +181,42 @@ async def test_inline_writes_run_lone_small_groups_on_the_loop(tmp_path: Path) -
             *(writer.submit(op, rows=1) for _ in range(INLINE_GROUP + 1))
         )
         assert loop_thread not in threads and writer.commits - commits < len(threads)
+    finally:
+        await writer.stop()
+
+
+class _SlowTakingQueue(queue.SimpleQueue):  # type: ignore[type-arg]
+    """The writer thread's queue, with the thread preempted just after it took an item (off
+    the queue, not yet holding the lock that runs a group).
+    """
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        item = super().get(block, timeout)
+        if item is not None:
+            time.sleep(0.2)
+        return item
+
+
+async def test_an_inline_group_never_commits_before_one_handed_to_the_thread(
+    tmp_path: Path,
+) -> None:
+    conn = connect(tmp_path / "x.db", "NORMAL")
+    conn.execute("CREATE TABLE t (name TEXT)")
+    writer = Writer(conn, inline=True)
+    writer._queue = _SlowTakingQueue()
+    writer.start()
+
+    def insert(name: str) -> Callable[[sqlite3.Connection], None]:
+        return lambda conn: conn.execute("INSERT INTO t VALUES (?)", (name,)) and None
+
+    try:
+        first = writer.submit(insert("first"), rows=None)  # a sweep: the thread takes it
+        await asyncio.sleep(0.05)
+        # the queue was empty and the lock free: this later write ran inline, and first
+        await writer.submit(insert("second"), rows=1)
+        await first
+        order = [name for (name,) in conn.execute("SELECT name FROM t ORDER BY rowid")]
+        assert order == ["first", "second"]
     finally:
         await writer.stop()
 

@@ -97,6 +97,11 @@ class Writer:
         self._inline = inline
         self._home: asyncio.AbstractEventLoop | None = None
         self._pending: list[_Item] = []
+        #: Operations handed to the thread and not yet run. An inline group runs only when
+        #: there are none: the thread may have taken some off its queue (which is then empty)
+        #: without holding `_running` yet, and an inline group must not commit before them.
+        self._handed = 0
+        self._handed_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="shoal-sqlite-writer", daemon=True)
         self._stopping = False
         #: Transactions committed and operations run: their ratio is the group size.
@@ -136,7 +141,7 @@ class Writer:
 
     def _put(self, item: _Item) -> None:
         if self._home is None or item.future.get_loop() is not self._home:
-            self._queue.put(item)
+            self._hand([item])
             return
         if not self._pending:
             self._home.call_soon(self._flush_pending)
@@ -153,7 +158,7 @@ class Writer:
         if (
             len(group) <= INLINE_GROUP
             and _rows_touched(group) <= INLINE_ROWS
-            and self._queue.empty()
+            and not self._handed
             and self._running.acquire(blocking=False)
         ):
             outcomes: list[_Outcome] = []
@@ -173,15 +178,20 @@ class Writer:
                 _resolve(outcomes)
             if outcomes:
                 return
-        for item in group:
+        self._hand(group)
+
+    def _hand(self, items: list[_Item]) -> None:
+        """Queue operations for the thread, counted until it has run them."""
+        with self._handed_lock:
+            self._handed += len(items)
+        for item in items:
             self._queue.put(item)
 
     async def stop(self) -> None:
         """Run what is queued, then end the thread and close the connection."""
         if not self._stopping:
             self._stopping = True
-            for item in self._pending:
-                self._queue.put(item)
+            self._hand(self._pending)
             self._pending = []
             self._queue.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
@@ -226,6 +236,8 @@ class Writer:
                 group.append(item)
             with self._running:
                 outcomes = self._run_group(group)
+                with self._handed_lock:
+                    self._handed -= len(group)
             self._settle(outcomes)
 
     def _run_group(self, group: list[_Item], *, wait: bool = True) -> list[_Outcome]:
