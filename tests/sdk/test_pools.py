@@ -69,6 +69,25 @@ async def test_timeout_stops_the_attempt(app: App, pool: Pool) -> None:
     assert handle.job.attempt == 2  # a timeout is retried like any failure
 
 
+def _sum(a: int, b: int) -> int:
+    return a + b
+
+
+async def test_a_thread_left_running_after_its_timeout_delays_the_next_call_not_its_clock(
+    app: App,
+) -> None:
+    # the abandoned thread keeps its pool thread: the next call waited for one while its own
+    # timeout ran, and failed with Timeout before it started (then ran anyway, later)
+    hog = app.task(name="hog", timeout=0.2, retries=0)(tasks.ignore_cancel)
+    quick = app.task(name="quick", timeout=1.0, retries=0)(_sum)
+    hogging = await hog.aenqueue(1.5)
+    after = await quick.aenqueue(1, 2)
+    await Worker(app, concurrency=1, pool="thread").run_until_idle(timeout=60)
+    with pytest.raises(TaskFailed, match="did not finish"):
+        await hogging.aresult(timeout=1)
+    assert await after.aresult(timeout=5) == 3
+
+
 @pytest.mark.parametrize("pool", POOLS)
 async def test_graceful_shutdown_gives_unfinished_jobs_back(app: App, pool: Pool) -> None:
     spin = app.task(name="spin")(tasks.wait_until_cancelled)

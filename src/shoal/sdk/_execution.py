@@ -9,12 +9,14 @@ must end now); a process is told the same way, then terminated after a grace per
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import pickle
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from shoal.core.model import JobError
@@ -63,7 +65,24 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _run_sync(context: JobContext, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+class _NotStarted(Exception):
+    """The call was stopped while it waited for a pool thread: it never started."""
+
+
+def _run_sync(
+    context: JobContext,
+    fn: Callable[..., Any],
+    args: Any,
+    kwargs: Any,
+    flag: Any,
+    started: Callable[[], object],
+) -> Any:
+    # A pool thread may still run a call abandoned after its timeout: the next call waits
+    # for one, and neither its timeout nor a stop meanwhile may let it start late.
+    if flag.is_set():
+        raise _NotStarted
+    with contextlib.suppress(RuntimeError):  # the loop is gone (shutdown): no clock to start
+        started()
     set_current(context)
     return fn(*args, **kwargs)
 
@@ -84,6 +103,10 @@ class Execution:
         #: The task running an async call in place while it runs (a stop cancels it).
         self._inline: asyncio.Task[Any] | None = None
         self._cancelled_inline = False
+        #: The timeout's timer: set when the call starts (a thread call: when a pool thread
+        #: takes it up, not when it is queued for one); None once the execution is over.
+        self._timer: asyncio.TimerHandle | None = None
+        self._over = False
 
     def stop(self, reason: StopReason) -> None:
         """Ask the call to end now. The first reason wins, except that a cancelled thread
@@ -127,8 +150,18 @@ class Execution:
                 call.fn,
                 call.args,
                 call.kwargs,
+                self._flag,
+                partial(loop.call_soon_threadsafe, self._start_clock),
             )
+            return await self._supervise(future)
+        self._start_clock()  # a process: its start counts
         return await self._supervise(future)
+
+    def _start_clock(self) -> None:
+        timeout = self._call.timeout
+        if timeout is not None and self._timer is None and not self._over:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(timeout, self.stop, "timeout")
 
     async def _run_inline(self) -> Outcome:
         # An async call runs in the caller's task rather than in a task of its own: no task,
@@ -173,8 +206,6 @@ class Execution:
 
     async def _supervise(self, future: asyncio.Future[Any]) -> Outcome:
         loop = asyncio.get_running_loop()
-        timeout = self._call.timeout
-        timer = loop.call_later(timeout, self.stop, "timeout") if timeout is not None else None
         future.add_done_callback(self._signal)
         acted: StopReason | None = None  # the stop last enforced
         try:
@@ -201,8 +232,9 @@ class Execution:
             raise
         finally:
             self._wake = None
-            if timer is not None:
-                timer.cancel()
+            self._over = True
+            if self._timer is not None:
+                self._timer.cancel()
 
     async def _enforce_stop(self, future: asyncio.Future[Any]) -> None:
         if self._call.pool == "process":
