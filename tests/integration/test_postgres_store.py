@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -16,6 +17,8 @@ from shoal.core.ports import ClaimRequest
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.stores.postgres import PostgresOptions, PostgresStore, migrate
+from shoal.stores.postgres import _listen as listen_module
+from shoal.stores.postgres._base import READY_CHANNEL
 from shoal.stores.postgres._jobs import _CLAIM, SCHEDULED_SCAN
 from shoal.stores.postgres._migrate import available
 from shoal.stores.postgres.testing import database_url, temporary_database
@@ -87,6 +90,40 @@ async def test_listening_resumes_after_the_connection_is_killed(
         await admin.close()
     await producer.enqueue([make_job(queue="after")], T0)
     assert await asyncio.wait_for(heard.get(), 5) == ("default", "after")
+
+
+async def test_a_listen_connection_that_went_silent_is_replaced(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listen_module, "_PING_EVERY", 0.2)
+    monkeypatch.setattr(listen_module, "_PING_TIMEOUT", 0.2)
+    producer, consumer = PostgresStore(database), PostgresStore(database)
+    await producer.open()
+    await consumer.open()
+    try:
+        heard: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        consumer.set_ready_listener(lambda ns, q: heard.put_nowait((ns, q)))
+        silent = consumer._channel._conn
+        assert silent is not None
+
+        answer = asyncpg.Connection.fetchval
+
+        async def fetchval(conn: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
+            if conn is silent:
+                await asyncio.sleep(3600)
+            return await answer(conn, *args, **kwargs)
+
+        # a connection a NAT forgot: no error, no end, no notices; nothing noticed it
+        monkeypatch.setattr(asyncpg.Connection, "fetchval", fetchval)
+        await silent.remove_listener(READY_CHANNEL, consumer._channel._on_notify)
+        async with asyncio.timeout(10):
+            while consumer._channel._conn is silent:
+                await asyncio.sleep(0.05)
+        await producer.enqueue([make_job(queue="after")], T0)
+        assert await asyncio.wait_for(heard.get(), 5) == ("default", "after")
+    finally:
+        await producer.close()
+        await consumer.close()
 
 
 async def test_a_waiting_claimer_wakes_on_an_enqueue_from_another_process(

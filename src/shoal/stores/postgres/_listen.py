@@ -19,6 +19,11 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between attempts to get the listening connection back.
 _RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
+#: An idle LISTEN connection is asked to answer this often, and given this long: one that
+#: died without a word (a NAT or firewall forgot it) is noticed and replaced, where it
+#: would have stayed quiet for ever and no wake-up of another replica would have come.
+_PING_EVERY = 30.0
+_PING_TIMEOUT = 10.0
 
 
 class ReadyChannel:
@@ -77,7 +82,7 @@ class ReadyChannel:
 
     async def _supervise(self, lost: asyncio.Event) -> None:
         while True:
-            await lost.wait()
+            await self._until_lost(lost)
             logger.warning(
                 "lost the LISTEN connection; reconnecting", extra={"event": "store.listen_lost"}
             )
@@ -92,6 +97,25 @@ class ReadyChannel:
                     logger.warning(
                         "LISTEN reconnect failed: %s", exc, extra={"event": "store.listen_retry"}
                     )
+
+    async def _until_lost(self, lost: asyncio.Event) -> None:
+        """Until the connection is lost: its end seen, or a ping left unanswered."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_PING_EVERY):
+                    await lost.wait()
+                    return
+            conn = self._conn
+            try:
+                if conn is None:
+                    raise ConnectionError("no LISTEN connection")
+                async with asyncio.timeout(_PING_TIMEOUT):
+                    await conn.fetchval("SELECT 1")
+            except (*DRIVER_ERRORS, TimeoutError, ConnectionError):
+                if conn is not None:
+                    conn.terminate()
+                lost.set()
+                return
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         parsed = parse_ready(payload)
