@@ -64,8 +64,9 @@ def store_from_url(url: str) -> Store:
 class LocalTransport:
     """A `QueueService`, its maintenance loop and a scheduler runner, in this process.
 
-    The runner is leader-elected through the store, so two apps on one SQLite file fire
-    each slot once.
+    The runner is leader-elected through the store, as in a server; a SQLite file, though,
+    serves one store at a time (its lock refuses a second, in any process), so one app (or
+    one server) uses it: other programs reach it through that server.
     """
 
     def __init__(self, store: Store | str = "memory://", settings: ServiceSettings | None = None):
