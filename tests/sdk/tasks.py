@@ -136,3 +136,14 @@ async def async_sleep(seconds: float) -> str:
 def process_pid() -> int:
     """Declared CPU-bound: runs in a task process whatever the worker's pool."""
     return os.getpid()
+
+
+@registry.task(name="big_result", retries=0)
+def big_result(size: int) -> str:
+    """A result of `size` characters: the payload limit keeps the size out of the arguments."""
+    return "x" * size
+
+
+@registry.task(name="big_error", retries=0)
+def big_error(size: int) -> None:
+    raise ValueError("x" * size)

@@ -11,6 +11,7 @@ from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE, JobQuery, JobStat
 from shoal.core.retry import RetryPolicy
 
 __all__ = [
+    "MAX_MESSAGE_BYTES",
     "EnqueueRequest",
     "Limits",
     "check_enqueue",
@@ -22,6 +23,10 @@ __all__ = [
 _MAX_NAME = 200
 _MAX_TAGS = 32
 _MAX_INT32 = 2**31 - 1
+
+#: The largest message a server takes or sends (its default `server.max_message_bytes`); the
+#: SDK's clients size their channels and their workers' outcomes to it.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from shoal.core.errors import LeaseLost, ShoalError
@@ -18,13 +18,13 @@ from shoal.core.model import Job, JobError, LeaseRef
 from shoal.sdk._context import CancelFlag, JobContext
 from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
 from shoal.sdk._procpool import ProcessPool
-from shoal.sdk._transport import LOOKAHEAD, WorkerSession
+from shoal.sdk._transport import LOOKAHEAD, MAX_ERROR_BYTES, WorkerSession
 
 if TYPE_CHECKING:
     from shoal.sdk._app import App
     from shoal.sdk._tasks import Task
 
-__all__ = ["Placement", "Running", "WorkerConfig", "execute", "prepare", "report"]
+__all__ = ["Placement", "Running", "WorkerConfig", "execute", "fit_error", "prepare", "report"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 _SPIN = 0.002
 #: A held job looks this often whether it was asked to stop.
 _STOP_CHECK = 0.01
+#: What replaces the middle of an error text cut to fit in a message.
+_CUT = "\n[... {} bytes cut: the error did not fit in one message ...]\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +168,9 @@ async def report(app: App, session: WorkerSession, running: Running, outcome: Ou
             message = f"did not finish within {job.timeout:g} seconds"
             await session.fail(lease, JobError("Timeout", message), None)
         elif outcome.error is not None:
-            await session.fail(lease, outcome.error, outcome.retry_delay)
+            room = None if session.max_outcome_bytes is None else MAX_ERROR_BYTES
+            error = fit_error(outcome.error, room)
+            await session.fail(lease, error, outcome.retry_delay)
         else:
             await _complete(app, session, running, outcome.value)
             logger.debug("job %s succeeded", job.id, extra={"event": "job.succeeded", **extra})
@@ -197,4 +201,39 @@ async def _complete(app: App, session: WorkerSession, running: Running, value: o
         error = JobError("InvalidArgument", f"task {job.task}: {exc.message}", retryable=False)
         await session.fail(running.lease, error, None)
         return
+    limit = session.max_outcome_bytes
+    if data is not None and limit is not None and len(data) > limit:
+        # sent, it would end the worker's stream, and every later session it was sent on
+        message = (
+            f"task {job.task}: the result is {len(data)} bytes encoded; the most a result may"
+            f" be is {limit} bytes (to fit, with its job, in the server's message limit)"
+        )
+        await session.fail(
+            running.lease, JobError("ResultTooLarge", message, retryable=False), None
+        )
+        return
     await session.complete(running.lease, data)
+
+
+def fit_error(error: JobError, limit: int | None) -> JobError:
+    """`error`, its texts cut to fit in `limit` bytes: a failure must reach the service even
+    when its message or traceback is huge. The message keeps up to a quarter of the room, the
+    traceback the rest; each keeps its beginning and its end (where the exception is).
+    """
+    if limit is None or 4 * (len(error.message) + len(error.traceback)) <= limit:
+        return error  # fits whatever the characters (at most 4 bytes each in UTF-8)
+    message = _cut(error.message, limit // 4)
+    room = limit - len(error.type.encode()) - len(message.encode())
+    return replace(error, message=message, traceback=_cut(error.traceback, room))
+
+
+def _cut(text: str, room: int) -> str:
+    """`text` in at most `room` bytes of UTF-8: its head and tail around a note of the cut."""
+    data = text.encode(errors="replace")
+    if len(data) <= room:
+        return text
+    keep = max(room - len(_CUT.format(len(data))), 0) // 2
+    note = _CUT.format(len(data) - 2 * keep)
+    head = data[:keep].decode(errors="ignore")
+    tail = data[len(data) - keep :].decode(errors="ignore")
+    return f"{head}{note}{tail}"
