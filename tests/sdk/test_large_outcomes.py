@@ -98,3 +98,12 @@ async def test_an_outcome_no_session_takes_is_dropped_after_a_few_sessions(
     await leftovers.settle(app, sessions[-1])
     assert leftovers.leases() == []
     assert "dropping the outcome of job j1" in caplog.text
+
+
+async def test_a_result_over_grpcs_default_receive_limit_reaches_the_client(
+    remote_app: App,
+) -> None:
+    size = 5 * 1024 * 1024  # over gRPC's 4 MiB default, within what a result may be
+    handle = await tasks.big_result.aenqueue(size)
+    async with Worker(remote_app):
+        assert len(await handle.aresult(timeout=20)) == size
