@@ -147,3 +147,16 @@ def big_result(size: int) -> str:
 @registry.task(name="big_error", retries=0)
 def big_error(size: int) -> None:
     raise ValueError("x" * size)
+
+
+@registry.task(name="retry_after", retries=2)
+def retry_after(delay: float) -> None:
+    raise Retry(delay=delay)
+
+
+@registry.task(name="retry_after_unchecked", retries=2)
+def retry_after_unchecked(delay: float) -> None:
+    """Sets the delay past Retry's check, for an outcome the service refuses."""
+    retry = Retry()
+    retry.delay = delay
+    raise retry

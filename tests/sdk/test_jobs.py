@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from shoal.core.errors import InvalidArgument
 from shoal.core.events import Event
 from shoal.core.validation import EnqueueRequest
 from shoal.sdk import (
@@ -20,6 +22,7 @@ from shoal.sdk import (
     JobHandle,
     JobState,
     ResultTimeout,
+    Retry,
     ShoalError,
     TaskFailed,
     Worker,
@@ -88,6 +91,30 @@ async def test_retry_request_and_non_retryable_error(app: App) -> None:
             await fatal.aresult(timeout=10)
     assert fatal.job.attempt == 1 and fatal.job.error is not None
     assert not fatal.job.error.retryable
+
+
+async def test_a_retry_delay_out_of_range_fails_the_job_naming_delay(app: App) -> None:
+    handle = await tasks.retry_after.aenqueue(-1.0)
+    async with Worker(app):
+        with pytest.raises(TaskFailed, match="delay: must be from 0 to") as caught:
+            await handle.aresult(timeout=10)
+    assert caught.value.type == "InvalidArgument" and handle.job.attempt == 1
+
+
+@pytest.mark.parametrize("delay", [-1.0, math.nan, math.inf, 2e9, True])
+def test_retry_refuses_a_delay_out_of_range(delay: float) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        Retry(delay=delay)
+    assert caught.value.field == "delay"
+
+
+async def test_an_outcome_the_service_refuses_fails_the_job(app: App) -> None:
+    handle = await tasks.retry_after_unchecked.aenqueue(-1.0)
+    async with Worker(app):
+        with pytest.raises(TaskFailed, match="refused the outcome: retry_delay") as caught:
+            await handle.aresult(timeout=10)
+        assert await (await tasks.add.aenqueue(1, 1)).aresult(timeout=10) == 2
+    assert caught.value.type == "InvalidArgument" and handle.job.attempt == 1
 
 
 async def test_delay_and_run_at(app: App) -> None:

@@ -13,7 +13,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from shoal.core.errors import LeaseLost, ShoalError
+from shoal.core.errors import InvalidArgument, LeaseLost, ShoalError
 from shoal.core.model import Job, JobError, LeaseRef
 from shoal.sdk._context import CancelFlag, JobContext
 from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
@@ -151,43 +151,59 @@ async def _hold_until(run_at: float, longest: float, running: Running) -> None:
 
 
 async def report(app: App, session: WorkerSession, running: Running, outcome: Outcome) -> None:
-    """Tell the service how the job ended; a lease lost meanwhile is logged, not raised."""
+    """Tell the service how the job ended; a lease lost meanwhile is logged, not raised. An
+    outcome the service refuses as invalid (a retry delay out of range) fails the job instead:
+    dropped, it would leave the job running until its lease expired.
+    """
     lease, job = running.lease, running.job
     extra = {"job_id": job.id, "queue": job.queue, "task": job.task, "attempt": job.attempt}
     try:
-        if outcome.stopped == "lost":
-            logger.warning(
-                "lost the lease of job %s", lease.job_id, extra={"event": "job.lost", **extra}
-            )
-        elif outcome.stopped == "shutdown":
-            await session.release([lease])
-        elif outcome.stopped == "cancelled":
-            error = JobError("Cancelled", "cancelled while running", retryable=False)
+        try:
+            await _send(app, session, running, outcome)
+        except InvalidArgument as exc:
+            message = f"task {job.task}: the service refused the outcome: {exc.message}"
+            error = JobError("InvalidArgument", message, retryable=False)
             await session.fail(lease, error, None)
-        elif outcome.stopped == "timeout":
-            message = f"did not finish within {job.timeout:g} seconds"
-            await session.fail(lease, JobError("Timeout", message), None)
-        elif outcome.error is not None:
-            room = None if session.max_outcome_bytes is None else MAX_ERROR_BYTES
-            error = fit_error(outcome.error, room)
-            await session.fail(lease, error, outcome.retry_delay)
-        else:
-            await _complete(app, session, running, outcome.value)
-            logger.debug("job %s succeeded", job.id, extra={"event": "job.succeeded", **extra})
-            return
-        if outcome.stopped != "lost":
-            kind = outcome.stopped or (outcome.error.type if outcome.error else "?")
-            logger.info(
-                "job %s ended: %s",
-                job.id,
-                kind,
-                extra={"event": "job.attempt_failed", "reason": kind, **extra},
-            )
+            outcome = Outcome(error=error)
+        _log_outcome(running, outcome, extra)
     except LeaseLost:
         logger.warning(
             "job %s: its lease was lost before the outcome was reported",
             lease.job_id,
             extra={"event": "job.lease_lost", **extra},
+        )
+
+
+async def _send(app: App, session: WorkerSession, running: Running, outcome: Outcome) -> None:
+    lease, job = running.lease, running.job
+    if outcome.stopped == "shutdown":
+        await session.release([lease])
+    elif outcome.stopped == "cancelled":
+        error = JobError("Cancelled", "cancelled while running", retryable=False)
+        await session.fail(lease, error, None)
+    elif outcome.stopped == "timeout":
+        message = f"did not finish within {job.timeout:g} seconds"
+        await session.fail(lease, JobError("Timeout", message), None)
+    elif outcome.error is not None:
+        room = None if session.max_outcome_bytes is None else MAX_ERROR_BYTES
+        await session.fail(lease, fit_error(outcome.error, room), outcome.retry_delay)
+    elif outcome.stopped is None:
+        await _complete(app, session, running, outcome.value)
+
+
+def _log_outcome(running: Running, outcome: Outcome, extra: dict[str, object]) -> None:
+    job = running.job
+    if outcome.stopped == "lost":
+        logger.warning("lost the lease of job %s", job.id, extra={"event": "job.lost", **extra})
+    elif outcome.stopped is None and outcome.error is None:
+        logger.debug("job %s succeeded", job.id, extra={"event": "job.succeeded", **extra})
+    else:
+        kind = outcome.stopped or (outcome.error.type if outcome.error else "?")
+        logger.info(
+            "job %s ended: %s",
+            job.id,
+            kind,
+            extra={"event": "job.attempt_failed", "reason": kind, **extra},
         )
 
 
