@@ -160,3 +160,20 @@ def retry_after_unchecked(delay: float) -> None:
     retry = Retry()
     retry.delay = delay
     raise retry
+
+
+class Unspeakable(Exception):
+    """An exception whose str() raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no words")
+
+
+@registry.task(name="unspeakable", retries=0)
+def unspeakable() -> None:
+    raise Unspeakable()
+
+
+@registry.task(name="unspeakable_async", retries=0)
+async def unspeakable_async() -> None:
+    raise Unspeakable()
