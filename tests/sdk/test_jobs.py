@@ -147,6 +147,19 @@ async def test_idempotency_key_returns_the_existing_job(app: App) -> None:
     assert await second.aresult(timeout=1) == 3
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("priority", 2**40), ("priority", 1.5), ("priority", True), ("timeout", "5")],
+)
+async def test_bad_option_types_raise_invalid_argument_in_every_mode(
+    app: App, field: str, value: object
+) -> None:
+    variant = tasks.add.options(**{field: value})  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument) as caught:
+        await variant.aenqueue(1, 2)
+    assert caught.value.field == field
+
+
 async def test_enqueue_many_in_one_call(app: App) -> None:
     handles = await tasks.add.aenqueue_many([(1, 1), tasks.add.call(2, 2), (3, 3)])
     mixed = await app.aenqueue_many([tasks.add.call(5, 5), tasks.label.call("x")])

@@ -127,7 +127,9 @@ def check_enqueue(request: EnqueueRequest, limits: Limits) -> None:
             "payload",
             f"is {len(request.payload)} bytes; the maximum is {limits.max_payload_bytes}",
         )
-    if not isinstance(request.priority, int) or abs(request.priority) > _MAX_INT32:
+    priority = request.priority
+    # a bool is an int to Python, and a mistake here (True would be priority 1)
+    if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) > _MAX_INT32:
         raise InvalidArgument("priority", "must be an integer within 32 bits")
     if request.delay is not None and request.run_at is not None:
         raise InvalidArgument("delay", "give either delay or run_at, not both")
