@@ -117,6 +117,18 @@ async def test_an_outcome_the_service_refuses_fails_the_job(app: App) -> None:
     assert caught.value.type == "InvalidArgument" and handle.job.attempt == 1
 
 
+async def test_options_change_retries_and_backoff(app: App) -> None:
+    again = await tasks.boom.options(retries=2, backoff=0.01).aenqueue("again")
+    once = await tasks.flaky.options(retries=0).aenqueue(2)
+    async with Worker(app):
+        for handle in (again, once):
+            with pytest.raises(TaskFailed):
+                await handle.aresult(timeout=10)
+    assert (again.job.attempt, again.job.max_attempts) == (3, 3)
+    assert again.job.backoff.startswith("fixed")
+    assert (once.job.attempt, once.job.max_attempts) == (1, 1)
+
+
 async def test_delay_and_run_at(app: App) -> None:
     delayed = await tasks.add.options(delay=0.3).aenqueue(1, 1)
     later = datetime.fromtimestamp(delayed.job.created_at + 0.3, UTC)
