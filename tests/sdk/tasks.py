@@ -136,3 +136,44 @@ async def async_sleep(seconds: float) -> str:
 def process_pid() -> int:
     """Declared CPU-bound: runs in a task process whatever the worker's pool."""
     return os.getpid()
+
+
+@registry.task(name="big_result", retries=0)
+def big_result(size: int) -> str:
+    """A result of `size` characters: the payload limit keeps the size out of the arguments."""
+    return "x" * size
+
+
+@registry.task(name="big_error", retries=0)
+def big_error(size: int) -> None:
+    raise ValueError("x" * size)
+
+
+@registry.task(name="retry_after", retries=2)
+def retry_after(delay: float) -> None:
+    raise Retry(delay=delay)
+
+
+@registry.task(name="retry_after_unchecked", retries=2)
+def retry_after_unchecked(delay: float) -> None:
+    """Sets the delay past Retry's check, for an outcome the service refuses."""
+    retry = Retry()
+    retry.delay = delay
+    raise retry
+
+
+class Unspeakable(Exception):
+    """An exception whose str() raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no words")
+
+
+@registry.task(name="unspeakable", retries=0)
+def unspeakable() -> None:
+    raise Unspeakable()
+
+
+@registry.task(name="unspeakable_async", retries=0)
+async def unspeakable_async() -> None:
+    raise Unspeakable()

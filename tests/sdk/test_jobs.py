@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from shoal.core.errors import InvalidArgument
 from shoal.core.events import Event
 from shoal.core.validation import EnqueueRequest
 from shoal.sdk import (
@@ -20,6 +22,7 @@ from shoal.sdk import (
     JobHandle,
     JobState,
     ResultTimeout,
+    Retry,
     ShoalError,
     TaskFailed,
     Worker,
@@ -90,6 +93,42 @@ async def test_retry_request_and_non_retryable_error(app: App) -> None:
     assert not fatal.job.error.retryable
 
 
+async def test_a_retry_delay_out_of_range_fails_the_job_naming_delay(app: App) -> None:
+    handle = await tasks.retry_after.aenqueue(-1.0)
+    async with Worker(app):
+        with pytest.raises(TaskFailed, match="delay: must be from 0 to") as caught:
+            await handle.aresult(timeout=10)
+    assert caught.value.type == "InvalidArgument" and handle.job.attempt == 1
+
+
+@pytest.mark.parametrize("delay", [-1.0, math.nan, math.inf, 2e9, True])
+def test_retry_refuses_a_delay_out_of_range(delay: float) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        Retry(delay=delay)
+    assert caught.value.field == "delay"
+
+
+async def test_an_outcome_the_service_refuses_fails_the_job(app: App) -> None:
+    handle = await tasks.retry_after_unchecked.aenqueue(-1.0)
+    async with Worker(app):
+        with pytest.raises(TaskFailed, match="refused the outcome: retry_delay") as caught:
+            await handle.aresult(timeout=10)
+        assert await (await tasks.add.aenqueue(1, 1)).aresult(timeout=10) == 2
+    assert caught.value.type == "InvalidArgument" and handle.job.attempt == 1
+
+
+async def test_options_change_retries_and_backoff(app: App) -> None:
+    again = await tasks.boom.options(retries=2, backoff=0.01).aenqueue("again")
+    once = await tasks.flaky.options(retries=0).aenqueue(2)
+    async with Worker(app):
+        for handle in (again, once):
+            with pytest.raises(TaskFailed):
+                await handle.aresult(timeout=10)
+    assert (again.job.attempt, again.job.max_attempts) == (3, 3)
+    assert again.job.backoff.startswith("fixed")
+    assert (once.job.attempt, once.job.max_attempts) == (1, 1)
+
+
 async def test_delay_and_run_at(app: App) -> None:
     delayed = await tasks.add.options(delay=0.3).aenqueue(1, 1)
     later = datetime.fromtimestamp(delayed.job.created_at + 0.3, UTC)
@@ -118,6 +157,19 @@ async def test_idempotency_key_returns_the_existing_job(app: App) -> None:
     assert first.created and not second.created and first.id == second.id
     await Worker(app).run_until_idle(timeout=20)
     assert await second.aresult(timeout=1) == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("priority", 2**40), ("priority", 1.5), ("priority", True), ("timeout", "5")],
+)
+async def test_bad_option_types_raise_invalid_argument_in_every_mode(
+    app: App, field: str, value: object
+) -> None:
+    variant = tasks.add.options(**{field: value})  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument) as caught:
+        await variant.aenqueue(1, 2)
+    assert caught.value.field == field
 
 
 async def test_enqueue_many_in_one_call(app: App) -> None:

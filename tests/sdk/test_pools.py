@@ -26,6 +26,35 @@ async def test_runs_sync_and_async_tasks(app: App, pool: Pool) -> None:
 
 
 @pytest.mark.parametrize("pool", POOLS)
+async def test_an_error_whose_str_raises_is_still_reported(app: App, pool: Pool) -> None:
+    handles = [await tasks.unspeakable.aenqueue(), await tasks.unspeakable_async.aenqueue()]
+    async with Worker(app, concurrency=2, pool=pool):
+        for handle in handles:
+            with pytest.raises(TaskFailed) as caught:
+                await handle.aresult(timeout=20)
+            assert caught.value.type == "Unspeakable"
+            assert caught.value.remote_message == "<str() of the Unspeakable raised>"
+            assert "raise Unspeakable()" in caught.value.traceback
+
+
+async def test_a_worker_that_fails_on_a_job_reports_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the worker")
+
+    monkeypatch.setattr("shoal.sdk._worker.execute", broken)
+    app = App("memory://", worker=None)
+    app.include(tasks.registry)
+    async with app:
+        handle = await tasks.add.aenqueue(1, 2)
+        async with Worker(app):
+            with pytest.raises(TaskFailed, match="a bug in the worker") as caught:
+                await handle.aresult(timeout=10)
+    assert caught.value.type == "WorkerError"
+
+
+@pytest.mark.parametrize("pool", POOLS)
 async def test_cancel_a_running_cooperative_job(app: App, pool: Pool) -> None:
     spin = app.task(name="spin")(tasks.wait_until_cancelled)
     handle = await spin.aenqueue(60.0)

@@ -33,6 +33,10 @@ def good_calls() -> None:
     data: bytes = fetch.enqueue("https://example.com").result(timeout=1)
     fetched: JobHandle[bytes] = fetch.enqueue("https://example.com")
     reveal_type(send_email.enqueue("a", "b").result())  # N: Revealed type is "bool"
+    reveal_type(app.handle("job-1"))  # N: Revealed type is "shoal.sdk._handle.JobHandle[Any]"
+    typed = app.handle("job-1", send_email)
+    reveal_type(typed)  # N: Revealed type is "shoal.sdk._handle.JobHandle[bool]"
+    send_email.options(retries=1, backoff=0.5).enqueue("a@example.com", "hi")
     print(handle, data, fetched)
 
 

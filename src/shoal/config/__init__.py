@@ -41,7 +41,7 @@ from shoal.config._schedules import SchedulesConfig, parse_schedules
 from shoal.core.errors import ConfigError, InvalidArgument
 from shoal.core.retry import RetryPolicy
 from shoal.core.service import MAX_LOOKAHEAD, QueuePolicy, ServiceSettings
-from shoal.core.validation import Limits
+from shoal.core.validation import MAX_MESSAGE_BYTES, Limits
 
 __all__ = [
     "STORE_SCHEMES",
@@ -101,7 +101,7 @@ class ServerConfig:
     #: Seconds workers get to finish their jobs when the server stops.
     grace_period: float = 10.0
     #: Largest gRPC message accepted or sent.
-    max_message_bytes: int = 8 * 1024 * 1024
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE, JobError, JobQuer
 from shoal.core.retry import RetryPolicy
 
 __all__ = [
+    "MAX_MESSAGE_BYTES",
     "EnqueueRequest",
     "Limits",
     "check_enqueue",
@@ -22,6 +23,10 @@ __all__ = [
 _MAX_NAME = 200
 _MAX_TAGS = 32
 _MAX_INT32 = 2**31 - 1
+
+#: The largest message a server takes or sends (its default `server.max_message_bytes`); the
+#: SDK's clients size their channels and their workers' outcomes to it.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +127,9 @@ def check_enqueue(request: EnqueueRequest, limits: Limits) -> None:
             "payload",
             f"is {len(request.payload)} bytes; the maximum is {limits.max_payload_bytes}",
         )
-    if not isinstance(request.priority, int) or abs(request.priority) > _MAX_INT32:
+    priority = request.priority
+    # a bool is an int to Python, and a mistake here (True would be priority 1)
+    if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) > _MAX_INT32:
         raise InvalidArgument("priority", "must be an integer within 32 bits")
     if request.delay is not None and request.run_at is not None:
         raise InvalidArgument("delay", "give either delay or run_at, not both")

@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar, Unpack, overload
 from urllib.parse import urlsplit
 
 from shoal.core.errors import ConfigError, Conflict, ShoalError
@@ -332,8 +332,16 @@ class App:
             for call, item in zip(calls, results, strict=True)
         ]
 
-    def handle(self, job_id: str, task: Task[Any, T] | None = None) -> JobHandle[T]:
-        """A handle on an existing job (call `refresh()` to load it)."""
+    @overload
+    def handle(self, job_id: str) -> JobHandle[Any]: ...
+
+    @overload
+    def handle(self, job_id: str, task: Task[Any, T]) -> JobHandle[T]: ...
+
+    def handle(self, job_id: str, task: Task[Any, T] | None = None) -> JobHandle[Any]:
+        """A handle on an existing job (call `refresh()` to load it); its result is typed as
+        `task` returns, or `Any` without a task.
+        """
         return JobHandle(self, job_id, task)
 
     # --- observing --------------------------------------------------------------------------

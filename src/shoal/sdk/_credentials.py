@@ -18,9 +18,17 @@ import grpc
 import grpc.aio
 
 from shoal.core.errors import ConfigError
+from shoal.core.validation import MAX_MESSAGE_BYTES
 from shoal.sdk._transport import GRPC_SCHEMES, NATIVE_SCHEMES, REMOTE_SCHEMES
 
 __all__ = ["GRPC_SCHEMES", "Credentials", "open_channel", "parse_grpc_url"]
+
+#: gRPC's own limits are 4 MiB received, unbounded sent: a client must take what a server sends
+#: (a job with a large result, a batch of assignments), up to the server's message limit.
+_MESSAGE_SIZES = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+)
 
 #: Where `Credentials.from_env` reads: the token itself, and paths of PEM files.
 TOKEN_ENV, CA_ENV, CERT_ENV, KEY_ENV = "SHOAL_TOKEN", "SHOAL_CA", "SHOAL_CERT", "SHOAL_KEY"
@@ -98,13 +106,13 @@ def open_channel(url: str, credentials: Credentials | None = None) -> grpc.aio.C
     if scheme == "grpc":
         if credentials.cert or credentials.key:
             raise ConfigError(f"{url!r}: a client certificate needs TLS; use grpcs://")
-        return grpc.aio.insecure_channel(target, interceptors=interceptors)
+        return grpc.aio.insecure_channel(target, _MESSAGE_SIZES, interceptors=interceptors)
     tls = grpc.ssl_channel_credentials(
         root_certificates=credentials.ca,
         private_key=credentials.key,
         certificate_chain=credentials.cert,
     )
-    return grpc.aio.secure_channel(target, tls, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, tls, _MESSAGE_SIZES, interceptors=interceptors)
 
 
 def _native_channel(

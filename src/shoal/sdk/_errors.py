@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-from shoal.core.errors import ShoalError
+from shoal.core.errors import InvalidArgument, ShoalError
 from shoal.core.model import JobError
+from shoal.core.validation import MAX_RETRY_DELAY
 
 __all__ = ["JobCancelled", "NonRetryable", "ResultTimeout", "Retry", "TaskFailed"]
 
@@ -49,14 +50,26 @@ class ResultTimeout(ShoalError, TimeoutError):
 class Retry(ShoalError):
     """Raised by a task to ask for another attempt, after `delay` seconds if given.
 
-    The attempt counts; when the job has no attempts left it fails.
+    The attempt counts; when the job has no attempts left it fails. `delay` is from 0 to 1e9
+    seconds (`InvalidArgument` otherwise: the service would refuse it).
     """
 
     code = "retry"
 
     def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:
+        if delay is not None and not _is_retry_delay(delay):
+            raise InvalidArgument("delay", f"must be from 0 to {MAX_RETRY_DELAY:g} seconds")
         self.delay = delay
         super().__init__(reason)
+
+
+def _is_retry_delay(delay: object) -> bool:
+    # not a bool (an int to Python, a mistake here); NaN fails the comparisons
+    return (
+        isinstance(delay, int | float)
+        and not isinstance(delay, bool)
+        and 0 <= delay <= MAX_RETRY_DELAY
+    )
 
 
 class NonRetryable(ShoalError):

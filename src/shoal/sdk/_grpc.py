@@ -26,7 +26,7 @@ from shoal.core.events import Event
 from shoal.core.model import Job, JobError, LeaseRef, QueueStats, WorkerInfo
 from shoal.core.ports import Enqueued, HeartbeatResult
 from shoal.core.schedules import ScheduleApi
-from shoal.core.validation import EnqueueRequest
+from shoal.core.validation import MAX_MESSAGE_BYTES, EnqueueRequest, Limits
 from shoal.protocols.grpc.gen.shoal.v1 import (
     events_pb2,
     events_pb2_grpc,
@@ -40,7 +40,13 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 from shoal.sdk import _grpc_codec as codec
 from shoal.sdk._credentials import Credentials, open_channel, parse_grpc_url
 from shoal.sdk._grpc_enqueue import EnqueueStream
-from shoal.sdk._transport import LOOKAHEAD, MAX_PREFETCH, CancelListener, LostSession
+from shoal.sdk._transport import (
+    LOOKAHEAD,
+    MAX_ERROR_BYTES,
+    MAX_PREFETCH,
+    CancelListener,
+    LostSession,
+)
 
 __all__ = ["GrpcSession", "GrpcTransport"]
 
@@ -53,6 +59,12 @@ _CONNECT_TIMEOUT = 10.0
 _CLOSE_WAIT = 1.0
 #: ...and until no assignment came for this long.
 _QUIET = 0.05
+#: Room kept in a message for what travels with a result or an error (ids, token, framing):
+#: a message over the server's limit ends the whole worker stream.
+_ENVELOPE = 64 * 1024
+#: The largest result a server can take and send back in its job (with the job's payload and
+#: last error).
+_MAX_RESULT_BYTES = MAX_MESSAGE_BYTES - Limits().max_payload_bytes - MAX_ERROR_BYTES - _ENVELOPE
 #: The most jobs a worker holds beyond its free slots (see `GrpcSession`).
 
 
@@ -183,6 +195,8 @@ class GrpcSession:
         self._worker = worker
         self._on_cancel = on_cancel
         self.heartbeat_interval = 2.0
+        #: The server's message limit, less what travels with the result in a job.
+        self.max_outcome_bytes: int | None = _MAX_RESULT_BYTES
         self.worker_id = ""
         self.session_secret = ""
         #: Jobs assigned and not yet taken (the prefetch).
@@ -418,15 +432,16 @@ class GrpcSession:
 
     async def _flush(self) -> None:
         batch, self._batch = self._batch, []
-        completed = [item for item in batch if isinstance(item, workers_pb2.Completion)]
-        failed = [item for item in batch if isinstance(item, workers_pb2.Failure)]
-        try:
-            await self._send(outcomes=workers_pb2.Outcomes(completed=completed, failed=failed))
-        except ShoalError as error:
-            for item in batch:
-                future = self._outcomes.pop(item.job_id, None)
-                if future is not None and not future.done():
-                    future.set_exception(error)
+        for part in _within_limit(batch, MAX_MESSAGE_BYTES - _ENVELOPE):
+            completed = [item for item in part if isinstance(item, workers_pb2.Completion)]
+            failed = [item for item in part if isinstance(item, workers_pb2.Failure)]
+            try:
+                await self._send(outcomes=workers_pb2.Outcomes(completed=completed, failed=failed))
+            except ShoalError as error:
+                for item in part:
+                    future = self._outcomes.pop(item.job_id, None)
+                    if future is not None and not future.done():
+                        future.set_exception(error)
 
     async def complete(self, lease: LeaseRef, result: bytes | None) -> None:
         """Report success and wait for the server's ack."""
@@ -482,6 +497,24 @@ class GrpcSession:
                 return
             if not await self._wait_for_arrival(_QUIET):
                 return
+
+
+def _within_limit(
+    batch: list[workers_pb2.Completion | workers_pb2.Failure], limit: int
+) -> list[list[workers_pb2.Completion | workers_pb2.Failure]]:
+    """`batch` in order, in parts of at most `limit` bytes each (an item alone may exceed it):
+    a few large results finished together must not add up to one message the server refuses.
+    """
+    parts: list[list[workers_pb2.Completion | workers_pb2.Failure]] = [[]]
+    size = 0
+    for item in batch:
+        item_size = item.ByteSize()
+        if parts[-1] and size + item_size > limit:
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += item_size
+    return parts
 
 
 def _settle(future: asyncio.Future[T] | None, value: T) -> None:

@@ -13,7 +13,7 @@ import grpc.aio
 from shoal.core.errors import ShoalError, Unavailable, error_from_code
 from shoal.core.events import Event
 from shoal.core.model import Job, JobError, JobId, JobState, LeaseRef, QueueStats
-from shoal.core.validation import EnqueueRequest
+from shoal.core.validation import MAX_MESSAGE_BYTES, EnqueueRequest, Limits, check_enqueue
 from shoal.protocols.grpc.gen.shoal.v1 import (
     events_pb2,
     jobs_pb2,
@@ -49,10 +49,19 @@ def error_from_rpc(error: grpc.aio.AioRpcError) -> ShoalError:
     return ShoalError(f"{error.code().name}: {message}")
 
 
+#: The checks a client makes before encoding a request: its shape, as the service checks it
+#: (a bad type raised protobuf's ValueError or TypeError here, where local mode raised
+#: InvalidArgument). The size limits are the server's to enforce; these only keep the values
+#: within what the wire can carry.
+_SHAPE_ONLY = Limits(max_payload_bytes=MAX_MESSAGE_BYTES, max_attempts=2**31 - 1)
+
+
 def enqueue_to_pb(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
     """An enqueue request on the wire (fields at their wire default are left out: building
-    the message is per job of a bulk enqueue, and each keyword costs).
+    the message is per job of a bulk enqueue, and each keyword costs). `InvalidArgument`, as
+    the service would raise it, for a request it would refuse whatever its limits.
     """
+    check_enqueue(request, _SHAPE_ONLY)
     fields: dict[str, Any] = {
         "namespace": request.namespace,
         "queue": request.queue,

@@ -25,34 +25,56 @@ __all__ = ["Leftovers"]
 logger = logging.getLogger(__name__)
 
 
+#: Sessions an outcome is tried on before it is dropped: one that ends every session it is
+#: sent on must not keep the worker from ever running another job.
+MAX_SETTLES = 3
+
+
 class Leftovers:
     """Outcomes kept by job id until a session takes them (`settle`)."""
 
     def __init__(self) -> None:
-        self._outcomes: dict[str, tuple[Running, Outcome]] = {}
+        #: Each with the number of sessions that failed to take it.
+        self._outcomes: dict[str, tuple[Running, Outcome, int]] = {}
 
     def report_later(self, running: Running, outcome: Outcome) -> None:
         """The job ended but its outcome did not reach the service."""
         if outcome.stopped != "lost":  # nothing to report for a lease already gone
-            self._outcomes[running.job.id] = (running, outcome)
+            self._outcomes[running.job.id] = (running, outcome, 0)
 
     def leases(self) -> list[LeaseRef]:
         """The leases of the jobs whose outcomes wait here."""
-        return [running.lease for running, _ in self._outcomes.values()]
+        return [running.lease for running, _, _ in self._outcomes.values()]
 
     async def settle(self, app: App, session: WorkerSession) -> None:
         """Report the outcomes on `session`; one that fails for want of a session waits for
-        the next, as if it had come after this one.
+        the next, as if it had come after this one, unless `MAX_SETTLES` sessions failed to
+        take it: it is dropped then, and its job runs again once its lease expires.
         """
         outcomes, self._outcomes = self._outcomes, {}
-        for job_id, (running, outcome) in outcomes.items():
+        for job_id, (running, outcome, failures) in outcomes.items():
             try:
                 await report(app, session, running, outcome)
             except ShoalError as exc:
-                logger.warning(
-                    "could not report job %s on the new session: %s",
-                    job_id,
-                    exc.message,
-                    extra={"event": "worker.settle_failed", "job_id": job_id},
-                )
-                self._outcomes.setdefault(job_id, (running, outcome))
+                self._failed(job_id, running, outcome, failures + 1, exc)
+
+    def _failed(
+        self, job_id: str, running: Running, outcome: Outcome, failures: int, exc: ShoalError
+    ) -> None:
+        extra = {"job_id": job_id, "attempt": running.job.attempt, "settles": failures}
+        if failures >= MAX_SETTLES:
+            logger.error(
+                "dropping the outcome of job %s: %d sessions failed to take it (last: %s)",
+                job_id,
+                failures,
+                exc.message,
+                extra={"event": "worker.outcome_dropped", **extra},
+            )
+            return
+        logger.warning(
+            "could not report job %s on the new session: %s",
+            job_id,
+            exc.message,
+            extra={"event": "worker.settle_failed", **extra},
+        )
+        self._outcomes.setdefault(job_id, (running, outcome, failures))

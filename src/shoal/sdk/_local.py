@@ -168,6 +168,7 @@ class LocalSession:
         self._on_cancel = on_cancel
         self.session_secret = ""
         self.heartbeat_interval = service.settings.heartbeat_interval
+        self.max_outcome_bytes: int | None = None
         self.draining = False
         self._cancels = service.events.subscribe(
             lambda e: e.kind == "job.cancel_requested" and e.worker_id == worker.id

@@ -10,21 +10,21 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from shoal.core.errors import LeaseLost, ShoalError
+from shoal.core.errors import InvalidArgument, LeaseLost, ShoalError
 from shoal.core.model import Job, JobError, LeaseRef
 from shoal.sdk._context import CancelFlag, JobContext
 from shoal.sdk._execution import Call, Execution, Outcome, Pool, StopReason
 from shoal.sdk._procpool import ProcessPool
-from shoal.sdk._transport import LOOKAHEAD, WorkerSession
+from shoal.sdk._transport import LOOKAHEAD, MAX_ERROR_BYTES, WorkerSession
 
 if TYPE_CHECKING:
     from shoal.sdk._app import App
     from shoal.sdk._tasks import Task
 
-__all__ = ["Placement", "Running", "WorkerConfig", "execute", "prepare", "report"]
+__all__ = ["Placement", "Running", "WorkerConfig", "execute", "fit_error", "prepare", "report"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 _SPIN = 0.002
 #: A held job looks this often whether it was asked to stop.
 _STOP_CHECK = 0.01
+#: What replaces the middle of an error text cut to fit in a message.
+_CUT = "\n[... {} bytes cut: the error did not fit in one message ...]\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,41 +151,59 @@ async def _hold_until(run_at: float, longest: float, running: Running) -> None:
 
 
 async def report(app: App, session: WorkerSession, running: Running, outcome: Outcome) -> None:
-    """Tell the service how the job ended; a lease lost meanwhile is logged, not raised."""
+    """Tell the service how the job ended; a lease lost meanwhile is logged, not raised. An
+    outcome the service refuses as invalid (a retry delay out of range) fails the job instead:
+    dropped, it would leave the job running until its lease expired.
+    """
     lease, job = running.lease, running.job
     extra = {"job_id": job.id, "queue": job.queue, "task": job.task, "attempt": job.attempt}
     try:
-        if outcome.stopped == "lost":
-            logger.warning(
-                "lost the lease of job %s", lease.job_id, extra={"event": "job.lost", **extra}
-            )
-        elif outcome.stopped == "shutdown":
-            await session.release([lease])
-        elif outcome.stopped == "cancelled":
-            error = JobError("Cancelled", "cancelled while running", retryable=False)
+        try:
+            await _send(app, session, running, outcome)
+        except InvalidArgument as exc:
+            message = f"task {job.task}: the service refused the outcome: {exc.message}"
+            error = JobError("InvalidArgument", message, retryable=False)
             await session.fail(lease, error, None)
-        elif outcome.stopped == "timeout":
-            message = f"did not finish within {job.timeout:g} seconds"
-            await session.fail(lease, JobError("Timeout", message), None)
-        elif outcome.error is not None:
-            await session.fail(lease, outcome.error, outcome.retry_delay)
-        else:
-            await _complete(app, session, running, outcome.value)
-            logger.debug("job %s succeeded", job.id, extra={"event": "job.succeeded", **extra})
-            return
-        if outcome.stopped != "lost":
-            kind = outcome.stopped or (outcome.error.type if outcome.error else "?")
-            logger.info(
-                "job %s ended: %s",
-                job.id,
-                kind,
-                extra={"event": "job.attempt_failed", "reason": kind, **extra},
-            )
+            outcome = Outcome(error=error)
+        _log_outcome(running, outcome, extra)
     except LeaseLost:
         logger.warning(
             "job %s: its lease was lost before the outcome was reported",
             lease.job_id,
             extra={"event": "job.lease_lost", **extra},
+        )
+
+
+async def _send(app: App, session: WorkerSession, running: Running, outcome: Outcome) -> None:
+    lease, job = running.lease, running.job
+    if outcome.stopped == "shutdown":
+        await session.release([lease])
+    elif outcome.stopped == "cancelled":
+        error = JobError("Cancelled", "cancelled while running", retryable=False)
+        await session.fail(lease, error, None)
+    elif outcome.stopped == "timeout":
+        message = f"did not finish within {job.timeout:g} seconds"
+        await session.fail(lease, JobError("Timeout", message), None)
+    elif outcome.error is not None:
+        room = None if session.max_outcome_bytes is None else MAX_ERROR_BYTES
+        await session.fail(lease, fit_error(outcome.error, room), outcome.retry_delay)
+    elif outcome.stopped is None:
+        await _complete(app, session, running, outcome.value)
+
+
+def _log_outcome(running: Running, outcome: Outcome, extra: dict[str, object]) -> None:
+    job = running.job
+    if outcome.stopped == "lost":
+        logger.warning("lost the lease of job %s", job.id, extra={"event": "job.lost", **extra})
+    elif outcome.stopped is None and outcome.error is None:
+        logger.debug("job %s succeeded", job.id, extra={"event": "job.succeeded", **extra})
+    else:
+        kind = outcome.stopped or (outcome.error.type if outcome.error else "?")
+        logger.info(
+            "job %s ended: %s",
+            job.id,
+            kind,
+            extra={"event": "job.attempt_failed", "reason": kind, **extra},
         )
 
 
@@ -197,4 +217,39 @@ async def _complete(app: App, session: WorkerSession, running: Running, value: o
         error = JobError("InvalidArgument", f"task {job.task}: {exc.message}", retryable=False)
         await session.fail(running.lease, error, None)
         return
+    limit = session.max_outcome_bytes
+    if data is not None and limit is not None and len(data) > limit:
+        # sent, it would end the worker's stream, and every later session it was sent on
+        message = (
+            f"task {job.task}: the result is {len(data)} bytes encoded; the most a result may"
+            f" be is {limit} bytes (to fit, with its job, in the server's message limit)"
+        )
+        await session.fail(
+            running.lease, JobError("ResultTooLarge", message, retryable=False), None
+        )
+        return
     await session.complete(running.lease, data)
+
+
+def fit_error(error: JobError, limit: int | None) -> JobError:
+    """`error`, its texts cut to fit in `limit` bytes: a failure must reach the service even
+    when its message or traceback is huge. The message keeps up to a quarter of the room, the
+    traceback the rest; each keeps its beginning and its end (where the exception is).
+    """
+    if limit is None or 4 * (len(error.message) + len(error.traceback)) <= limit:
+        return error  # fits whatever the characters (at most 4 bytes each in UTF-8)
+    message = _cut(error.message, limit // 4)
+    room = limit - len(error.type.encode()) - len(message.encode())
+    return replace(error, message=message, traceback=_cut(error.traceback, room))
+
+
+def _cut(text: str, room: int) -> str:
+    """`text` in at most `room` bytes of UTF-8: its head and tail around a note of the cut."""
+    data = text.encode(errors="replace")
+    if len(data) <= room:
+        return text
+    keep = max(room - len(_CUT.format(len(data))), 0) // 2
+    note = _CUT.format(len(data) - 2 * keep)
+    head = data[:keep].decode(errors="ignore")
+    tail = data[len(data) - keep :].decode(errors="ignore")
+    return f"{head}{note}{tail}"

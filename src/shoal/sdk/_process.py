@@ -18,17 +18,33 @@ from shoal.core.model import JobError
 from shoal.sdk._context import Flag, JobContext, set_current
 from shoal.sdk._errors import NonRetryable, Retry
 
-__all__ = ["error_of", "import_path", "serve_calls"]
+__all__ = ["error_of", "import_path", "serve_calls", "text_of"]
 
 
 def error_of(exc: BaseException) -> tuple[JobError, float | None]:
     """The job error a task's exception is recorded as, and the retry delay it asks for."""
     if isinstance(exc, Retry):
         return JobError("Retry", exc.message, "", retryable=True), exc.delay
-    text = "".join(traceback.format_exception(exc))
     retryable = not isinstance(exc, NonRetryable | InvalidArgument)
-    message = exc.message if isinstance(exc, ShoalError) else str(exc)
-    return JobError(type(exc).__name__, message, text, retryable=retryable), None
+    message = exc.message if isinstance(exc, ShoalError) else text_of(exc)
+    return JobError(type(exc).__name__, message, _traceback_of(exc), retryable=retryable), None
+
+
+def text_of(exc: BaseException) -> str:
+    """`str(exc)`, or a stand-in when that raises: a task's exception is user code, and an
+    error that cannot be described must still be reported.
+    """
+    try:
+        return str(exc)
+    except Exception:
+        return f"<str() of the {type(exc).__name__} raised>"
+
+
+def _traceback_of(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(exc))
+    except Exception:  # traceback survives a failing str(), not every broken exception
+        return f"<the traceback of the {type(exc).__name__} could not be formatted>"
 
 
 def import_path(fn: Any) -> tuple[str, str]:

@@ -70,6 +70,17 @@ def _timestamp(value: float | datetime | None) -> float | None:
     return value
 
 
+def _check_retries(retries: int | None) -> int | None:
+    if retries is not None and retries < 0:
+        raise InvalidArgument("retries", "must not be negative")
+    return retries
+
+
+def _retry_policy(backoff: RetryPolicy | float | None) -> RetryPolicy | None:
+    """A `backoff` option as a policy: seconds mean a fixed delay."""
+    return RetryPolicy.fixed(backoff) if isinstance(backoff, int | float) else backoff
+
+
 class TaskVariant(Generic[P, R]):
     """A task with some enqueue options changed (`task.options(...)`)."""
 
@@ -119,11 +130,17 @@ class TaskVariant(Generic[P, R]):
         idempotency_key: str | None = None,
         timeout: float | None = None,
         tags: Iterable[str] | None = None,
+        retries: int | None = None,
+        backoff: RetryPolicy | float | None = None,
     ) -> TaskVariant[P, R]:
-        """The same task with these options for the jobs it enqueues."""
+        """The same task with these options for the jobs it enqueues (`retries` and `backoff`
+        as for `@task`).
+        """
         changes: dict[str, Any] = {
             "queue": queue,
             "priority": priority,
+            "retries": _check_retries(retries),
+            "backoff": _retry_policy(backoff),
             "delay": _seconds(delay),
             "run_at": _timestamp(run_at),
             "idempotency_key": idempotency_key,
@@ -233,11 +250,12 @@ class TaskRegistry:
             pool: Where workers run it, whatever their own pool: `process` for CPU-bound
                 work, `thread` for blocking calls, `asyncio` for the loop's executor.
         """
-        if retries is not None and retries < 0:
-            raise InvalidArgument("retries", "must not be negative")
-        policy = RetryPolicy.fixed(backoff) if isinstance(backoff, int | float) else backoff
         options = TaskOptions(
-            queue=queue, priority=priority, retries=retries, backoff=policy, timeout=timeout
+            queue=queue,
+            priority=priority,
+            retries=_check_retries(retries),
+            backoff=_retry_policy(backoff),
+            timeout=timeout,
         )
 
         def decorate(function: Callable[..., Any]) -> Task[Any, Any]:

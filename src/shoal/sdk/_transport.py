@@ -20,6 +20,7 @@ from shoal.core.validation import EnqueueRequest
 __all__ = [
     "GRPC_SCHEMES",
     "LOOKAHEAD",
+    "MAX_ERROR_BYTES",
     "MAX_PREFETCH",
     "NATIVE_SCHEMES",
     "REMOTE_SCHEMES",
@@ -38,6 +39,9 @@ NATIVE_SCHEMES = ("shoal", "shoals")
 REMOTE_SCHEMES = GRPC_SCHEMES + NATIVE_SCHEMES
 #: The most jobs a worker may lease beyond its free slots (`Worker(prefetch=...)`).
 MAX_PREFETCH = 64
+#: The most bytes of error text a failure carries to a server (a longer one is cut in its
+#: middle): a job travels with its payload, its result and its last error in one message.
+MAX_ERROR_BYTES = 256 * 1024
 #: Seconds before its run_at a worker will take a scheduled job, to start it at its run_at on
 #: its own clock instead of a network hop after it. The service caps it at its own lookahead
 #: (`service.lookahead`, at most this much), so the server's setting is the one in force.
@@ -68,6 +72,9 @@ class WorkerSession(Protocol):
     session_secret: str
     #: Seconds between heartbeats that the service expects.
     heartbeat_interval: float
+    #: The most bytes a result may take; None where nothing bounds it (local). A server ends a
+    #: worker stream that sends a message over its limit, and cannot send a job that large.
+    max_outcome_bytes: int | None
     #: True once the service asked the worker to finish what runs and leave this session
     #: (a server shutting down); the worker then opens a new session.
     draining: bool

@@ -20,10 +20,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
-from shoal.core.model import ACTIVE_STATES, Job, LeaseRef, WorkerInfo
+from shoal.core.model import ACTIVE_STATES, Job, JobError, LeaseRef, WorkerInfo
 from shoal.sdk._execution import Outcome, Pool, StopReason
 from shoal.sdk._leftovers import Leftovers
 from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
+from shoal.sdk._process import text_of
 from shoal.sdk._procpool import ProcessPool
 from shoal.sdk._transport import MAX_PREFETCH, LostSession, WorkerSession
 
@@ -374,23 +375,46 @@ class Worker:
                     self._beat_soon,
                     partial(self._progress_soon, running),
                 )
+            except Exception as exc:
+                outcome = _worker_error(job_id, "could not be run", exc)
             finally:
                 # The slot is free once the call has ended: reporting is not running, and a
                 # claim made now overlaps the server's commit of this outcome instead of
                 # waiting for its ack (the lease is still held, and renewed, until then).
                 self._executing -= 1
                 self._slot_freed.set()
-            await self._report(running, outcome)
-        except Exception:
-            logger.exception(
-                "job %s could not be run or reported",
-                job_id,
-                extra={"event": "worker.error", "job_id": job_id},
-            )
+            await self._report_or_fail(running, outcome)
         finally:
             if self._running.get(job_id) is running:
                 del self._running[job_id]
             self._slot_freed.set()
+
+    async def _report_or_fail(self, running: Running, outcome: Outcome) -> None:
+        """Report the outcome; if that fails unexpectedly (a bug, not a lost service), report a
+        failure instead, rather than leave the job running until its lease expires.
+        """
+        job_id = running.job.id
+        try:
+            await self._report(running, outcome)
+            return
+        except ShoalError as exc:
+            logger.warning(
+                "job %s: its outcome could not be reported: %s",
+                job_id,
+                exc.message,
+                extra={"event": "worker.error", "job_id": job_id},
+            )
+            return
+        except Exception as exc:
+            failure = _worker_error(job_id, "could not be reported", exc)
+        try:
+            await self._report(running, failure)
+        except Exception:
+            logger.exception(
+                "job %s: nor could its failure be reported",
+                job_id,
+                extra={"event": "worker.error", "job_id": job_id},
+            )
 
     async def _report(self, running: Running, outcome: Outcome) -> None:
         """Report on the live session; what a dead one could not take waits for the next."""
@@ -470,6 +494,13 @@ class Worker:
             running.execution.stop(reason)
         elif running.pending is None:
             running.pending = reason
+
+
+def _worker_error(job_id: str, what: str, exc: Exception) -> Outcome:
+    """The failure to report for a job the worker itself failed on (`exc`, logged here)."""
+    logger.exception("job %s %s", job_id, what, extra={"event": "worker.error", "job_id": job_id})
+    message = f"the worker failed: the job {what}: {type(exc).__name__}: {text_of(exc)}"
+    return Outcome(error=JobError("WorkerError", message))
 
 
 def _being_cancelled() -> bool:

@@ -22,6 +22,7 @@ from shoal.core.errors import Unavailable
 from shoal.core.identity import IdentityStore
 from shoal.core.schedules import ScheduleApi
 from shoal.core.service import QueueService
+from shoal.core.validation import MAX_MESSAGE_BYTES
 from shoal.protocols.grpc._auth import Authenticating, Callers
 from shoal.protocols.grpc._decoding import TolerantDecoding
 from shoal.protocols.grpc.admin import AdminServicer
@@ -81,7 +82,7 @@ class GrpcOptions:
     """How the gRPC listener behaves."""
 
     #: Largest message accepted or sent; a bigger one is refused with RESOURCE_EXHAUSTED.
-    max_message_bytes: int = 8 * 1024 * 1024
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     #: Serve grpc.reflection so that grpcurl can list and describe the services.
     reflection: bool = True
     #: A go-work member silent this long has left (go-work's HEARTBEAT_TIMEOUT).
