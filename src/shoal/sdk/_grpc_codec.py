@@ -49,19 +49,27 @@ def error_from_rpc(error: grpc.aio.AioRpcError) -> ShoalError:
     return ShoalError(f"{error.code().name}: {message}")
 
 
-#: The checks a client makes before encoding a request: its shape, as the service checks it
-#: (a bad type raised protobuf's ValueError or TypeError here, where local mode raised
+#: The checks a client makes of a request protobuf refused: its shape, as the service checks
+#: it (a bad type raised protobuf's ValueError or TypeError, where local mode raised
 #: InvalidArgument). The size limits are the server's to enforce; these only keep the values
 #: within what the wire can carry.
 _SHAPE_ONLY = Limits(max_payload_bytes=MAX_MESSAGE_BYTES, max_attempts=2**31 - 1)
 
 
 def enqueue_to_pb(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
-    """An enqueue request on the wire (fields at their wire default are left out: building
-    the message is per job of a bulk enqueue, and each keyword costs). `InvalidArgument`, as
-    the service would raise it, for a request it would refuse whatever its limits.
+    """An enqueue request on the wire. `InvalidArgument`, as the service would raise it, for
+    a value the wire cannot carry (checked only then: this runs per job of a bulk enqueue, and
+    a value the wire carries the server checks).
     """
-    check_enqueue(request, _SHAPE_ONLY)
+    try:
+        return _encode(request)
+    except (ValueError, TypeError):
+        check_enqueue(request, _SHAPE_ONLY)
+        raise
+
+
+def _encode(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
+    # fields at their wire default are left out: each keyword costs, per job of a bulk enqueue
     fields: dict[str, Any] = {
         "namespace": request.namespace,
         "queue": request.queue,
