@@ -106,3 +106,21 @@ async def test_concurrent_first_uses_share_one_start() -> None:
         assert first.id != second.id
     finally:
         await app.close()
+
+
+def test_an_app_whose_loop_closed_without_close_starts_again() -> None:
+    # the end of an asyncio.run (a test's loop) left the app bound to a closed loop: every
+    # later use, and shutdown() itself, raised "Event loop is closed"
+    app = App("memory://")
+
+    @app.task(name="add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    async def use() -> int:
+        return await (await add.aenqueue(1, 2)).aresult(timeout=10)
+
+    assert asyncio.run(use()) == 3
+    assert asyncio.run(use()) == 3
+    assert add.enqueue(2, 2).result(timeout=10) == 4
+    app.shutdown()

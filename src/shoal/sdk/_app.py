@@ -181,6 +181,7 @@ class App:
         concurrent first uses share one start.
         """
         loop = asyncio.get_running_loop()
+        self._forget_a_closed_home()
         if self._home is loop and self._transport is not None:
             return  # started, or far enough for its own in-process worker to connect
         if self._home is not None and self._home is not loop:
@@ -211,8 +212,25 @@ class App:
             await self._worker.start()
         logger.debug("app started", extra={"event": "app.started", "url": self.url})
 
+    def _forget_a_closed_home(self) -> None:
+        """The loop the app ran on has closed without `close()` (the end of an `asyncio.run`,
+        a test's loop): what ran there is gone with it, and the app starts again on the next
+        use, instead of failing every use (and `shutdown()`) with "Event loop is closed".
+        """
+        home = self._home
+        if home is None or not home.is_closed():
+            return
+        logger.warning(
+            "the app's event loop closed before app.close(); the app starts again on next use"
+            " (a memory:// app with a new, empty store)",
+            extra={"event": "app.loop_closed"},
+        )
+        self._transport, self._home, self._opening, self._worker = None, None, None, None
+        self._watchers.clear()
+
     async def close(self) -> None:
         """Stop the in-process worker, then disconnect."""
+        self._forget_a_closed_home()
         if self._home is None:
             return
         if asyncio.get_running_loop() is not self._home:
@@ -250,6 +268,7 @@ class App:
 
     def shutdown(self) -> None:
         """Blocking `close()`, and stop the private loop thread if the app started one."""
+        self._forget_a_closed_home()
         if self._home is not None:
             self.run_sync(self.close)
         if self._thread is not None:
@@ -260,6 +279,7 @@ class App:
 
     def _home_loop(self) -> asyncio.AbstractEventLoop:
         with self._start_lock:
+            self._forget_a_closed_home()
             if self._home is None:
                 if self._thread is None:
                     self._thread = LoopThread()
@@ -283,6 +303,7 @@ class App:
     async def on_home(self, factory: Callable[[], Awaitable[T]]) -> T:
         """Await `factory()` on the home loop, from any loop (starting the app if needed)."""
         loop = asyncio.get_running_loop()
+        self._forget_a_closed_home()
         if self._home is None or self._home is loop:
             await self.start()  # returns at once once started; waits while it starts
             return await factory()

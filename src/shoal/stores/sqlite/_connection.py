@@ -39,7 +39,8 @@ class FileLock:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise StorageError(
                     f"{self.path.with_suffix('')} is in use by another shoal store "
-                    f"(lock {self.path} is held); only one process may open it"
+                    f"(lock {self.path} is held): one store, of an app or a server, in this "
+                    "process or another, uses a file at a time"
                 ) from exc
             raise StorageError(f"cannot lock {self.path}: {exc}") from exc
         self._fd = fd
