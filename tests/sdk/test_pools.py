@@ -161,3 +161,14 @@ async def test_a_task_can_ask_for_a_process_in_any_pool(app: App) -> None:
 def test_current_job_outside_a_task_is_an_error() -> None:
     with pytest.raises(Exception, match="only available inside a running task"):
         current_job()
+
+
+def test_a_task_in_a_process_of_a_local_app_cannot_enqueue_into_a_store_of_its_own() -> None:
+    # the task's process started an app of its own on a new, private memory store: the job id
+    # it returned named nothing the app knew (sqlite: the task failed on the file's lock)
+    from tests.sdk._process_enqueuer import app, enqueue_double
+
+    with app:
+        handle = enqueue_double.enqueue(21)
+        with pytest.raises(TaskFailed, match="a process of the process pool"):
+            handle.result(timeout=60)

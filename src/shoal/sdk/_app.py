@@ -26,6 +26,7 @@ from shoal.core.validation import EnqueueRequest
 from shoal.sdk._handle import JobHandle
 from shoal.sdk._local import LOCAL_SCHEMES, LocalTransport
 from shoal.sdk._loop import LoopThread
+from shoal.sdk._process import in_task_process
 from shoal.sdk._schedules import PeriodicDecorator, ScheduleOptions, Schedules, periodic
 from shoal.sdk._serde import JsonSerializer, PickleSerializer, Serializer
 from shoal.sdk._tasks import Task, TaskCall, TaskRegistry
@@ -198,6 +199,12 @@ class App:
             raise
 
     async def _open(self) -> None:
+        if self.is_local and in_task_process():
+            raise ShoalError(
+                "this task runs in a process of the process pool, and the app is in local mode"
+                f" ({self.url}): a store opened here would not be the app's. Enqueue from a"
+                " task in the thread or asyncio pool, or run a server (shoal://, grpc://)"
+            )
         transport = self._given_transport or transport_for_url(self.url)
         await transport.open()
         try:

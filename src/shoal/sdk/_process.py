@@ -18,7 +18,17 @@ from shoal.core.model import JobError
 from shoal.sdk._context import Flag, JobContext, set_current
 from shoal.sdk._errors import NonRetryable, Retry
 
-__all__ = ["error_of", "import_path", "serve_calls", "text_of"]
+__all__ = ["error_of", "import_path", "in_task_process", "serve_calls", "text_of"]
+
+#: Set in a task process of the process pool (see `in_task_process`).
+_serving = False
+
+
+def in_task_process() -> bool:
+    """Whether this is a task process of the process pool: an app started here in local mode
+    would get a store of its own, not the one of the app whose worker runs the task.
+    """
+    return _serving
 
 
 def error_of(exc: BaseException) -> tuple[JobError, float | None]:
@@ -72,6 +82,8 @@ def serve_calls(conn: Connection, flag: Flag) -> None:
     and is answered with `("ok", value)` or `("error", JobError, delay)`, progress reports
     arriving before as `("progress", value)`.
     """
+    global _serving
+    _serving = True
     # Ctrl-C reaches the whole process group: the parent decides when its calls stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
