@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
+from shoal.core.ids import worker_id_of
 from shoal.protocols.grpc.gen.shoal.v1 import (
     events_pb2,
     events_pb2_grpc,
@@ -58,6 +59,14 @@ def test_a_heartbeat_renews_by_what_it_asks_and_never_cuts_a_lease(client: Clien
     client.workers.Heartbeat(workers_pb2.HeartbeatRequest(leases=[lease], lease_ttl=1200))
     job = client.jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id))
     assert job.lease_expires_at > fetched_until + 500
+
+
+def test_a_pull_fetch_may_not_use_a_worker_streams_id(client: Client) -> None:
+    # jobs fetched under a live stream's id were released when that stream ended
+    request = workers_pb2.FetchRequest(queues=["q"], worker_id=worker_id_of("their secret"))
+    with pytest.raises(grpc.RpcError) as refused:
+        client.workers.Fetch(request, timeout=10)
+    assert error_code(refused.value) == "invalid_argument"
 
 
 def test_pull_heartbeat_complete_and_fail(client: Client) -> None:

@@ -161,7 +161,14 @@ async def test_idempotency_key_returns_the_existing_job(app: App) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("priority", 2**40), ("priority", 1.5), ("priority", True), ("timeout", "5")],
+    [
+        ("priority", 2**40),
+        ("priority", 1.5),
+        ("priority", True),
+        ("timeout", "5"),
+        ("timeout", True),  # protobuf took True for a double: 1.0 over gRPC
+        ("delay", True),
+    ],
 )
 async def test_bad_option_types_raise_invalid_argument_in_every_mode(
     app: App, field: str, value: object

@@ -324,3 +324,14 @@ async def test_text_without_a_utf8_form_is_refused_before_the_store(
         await memory_service.fail(lease(job), JobError("E", f"bad {lone}"))
     assert refused.value.field == "error.message"
     assert (await memory_service.get(job.namespace, job.id)).state is S.RUNNING
+
+
+async def test_a_worker_id_of_another_namespace_is_not_taken_over(
+    memory_service: QueueService,
+) -> None:
+    # records are keyed by id alone: a go-work member's join moved another namespace's record
+    await memory_service.register_worker(WorkerInfo("w1", "ns2", ("q",), 0.0, 0.0))
+    with pytest.raises(Conflict):
+        await memory_service.register_worker(WorkerInfo("w1", "default", ("q",), 0.0, 0.0))
+    [kept] = await memory_service.list_workers("ns2")
+    assert kept.id == "w1"

@@ -207,7 +207,9 @@ class Store(Protocol):
     async def heartbeat(
         self, leases: Sequence[LeaseRef], lease_ttl: float, now: float
     ) -> HeartbeatResult:
-        """Renew every live lease of `leases` to `now + lease_ttl`; report the others as lost."""
+        """Renew every live lease of `leases` to `now + lease_ttl`, never cutting one that
+        ends later (a claim's longer lease keeps its end); report the others as lost.
+        """
         ...
 
     async def complete(self, lease: LeaseRef, result: bytes | None, now: float) -> Job:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from itertools import groupby
 
 from shoal.core.clock import Clock, SystemClock
-from shoal.core.errors import InvalidArgument, NotFound, ShoalError
+from shoal.core.errors import Conflict, InvalidArgument, NotFound, ShoalError
 from shoal.core.events import Event, EventBus, job_event
 from shoal.core.ids import new_job_ids, worker_id_of
 from shoal.core.model import (
@@ -529,6 +529,11 @@ class QueueService:
         check_name("worker_id", worker.id)
         if worker.concurrency < 1:
             raise InvalidArgument("concurrency", "must be at least 1")
+        # Records are keyed by id alone, and some workers choose theirs (HTTP pull, go-work):
+        # taking another namespace's would move its record here.
+        for known in await self.store.list_workers():
+            if known.id == worker.id and known.namespace != worker.namespace:
+                raise Conflict(f"worker id {worker.id} is taken in another namespace")
         await self.store.upsert_worker(worker)
         self.events.publish(
             Event("worker.joined", worker.namespace, self.clock.now(), worker_id=worker.id)

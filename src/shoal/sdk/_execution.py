@@ -75,14 +75,15 @@ def _run_sync(
     args: Any,
     kwargs: Any,
     flag: Any,
-    started: Callable[[], object],
+    started: Callable[[], object] | None,
 ) -> Any:
     # A pool thread may still run a call abandoned after its timeout: the next call waits
     # for one, and neither its timeout nor a stop meanwhile may let it start late.
     if flag.is_set():
         raise _NotStarted
-    with contextlib.suppress(RuntimeError):  # the loop is gone (shutdown): no clock to start
-        started()
+    if started is not None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone (shutdown): no clock
+            started()
     set_current(context)
     return fn(*args, **kwargs)
 
@@ -151,11 +152,19 @@ class Execution:
                 call.args,
                 call.kwargs,
                 self._flag,
-                partial(loop.call_soon_threadsafe, self._start_clock),
+                self._clock_starter(loop),
             )
             return await self._supervise(future)
         self._start_clock()  # a process: its start counts
         return await self._supervise(future)
+
+    def _clock_starter(self, loop: asyncio.AbstractEventLoop) -> Callable[[], object] | None:
+        """What a pool thread calls as it takes the call up: a wake-up of the loop, paid only
+        by a call with a timeout.
+        """
+        if self._call.timeout is None:
+            return None
+        return partial(loop.call_soon_threadsafe, self._start_clock)
 
     def _start_clock(self) -> None:
         timeout = self._call.timeout

@@ -211,6 +211,9 @@ class GrpcSession:
         self._heartbeats: deque[asyncio.Future[HeartbeatResult]] = deque()
         self._outcomes: dict[str, asyncio.Future[None]] = {}
         self._batch: list[workers_pb2.Completion | workers_pb2.Failure] = []
+        #: About the bytes of `_batch` (results and error texts): only a batch near the
+        #: message limit is measured exactly and split (`_within_limit`).
+        self._batch_bytes = 0
         self._flushes: set[asyncio.Task[None]] = set()
         self._write_lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
@@ -413,7 +416,7 @@ class GrpcSession:
             raise
 
     async def _outcome(
-        self, job_id: str, item: workers_pb2.Completion | workers_pb2.Failure
+        self, job_id: str, item: workers_pb2.Completion | workers_pb2.Failure, size: int
     ) -> None:
         # Outcomes finished in the same loop tick travel in one message (the protocol batches).
         if self._closed is not None:
@@ -421,6 +424,7 @@ class GrpcSession:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outcomes[job_id] = future
         self._batch.append(item)
+        self._batch_bytes += size + _ITEM_BYTES
         if len(self._batch) == 1:
             asyncio.get_running_loop().call_soon(self._flush_soon)
         await future
@@ -432,7 +436,9 @@ class GrpcSession:
 
     async def _flush(self) -> None:
         batch, self._batch = self._batch, []
-        for part in _within_limit(batch, MAX_MESSAGE_BYTES - _ENVELOPE):
+        limit = MAX_MESSAGE_BYTES - _ENVELOPE
+        size, self._batch_bytes = self._batch_bytes, 0
+        for part in [batch] if size <= limit // 2 else _within_limit(batch, limit):
             completed = [item for item in part if isinstance(item, workers_pb2.Completion)]
             failed = [item for item in part if isinstance(item, workers_pb2.Failure)]
             try:
@@ -448,7 +454,7 @@ class GrpcSession:
         completion = workers_pb2.Completion(job_id=lease.job_id, token=lease.token)
         if result is not None:
             completion.result = result
-        await self._outcome(lease.job_id, completion)
+        await self._outcome(lease.job_id, completion, len(result or b""))
 
     async def fail(self, lease: LeaseRef, error: JobError, retry_delay: float | None) -> None:
         """Report a failed attempt and wait for the server's ack."""
@@ -457,7 +463,9 @@ class GrpcSession:
         )
         if retry_delay is not None:
             failure.retry_delay = retry_delay
-        await self._outcome(lease.job_id, failure)
+        texts = (error.type, error.message, error.traceback)
+        size = sum(len(text.encode(errors="replace")) for text in texts)
+        await self._outcome(lease.job_id, failure, size)
 
     async def release(self, leases: Sequence[LeaseRef]) -> None:
         """Give jobs back unfinished."""
@@ -497,6 +505,10 @@ class GrpcSession:
                 return
             if not await self._wait_for_arrival(_QUIET):
                 return
+
+
+#: Bytes an outcome takes besides its result or error text (ids, token, tags), at most.
+_ITEM_BYTES = 256
 
 
 def _within_limit(

@@ -61,6 +61,8 @@ def enqueue_to_pb(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
     a value the wire cannot carry (checked only then: this runs per job of a bulk enqueue, and
     a value the wire carries the server checks).
     """
+    if any(type(getattr(request, name)) is bool for name in _NUMBERS):
+        check_enqueue(request, _SHAPE_ONLY)  # protobuf takes True for a double, as 1.0
     try:
         return _encode(request)
     except (ValueError, TypeError):
@@ -102,6 +104,8 @@ def _encode(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
     return jobs_pb2.EnqueueRequest(**fields)
 
 
+#: The number options protobuf would take a bool for.
+_NUMBERS = ("delay", "run_at", "timeout", "dedupe_window")
 #: The enqueue options whose presence on the wire means "set" (unset: the queue's policy).
 _OPTIONAL = ("delay", "run_at", "max_attempts", "timeout", "idempotency_key")
 

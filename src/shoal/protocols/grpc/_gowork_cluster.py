@@ -21,6 +21,7 @@ import grpc.aio
 
 from shoal.core.errors import InvalidArgument, LeaseLost, NotFound, ShoalError
 from shoal.core.events import Event
+from shoal.core.ids import server_assigned
 from shoal.core.model import DEFAULT_NAMESPACE, Job, JobError, JobQuery, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
 from shoal.protocols.grpc.gen.worker.v1 import worker_pb2, worker_pb2_grpc
@@ -88,6 +89,8 @@ class GoWorkCluster:
         """Add (or replace) a member; a replaced member's task is let go."""
         if not member_id:
             raise InvalidArgument("id", "id required")
+        if server_assigned(member_id):
+            raise InvalidArgument("id", "ids like w-<32 hex> and tcp-<32 hex> are the server's")
         if not address:
             raise InvalidArgument("address", "address required")
         if member_id in self.members:
@@ -114,7 +117,7 @@ class GoWorkCluster:
             raise NotFound("member not found")
         if member.channel is not None:
             await member.channel.close(None)
-        await self.service.worker_gone(member_id, "left the go-work cluster")
+        await self.service.worker_gone(member_id, "left the go-work cluster", DEFAULT_NAMESPACE)
 
     async def heartbeat(self, member_id: str, status: str) -> None:
         """Record a member's status and renew the lease of the task it runs."""
@@ -124,7 +127,7 @@ class GoWorkCluster:
         member.status = status
         member.last_beat = self.service.clock.now()
         leases = [member.lease] if member.lease is not None else []
-        result = await self.service.heartbeat(leases, member_id)
+        result = await self.service.heartbeat(leases, member_id, namespace=DEFAULT_NAMESPACE)
         if result.lost:
             member.lease, member.task_id = None, ""
         self._changed.set()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoal.core.auth import Action
-from shoal.core.errors import Conflict, NotFound
+from shoal.core.errors import NotFound
 from shoal.core.ids import server_assigned
 from shoal.core.model import WorkerInfo
 
@@ -66,13 +66,8 @@ async def list_workers(
 @router.post("", status_code=201, response_model=WorkerOut, summary="Register a pull worker")
 async def register(body: RegisterIn, state: State, namespace: Namespace = DEFAULT_NS) -> WorkerOut:
     """Record a worker's membership; heartbeats that name it keep it fresh."""
-    # Records are keyed by id alone, and a pull worker chooses its id: taking over another
-    # namespace's worker would let this namespace's leave release that namespace's jobs.
     state.require(Action.WORK, namespace)
     chosen_worker_id("id", body.id)
-    for known in await state.service.list_workers():
-        if known.id == body.id and known.namespace != namespace:
-            raise Conflict(f"worker id {body.id} is taken in another namespace")
     now = state.service.clock.now()
     worker = WorkerInfo(
         id=body.id,
