@@ -567,12 +567,13 @@ class QueueService:
                 extra={"event": "worker.resume_tidy_failed", "worker_id": previous},
             )
         reason = f"resumed as {request.worker_id}"
-        # a replica that has not seen the lost stream end yet (a half-open connection) must
-        # not go on handing it jobs: the stream drains wherever it is still served
-        why = {"reason": reason}
-        self.publish_everywhere(
-            Event("worker.drain", request.namespace, now, worker_id=previous, data=why)
-        )
+        if recorded:
+            # its record was there: no server has seen the lost stream end (a half-open
+            # connection), and the one that serves it must hand it no more jobs
+            why = {"reason": reason}
+            self.publish_everywhere(
+                Event("worker.drain", request.namespace, now, worker_id=previous, data=why)
+            )
         if recorded or resumed.kept or resumed.released:
             data = {"reason": reason, "released": str(len(resumed.released))}
             self.events.publish(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from shoal.core.auth import Action
 from shoal.core.errors import LeaseLost, PermissionDenied, ShoalError, Unauthenticated
 from shoal.core.ids import new_connection_worker_id
-from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerInfo
+from shoal.core.model import Job, JobError, JobState, LeaseRef, WorkerInfo, WorkerState
 from shoal.core.ports import HeartbeatResult
 from shoal.core.service import ClaimInput
 from shoal.core.validation import check_name
@@ -85,6 +85,10 @@ class WorkerLink:
         self._ids: dict[str, str] = {}
         #: Groups whose admin asked this worker to drain: it claims nothing more there.
         self._draining: set[str] = set()
+        #: Held while a claim runs: what ends the work in a group (a kick, the last
+        #: UNSUBSCRIBE) waits for it, so that the claim gives its jobs back first.
+        self._claiming = asyncio.Lock()
+        self._sweeps: set[asyncio.Task[None]] = set()
 
     # --- state ------------------------------------------------------------------------------
 
@@ -155,6 +159,10 @@ class WorkerLink:
         queues left, or goes once the connection neither subscribes nor holds a job there.
         """
         self.remove(namespace, queue)
+        async with self._claiming:  # a claim under way gives back what it took here
+            await self._leave_if_idle(namespace)
+
+    async def _leave_if_idle(self, namespace: str) -> None:
         if namespace not in self._ids:
             return
         if self._queues.get(namespace):
@@ -186,6 +194,7 @@ class WorkerLink:
                 last_heartbeat=now,
                 language="jobatator",
                 host=self.session.addr,
+                state=WorkerState.DRAINING if namespace in self._draining else WorkerState.IDLE,
             )
         )
 
@@ -217,6 +226,10 @@ class WorkerLink:
                 await self._wait_ready()
 
     async def _claim(self) -> bool:
+        async with self._claiming:
+            return await self._claim_once()
+
+    async def _claim_once(self) -> bool:
         guarded = self.session.guarded
         if guarded is None:  # logged out by a failed AUTH: take nothing until logged in
             return False
@@ -295,12 +308,30 @@ class WorkerLink:
         record): stop working there; a connection left with no group to work for hangs up.
         """
         self._queues.pop(namespace, None)
+        worker_id = self._ids.get(namespace)
         self._forget(namespace)
         for job_id in [job_id for job_id, (ns, _) in self.leases.items() if ns == namespace]:
             self.drop(job_id)
+        if worker_id is not None:
+            sweep = asyncio.ensure_future(self._sweep(worker_id, namespace))
+            self._sweeps.add(sweep)
+            sweep.add_done_callback(self._sweeps.discard)
         if not self._ids:
             self.session.hang_up()
         self.wake()
+
+    async def _sweep(self, worker_id: str, namespace: str) -> None:
+        """What a claim racing the kick leased after it (the kick may come from another
+        replica, after this one's claim committed) goes back too.
+        """
+        async with self._claiming:
+            try:
+                await self.session.hub.service.take_back(worker_id, "kicked", namespace)
+            except ShoalError:
+                logger.exception(
+                    "taking back a kicked TCP worker's jobs failed",
+                    extra={"event": "tcp.release_failed", "worker_id": worker_id},
+                )
 
     def _forget(self, namespace: str) -> None:
         worker_id = self._ids.pop(namespace, None)
