@@ -118,8 +118,8 @@ async def test_a_heartbeat_refreshes_a_worker_only_where_its_caller_works(setup:
     setup.clock.advance(100)
     beat = {"worker_id": "w-ns2", "leases": []}
     # a viewer of ns1 kept ns2's worker alive: no right was checked without leases
-    refused = await setup.call("viewer1", "POST", "/pull/heartbeat", "ns2", beat)
-    assert refused.status_code == 403
+    ignored = await setup.call("viewer1", "POST", "/pull/heartbeat", "ns2", beat)
+    assert ignored.status_code == 200
     elsewhere = await setup.call("worker1", "POST", "/pull/heartbeat", "ns1", beat)
     assert elsewhere.status_code == 200  # w-ns2 is not a worker of ns1: nothing to refresh
     [record] = await setup.service.list_workers("ns2")
@@ -163,3 +163,22 @@ async def test_a_heartbeat_never_cuts_a_lease_fetched_for_longer(setup: Setup) -
     await setup.call("worker1", "POST", "/pull/heartbeat", "ns1", longer)
     stored = await setup.service.get("ns1", job["id"])
     assert stored.lease_expires_at == setup.clock.now() + 600
+
+
+async def test_a_drain_is_for_the_worker_of_its_namespace_only(setup: Setup) -> None:
+    for user, namespace in (("worker1", "ns1"), ("worker2", "ns2")):
+        body = {"id": "w1", "queues": ["q"]}
+        if namespace == "ns2":
+            # records are keyed by id alone: ns2 may not register ns1's w1, but may fetch as w1
+            taken = await setup.call(user, "POST", "/workers", namespace, body)
+            assert taken.status_code == 409
+        else:
+            assert (await setup.call(user, "POST", "/workers", namespace, body)).status_code == 201
+    assert (await setup.call("admin1", "POST", "/workers/w1/drain", "ns1")).status_code == 200
+    told = await setup.call(
+        "worker1", "POST", "/pull/fetch", "ns1", {"worker_id": "w1", "queues": ["q"]}
+    )
+    assert told.json() == {"jobs": [], "drain": True}
+    # ns2's w1 was told to drain too
+    job = await setup.fetch("worker2", "ns2", "w1")
+    assert job["namespace"] == "ns2"

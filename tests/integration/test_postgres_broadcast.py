@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shoal.core.events import Event, Subscription
+from shoal.core.events import RELAYED, Event, Subscription
 from shoal.core.ids import new_worker_session
 from shoal.core.model import WorkerInfo
 from shoal.core.service import QueueService, ResumeInput
@@ -59,8 +59,12 @@ async def test_a_kick_and_a_drain_reach_the_replica_the_worker_is_connected_to(
         await here.kick_worker("default", "w-1")
         kicked = await _next(seen)
         assert (kicked.kind, kicked.worker_id) == ("worker.kick", "w-1")
+        # marked as relayed there (metrics count an event once, where it happened)
+        assert drained.data[RELAYED] == kicked.data[RELAYED] == "true"
         # the replica that published them got each once: its own broadcasts do not come back
-        assert [(await _next(mine)).kind for _ in range(2)] == ["worker.drain", "worker.kick"]
+        own = [await _next(mine) for _ in range(2)]
+        assert [event.kind for event in own] == ["worker.drain", "worker.kick"]
+        assert not any(RELAYED in event.data for event in own)
         assert await mine.next(timeout=0.3) is None
     finally:
         seen.close()

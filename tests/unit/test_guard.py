@@ -45,9 +45,7 @@ CALLS: dict[str, tuple[Action, Call]] = {
         Action.WORK,
         lambda g: g.resume_worker(ResumeInput("w2", "secret", tuple(LEASE), NS)),
     ),
-    # without leases: refreshing a worker's record needed no right (complete, fail, release
-    # and set_progress check the lease path)
-    "heartbeat": (Action.WORK, lambda g: g.heartbeat([], "w", namespace=NS)),
+    "heartbeat": (Action.WORK, lambda g: g.heartbeat(LEASE, "w", namespace=NS)),
     "complete": (Action.WORK, lambda g: g.complete(LEASE[0])),
     "fail": (Action.WORK, lambda g: g.fail(LEASE[0], JobError("E", ""))),
     "release": (Action.WORK, lambda g: g.release(LEASE)),
@@ -98,3 +96,17 @@ async def test_each_role_may_do_exactly_its_actions(role: Role | None, operation
     else:
         allowed = True
     assert allowed == (role is not None and action in ROLE_ACTIONS[role])
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.PRODUCER, None])
+async def test_a_heartbeat_refreshes_a_worker_record_only_where_its_caller_works(
+    role: Role | None,
+) -> None:
+    # without leases nothing was checked: any principal kept any worker looking alive
+    service = QueueService(MemoryStore())
+    await service.register_worker(WorkerInfo("w", NS, ("q",), 0.0, 0.0))
+    grants = {NS: frozenset({role})} if role else {"other": frozenset(Role)}
+    guarded = GuardedService(service, Principal("p", "token", grants), Authorizer())
+    await guarded.heartbeat([], "w", namespace=NS)
+    [record] = await service.list_workers(NS)
+    assert record.last_heartbeat == 0.0

@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 
 from shoal.core.model import Job
 
-__all__ = ["Event", "EventBus", "Subscription", "job_event"]
+__all__ = ["RELAYED", "Event", "EventBus", "Subscription", "job_event"]
 
 logger = logging.getLogger(__name__)
+
+
+#: The `data` key of an event another replica published (`QueueService.publish_everywhere`).
+RELAYED = "relayed"
 
 
 @dataclass(frozen=True, slots=True)

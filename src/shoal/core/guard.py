@@ -158,12 +158,16 @@ class GuardedService:
         lease_ttl: float | None = None,
         namespace: str | None = None,
     ) -> HeartbeatResult:
-        """`QueueService.heartbeat` (right: work in each job's namespace, and in `namespace`
-        to refresh a worker record there).
+        """`QueueService.heartbeat` (right: work in each job's namespace). The worker record
+        of `worker_id` in `namespace` is refreshed only where the caller may work: elsewhere
+        the leases are renewed all the same (a pull worker of another namespace that leaves
+        out `namespace` keeps its jobs) and the record is left alone.
         """
-        if worker_id is not None and namespace is not None:
-            self._require(Action.WORK, namespace)
         await self._require_work_on(leases)
+        if worker_id is not None and (
+            namespace is None or not self.authorizer.allows(self.principal, Action.WORK, namespace)
+        ):
+            worker_id = None
         return await self.service.heartbeat(
             leases, worker_id, lease_ttl=lease_ttl, namespace=namespace
         )

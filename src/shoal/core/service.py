@@ -15,7 +15,7 @@ from itertools import groupby
 
 from shoal.core.clock import Clock, SystemClock
 from shoal.core.errors import Conflict, InvalidArgument, NotFound, ShoalError
-from shoal.core.events import Event, EventBus, job_event
+from shoal.core.events import RELAYED, Event, EventBus, job_event
 from shoal.core.ids import new_job_ids, worker_id_of
 from shoal.core.model import (
     WAITING_STATES,
@@ -160,7 +160,7 @@ class QueueService:
         self.events = events or EventBus()
         self.ready = ReadySignal()
         store.set_ready_listener(self.ready.notify)
-        store.set_broadcast_listener(self.events.publish)
+        store.set_broadcast_listener(self._relayed)
         self._scheduled_listeners: list[Callable[[], None]] = []
         self._broadcasts: set[asyncio.Task[None]] = set()
 
@@ -174,6 +174,12 @@ class QueueService:
             task = asyncio.ensure_future(self._broadcast(event))
             self._broadcasts.add(task)
             task.add_done_callback(self._broadcasts.discard)
+
+    def _relayed(self, event: Event) -> None:
+        """An event another replica published: here too, marked as relayed (`RELAYED`), so
+        that what counts events counts it once, on the replica it happened on.
+        """
+        self.events.publish(replace(event, data={**event.data, RELAYED: "true"}))
 
     async def _broadcast(self, event: Event) -> None:
         try:

@@ -202,7 +202,9 @@ class Session:
             leases = codec.leases_from_pb(heartbeat.leases)
         else:
             leases = [LeaseRef(job_id, token) for job_id, token in self.held.items()]
-        result = await self.service.heartbeat(leases, self.worker_id, lease_ttl=self.lease_ttl)
+        result = await self.service.heartbeat(
+            leases, self.worker_id, lease_ttl=self.lease_ttl, namespace=self.worker.namespace
+        )
         self._forget(result.lost)
         self._send(
             Message(

@@ -50,8 +50,10 @@ class Recorder:
         self._series: dict[str, deque[Bucket]] = {}
         self._log: OrderedDict[str, tuple[_Entry, ...]] = OrderedDict()
         self.namespaces: set[str] = set()
-        #: Workers asked to drain (pull workers learn it from their fetch and heartbeat).
-        self.draining: set[str] = set()
+        #: (namespace, worker id) of the workers asked to drain; pull workers learn it from
+        #: their fetch and heartbeat. A pull worker chooses its id: the same id in another
+        #: namespace is another worker.
+        self.draining: set[tuple[str, str]] = set()
 
     def observe(self, event: Event) -> bool:
         """Record an event as the bus publishes it; always False (nothing is buffered).
@@ -106,10 +108,13 @@ class Recorder:
     def _worker_event(self, event: Event) -> None:
         if event.worker_id is None:
             return
+        key = (event.namespace, event.worker_id)
         if event.kind == "worker.drain":
-            self.draining.add(event.worker_id)
+            self.draining.add(key)
         elif event.kind in ("worker.joined", "worker.left"):
-            self.draining.discard(event.worker_id)
+            self.draining.discard(key)
+            if event.namespace == "*":  # gone from every namespace
+                self.draining -= {pair for pair in self.draining if pair[1] == event.worker_id}
 
     def _log_event(self, event: Event) -> None:
         # Kept as tuples of plain values: the garbage collector stops tracking those, where

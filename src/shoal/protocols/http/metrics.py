@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.exposition import generate_latest
 
 from shoal.core.auth import ALL_NAMESPACES, Action
-from shoal.core.events import Event
+from shoal.core.events import RELAYED, Event
 from shoal.core.model import WAITING_STATES
 
 from .state import HttpState, get_state
@@ -118,7 +118,9 @@ class Metrics:
         r.register(self._fed)
 
     def count_event(self, event: Event) -> None:
-        """Count one lifecycle event."""
+        """Count one lifecycle event (once across replicas: not one another relayed)."""
+        if RELAYED in event.data:
+            return
         key = (event.namespace, event.kind)
         self._fed.events[key] = self._fed.events.get(key, 0) + 1
 

@@ -130,7 +130,7 @@ async def fetch(
     """Lease jobs; each comes with the `lease_token` its heartbeat, complete and fail carry.
     A worker asked to drain gets no more jobs, and `drain: true`.
     """
-    if body.worker_id in state.recorder.draining:
+    if (namespace, body.worker_id) in state.recorder.draining:
         return FetchOut(jobs=[], drain=True)
     jobs = await state.guard().claim(
         ClaimInput(
@@ -166,7 +166,7 @@ async def heartbeat(
         renewed=list(result.renewed),
         lost=list(result.lost),
         cancel_requested=list(result.cancel_requested),
-        drain=body.worker_id in state.recorder.draining,
+        drain=(namespace, body.worker_id) in state.recorder.draining,
     )
 
 
