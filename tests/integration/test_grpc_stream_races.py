@@ -20,6 +20,7 @@ from shoal.protocols.grpc.gen.shoal.v1 import native_pb2, workers_pb2
 from shoal.protocols.grpc.listener import GrpcListener
 from shoal.protocols.grpc.native.frames import PREFACE, Kind, encode
 from shoal.sdk._grpc import GrpcTransport
+from shoal.sdk._transport import WorkerSession
 from shoal.stores.sqlite import SqliteStore
 
 _CONNECT = "/shoal.v1.WorkerService/Connect"
@@ -86,16 +87,27 @@ async def test_a_kicked_stream_takes_nothing_more_and_leaves_nothing_leased(
         del reader  # the server's frames were never read: the slow reader
 
 
+@contextlib.asynccontextmanager
+async def _holding_a_job(
+    service: QueueService, listener: GrpcListener
+) -> AsyncIterator[tuple[WorkerSession, LeaseRef]]:
+    """An SDK worker session over gRPC that holds one job of queue `q`, and its lease."""
+    transport = GrpcTransport(f"grpc://{listener.address}")
+    await transport.open()
+    worker = WorkerInfo("w", "default", ("q",), connected_at=0.0, last_heartbeat=0.0)
+    session = await transport.connect_worker(worker, lambda job_id: None)
+    try:
+        await _enqueue(service, 1)
+        [job] = await session.claim(["q"], 1, 5.0)
+        yield session, LeaseRef(job.id, job.lease_token or "")
+    finally:
+        await session.close()
+        await transport.close()
+
+
 async def test_a_refused_heartbeat_is_answered_and_the_next_ones_pair_up(tmp_path: Path) -> None:
     async with _listening(tmp_path) as (service, listener, _):
-        transport = GrpcTransport(f"grpc://{listener.address}")
-        await transport.open()
-        worker = WorkerInfo("w", "default", ("q",), connected_at=0.0, last_heartbeat=0.0)
-        session = await transport.connect_worker(worker, lambda job_id: None)
-        try:
-            await _enqueue(service, 1)
-            [job] = await session.claim(["q"], 1, 5.0)
-            lease = LeaseRef(job.id, job.lease_token or "")
+        async with _holding_a_job(service, listener) as (session, lease):
             store_heartbeat = service.store.heartbeat
             refusals = [StorageError("database is locked")]
 
@@ -109,30 +121,17 @@ async def test_a_refused_heartbeat_is_answered_and_the_next_ones_pair_up(tmp_pat
             # ack answered the heartbeat before it
             async with asyncio.timeout(5):
                 assert await session.heartbeat([lease]) == HeartbeatResult((), (), ())
-                assert (await session.heartbeat([lease])).renewed == (job.id,)
-        finally:
-            await session.close()
-            await transport.close()
+                assert (await session.heartbeat([lease])).renewed == (lease.job_id,)
 
 
 async def test_a_refused_progress_report_is_not_the_answer_to_the_jobs_outcome(
     tmp_path: Path,
 ) -> None:
     async with _listening(tmp_path) as (service, listener, _):
-        transport = GrpcTransport(f"grpc://{listener.address}")
-        await transport.open()
-        worker = WorkerInfo("w", "default", ("q",), connected_at=0.0, last_heartbeat=0.0)
-        session = await transport.connect_worker(worker, lambda job_id: None)
-        try:
-            await _enqueue(service, 1)
-            [job] = await session.claim(["q"], 1, 5.0)
-            lease = LeaseRef(job.id, job.lease_token or "")
+        async with _holding_a_job(service, listener) as (session, lease):
             await session.progress(lease, 2.0)  # refused: above 1
             # the refusal named the job, and the completion sent after it raised with it
             async with asyncio.timeout(5):
                 await session.complete(lease, b"42")
-            stored = await service.get("default", job.id)
+            stored = await service.get("default", lease.job_id)
             assert (stored.state, stored.result) == (JobState.SUCCEEDED, b"42")
-        finally:
-            await session.close()
-            await transport.close()
