@@ -139,6 +139,13 @@ def test_a_busy_member_is_skipped(server: ServerProcess, go_worker: tuple[FakeWo
             grpc.StatusCode.INVALID_ARGUMENT,
             "address required",
         ),
+        (  # a live TCP connection's id: this member's leave would end its leases
+            lambda lead, sched: lead.Join(
+                leader_pb2.JoinRequest(id="tcp-" + "0" * 32, address="127.0.0.1:1")
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "are the server's",
+        ),
         (
             lambda lead, sched: sched.ScheduleTask(S.ScheduleTaskRequest()),
             grpc.StatusCode.INVALID_ARGUMENT,

@@ -135,3 +135,13 @@ async def test_a_refused_progress_report_is_not_the_answer_to_the_jobs_outcome(
                 await session.complete(lease, b"42")
             stored = await service.get("default", lease.job_id)
             assert (stored.state, stored.result) == (JobState.SUCCEEDED, b"42")
+
+
+async def test_a_stream_heartbeat_keeps_the_workers_record_fresh(tmp_path: Path) -> None:
+    async with _listening(tmp_path) as (service, listener, _):
+        async with _holding_a_job(service, listener) as (session, lease):
+            [before] = await service.list_workers("default")
+            await asyncio.sleep(0.05)
+            await session.heartbeat([lease])
+            [after] = await service.list_workers("default")
+            assert after.last_heartbeat > before.last_heartbeat

@@ -5,7 +5,12 @@ both: a kicked connection kept taking jobs as a worker no one could list or kick
 
 from __future__ import annotations
 
-from shoal.core.model import JobState
+import asyncio
+
+from shoal.core.model import Job, JobQuery, JobState, WorkerState
+from shoal.core.ports import ClaimRequest
+from shoal.core.validation import EnqueueRequest
+from shoal.stores.memory import MemoryStore
 from tests.integration._tcp import running
 
 
@@ -83,3 +88,39 @@ async def test_unsubscribing_shows_in_the_worker_record() -> None:
         assert await worker.call("SUBSCRIBE c") == "OK"  # a worker again
         [member] = await harness.service.list_workers("group1")
         assert member.queues == ("c",)
+
+
+async def test_a_drained_connection_stays_draining_when_it_subscribes_again() -> None:
+    async with running() as harness:
+        worker = await harness.login("user1", "pass1", "group1")
+        assert await worker.call("SUBSCRIBE a") == "OK"
+        [member] = await harness.service.list_workers("group1")
+        await harness.service.drain_worker("group1", member.id)
+        await asyncio.sleep(0.1)  # the hub routes the drain
+        # its record was written again, not draining, while it still claimed nothing
+        assert await worker.call("SUBSCRIBE b") == "OK"
+        [member] = await harness.service.list_workers("group1")
+        assert member.state is WorkerState.DRAINING
+
+
+class _SlowToAnswerClaims(MemoryStore):
+    """A store whose claims commit, then take a while to return (a busy server)."""
+
+    async def claim(self, request: ClaimRequest) -> list[Job]:
+        jobs = await super().claim(request)
+        if jobs:
+            await asyncio.sleep(0.3)
+        return jobs
+
+
+async def test_the_last_unsubscribe_gives_back_what_a_claim_under_way_took_unstarted() -> None:
+    async with running(store=_SlowToAnswerClaims()) as harness:
+        await harness.service.enqueue(EnqueueRequest("t", namespace="group1", queue="a"))
+        worker = await harness.login("user1", "pass1", "group1")
+        assert await worker.call("SUBSCRIBE a") == "OK"
+        await asyncio.sleep(0.1)  # the claim has leased the job and not yet returned
+        # the worker left at once: its lease was lost, the attempt counted for a job it never got
+        assert await worker.call("UNSUBSCRIBE a") == "OK"
+        [job] = (await harness.service.list_jobs(JobQuery(namespace="group1"))).jobs
+        assert (job.state, job.attempt, job.error) == (JobState.QUEUED, 0, None)
+        assert await harness.service.list_workers("group1") == []
