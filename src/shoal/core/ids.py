@@ -14,6 +14,7 @@ from shoal.core.errors import InvalidArgument
 from shoal.core.model import JobId
 
 __all__ = [
+    "check_chosen_worker_id",
     "new_connection_worker_id",
     "new_job_id",
     "new_job_ids",
@@ -152,3 +153,12 @@ def server_assigned(worker_id: str) -> bool:
     leave would then end a live worker's leases, a kick without the right to kick.
     """
     return _SERVER_ASSIGNED.fullmatch(worker_id) is not None
+
+
+def check_chosen_worker_id(field_name: str, worker_id: str) -> str:
+    """A worker id a worker chose itself (an HTTP pull worker, a unary gRPC fetch, a go-work
+    member), refused in a form the server gives: its leave would end a live worker's leases.
+    """
+    if server_assigned(worker_id):
+        raise InvalidArgument(field_name, "ids like w-<32 hex> and tcp-<32 hex> are the server's")
+    return worker_id

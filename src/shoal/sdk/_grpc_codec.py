@@ -61,8 +61,6 @@ def enqueue_to_pb(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
     a value the wire cannot carry (checked only then: this runs per job of a bulk enqueue, and
     a value the wire carries the server checks).
     """
-    if any(type(getattr(request, name)) is bool for name in _NUMBERS):
-        check_enqueue(request, _SHAPE_ONLY)  # protobuf takes True for a double, as 1.0
     try:
         return _encode(request)
     except (ValueError, TypeError):
@@ -83,7 +81,7 @@ def _encode(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
     if request.priority:
         fields["priority"] = request.priority
     if request.dedupe_window:
-        fields["dedupe_window"] = request.dedupe_window
+        fields["dedupe_window"] = _number(request, request.dedupe_window)
     if request.tags:
         fields["tags"] = request.tags
     if request.parent_id:
@@ -91,7 +89,7 @@ def _encode(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
     for name in _OPTIONAL:
         value = getattr(request, name)
         if value is not None:
-            fields[name] = value
+            fields[name] = _number(request, value)
     policy = request.backoff
     if policy is not None:
         fields["backoff"] = model_pb2.Backoff(
@@ -104,8 +102,15 @@ def _encode(request: EnqueueRequest) -> jobs_pb2.EnqueueRequest:
     return jobs_pb2.EnqueueRequest(**fields)
 
 
-#: The number options protobuf would take a bool for.
-_NUMBERS = ("delay", "run_at", "timeout", "dedupe_window")
+def _number(request: EnqueueRequest, value: Any) -> Any:
+    """`value`, refused as the service would refuse it when it is a bool: protobuf takes True
+    for a double, as 1.0.
+    """
+    if type(value) is bool:
+        check_enqueue(request, _SHAPE_ONLY)
+    return value
+
+
 #: The enqueue options whose presence on the wire means "set" (unset: the queue's policy).
 _OPTIONAL = ("delay", "run_at", "max_attempts", "timeout", "idempotency_key")
 

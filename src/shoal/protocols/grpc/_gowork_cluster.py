@@ -21,7 +21,7 @@ import grpc.aio
 
 from shoal.core.errors import InvalidArgument, LeaseLost, NotFound, ShoalError
 from shoal.core.events import Event
-from shoal.core.ids import server_assigned
+from shoal.core.ids import check_chosen_worker_id
 from shoal.core.model import DEFAULT_NAMESPACE, Job, JobError, JobQuery, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
 from shoal.protocols.grpc.gen.worker.v1 import worker_pb2, worker_pb2_grpc
@@ -89,8 +89,7 @@ class GoWorkCluster:
         """Add (or replace) a member; a replaced member's task is let go."""
         if not member_id:
             raise InvalidArgument("id", "id required")
-        if server_assigned(member_id):
-            raise InvalidArgument("id", "ids like w-<32 hex> and tcp-<32 hex> are the server's")
+        check_chosen_worker_id("id", member_id)
         if not address:
             raise InvalidArgument("address", "address required")
         if member_id in self.members:

@@ -12,7 +12,7 @@ import grpc.aio
 
 from shoal.core.auth import Action
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
-from shoal.core.ids import new_worker_session, server_assigned, worker_id_of
+from shoal.core.ids import check_chosen_worker_id, new_worker_session, worker_id_of
 from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService, ResumeInput, check_resume
 from shoal.core.validation import check_lease_ttl, check_name
@@ -202,8 +202,7 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             raise Unavailable("the server is shutting down")
         if request.limit < 0:
             raise InvalidArgument("limit", "must not be negative")
-        if server_assigned(request.worker_id):  # a live stream's: its end would take them
-            raise InvalidArgument("worker_id", "ids like w-<32 hex> are the server's streams'")
+        check_chosen_worker_id("worker_id", request.worker_id)
         jobs = await self._callers.service().claim(
             ClaimInput(
                 worker_id=request.worker_id,

@@ -4,8 +4,6 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from shoal.core.errors import InvalidArgument
-from shoal.core.ids import server_assigned
 from shoal.core.model import DEFAULT_NAMESPACE
 
 from .state import HttpState, get_state
@@ -26,12 +24,3 @@ State = Annotated[HttpState, Depends(get_state)]
 
 async def authorize(request: Request, state: State) -> None:
     await state.authenticate(request)
-
-
-def chosen_worker_id(field: str, worker_id: str) -> str:
-    """A worker id a pull worker chose, refused in the form the server gives its streams and
-    TCP connections: taking one would let the pull worker's leave end a live worker's leases.
-    """
-    if server_assigned(worker_id):
-        raise InvalidArgument(field, "ids like w-<32 hex> and tcp-<32 hex> are the server's")
-    return worker_id

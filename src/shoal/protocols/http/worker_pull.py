@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoal.core.ids import check_chosen_worker_id
 from shoal.core.model import JobError, LeaseRef
 from shoal.core.service import ClaimInput
 
-from ._params import DEFAULT_NS, Namespace, State, chosen_worker_id
+from ._params import DEFAULT_NS, Namespace, State
 from .errors import ERROR_RESPONSES
 from .models import JobOut, decode_body, job_out
 
@@ -134,7 +135,7 @@ async def fetch(
         return FetchOut(jobs=[], drain=True)
     jobs = await state.guard().claim(
         ClaimInput(
-            worker_id=chosen_worker_id("worker_id", body.worker_id),
+            worker_id=check_chosen_worker_id("worker_id", body.worker_id),
             queues=tuple(body.queues),
             namespace=namespace,
             limit=body.limit,

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shoal.core.auth import Action
 from shoal.core.errors import NotFound
-from shoal.core.ids import server_assigned
+from shoal.core.ids import check_chosen_worker_id, server_assigned
 from shoal.core.model import WorkerInfo
 
-from ._params import DEFAULT_NS, Namespace, State, chosen_worker_id
+from ._params import DEFAULT_NS, Namespace, State
 from .errors import ERROR_RESPONSES
 from .models import WorkerOut, WorkersOut, worker_out
 
@@ -67,7 +67,7 @@ async def list_workers(
 async def register(body: RegisterIn, state: State, namespace: Namespace = DEFAULT_NS) -> WorkerOut:
     """Record a worker's membership; heartbeats that name it keep it fresh."""
     state.require(Action.WORK, namespace)
-    chosen_worker_id("id", body.id)
+    check_chosen_worker_id("id", body.id)
     now = state.service.clock.now()
     worker = WorkerInfo(
         id=body.id,
