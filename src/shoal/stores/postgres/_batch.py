@@ -44,11 +44,16 @@ class CompletionBatcher:
         self._run = run
         self._queue: list[_Pending] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        # Writers still looping. Counted apart from `_inflight`, whose entries leave a loop turn
+        # after their task ends: a completion queued in that turn found "enough writers" and
+        # waited for ever (a CI hang).
+        self._writers = 0
 
     async def complete(self, lease: LeaseRef, result: bytes | None, now: float) -> Job:
         future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(lease, result, now, future))
-        if len(self._inflight) < MAX_INFLIGHT:
+        if self._writers < MAX_INFLIGHT:
+            self._writers += 1
             task = asyncio.get_running_loop().create_task(self._drain())
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
@@ -60,8 +65,13 @@ class CompletionBatcher:
             await asyncio.wait(set(self._inflight))
 
     async def _drain(self) -> None:
-        while self._queue:
-            await self._write(self._take())
+        try:
+            while self._queue:
+                await self._write(self._take())
+        finally:
+            # No await between the empty queue seen above and this: a completion queued after
+            # it starts a writer of its own.
+            self._writers -= 1
 
     def _take(self) -> list[_Pending]:
         """The next batch, each job at most once: a second completion of one job waits for
