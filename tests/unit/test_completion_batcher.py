@@ -8,15 +8,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
 from shoal.core.errors import LeaseLost
 from shoal.core.model import LeaseRef
 from shoal.stores.postgres._batch import CompletionBatcher
 from shoal.stores.postgres._rows import JOB_COLUMNS, job_values
 from shoal.testing._jobs import make_job
-
-pytest.importorskip("asyncpg")
 
 
 class _Rows:
