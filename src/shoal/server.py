@@ -268,6 +268,7 @@ class Server:
         await asyncio.gather(*(task for _, task in self._duties), return_exceptions=True)
         self._duties.clear()
         if self.service is not None:
+            await self.service.finish_broadcasts()
             self.service.events.close()
         if self.store is not None:
             try:

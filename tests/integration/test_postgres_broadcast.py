@@ -103,3 +103,22 @@ async def test_a_resume_drains_the_lost_stream_on_whichever_replica_still_serves
         assert (drained.worker_id, drained.namespace) == (lost_id, "default")
     finally:
         seen.close()
+
+
+async def test_a_drain_made_as_a_replica_stops_still_reaches_the_others(
+    replicas: tuple[QueueService, QueueService],
+) -> None:
+    """The broadcast is sent in the background; a stopping server waits for it before it
+    closes its store (`Server.stop`), or the other replica never hears of the drain.
+    """
+    here, there = replicas
+    await there.register_worker(WorkerInfo("w-1", "default", ("q",), 0.0, 0.0))
+    seen = there.events.subscribe(kinds=("worker.drain",))
+    try:
+        await here.drain_worker("default", "w-1")  # publishing is its last step
+        await here.finish_broadcasts()
+        await here.store.close()
+        drained = await _next(seen)
+        assert (drained.kind, drained.worker_id) == ("worker.drain", "w-1")
+    finally:
+        seen.close()

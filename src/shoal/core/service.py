@@ -175,6 +175,13 @@ class QueueService:
             self._broadcasts.add(task)
             task.add_done_callback(self._broadcasts.discard)
 
+    async def finish_broadcasts(self, timeout: float = 5.0) -> None:
+        """Wait (up to `timeout` seconds) for the broadcasts still being sent: a server that
+        stops sends the kicks and drains it was asked for before it closes its store.
+        """
+        if self._broadcasts:
+            await asyncio.wait(set(self._broadcasts), timeout=timeout)
+
     def _relayed(self, event: Event) -> None:
         """An event another replica published: here too, marked as relayed (`RELAYED`), so
         that what counts events counts it once, on the replica it happened on.
