@@ -102,6 +102,8 @@ class Writer:
         #: without holding `_running` yet, and an inline group must not commit before them.
         self._handed = 0
         self._handed_lock = threading.Lock()
+        #: The thread has died (a bug): what is handed to it now fails at once.
+        self._dead = False
         self._thread = threading.Thread(target=self._run, name="shoal-sqlite-writer", daemon=True)
         self._stopping = False
         #: Transactions committed and operations run: their ratio is the group size.
@@ -159,6 +161,7 @@ class Writer:
             len(group) <= INLINE_GROUP
             and _rows_touched(group) <= INLINE_ROWS
             and not self._handed
+            and not self._dead  # its connection is closed: `_hand` answers them
             and self._running.acquire(blocking=False)
         ):
             outcomes: list[_Outcome] = []
@@ -182,10 +185,13 @@ class Writer:
 
     def _hand(self, items: list[_Item]) -> None:
         """Queue operations for the thread, counted until it has run them."""
-        with self._handed_lock:
+        with self._handed_lock:  # held while putting: nothing lands behind a dead thread's drain
+            if self._dead:
+                _resolve(_thread_died(items))
+                return
             self._handed += len(items)
-        for item in items:
-            self._queue.put(item)
+            for item in items:
+                self._queue.put(item)
 
     async def stop(self) -> None:
         """Run what is queued, then end the thread and close the connection."""
@@ -203,16 +209,7 @@ class Writer:
             # A bug, not a database error (those fail their group only): nobody may wait
             # forever, so refuse new operations and fail the queued ones.
             logger.exception("writer thread died", extra={"event": "store.writer_died"})
-            self._stopping = True
-            failed: list[_Outcome] = []
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    failed.append((item.future, None, StorageError("the writer thread died")))
-            self._settle(failed)
+            self._fail_all([])
             raise
         finally:
             self._conn.close()
@@ -235,15 +232,39 @@ class Writer:
                     break
                 group.append(item)
             with self._running:
-                outcomes = self._run_group(group)
-                with self._handed_lock:
-                    self._handed -= len(group)
+                try:
+                    outcomes = self._run_group(group)
+                except BaseException:
+                    # Uncommitted (the connection closes as the thread ends): say so, rather
+                    # than leave the group's callers waiting for ever.
+                    self._fail_all(group)
+                    raise
+                finally:
+                    with self._handed_lock:
+                        self._handed -= len(group)
             self._settle(outcomes)
+
+    def _fail_all(self, running: list[_Item]) -> None:
+        """The thread is dying: refuse new operations, fail `running` and everything queued."""
+        self._stopping = True
+        with self._handed_lock:
+            self._dead = True
+        items = list(running)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                items.append(item)
+        self._settle(_thread_died(items))
 
     def _run_group(self, group: list[_Item], *, wait: bool = True) -> list[_Outcome]:
         conn = self._conn
         outcomes: list[_Outcome] = []
         try:
+            if conn.in_transaction:  # the ROLLBACK after a failed COMMIT failed too
+                conn.execute("ROLLBACK")
             self._begin(wait)
             if len(group) == 1 and group[0].merge is None:
                 outcomes.append(self._run_alone(group[0], wait))
@@ -268,14 +289,21 @@ class Writer:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             logger.exception("group commit failed", extra={"event": "store.commit_failed"})
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._roll_back()
             done = {id(future) for future, _, _ in outcomes}
             outcomes += [(i.future, None, None) for i in group if id(i.future) not in done]
             return _all_failed(outcomes, f"commit failed: {exc}", exc)
         self.commits += 1
         self.operations += len(group)
         return outcomes
+
+    def _roll_back(self) -> None:
+        """Undo a failed group; if the disk refuses that too, the next group tries again."""
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                logger.exception("rollback failed", extra={"event": "store.rollback_failed"})
 
     def _begin(self, wait: bool) -> None:
         """BEGIN IMMEDIATE; while another connection writes, retry until `BUSY_WAIT` on the
@@ -376,6 +404,10 @@ def _all_failed(
             exc.__cause__ = cause
         failed.append((future, None, exc))
     return failed
+
+
+def _thread_died(items: list[_Item]) -> list[_Outcome]:
+    return [(item.future, None, StorageError("the writer thread died")) for item in items]
 
 
 def _resolve(outcomes: list[_Outcome]) -> None:
