@@ -108,10 +108,13 @@ async def test_concurrent_first_uses_share_one_start() -> None:
         await app.close()
 
 
-def test_an_app_whose_loop_closed_without_close_starts_again() -> None:
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_an_app_whose_loop_closed_without_close_starts_again(backend: str, tmp_path: Path) -> None:
     # the end of an asyncio.run (a test's loop) left the app bound to a closed loop: every
-    # later use, and shutdown() itself, raised "Event loop is closed"
-    app = App("memory://")
+    # later use, and shutdown() itself, raised "Event loop is closed"; on SQLite the store
+    # left behind kept the file's lock, and the app could not open it again
+    url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'app.db'}"
+    app = App(url)
 
     @app.task(name="add")
     def add(a: int, b: int) -> int:

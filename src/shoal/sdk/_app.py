@@ -232,6 +232,8 @@ class App:
             " (a memory:// app with a new, empty store)",
             extra={"event": "app.loop_closed"},
         )
+        if isinstance(self._transport, LocalTransport):
+            self._transport.abandon()
         self._transport, self._home, self._opening, self._worker = None, None, None, None
         self._watchers.clear()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -108,6 +109,18 @@ class LocalTransport:
             await self._maintenance_task
         service.events.close()
         await service.store.close()
+
+    def abandon(self) -> None:
+        """The loop this transport ran on closed without `close()`: its tasks are gone with
+        it, but the store's threads, and a SQLite file's lock, are not. Close the store on a
+        loop of its own, so that a new transport may open the file again.
+        """
+        service, self._service = self._service, None
+        if service is None:
+            return
+        closing = threading.Thread(target=asyncio.run, args=(service.store.close(),))
+        closing.start()
+        closing.join()
 
     async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
         """Store jobs in one transaction."""
