@@ -44,7 +44,10 @@ class ReadySignal:
         _wake(self._ahead.pop((namespace, queue), None))
 
     def notify_all(self) -> None:
-        """Wake every waiter (a queue was resumed, the service is closing)."""
+        """Wake every waiter (a queue was resumed, the service is closing, notices may have
+        been missed); a claim under way sees the generation move and looks again.
+        """
+        self.generation += 1
         keys = list(self._waiters)
         for namespace, queue in keys:
             self.notify(namespace, queue)
