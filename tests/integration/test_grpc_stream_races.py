@@ -11,16 +11,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import grpc.aio
+
 from shoal.core.errors import StorageError
 from shoal.core.model import JobQuery, JobState, LeaseRef, WorkerInfo
 from shoal.core.ports import HeartbeatResult
 from shoal.core.service import QueueService, ServiceSettings
 from shoal.core.validation import EnqueueRequest
-from shoal.protocols.grpc.gen.shoal.v1 import native_pb2, workers_pb2
+from shoal.protocols.grpc.gen.shoal.v1 import native_pb2, workers_pb2, workers_pb2_grpc
 from shoal.protocols.grpc.listener import GrpcListener
 from shoal.protocols.grpc.native.frames import PREFACE, Kind, encode
 from shoal.sdk._grpc import GrpcTransport
 from shoal.sdk._transport import WorkerSession
+from shoal.stores.memory import MemoryStore
 from shoal.stores.sqlite import SqliteStore
 
 _CONNECT = "/shoal.v1.WorkerService/Connect"
@@ -145,3 +148,54 @@ async def test_a_stream_heartbeat_keeps_the_workers_record_fresh(tmp_path: Path)
             await session.heartbeat([lease])
             [after] = await service.list_workers("default")
             assert after.last_heartbeat > before.last_heartbeat
+
+
+class SlowHelloStore(MemoryStore):
+    """A memory store whose worker writes wait for the test to let them through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def upsert_worker(self, worker: WorkerInfo) -> None:
+        self.writing.set()
+        await self.go_on.wait()
+        await super().upsert_worker(worker)
+
+
+async def test_a_stream_whose_hello_is_stored_during_shutdown_is_drained() -> None:
+    # The server starts draining while the hello's worker record is being written: the stream
+    # opens after drain_all looked at the sessions, and must be drained all the same.
+    store = SlowHelloStore()
+    await store.open()
+    service = QueueService(store)
+    listener = GrpcListener(service)
+    address = await listener.start("127.0.0.1", 0)
+    outbox: asyncio.Queue[workers_pb2.WorkerMessage | None] = asyncio.Queue()
+    outbox.put_nowait(workers_pb2.WorkerMessage(hello=workers_pb2.Hello(queues=["q"])))
+
+    async def requests() -> AsyncIterator[workers_pb2.WorkerMessage]:
+        while (message := await outbox.get()) is not None:
+            yield message
+
+    stopping: asyncio.Task[None] | None = None
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            call = workers_pb2_grpc.WorkerServiceStub(channel).Connect(requests())
+            messages = aiter(call)
+            async with asyncio.timeout(5):
+                await store.writing.wait()
+            stopping = asyncio.create_task(listener.stop(5.0))
+            async with asyncio.timeout(5):
+                while not listener.workers.closing:
+                    await asyncio.sleep(0.01)
+            store.go_on.set()
+            async with asyncio.timeout(2):
+                kinds = [(await anext(messages)).WhichOneof("kind") for _ in range(2)]
+            assert kinds == ["welcome", "drain"]
+    finally:
+        outbox.put_nowait(None)  # the worker leaves: the shutdown goes on without waiting
+        store.go_on.set()
+        await asyncio.wait_for(stopping or listener.stop(0.5), 5)
+        await store.close()

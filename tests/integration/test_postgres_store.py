@@ -28,6 +28,19 @@ from tests.integration._postgres import postgres_url
 pytestmark = pytest.mark.postgres
 
 
+class Heard:
+    """A ready listener that keeps the queues it is told of."""
+
+    def __init__(self) -> None:
+        self.queues: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+
+    def notify(self, namespace: str, queue: str) -> None:
+        self.queues.put_nowait((namespace, queue))
+
+    def notify_all(self) -> None:
+        """Not a queue: the tests here look for the notices."""
+
+
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
     async with temporary_database(postgres_url()) as url:
@@ -50,26 +63,25 @@ async def test_notify_wakes_the_listener_of_another_store_only(
     two_stores: tuple[PostgresStore, PostgresStore],
 ) -> None:
     producer, consumer = two_stores
-    heard: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    own: list[tuple[str, str]] = []
-    consumer.set_ready_listener(lambda ns, q: heard.put_nowait((ns, q)))
-    producer.set_ready_listener(lambda ns, q: own.append((ns, q)))
+    heard, own = Heard(), Heard()
+    consumer.set_ready_listener(heard)
+    producer.set_ready_listener(own)
 
     await producer.enqueue([make_job(queue="mail"), make_job(queue="mail")], T0)
-    assert await asyncio.wait_for(heard.get(), 5) == ("default", "mail")
+    assert await asyncio.wait_for(heard.queues.get(), 5) == ("default", "mail")
     # A delayed job is not ready: no notice until it is promoted.
     await producer.enqueue([make_job(queue="later", run_at=T0 + 60)], T0)
     await producer.promote_due(T0 + 60)
-    assert await asyncio.wait_for(heard.get(), 5) == ("default", "later")
-    assert heard.empty() and own == []
+    assert await asyncio.wait_for(heard.queues.get(), 5) == ("default", "later")
+    assert heard.queues.empty() and own.queues.empty()
 
 
 async def test_listening_resumes_after_the_connection_is_killed(
     database: str, two_stores: tuple[PostgresStore, PostgresStore]
 ) -> None:
     producer, consumer = two_stores
-    heard: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    consumer.set_ready_listener(lambda ns, q: heard.put_nowait((ns, q)))
+    heard = Heard()
+    consumer.set_ready_listener(heard)
     listening = (
         "SELECT pid FROM pg_stat_activity"
         " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
@@ -89,7 +101,7 @@ async def test_listening_resumes_after_the_connection_is_killed(
     finally:
         await admin.close()
     await producer.enqueue([make_job(queue="after")], T0)
-    assert await asyncio.wait_for(heard.get(), 5) == ("default", "after")
+    assert await asyncio.wait_for(heard.queues.get(), 5) == ("default", "after")
 
 
 async def test_a_listen_connection_that_went_silent_is_replaced(
@@ -101,8 +113,8 @@ async def test_a_listen_connection_that_went_silent_is_replaced(
     await producer.open()
     await consumer.open()
     try:
-        heard: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        consumer.set_ready_listener(lambda ns, q: heard.put_nowait((ns, q)))
+        heard = Heard()
+        consumer.set_ready_listener(heard)
         silent = consumer._channel._conn
         assert silent is not None
 
@@ -120,7 +132,7 @@ async def test_a_listen_connection_that_went_silent_is_replaced(
             while consumer._channel._conn is silent:
                 await asyncio.sleep(0.05)
         await producer.enqueue([make_job(queue="after")], T0)
-        assert await asyncio.wait_for(heard.get(), 5) == ("default", "after")
+        assert await asyncio.wait_for(heard.queues.get(), 5) == ("default", "after")
     finally:
         await producer.close()
         await consumer.close()

@@ -7,21 +7,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from shoal.core.maintenance import Maintenance
-from shoal.core.model import JobState
-from shoal.core.ports import Store
+from shoal.core.model import Job, JobState
+from shoal.core.ports import ClaimRequest, Store
 from shoal.core.service import ServiceSettings
 from shoal.protocols.tcp.server import TcpSettings
 from shoal.stores.memory import MemoryStore
 from shoal.stores.postgres import PostgresStore
 from shoal.stores.postgres.testing import temporary_database
 from shoal.stores.sqlite import SqliteStore
+from shoal.testing import make_job
 from tests.integration._postgres import postgres_url
 from tests.integration._tcp import Client, running
 
@@ -173,3 +174,34 @@ async def test_done_jobs_are_kept_job_timeout_seconds(job_timeout: float) -> Non
             await asyncio.sleep(job_timeout + 0.2)
         assert await worker.call("LIST_JOBS q") == "null"
         assert (await harness.service.stats("group1")).total == 0
+
+
+class LateNoticeStore(MemoryStore):
+    """A memory store shared with another writer: once armed, the next empty claim is followed
+    by the other writer's enqueue, whose notice comes in the next loop turn (as a NOTIFY does).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.other_writer: tuple[Job, Callable[[], None]] | None = None
+
+    async def claim(self, request: ClaimRequest) -> list[Job]:
+        jobs = await super().claim(request)
+        if not jobs and self.other_writer is not None:
+            (job, notice), self.other_writer = self.other_writer, None
+            await self.enqueue([job], job.created_at)
+            asyncio.get_running_loop().call_soon(notice)
+        return jobs
+
+
+async def test_a_notice_just_after_an_empty_claim_wakes_the_worker() -> None:
+    # The notice arrives in the loop turn after the empty claim, before the worker's wait has
+    # registered: it must still wake the worker, not leave it idle until the next poll (5 s).
+    store = LateNoticeStore()
+    async with running(SETTINGS, store=store) as harness:
+        job = make_job(namespace="group1", queue="jobs")
+        store.other_writer = (job, lambda: harness.service.ready.notify("group1", "jobs"))
+        worker = await harness.login(group="group1")
+        assert await worker.call("SUBSCRIBE jobs") == "OK"
+        dispatched = await worker.dispatched(timeout=1.0)
+        assert dispatched["ID"] == job.id and store.other_writer is None

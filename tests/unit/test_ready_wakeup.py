@@ -67,6 +67,25 @@ async def test_ready_signal_knows_whether_anyone_waits() -> None:
     assert await signal.wait("default", ["a"], 0.01) is False
 
 
+async def test_a_wait_since_a_generation_counts_a_notice_before_it_registered() -> None:
+    signal = ReadySignal()
+    seen = signal.generation
+    waiter = asyncio.create_task(signal.wait("default", ["a"], 5, since=seen))
+    signal.notify("default", "a")  # before the waiter's first step: nobody registered yet
+    async with asyncio.timeout(1):
+        assert await waiter is True
+    assert await signal.wait("default", ["a"], 0.01, since=signal.generation) is False
+
+
+async def test_notify_all_moves_the_generation_even_with_nobody_waiting() -> None:
+    # A claim under way when notices may have been missed (PostgreSQL's LISTEN came back)
+    # must look again rather than wait.
+    signal = ReadySignal()
+    seen = signal.generation
+    signal.notify_all()
+    assert await signal.wait("default", ["a"], 5, since=seen) is True
+
+
 async def test_subscribers_of_named_kinds_get_only_those_and_publishers_can_ask() -> None:
     bus = EventBus()
     assert not bus.wants("job.succeeded")

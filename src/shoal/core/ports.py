@@ -40,8 +40,21 @@ __all__ = [
     "WorkerResume",
 ]
 
-#: Called by a store that learns of ready jobs from elsewhere (another replica): (namespace, queue).
-ReadyListener = Callable[[str, str], None]
+
+class ReadyListener(Protocol):
+    """Told by a store that learns of ready jobs from elsewhere (another replica)."""
+
+    def notify(self, namespace: str, queue: str) -> None:
+        """Jobs became ready in this queue."""
+        ...
+
+    def notify_all(self) -> None:
+        """Jobs may have become ready in any queue: notices may have been missed (a lost
+        connection to the database, now back), so every waiting claimer should look.
+        """
+        ...
+
+
 #: Called by a store with an event another process broadcast (`Store.broadcast`).
 BroadcastListener = Callable[[Event], None]
 
@@ -147,7 +160,7 @@ class Store(Protocol):
         ...
 
     def set_ready_listener(self, listener: ReadyListener) -> None:
-        """Register the callback for jobs made ready by another process (if `supports_notify`)."""
+        """Register whom to tell of jobs made ready by another process (if `supports_notify`)."""
         ...
 
     def set_broadcast_listener(self, listener: BroadcastListener) -> None:

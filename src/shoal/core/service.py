@@ -159,7 +159,7 @@ class QueueService:
         self.clock: Clock = clock or SystemClock()
         self.events = events or EventBus()
         self.ready = ReadySignal()
-        store.set_ready_listener(self.ready.notify)
+        store.set_ready_listener(self.ready)
         store.set_broadcast_listener(self._relayed)
         self._scheduled_listeners: list[Callable[[], None]] = []
         self._broadcasts: set[asyncio.Task[None]] = set()

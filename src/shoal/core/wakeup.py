@@ -44,17 +44,31 @@ class ReadySignal:
         _wake(self._ahead.pop((namespace, queue), None))
 
     def notify_all(self) -> None:
-        """Wake every waiter (a queue was resumed, the service is closing)."""
+        """Wake every waiter (a queue was resumed, the service is closing, notices may have
+        been missed); a claim under way sees the generation move and looks again.
+        """
+        self.generation += 1
         keys = list(self._waiters)
         for namespace, queue in keys:
             self.notify(namespace, queue)
 
     async def wait(
-        self, namespace: str, queues: Iterable[str], timeout: float, ahead: bool = False
+        self,
+        namespace: str,
+        queues: Iterable[str],
+        timeout: float,
+        ahead: bool = False,
+        since: int | None = None,
     ) -> bool:
         """Wait for a notification on any of `queues` (`notify_soon`'s too when `ahead`);
         False when the timeout passed.
+
+        `since`: the `generation` the caller read before its claim. A wait that starts after
+        it changed returns True at once: a caller that waits in a task of its own registers a
+        loop turn after it decided to wait, and a notice in that turn found no waiter.
         """
+        if since is not None and since != self.generation:
+            return True
         # A timer on the future rather than asyncio.wait_for: the waiter resumes in the loop
         # iteration after the notice (wait_for adds a hop through its own waiter future).
         loop = asyncio.get_running_loop()

@@ -110,10 +110,12 @@ class SchedulerRunner:
         watcher = asyncio.create_task(self._watch(subscription))
         try:
             while not self._stopping.is_set():
+                # Changes matter only to a leader. Cleared before the lease attempt, not after
+                # it: a `stop()` during the attempt must still cut the follower's wait short.
+                self._wake.clear()
                 if await self._acquire():
                     await self._lead()
                 else:
-                    self._wake.clear()  # changes matter only to a leader
                     await self._wait(self.settings.renew_interval)
         finally:
             subscription.close()

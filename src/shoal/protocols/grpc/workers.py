@@ -39,11 +39,12 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         self._router: asyncio.Task[None] | None = None
         #: Set when the server stops: no new session or fetch is taken on.
         self.closing = False
+        self._closing_reason = ""
         self._cleanups: set[asyncio.Task[None]] = set()
 
     def drain_all(self, reason: str) -> None:
         """Take no new work, and ask every connected worker to finish what it runs and leave."""
-        self.closing = True
+        self.closing, self._closing_reason = True, reason
         for session in list(self.sessions.values()):
             session.drain(reason)
 
@@ -86,6 +87,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         except ShoalError as error:
             await abort(context, error)
         self.sessions[session.worker_id] = session
+        if self.closing:  # drain_all ran while the hello was stored: it did not see this one
+            session.drain(self._closing_reason)
         self._route_events()
         logger.info(
             "worker %s connected",

@@ -222,8 +222,7 @@ class WorkerLink:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), 1.0)
                 continue
-            if ready.generation == seen:
-                await self._wait_ready()
+            await self._wait_ready(seen)
 
     async def _claim(self) -> bool:
         async with self._claiming:
@@ -249,10 +248,11 @@ class WorkerLink:
                 return True
         return False
 
-    async def _wait_ready(self) -> None:
+    async def _wait_ready(self, seen: int) -> None:
+        # `since`: a notice between the empty claim and these waits' first step counts.
         ready = self.session.hub.service.ready
         waits: list[asyncio.Future[object]] = [
-            asyncio.ensure_future(ready.wait(namespace, tuple(queues), _POLL))
+            asyncio.ensure_future(ready.wait(namespace, tuple(queues), _POLL, since=seen))
             for namespace, queues in self._queues.items()
         ]
         waits.append(asyncio.ensure_future(self._changed.wait()))

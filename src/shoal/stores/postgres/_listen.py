@@ -97,6 +97,10 @@ class ReadyChannel:
                     logger.warning(
                         "LISTEN reconnect failed: %s", exc, extra={"event": "store.listen_retry"}
                     )
+            # The NOTIFYs sent while no connection listened are lost for good; the jobs they
+            # announced are in the table: every waiting claimer looks again.
+            if self._listener is not None:
+                self._listener.notify_all()
 
     async def _until_lost(self, lost: asyncio.Event) -> None:
         """Until the connection is lost: its end seen, or a ping left unanswered."""
@@ -123,7 +127,7 @@ class ReadyChannel:
             return
         origin, namespace, queue = parsed
         if origin != self._origin:  # our own service already woke its claimers
-            self._listener(namespace, queue)
+            self._listener.notify(namespace, queue)
 
     def _on_event(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         parsed = parse_event(payload)

@@ -126,7 +126,9 @@ class PostgresStore(JobLeases, JobSteering, Catalog, Identity):
                 pool.terminate()
 
     def set_ready_listener(self, listener: ReadyListener) -> None:
-        """Call `listener(namespace, queue)` when another process makes jobs ready there."""
+        """Tell `listener` when another process makes jobs ready, and every queue after the
+        LISTEN connection came back (the notices sent while it was down are lost).
+        """
         self._channel.set_listener(listener)
 
     def set_broadcast_listener(self, listener: BroadcastListener) -> None:
