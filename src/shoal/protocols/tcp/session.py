@@ -28,7 +28,7 @@ from shoal.core.ids import new_connection_worker_id
 from shoal.core.model import DEFAULT_NAMESPACE, Job
 from shoal.core.schedules import GuardedSchedules
 from shoal.core.validation import check_name
-from shoal.protocols.tcp import _queues, _recurrent, dispatch
+from shoal.protocols.tcp import _queues, _recurrent, _worker_commands, dispatch
 from shoal.protocols.tcp._hub import Hub
 from shoal.protocols.tcp.commands import Command, ErrorCode, check
 from shoal.protocols.tcp.replies import (
@@ -427,5 +427,5 @@ _HANDLERS: dict[str, Handler] = {
     "DISPATCH": _dispatch,
     **_queues.HANDLERS,
     **_recurrent.HANDLERS,
-    **dispatch.HANDLERS,
+    **_worker_commands.HANDLERS,
 }
