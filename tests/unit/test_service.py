@@ -335,3 +335,23 @@ async def test_a_worker_id_of_another_namespace_is_not_taken_over(
         await memory_service.register_worker(WorkerInfo("w1", "default", ("q",), 0.0, 0.0))
     [kept] = await memory_service.list_workers("ns2")
     assert kept.id == "w1"
+
+
+async def test_registering_a_stream_reads_no_other_worker_record() -> None:
+    # ids of the server's form are new random ones that no worker may choose: checking each
+    # against every record made a thousand streams reconnecting at once quadratic
+    class Counting(MemoryStore):
+        listed = 0
+
+        async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
+            self.listed += 1
+            return await super().list_workers(namespace)
+
+    store = Counting()
+    service = QueueService(store)
+    for _ in range(3):
+        stream_id, _secret = new_worker_session()
+        await service.register_worker(WorkerInfo(stream_id, "default", ("q",), 0.0, 0.0))
+    assert store.listed == 0
+    await service.register_worker(WorkerInfo("chosen", "default", ("q",), 0.0, 0.0))
+    assert store.listed == 1

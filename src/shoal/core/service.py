@@ -16,7 +16,7 @@ from itertools import groupby
 from shoal.core.clock import Clock, SystemClock
 from shoal.core.errors import Conflict, InvalidArgument, NotFound, ShoalError
 from shoal.core.events import RELAYED, Event, EventBus, job_event
-from shoal.core.ids import new_job_ids, worker_id_of
+from shoal.core.ids import new_job_ids, server_assigned, worker_id_of
 from shoal.core.model import (
     WAITING_STATES,
     Job,
@@ -543,10 +543,13 @@ class QueueService:
         if worker.concurrency < 1:
             raise InvalidArgument("concurrency", "must be at least 1")
         # Records are keyed by id alone, and some workers choose theirs (HTTP pull, go-work):
-        # taking another namespace's would move its record here.
-        for known in await self.store.list_workers():
-            if known.id == worker.id and known.namespace != worker.namespace:
-                raise Conflict(f"worker id {worker.id} is taken in another namespace")
+        # taking another namespace's would move its record here. An id of the server's form
+        # is a new random one (no worker may choose it): no need to read every record, which
+        # made a thousand streams reconnecting at once quadratic.
+        if not server_assigned(worker.id):
+            for known in await self.store.list_workers():
+                if known.id == worker.id and known.namespace != worker.namespace:
+                    raise Conflict(f"worker id {worker.id} is taken in another namespace")
         await self.store.upsert_worker(worker)
         self.events.publish(
             Event("worker.joined", worker.namespace, self.clock.now(), worker_id=worker.id)
