@@ -247,9 +247,14 @@ class GrpcSession:
             hello.held.extend(map(codec.lease_to_pb, lost.held))
         await self._send(hello=hello)
         try:
-            first = await self._call.read()
+            # bounded: a server restarting may take the stream and never answer, and the
+            # worker's reconnect loop must get the failure to try again
+            first = await asyncio.wait_for(self._call.read(), _CONNECT_TIMEOUT)
         except grpc.aio.AioRpcError as error:
             raise codec.error_from_rpc(error) from None
+        except TimeoutError:
+            self._call.cancel()
+            raise Unavailable("the server did not welcome the worker in time") from None
         if first is EOF or first.WhichOneof("kind") != "welcome":
             raise Unavailable("the server did not welcome the worker")
         self.worker_id = first.welcome.worker_id
