@@ -424,15 +424,22 @@ class GrpcSession:
         self, job_id: str, item: workers_pb2.Completion | workers_pb2.Failure, size: int
     ) -> None:
         # Outcomes finished in the same loop tick travel in one message (the protocol batches).
+        # One outcome per job is in flight: an answer names the job, not the lease, and the
+        # server stores batches concurrently, so it may answer two outcomes of one job (a lost
+        # attempt's and the new attempt's) in either order. The second waits for the first's.
+        while (earlier := self._outcomes.get(job_id)) is not None:
+            await asyncio.wait({earlier})
         if self._closed is not None:
             raise self._closed
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)  # its caller may have given up
         self._outcomes[job_id] = future
         self._batch.append(item)
         self._batch_bytes += size + _ITEM_BYTES
         if len(self._batch) == 1:
             asyncio.get_running_loop().call_soon(self._flush_soon)
-        await future
+        # shielded: a caller giving up leaves the outcome in flight until it is answered
+        await asyncio.shield(future)
 
     def _flush_soon(self) -> None:
         task = asyncio.ensure_future(self._flush())
@@ -532,6 +539,11 @@ def _within_limit(
         parts[-1].append(item)
         size += item_size
     return parts
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(future: asyncio.Future[T] | None, value: T) -> None:
