@@ -213,3 +213,19 @@ async def test_the_streams_end_fails_every_outcome_still_waiting(tmp_path: Path)
                             await outcome
             finally:
                 stored.set()
+
+
+async def test_concurrent_claims_each_wake_when_jobs_arrive(tmp_path: Path) -> None:
+    # a started worker's claim loop and its run_until_idle claim on one session at once
+    async with _listening(tmp_path) as (service, listener, _):
+        async with _worker_session(listener) as (_, session):
+            first = asyncio.create_task(session.claim(["q"], 2, 3.0))
+            await asyncio.sleep(0.05)
+            second = asyncio.create_task(session.claim(["q"], 1, 3.0))
+            await asyncio.sleep(0.05)
+            await _enqueue(service, 2)
+            # one wake-up slot: the second claim's waiter replaced the first's, and took one
+            # job; the first slept its whole wait beside the job assigned to it
+            async with asyncio.timeout(1.5):
+                claimed = [*await first, *await second]
+            assert len(claimed) == 2

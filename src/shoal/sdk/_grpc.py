@@ -201,8 +201,9 @@ class GrpcSession:
         self.session_secret = ""
         #: Jobs assigned and not yet taken (the prefetch).
         self._assigned: deque[Job] = deque()
-        #: Resolved when a job is assigned, the stream ends or drains (a claim waits on it).
-        self._arrival: asyncio.Future[bool] | None = None
+        #: Resolved when a job is assigned, the stream ends or drains: one per claim waiting
+        #: (a started worker's run_until_idle claims beside its claim loop).
+        self._arrivals: set[asyncio.Future[bool]] = set()
         self.prefetch = min(max(prefetch, 0), MAX_PREFETCH)
         #: Credits granted that the server has not used yet.
         self._outstanding = 0
@@ -288,7 +289,8 @@ class GrpcSession:
             self._outcomes.clear()
 
     def _wake(self) -> None:
-        _settle(self._arrival, True)
+        for arrival in self._arrivals:
+            _settle(arrival, True)
 
     async def _wait_for_arrival(self, timeout: float) -> bool:
         """Wait until a job is assigned (or the stream ends or drains); False on timeout."""
@@ -296,13 +298,13 @@ class GrpcSession:
         # the assignment is read, without wait_for's extra hop.
         loop = asyncio.get_running_loop()
         arrival: asyncio.Future[bool] = loop.create_future()
-        self._arrival = arrival
+        self._arrivals.add(arrival)
         timer = loop.call_later(timeout, _settle, arrival, False)
         try:
             return await arrival
         finally:
             timer.cancel()
-            self._arrival = None
+            self._arrivals.discard(arrival)
 
     def _dispatch(self, message: workers_pb2.ServerMessage) -> None:
         kind = message.WhichOneof("kind")
