@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc.aio
+import pytest
 
-from shoal.core.errors import StorageError
-from shoal.core.model import JobQuery, JobState, LeaseRef, WorkerInfo
+from shoal.core.errors import LeaseLost, StorageError, Unavailable
+from shoal.core.model import Job, JobQuery, JobState, LeaseRef, WorkerInfo
 from shoal.core.ports import HeartbeatResult
 from shoal.core.service import QueueService, ServiceSettings
 from shoal.core.validation import EnqueueRequest
@@ -91,21 +92,44 @@ async def test_a_kicked_stream_takes_nothing_more_and_leaves_nothing_leased(
 
 
 @contextlib.asynccontextmanager
-async def _holding_a_job(
-    service: QueueService, listener: GrpcListener
-) -> AsyncIterator[tuple[WorkerSession, LeaseRef]]:
-    """An SDK worker session over gRPC that holds one job of queue `q`, and its lease."""
+async def _worker_session(listener: GrpcListener) -> AsyncIterator[tuple[GrpcTransport, Any]]:
+    """An SDK worker session over gRPC on queue `q`, and its transport."""
     transport = GrpcTransport(f"grpc://{listener.address}")
     await transport.open()
     worker = WorkerInfo("w", "default", ("q",), connected_at=0.0, last_heartbeat=0.0)
     session = await transport.connect_worker(worker, lambda job_id: None)
     try:
-        await _enqueue(service, 1)
-        [job] = await session.claim(["q"], 1, 5.0)
-        yield session, LeaseRef(job.id, job.lease_token or "")
+        yield transport, session
     finally:
         await session.close()
         await transport.close()
+
+
+async def _claim_one(session: WorkerSession) -> LeaseRef:
+    [job] = await session.claim(["q"], 1, 5.0)
+    return LeaseRef(job.id, job.lease_token or "")
+
+
+@contextlib.asynccontextmanager
+async def _holding_a_job(
+    service: QueueService, listener: GrpcListener
+) -> AsyncIterator[tuple[WorkerSession, LeaseRef]]:
+    """An SDK worker session over gRPC that holds one job of queue `q`, and its lease."""
+    async with _worker_session(listener) as (_, session):
+        await _enqueue(service, 1)
+        yield session, await _claim_one(session)
+
+
+async def _claimed_twice(service: QueueService, session: WorkerSession) -> tuple[LeaseRef, ...]:
+    """One job's lease as the session first held it, and as it holds it again: the first
+    attempt's lease was lost (released here, as when it expires) and the job came back to it.
+    """
+    await _enqueue(service, 1)
+    old = await _claim_one(session)
+    await service.release([old])
+    new = await _claim_one(session)
+    assert (new.job_id, new.token != old.token) == (old.job_id, True)
+    return old, new
 
 
 async def test_a_refused_heartbeat_is_answered_and_the_next_ones_pair_up(tmp_path: Path) -> None:
@@ -199,3 +223,62 @@ async def test_a_stream_whose_hello_is_stored_during_shutdown_is_drained() -> No
         store.go_on.set()
         await asyncio.wait_for(stopping or listener.stop(0.5), 5)
         await store.close()
+
+
+async def test_two_outcomes_of_one_job_in_flight_each_get_their_own_answer(
+    tmp_path: Path,
+) -> None:
+    async with _listening(tmp_path) as (service, listener, _):
+        async with _worker_session(listener) as (_, session):
+            old, new = await _claimed_twice(service, session)
+            # the lost attempt still reports while the new one does: the server refuses the
+            # old token and takes the new one; the refusal used to answer the new outcome
+            # (which had replaced the old one's waiter) and the old one waited for ever
+            late = asyncio.create_task(session.complete(old, b"old"))
+            current = asyncio.create_task(session.complete(new, b"new"))
+            async with asyncio.timeout(5):
+                await current
+                with pytest.raises(LeaseLost):
+                    await late
+            stored = await service.get("default", new.job_id)
+            assert (stored.state, stored.result) == (JobState.SUCCEEDED, b"new")
+
+
+async def test_the_streams_end_fails_every_outcome_still_waiting(tmp_path: Path) -> None:
+    async with _listening(tmp_path) as (service, listener, _):
+        async with _worker_session(listener) as (transport, session):
+            old, new = await _claimed_twice(service, session)
+            store_complete = service.store.complete
+            stored = asyncio.Event()
+
+            async def complete_later(*args: Any, **kwargs: Any) -> Job:
+                await stored.wait()
+                return await store_complete(*args, **kwargs)
+
+            service.store.complete = complete_later  # type: ignore[method-assign]
+            outcomes = [asyncio.create_task(session.complete(lease, b"x")) for lease in (old, new)]
+            await asyncio.sleep(0.2)  # on the wire, the store holding them
+            await transport.close()  # the stream ends unanswered
+            try:
+                async with asyncio.timeout(5):
+                    for outcome in outcomes:
+                        with pytest.raises(Unavailable):
+                            await outcome
+            finally:
+                stored.set()
+
+
+async def test_concurrent_claims_each_wake_when_jobs_arrive(tmp_path: Path) -> None:
+    # a started worker's claim loop and its run_until_idle claim on one session at once
+    async with _listening(tmp_path) as (service, listener, _):
+        async with _worker_session(listener) as (_, session):
+            first = asyncio.create_task(session.claim(["q"], 2, 3.0))
+            await asyncio.sleep(0.05)
+            second = asyncio.create_task(session.claim(["q"], 1, 3.0))
+            await asyncio.sleep(0.05)
+            await _enqueue(service, 2)
+            # one wake-up slot: the second claim's waiter replaced the first's, and took one
+            # job; the first slept its whole wait beside the job assigned to it
+            async with asyncio.timeout(1.5):
+                claimed = [*await first, *await second]
+            assert len(claimed) == 2

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import grpc
@@ -19,6 +20,7 @@ from shoal.protocols.grpc.native.frames import PREFACE, Frame, FrameDecoder, Kin
 from shoal.protocols.grpc.native.server import NativeServer
 from shoal.sdk import _native_connection
 from shoal.sdk._native import NativeChannel
+from shoal.sdk._native_calls import UnaryUnaryCall
 
 running: list[str] = []
 
@@ -197,6 +199,46 @@ async def test_closing_during_the_dial_ends_the_calls_waiting_for_it() -> None:
         assert closed.value.code() is grpc.StatusCode.UNAVAILABLE
         with pytest.raises(asyncio.InvalidStateError):
             await asyncio.wait_for(stream.write(b"y"), 5)
+
+
+async def test_a_call_on_a_connection_lost_just_after_its_dial_ends_unavailable() -> None:
+    async def preface_then_hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(PREFACE)
+        await writer.drain()
+        writer.close()
+
+    # the dial ends with the preface and the hang-up follows at once: the call that waited
+    # for the dial resumes after the connection is gone, and must not join its emptied table
+    listener = await asyncio.start_server(preface_then_hang_up, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        for _ in range(5):
+            channel = NativeChannel("127.0.0.1", port)
+            with pytest.raises(grpc.aio.AioRpcError) as lost:
+                async with asyncio.timeout(3):
+                    await channel.unary_unary("/t.S/Echo")(b"x")
+            assert lost.value.code() is grpc.StatusCode.UNAVAILABLE
+            with pytest.raises(ConnectionError):  # the dial does not return it as connected
+                async with asyncio.timeout(3):
+                    await channel.connect()
+            await channel.close()
+    finally:
+        listener.close()
+
+
+async def test_a_call_opened_on_a_connection_already_gone_ends_unavailable(
+    server: tuple[NativeServer, int],
+) -> None:
+    _, port = server
+    channel = NativeChannel("127.0.0.1", port)
+    connection = await channel.connect()
+    await connection.hang_up()
+    call = UnaryUnaryCall(partial(connection.open, request=b"x"), _header("Echo"), _identity, None)
+    with pytest.raises(grpc.aio.AioRpcError) as lost:
+        async with asyncio.timeout(3):
+            await call
+    assert lost.value.code() is grpc.StatusCode.UNAVAILABLE
+    await channel.close()
 
 
 async def test_cancelling_the_awaiting_task_cancels_the_call_on_both_sides(

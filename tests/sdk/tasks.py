@@ -177,3 +177,16 @@ def unspeakable() -> None:
 @registry.task(name="unspeakable_async", retries=0)
 async def unspeakable_async() -> None:
     raise Unspeakable()
+
+
+class CodedError(Exception):
+    """An exception with a required extra argument: it pickles, but does not unpickle."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@registry.task(name="unreadable_result", retries=0, pool="process")
+def unreadable_result() -> dict[str, object]:
+    return {"status": "partial", "error": CodedError(7, "disk full")}

@@ -54,6 +54,23 @@ async def test_a_worker_that_fails_on_a_job_reports_a_failure(
     assert caught.value.type == "WorkerError"
 
 
+async def test_a_result_that_cannot_be_read_back_from_its_process_fails_the_job() -> None:
+    app = App("memory://", worker=None)
+    app.include(tasks.registry)
+    async with app:
+        unreadable = await tasks.unreadable_result.aenqueue()
+        after = await tasks.process_pid.aenqueue()
+        async with Worker(app, concurrency=1, shutdown_grace=0.1):
+            with pytest.raises(TaskFailed) as caught:
+                await unreadable.aresult(timeout=10)
+            assert caught.value.type == "UnreadableReply"
+            assert "could not be read back" in caught.value.remote_message
+            assert "TypeError" in caught.value.remote_message
+            assert "missing 1 required positional argument" in caught.value.remote_message
+            # the process was given up, not its worker: the next job runs in a new one
+            assert await after.aresult(timeout=20) != os.getpid()
+
+
 @pytest.mark.parametrize("pool", POOLS)
 async def test_cancel_a_running_cooperative_job(app: App, pool: Pool) -> None:
     spin = app.task(name="spin")(tasks.wait_until_cancelled)

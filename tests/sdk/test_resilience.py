@@ -8,12 +8,15 @@ import time
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import grpc.aio
 import pytest
 
 from shoal.core.errors import ShoalError, Unavailable
-from shoal.core.model import LeaseRef
+from shoal.core.model import LeaseRef, WorkerInfo
 from shoal.core.service import ServiceSettings
-from shoal.sdk import App, JobHandle, JobState, LocalTransport, Worker, current_job
+from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2_grpc
+from shoal.sdk import App, JobHandle, JobState, LocalTransport, Worker, _grpc, current_job
+from shoal.sdk._grpc import GrpcTransport
 from shoal.sdk._transport import LostSession
 from tests.sdk import tasks
 from tests.sdk.conftest import server_process, started
@@ -196,3 +199,33 @@ async def test_a_worker_stops_while_its_service_is_unreachable(
         finally:
             gate.set()
     assert worker.running == 0
+
+
+class _NeverWelcomes(workers_pb2_grpc.WorkerServiceServicer):
+    """A server that takes the hello and never answers (one still starting, or wedged)."""
+
+    async def Connect(self, request_iterator: Any, context: Any) -> Any:
+        async for _ in request_iterator:
+            pass
+        await asyncio.Event().wait()
+        yield  # pragma: no cover - an async generator, as the servicer's stream
+
+
+async def test_a_server_that_never_welcomes_fails_the_connect_so_the_worker_tries_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_grpc, "_CONNECT_TIMEOUT", 0.3)
+    server = grpc.aio.server()
+    workers_pb2_grpc.add_WorkerServiceServicer_to_server(_NeverWelcomes(), server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    transport = GrpcTransport(f"127.0.0.1:{port}")
+    await transport.open()
+    worker = WorkerInfo(id="", namespace="default", queues=("q",), connected_at=0, last_heartbeat=0)
+    try:
+        with pytest.raises(Unavailable):
+            async with asyncio.timeout(5):
+                await transport.connect_worker(worker, lambda _: None)
+    finally:
+        await transport.close()
+        await server.stop(0)

@@ -201,8 +201,9 @@ class GrpcSession:
         self.session_secret = ""
         #: Jobs assigned and not yet taken (the prefetch).
         self._assigned: deque[Job] = deque()
-        #: Resolved when a job is assigned, the stream ends or drains (a claim waits on it).
-        self._arrival: asyncio.Future[bool] | None = None
+        #: Resolved when a job is assigned, the stream ends or drains: one per claim waiting
+        #: (a started worker's run_until_idle claims beside its claim loop).
+        self._arrivals: set[asyncio.Future[bool]] = set()
         self.prefetch = min(max(prefetch, 0), MAX_PREFETCH)
         #: Credits granted that the server has not used yet.
         self._outstanding = 0
@@ -247,9 +248,14 @@ class GrpcSession:
             hello.held.extend(map(codec.lease_to_pb, lost.held))
         await self._send(hello=hello)
         try:
-            first = await self._call.read()
+            # bounded: a server restarting may take the stream and never answer, and the
+            # worker's reconnect loop must get the failure to try again
+            first = await asyncio.wait_for(self._call.read(), _CONNECT_TIMEOUT)
         except grpc.aio.AioRpcError as error:
             raise codec.error_from_rpc(error) from None
+        except TimeoutError:
+            self._call.cancel()
+            raise Unavailable("the server did not welcome the worker in time") from None
         if first is EOF or first.WhichOneof("kind") != "welcome":
             raise Unavailable("the server did not welcome the worker")
         self.worker_id = first.welcome.worker_id
@@ -283,7 +289,8 @@ class GrpcSession:
             self._outcomes.clear()
 
     def _wake(self) -> None:
-        _settle(self._arrival, True)
+        for arrival in self._arrivals:
+            _settle(arrival, True)
 
     async def _wait_for_arrival(self, timeout: float) -> bool:
         """Wait until a job is assigned (or the stream ends or drains); False on timeout."""
@@ -291,13 +298,13 @@ class GrpcSession:
         # the assignment is read, without wait_for's extra hop.
         loop = asyncio.get_running_loop()
         arrival: asyncio.Future[bool] = loop.create_future()
-        self._arrival = arrival
+        self._arrivals.add(arrival)
         timer = loop.call_later(timeout, _settle, arrival, False)
         try:
             return await arrival
         finally:
             timer.cancel()
-            self._arrival = None
+            self._arrivals.discard(arrival)
 
     def _dispatch(self, message: workers_pb2.ServerMessage) -> None:
         kind = message.WhichOneof("kind")
@@ -419,15 +426,22 @@ class GrpcSession:
         self, job_id: str, item: workers_pb2.Completion | workers_pb2.Failure, size: int
     ) -> None:
         # Outcomes finished in the same loop tick travel in one message (the protocol batches).
+        # One outcome per job is in flight: an answer names the job, not the lease, and the
+        # server stores batches concurrently, so it may answer two outcomes of one job (a lost
+        # attempt's and the new attempt's) in either order. The second waits for the first's.
+        while (earlier := self._outcomes.get(job_id)) is not None:
+            await asyncio.wait({earlier})
         if self._closed is not None:
             raise self._closed
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)  # its caller may have given up
         self._outcomes[job_id] = future
         self._batch.append(item)
         self._batch_bytes += size + _ITEM_BYTES
         if len(self._batch) == 1:
             asyncio.get_running_loop().call_soon(self._flush_soon)
-        await future
+        # shielded: a caller giving up leaves the outcome in flight until it is answered
+        await asyncio.shield(future)
 
     def _flush_soon(self) -> None:
         task = asyncio.ensure_future(self._flush())
@@ -527,6 +541,11 @@ def _within_limit(
         parts[-1].append(item)
         size += item_size
     return parts
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(future: asyncio.Future[T] | None, value: T) -> None:

@@ -107,6 +107,9 @@ class NativeChannel(grpc.aio.Channel):
         )
         try:
             await asyncio.wait_for(asyncio.shield(connection.ready), _PREFACE_WAIT)
+            if not connection.alive:
+                # lost in the loop turn that read the preface, before this task resumed
+                raise ConnectionError("the server hung up")
         except BaseException:
             await connection.hang_up()
             raise

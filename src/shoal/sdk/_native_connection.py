@@ -76,7 +76,12 @@ class NativeConnection(FramedProtocol):
         self._calls.pop(call_id, None)
 
     def open(self, call: NativeCall, request: bytes | None) -> None:
-        """Send `call`'s CALL frame, and its request if it has exactly one."""
+        """Send `call`'s CALL frame, and its request if it has exactly one; end it at once if
+        the connection is gone (its table was emptied when it was lost: nothing else would).
+        """
+        if not self.alive:
+            call.lost("connection lost")
+            return
         call_id = self._next_id
         while call_id in self._calls:
             call_id = call_id % _MAX_CALL_ID + 1

@@ -91,6 +91,14 @@ class TaskProcess:
                     code = self.process.exitcode
                     died = JobError("ProcessDied", f"the task's process ended (exit code {code})")
                     future.set_result(("error", died, None))
+            except Exception as exc:
+                # The reply does not unpickle here (a type the parent cannot rebuild): raised
+                # out of this callback, it would leave the call waiting for ever. What the pipe
+                # holds next cannot be trusted either, so the process goes.
+                loop.remove_reader(fileno)
+                self.terminate()
+                if not future.done():
+                    future.set_result(("error", _unreadable(exc), None))
 
         loop.add_reader(fileno, readable)
         return future
@@ -111,6 +119,15 @@ class TaskProcess:
             await asyncio.to_thread(self.process.join)
         self.conn.close()
         self.dead = True
+
+
+def _unreadable(exc: Exception) -> JobError:
+    message = (
+        "the task's result or error could not be read back from its process"
+        f" ({type(exc).__name__}: {exc})"
+    )
+    # the same reply would come back on every attempt
+    return JobError("UnreadableReply", message, "", retryable=False)
 
 
 class ProcessPool:
