@@ -244,6 +244,22 @@ async def test_two_outcomes_of_one_job_in_flight_each_get_their_own_answer(
             assert (stored.state, stored.result) == (JobState.SUCCEEDED, b"new")
 
 
+async def test_an_outcome_whose_caller_gave_up_still_takes_its_own_answer(
+    tmp_path: Path,
+) -> None:
+    async with _listening(tmp_path) as (service, listener, _):
+        async with _worker_session(listener) as (_, session):
+            old, new = await _claimed_twice(service, session)
+            late = asyncio.create_task(session.complete(old, b"old"))
+            await asyncio.sleep(0)  # in the batch, unanswered
+            late.cancel()
+            # the old attempt's refusal is still coming: it must not answer the new outcome
+            async with asyncio.timeout(5):
+                await session.complete(new, b"new")
+            stored = await service.get("default", new.job_id)
+            assert (stored.state, stored.result) == (JobState.SUCCEEDED, b"new")
+
+
 async def test_the_streams_end_fails_every_outcome_still_waiting(tmp_path: Path) -> None:
     async with _listening(tmp_path) as (service, listener, _):
         async with _worker_session(listener) as (transport, session):

@@ -430,18 +430,27 @@ class GrpcSession:
         # server stores batches concurrently, so it may answer two outcomes of one job (a lost
         # attempt's and the new attempt's) in either order. The second waits for the first's.
         while (earlier := self._outcomes.get(job_id)) is not None:
-            await asyncio.wait({earlier})
+            await asyncio.wait({earlier})  # a cancelled one: its stand-in comes next turn
         if self._closed is not None:
             raise self._closed
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_retrieve)  # its caller may have given up
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._outcomes[job_id] = future
         self._batch.append(item)
         self._batch_bytes += size + _ITEM_BYTES
         if len(self._batch) == 1:
-            asyncio.get_running_loop().call_soon(self._flush_soon)
-        # shielded: a caller giving up leaves the outcome in flight until it is answered
-        await asyncio.shield(future)
+            loop.call_soon(self._flush_soon)
+        try:
+            await future
+        except asyncio.CancelledError:
+            # The caller gave up, the outcome is still in flight: a stand-in takes the answer,
+            # which must not reach a later outcome of this job. (Not a shield: that costs every
+            # outcome two more callbacks, 15-20% of a drain.)
+            if self._outcomes.get(job_id) is future:
+                stand_in: asyncio.Future[None] = loop.create_future()
+                stand_in.add_done_callback(_retrieve)
+                self._outcomes[job_id] = stand_in
+            raise
 
     def _flush_soon(self) -> None:
         task = asyncio.ensure_future(self._flush())
