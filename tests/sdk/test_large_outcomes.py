@@ -10,11 +10,14 @@ import pytest
 
 from shoal.core.errors import Unavailable
 from shoal.core.model import Job, JobError, JobId, LeaseRef
+from shoal.core.service import QueueService
 from shoal.core.validation import MAX_MESSAGE_BYTES
+from shoal.protocols.grpc.listener import GrpcListener, GrpcOptions
 from shoal.sdk import App, JobState, TaskFailed, Worker
 from shoal.sdk._execution import Outcome
 from shoal.sdk._leftovers import MAX_SETTLES, Leftovers
 from shoal.sdk._outcomes import Running, fit_error
+from shoal.stores.memory import MemoryStore
 from tests.sdk import tasks
 
 #: Larger than the server's message limit (the default 8 MiB).
@@ -107,3 +110,42 @@ async def test_a_result_over_grpcs_default_receive_limit_reaches_the_client(
     handle = await tasks.big_result.aenqueue(size)
     async with Worker(remote_app):
         assert len(await handle.aresult(timeout=20)) == size
+
+
+@pytest.fixture(params=["grpc", "native"])
+async def small_limit_app(request: pytest.FixtureRequest) -> AsyncIterator[App]:
+    """An app on an in-process server whose messages are bounded at 2 MiB (a config's
+    `server.max_message_bytes` below the default).
+    """
+    service = QueueService(MemoryStore())
+    await service.store.open()
+    listener = GrpcListener(service, GrpcOptions(max_message_bytes=_SMALL_LIMIT))
+    if request.param == "grpc":
+        url = f"grpc://{await listener.start('127.0.0.1', 0)}"
+    else:
+        url = f"shoal://{await listener.start_native('127.0.0.1', 0)}"
+    app = App(url, worker=None)
+    app.include(tasks.registry)
+    try:
+        async with app:
+            yield app
+    finally:
+        await listener.stop(0.5)
+        await service.store.close()
+
+
+_SMALL_LIMIT = 2 * 1024 * 1024
+
+
+async def test_a_result_over_a_smaller_configured_limit_fails_the_job(
+    small_limit_app: App,
+) -> None:
+    # the worker learns the server's limit from its welcome: it bounded results by the
+    # default 8 MiB, and a 3 MiB result ended its stream on every session, for ever
+    size = 3 * 1024 * 1024
+    big = await tasks.big_result.aenqueue(size)
+    async with Worker(small_limit_app, concurrency=2):
+        with pytest.raises(TaskFailed) as caught:
+            await big.aresult(timeout=20)
+        assert caught.value.type == "ResultTooLarge"
+        assert await (await tasks.add.aenqueue(1, 1)).aresult(timeout=20) == 2

@@ -62,10 +62,6 @@ _QUIET = 0.05
 #: Room kept in a message for what travels with a result or an error (ids, token, framing):
 #: a message over the server's limit ends the whole worker stream.
 _ENVELOPE = 64 * 1024
-#: The largest result a server can take and send back in its job (with the job's payload and
-#: last error).
-_MAX_RESULT_BYTES = MAX_MESSAGE_BYTES - Limits().max_payload_bytes - MAX_ERROR_BYTES - _ENVELOPE
-#: The most jobs a worker holds beyond its free slots (see `GrpcSession`).
 
 
 async def _call(request: Awaitable[T]) -> T:
@@ -196,7 +192,11 @@ class GrpcSession:
         self._on_cancel = on_cancel
         self.heartbeat_interval = 2.0
         #: The server's message limit, less what travels with the result in a job.
-        self.max_outcome_bytes: int | None = _MAX_RESULT_BYTES
+        #: The largest message this session sends: the channel's, or the server's if smaller.
+        self._max_message = MAX_MESSAGE_BYTES
+        self.max_outcome_bytes: int | None = _result_bound(
+            MAX_MESSAGE_BYTES, Limits().max_payload_bytes
+        )
         self.worker_id = ""
         self.session_secret = ""
         #: Jobs assigned and not yet taken (the prefetch).
@@ -261,7 +261,17 @@ class GrpcSession:
         self.worker_id = first.welcome.worker_id
         self.session_secret = first.welcome.session_secret
         self.heartbeat_interval = first.welcome.heartbeat_interval or self.heartbeat_interval
+        self._bound_by(first.welcome)
         self._reader = asyncio.create_task(self._read())
+
+    def _bound_by(self, welcome: workers_pb2.Welcome) -> None:
+        """Bound outcomes by the server's limits, where it says them (a configured
+        `server.max_message_bytes` below the default): an outcome over them ends the stream.
+        """
+        if welcome.max_message_bytes:
+            self._max_message = min(welcome.max_message_bytes, MAX_MESSAGE_BYTES)
+        payload = welcome.max_payload_bytes or Limits().max_payload_bytes
+        self.max_outcome_bytes = _result_bound(self._max_message, payload)
 
     async def _read(self) -> None:
         reason: ShoalError = Unavailable("the server closed the worker stream")
@@ -459,7 +469,7 @@ class GrpcSession:
 
     async def _flush(self) -> None:
         batch, self._batch = self._batch, []
-        limit = MAX_MESSAGE_BYTES - _ENVELOPE
+        limit = self._max_message - _ENVELOPE
         size, self._batch_bytes = self._batch_bytes, 0
         for part in [batch] if size <= limit // 2 else _within_limit(batch, limit):
             completed = [item for item in part if isinstance(item, workers_pb2.Completion)]
@@ -550,6 +560,13 @@ def _within_limit(
         parts[-1].append(item)
         size += item_size
     return parts
+
+
+def _result_bound(max_message: int, max_payload: int) -> int:
+    """The largest result a server with these limits can take and send back in its job (with
+    the job's payload and last error).
+    """
+    return max(max_message - max_payload - MAX_ERROR_BYTES - _ENVELOPE, 0)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

@@ -18,6 +18,7 @@ from shoal.core.errors import InvalidArgument, ShoalError
 from shoal.core.events import Event
 from shoal.core.model import Job, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput
+from shoal.core.validation import MAX_MESSAGE_BYTES
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import CallerService
 from shoal.protocols.grpc._decoding import Malformed
@@ -43,8 +44,11 @@ class Session:
         lease_ttl: float,
         lookahead: float = 0.0,
         secret: str = "",
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.service = service
+        #: The listener's message limit, told to the worker (it bounds its results by it).
+        self.max_message_bytes = max_message_bytes
         self.worker = worker
         #: Given to the worker only: it names this stream with it if the stream breaks.
         self.secret = secret
@@ -81,6 +85,8 @@ class Session:
                 heartbeat_interval=self.service.settings.heartbeat_interval,
                 lease_ttl=self.lease_ttl,
                 session_secret=self.secret,
+                max_message_bytes=self.max_message_bytes,
+                max_payload_bytes=self.service.settings.limits.max_payload_bytes,
             )
         )
 

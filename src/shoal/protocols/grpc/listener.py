@@ -131,7 +131,7 @@ class GrpcListener:
         #: Authentication (off, every caller anonymous with every right, when not given).
         self.access = access or AccessService(cast(IdentityStore, service.store), enabled=False)
         self.callers = Callers(service, self.access)
-        self.workers = WorkerServicer(service, self.callers)
+        self.workers = WorkerServicer(service, self.callers, self.options.max_message_bytes)
         self.jobs = JobServicer(self.callers)
         self._health = health_aio.HealthServicer()
         self.gowork = GoWorkCluster(service, self.options.gowork_heartbeat_timeout)

@@ -15,7 +15,7 @@ from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.ids import check_chosen_worker_id, new_worker_session, worker_id_of
 from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService, ResumeInput, check_resume
-from shoal.core.validation import check_lease_ttl, check_name
+from shoal.core.validation import MAX_MESSAGE_BYTES, check_lease_ttl, check_name
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import Callers
 from shoal.protocols.grpc._status import abort, mapped
@@ -31,9 +31,12 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
     """Workers' sessions and calls; every method calls `QueueService` only."""
 
-    def __init__(self, service: QueueService, callers: Callers) -> None:
+    def __init__(
+        self, service: QueueService, callers: Callers, max_message_bytes: int = MAX_MESSAGE_BYTES
+    ) -> None:
         self._service = service
         self._callers = callers
+        self._max_message_bytes = max_message_bytes
         #: Open stream sessions by worker id: a shutdown drains them, events reach them.
         self.sessions: dict[str, Session] = {}
         self._router: asyncio.Task[None] | None = None
@@ -157,7 +160,9 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         service = self._callers.service()
         worker = await service.register_worker(worker)
         lease_ttl = hello.lease_ttl or service.settings.lease_ttl
-        session = Session(service, worker, lease_ttl, hello.lookahead, secret)
+        session = Session(
+            service, worker, lease_ttl, hello.lookahead, secret, self._max_message_bytes
+        )
         if resume is not None:
             await self._resume(session, resume)
         return session
