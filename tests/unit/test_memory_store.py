@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shoal.core.model import LeaseRef
 from shoal.core.ports import ClaimRequest
 from shoal.stores.memory import MemoryStore
 from shoal.testing import T0, make_job
@@ -35,3 +36,29 @@ async def test_a_claim_filtered_by_task_reads_no_job_of_another_task() -> None:
     request = ClaimRequest("default", ("default",), "w1", 5, 30.0, T0, tasks=("work",))
     assert [job.task for job in await store.claim(request)] == ["work"]
     assert len(store._ready[("default", "default")]["other"]) == 1_000  # untouched
+
+
+async def test_deleting_jobs_forgets_their_idempotency_keys() -> None:
+    store = MemoryStore()
+    await store.open()
+    jobs = [make_job(idempotency_key=f"k{i}", queue=f"q{i % 3}") for i in range(6)]
+    await store.enqueue(jobs, T0)
+    await store.delete_job("default", jobs[0].id)
+    assert await store.purge_queue("default", "q1") == 2
+    assert await store.delete_queue("default", "q2") == 2
+    [job] = await store.claim(ClaimRequest("default", ("q0",), "w1", 10, 30.0, T0))
+    await store.complete(LeaseRef(job.id, job.lease_token or ""), None, T0 + 1)
+    assert await store.purge_finished(T0 + 2) == 1
+    assert store._jobs == {} and store._by_key == {}
+
+
+async def test_a_key_taken_by_a_newer_job_stays_when_the_older_goes() -> None:
+    store = MemoryStore()
+    await store.open()
+    old = make_job(idempotency_key="k")
+    await store.enqueue([old], T0)
+    await store.cancel("default", old.id, T0 + 1)
+    [new] = await store.enqueue([make_job(idempotency_key="k")], T0 + 2)
+    assert new.created
+    await store.delete_job("default", old.id)
+    assert store._by_key == {("default", "k"): new.job.id}

@@ -26,6 +26,7 @@ from shoal.core.model import (
 from shoal.core.ports import ScheduleRecord, Store, WorkerResume
 from shoal.core.transitions import LEASE_LOST_ERROR
 from shoal.testing._claim_ahead import ClaimAheadContract
+from shoal.testing._deletion import DeletionContract
 from shoal.testing._jobs import T0, StoreFactory, claim, lease, make_job
 from shoal.testing._schedules import ScheduleWritesContract
 
@@ -34,7 +35,7 @@ __all__ = ["T0", "StoreContract", "StoreFactory", "claim", "make_job"]
 S = JobState
 
 
-class StoreContract(ClaimAheadContract, ScheduleWritesContract):
+class StoreContract(ClaimAheadContract, DeletionContract, ScheduleWritesContract):
     """Behaviour every store must show; one test per promise of `shoal.core.ports.Store`."""
 
     # --- enqueue and read -------------------------------------------------------------------

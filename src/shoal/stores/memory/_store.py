@@ -100,6 +100,14 @@ class MemoryStore(MemoryIdentity):
         self._index(job)
         return job
 
+    def _forget(self, job: Job) -> None:
+        """Delete a job, and its idempotency key unless a newer job has taken the key over."""
+        del self._jobs[job.id]
+        if job.idempotency_key is not None:
+            key = (job.namespace, job.idempotency_key)
+            if self._by_key.get(key) == job.id:
+                del self._by_key[key]
+
     def _lookup(self, namespace: str, job_id: str) -> Job:
         job = self._jobs.get(job_id)
         if job is None or job.namespace != namespace:
@@ -333,7 +341,7 @@ class MemoryStore(MemoryIdentity):
         job = self._lookup(namespace, job_id)
         if job.state is JobState.RUNNING:
             raise Conflict(f"job {job_id} is running; cancel it first")
-        del self._jobs[job_id]
+        self._forget(job)
 
     async def promote_due(self, now: float, limit: int = 10_000) -> DueResult:
         self._check_open()
@@ -352,14 +360,14 @@ class MemoryStore(MemoryIdentity):
     async def purge_finished(self, before: float, limit: int = 10_000) -> int:
         self._check_open()
         old = [
-            job.id
+            job
             for job in self._jobs.values()
             if job.state in TERMINAL_STATES
             and job.finished_at is not None
             and job.finished_at < before
         ][:limit]
-        for job_id in old:
-            del self._jobs[job_id]
+        for job in old:
+            self._forget(job)
         return len(old)
 
     # --- queues -----------------------------------------------------------------------------
@@ -387,11 +395,9 @@ class MemoryStore(MemoryIdentity):
 
     async def purge_queue(self, namespace: str, queue: str) -> int:
         self._check_open()
-        doomed = [
-            job.id for job in self._queue_jobs(namespace, queue) if job.state in WAITING_STATES
-        ]
-        for job_id in doomed:
-            del self._jobs[job_id]
+        doomed = [job for job in self._queue_jobs(namespace, queue) if job.state in WAITING_STATES]
+        for job in doomed:
+            self._forget(job)
         return len(doomed)
 
     async def delete_queue(self, namespace: str, queue: str) -> int:
@@ -400,7 +406,7 @@ class MemoryStore(MemoryIdentity):
         if any(job.state is JobState.RUNNING for job in jobs):
             raise Conflict(f"queue {queue!r} has running jobs; cancel or wait for them first")
         for job in jobs:
-            del self._jobs[job.id]
+            self._forget(job)
         self._paused.discard((namespace, queue))
         self._ready.pop((namespace, queue), None)
         return len(jobs)
