@@ -62,3 +62,34 @@ async def test_a_key_taken_by_a_newer_job_stays_when_the_older_goes() -> None:
     assert new.created
     await store.delete_job("default", old.id)
     assert store._by_key == {("default", "k"): new.job.id}
+
+
+async def test_heaps_of_emptied_queues_and_tasks_go() -> None:
+    store = MemoryStore()
+    await store.open()
+    await store.enqueue([make_job(queue=f"q{i}", task=f"t{i}") for i in range(100)], T0)
+    for i in range(100):
+        assert len(await store.claim(ClaimRequest("default", (f"q{i}",), "w1", 1, 30.0, T0))) == 1
+    assert dict(store._ready) == {}
+
+
+async def test_deleted_and_purged_jobs_leave_no_heap_entries() -> None:
+    # A queue nobody consumes: its heap entries were dropped only when a claim popped them.
+    store = MemoryStore()
+    await store.open()
+    for _ in range(3):
+        await store.enqueue([make_job(queue="idle") for _ in range(1_000)], T0)
+        assert await store.purge_queue("default", "idle") == 1_000
+    assert dict(store._ready) == {}
+    jobs = [make_job(queue="idle") for _ in range(1_000)]
+    await store.enqueue(jobs, T0)
+    for job in jobs[:900]:
+        await store.delete_job("default", job.id)
+    assert sum(len(heap) for heap in store._ready[("default", "idle")].values()) <= 200
+    for job in jobs[900:]:
+        await store.delete_job("default", job.id)
+    assert dict(store._ready) == {}
+    later = [make_job(run_at=T0 + 3600) for _ in range(1_000)]
+    await store.enqueue(later, T0)
+    assert await store.purge_queue("default", "default") == 1_000
+    assert store._delayed == []

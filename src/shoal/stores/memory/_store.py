@@ -45,7 +45,9 @@ class MemoryStore(MemoryIdentity):
     Every method runs without awaiting, so on one event loop each is atomic. Queued jobs sit in a
     heap per queue and task ordered like a claim (priority, run_at, id), so that a claim filtered
     by task reads no other task's jobs, and scheduled ones in a heap by run_at; entries are
-    checked when popped, so a cancelled or deleted job simply falls out.
+    checked when popped, so a cancelled or deleted job simply falls out. A heap a claim empties
+    goes, and deletions count the entries they leave behind, so that the heaps of a queue nobody
+    consumes do not keep every deleted job's entry (`_forget`).
     """
 
     supports_notify = False
@@ -57,6 +59,9 @@ class MemoryStore(MemoryIdentity):
         #: Queue -> task -> heap of ranks (`_rank`).
         self._ready: dict[QueueKey, dict[str, list[tuple[int, float, str]]]] = defaultdict(dict)
         self._delayed: list[tuple[float, str]] = []
+        #: Entries deleted jobs may have left in a ready heap (`_forget`), and in `_delayed`.
+        self._stale: dict[tuple[QueueKey, str], int] = {}
+        self._delayed_stale = 0
         self._paused: set[QueueKey] = set()
         self._workers: dict[str, WorkerInfo] = {}
         self._schedules: dict[tuple[str, str], ScheduleRecord] = {}
@@ -107,6 +112,61 @@ class MemoryStore(MemoryIdentity):
             key = (job.namespace, job.idempotency_key)
             if self._by_key.get(key) == job.id:
                 del self._by_key[key]
+        if job.state is JobState.SCHEDULED:
+            self._delayed_stale += 1
+            if 2 * self._delayed_stale >= len(self._delayed):
+                self._compact_delayed()
+        elif job.state in (JobState.QUEUED, JobState.CANCELLED):  # cancelled: maybe unclaimed
+            self._count_stale((job.namespace, job.queue), job.task)
+
+    def _count_stale(self, queue: QueueKey, task: str) -> None:
+        """One more entry of `queue`'s `task` heap may be stale. Once they may be half of it,
+        rebuild the heap: each rebuild costs what the deletions since the last one did.
+        """
+        heap = self._ready.get(queue, {}).get(task)
+        if heap is None:
+            return
+        stale = self._stale.get((queue, task), 0) + 1
+        if 2 * stale < len(heap):
+            self._stale[(queue, task)] = stale
+            return
+        self._stale.pop((queue, task), None)
+        heap[:] = [entry for entry in heap if self._is_ready(entry)]
+        heapq.heapify(heap)
+        if not heap:
+            self._drop_empty(queue[0], (queue[1],))
+
+    def _is_ready(self, entry: tuple[int, float, str]) -> bool:
+        job = self._jobs.get(entry[2])
+        return job is not None and job.state is JobState.QUEUED and _rank(job) == entry
+
+    def _compact_delayed(self) -> None:
+        self._delayed_stale = 0
+        self._delayed = [
+            (run_at, job_id)
+            for run_at, job_id in self._delayed
+            if (job := self._jobs.get(job_id)) is not None
+            and job.state is JobState.SCHEDULED
+            and job.run_at == run_at
+        ]
+        heapq.heapify(self._delayed)
+
+    def _drop_empty(self, namespace: str, queues: Iterable[str]) -> None:
+        """Drop the empty heaps of these queues, and a queue's entry once it has none."""
+        for queue in queues:
+            tasks = self._ready.get((namespace, queue))
+            if tasks is None:
+                continue
+            for task in [task for task, heap in tasks.items() if not heap]:
+                del tasks[task]
+                self._stale.pop(((namespace, queue), task), None)
+            if not tasks:
+                del self._ready[(namespace, queue)]
+
+    def _drop_queue(self, namespace: str, queue: str) -> None:
+        """Drop every heap of a queue with no queued job left: all their entries are stale."""
+        for task in self._ready.pop((namespace, queue), {}):
+            self._stale.pop(((namespace, queue), task), None)
 
     def _lookup(self, namespace: str, job_id: str) -> Job:
         job = self._jobs.get(job_id)
@@ -186,6 +246,8 @@ class MemoryStore(MemoryIdentity):
             claimed.append(leased)
         for heap, entry in skipped:
             heapq.heappush(heap, entry)
+        if not all(heaps):
+            self._drop_empty(request.namespace, request.queues)
         if len(claimed) < request.limit and request.lookahead > 0:
             claimed += self._claim_ahead(request, request.limit - len(claimed))
         return claimed
@@ -396,6 +458,7 @@ class MemoryStore(MemoryIdentity):
     async def purge_queue(self, namespace: str, queue: str) -> int:
         self._check_open()
         doomed = [job for job in self._queue_jobs(namespace, queue) if job.state in WAITING_STATES]
+        self._drop_queue(namespace, queue)
         for job in doomed:
             self._forget(job)
         return len(doomed)
@@ -405,10 +468,10 @@ class MemoryStore(MemoryIdentity):
         jobs = list(self._queue_jobs(namespace, queue))
         if any(job.state is JobState.RUNNING for job in jobs):
             raise Conflict(f"queue {queue!r} has running jobs; cancel or wait for them first")
+        self._drop_queue(namespace, queue)
         for job in jobs:
             self._forget(job)
         self._paused.discard((namespace, queue))
-        self._ready.pop((namespace, queue), None)
         return len(jobs)
 
     def _queue_jobs(self, namespace: str, queue: str) -> Iterable[Job]:
