@@ -199,6 +199,24 @@ async def test_two_runners_fire_each_slot_once_across_a_leader_change(rig: Rig) 
     assert slots == seconds(*range(1, 11))
 
 
+async def test_a_follower_keeps_no_changes_and_takes_up_all_when_it_leads(rig: Rig) -> None:
+    a = await rig.start_runner("a")
+    b = await rig.start_runner("b")
+    for i in range(200):  # changes only a leader acts on: a follower kept every key for ever
+        await rig.schedules.add(ScheduleInput(task="tick", id=f"tmp-{i}", every_ms=3_600_000))
+        await rig.schedules.remove("default", f"tmp-{i}")
+    await rig.schedules.add(every_second(catch_up="all"))
+    await settle()
+    assert a.is_leader and not b.is_leader and len(b._dirty) == 0
+    await rig.advance(2.0)
+    await rig.stop_runner(a)
+    await rig.advance(3.0)
+    assert b.is_leader  # it loaded every schedule when it took the lead
+    slots = await rig.slots("tick")
+    assert_once(slots)
+    assert slots == seconds(*range(1, 6))
+
+
 async def test_a_leader_that_vanishes_is_replaced_after_the_lease(rig: Rig) -> None:
     await rig.schedules.add(every_second(catch_up="all"))
     a = await rig.start_runner("a")

@@ -143,7 +143,10 @@ class SchedulerRunner:
 
     async def _watch(self, subscription: Subscription) -> None:
         async for event in subscription:
-            self._dirty.add((event.namespace, event.data.get("schedule_id", "")))
+            # Only a leader reloads changed schedules; one that takes the lead loads them all
+            # (`_lead`), so a follower keeping them would only grow its set for ever.
+            if self.is_leader:
+                self._dirty.add((event.namespace, event.data.get("schedule_id", "")))
             if subscription.dropped:
                 self._resync = True
             self._wake.set()
@@ -161,7 +164,7 @@ class SchedulerRunner:
             now = clock.now()
             if now >= next_renew:
                 if not await self._acquire():
-                    self.is_leader = False
+                    self.is_leader, self._dirty = False, set()
                     logger.warning(
                         "scheduler %s lost the lead",
                         self.holder,
