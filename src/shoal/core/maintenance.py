@@ -19,6 +19,9 @@ __all__ = ["Maintenance"]
 
 logger = logging.getLogger(__name__)
 
+#: Finished jobs deleted per store call; a retention pass makes as many calls as it needs.
+RETENTION_BATCH = 10_000
+
 
 class Maintenance:
     """Runs the duties for one service until `stop()`."""
@@ -69,9 +72,25 @@ class Maintenance:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
 
-    async def _retention(self) -> object:
+    async def _retention(self) -> int:
+        """Purge every finished job that is due, one batch at a time.
+
+        One batch a pass capped retention at 10,000 jobs a minute: past that, finished jobs
+        piled up for ever. Between batches the loop runs others (a memory store's batch never
+        awaits), and a pass ends after `retention_interval` seconds of work, so that a backlog
+        cannot keep the store busy with deletions; the next pass goes on with it.
+        """
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.retention_interval
         before = self.service.clock.now() - self.service.settings.retention
-        return await self.service.store.purge_finished(before)
+        total = 0
+        while not self._stopping.is_set():
+            count = await self.service.store.purge_finished(before, RETENTION_BATCH)
+            total += count
+            if count < RETENTION_BATCH or loop.time() >= until:
+                break
+            await asyncio.sleep(0)
+        return total
 
     async def _every(self, interval: float, duty: Callable[[], Awaitable[object]]) -> None:
         while not self._stopping.is_set():

@@ -1,0 +1,54 @@
+"""The maintenance duties on the memory store: retention that keeps up, lost workers forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from shoal.core.maintenance import Maintenance
+from shoal.core.model import JobState
+from shoal.core.service import QueueService, ServiceSettings
+from shoal.stores.memory import MemoryStore
+from shoal.testing import T0, make_job
+
+
+class _Batches(MemoryStore):
+    """Counts retention's batches, and whether other tasks ran between them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turns = 0
+        self.seen: list[int] = []
+
+    async def purge_finished(self, before: float, limit: int = 10_000) -> int:
+        self.seen.append(self.turns)
+        return await super().purge_finished(before, limit)
+
+
+async def _ticker(store: _Batches) -> None:
+    while True:
+        store.turns += 1
+        await asyncio.sleep(0)
+
+
+async def test_one_retention_pass_purges_every_due_job_in_batches() -> None:
+    # 10,000 a pass, one pass a minute: past ~167 jobs/s the finished ones built up for ever.
+    store = _Batches()
+    await store.open()
+    done = [make_job(state=JobState.SUCCEEDED, finished_at=T0) for _ in range(25_000)]
+    await store.enqueue([*done, make_job()], T0)
+    service = QueueService(store, replace(ServiceSettings(), retention=0.0))
+    maintenance = Maintenance(service, retention_interval=3600.0)
+    ticker = asyncio.create_task(_ticker(store))
+    runner = asyncio.create_task(maintenance.run())
+    try:
+        async with asyncio.timeout(5):
+            while len(store._jobs) > 1:
+                await asyncio.sleep(0.01)
+    finally:
+        maintenance.stop()
+        await asyncio.wait_for(runner, 2)
+        ticker.cancel()
+    assert [job.state for job in store._jobs.values()] == [JobState.QUEUED]
+    assert len(store.seen) == 3  # two full batches, then one that finds fewer: the pass ends
+    assert store.seen[0] < store.seen[1] < store.seen[2]  # others ran between batches
