@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shoal.core.maintenance import Maintenance
-from shoal.core.model import Job, JobState
+from shoal.core.model import Job, JobState, WorkerState
 from shoal.core.ports import ClaimRequest, Store
 from shoal.core.service import ServiceSettings
 from shoal.protocols.tcp.server import TcpSettings
@@ -126,6 +126,19 @@ async def test_a_connected_worker_keeps_its_job_past_the_lease_time() -> None:
         finally:
             maintenance.stop()
             await duty
+
+
+async def test_an_idle_connection_keeps_its_worker_record_fresh() -> None:
+    # Jobatator clients send no heartbeat: an idle one showed as lost, and the maintenance
+    # duty that forgets long-silent workers would have deleted its record while it is open.
+    quick = ServiceSettings(lease_ttl=0.3)
+    async with running(SETTINGS, service_settings=quick) as harness:
+        idle = await harness.login(group="group1")
+        assert await idle.call("SUBSCRIBE slow") == "OK"
+        await asyncio.sleep(1.0)  # over three lease times
+        [member] = await harness.service.list_workers("group1")
+        assert member.state is WorkerState.IDLE
+        assert harness.service.clock.now() - member.last_heartbeat < 0.3
 
 
 async def test_an_errored_job_follows_the_queue_policy_without_ignore() -> None:

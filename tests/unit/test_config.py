@@ -186,3 +186,12 @@ def test_config_show_prints_values_and_sources(tmp_path: Path) -> None:
     assert "server.grpc_listen = '127.0.0.1:50051'  (default)" in lines
     bad = CliRunner().invoke(app, ["config", "show", "--set", "servr.x=1"], env={})
     assert bad.exit_code == 2 and "did you mean 'server'?" in bad.output
+
+
+def test_forget_workers_after_reaches_the_service_and_is_checked() -> None:
+    assert load_config(env={}).config.service_settings().forget_workers_after == 3600.0
+    config = load_config(env={}, overrides={"service.forget_workers_after": "2h"}).config
+    assert config.service_settings().forget_workers_after == 7200.0
+    assert load_config(env={}, overrides={"service.forget_workers_after": "0"}).config
+    with pytest.raises(ConfigError, match="forget_workers_after"):
+        load_config(env={}, overrides={"service.forget_workers_after": "10s"})

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from shoal.core.clock import ManualClock
 from shoal.core.maintenance import Maintenance
-from shoal.core.model import JobState
-from shoal.core.service import QueueService, ServiceSettings
+from shoal.core.model import JobState, WorkerInfo
+from shoal.core.service import ClaimInput, QueueService, ServiceSettings
+from shoal.core.validation import EnqueueRequest
 from shoal.stores.memory import MemoryStore
 from shoal.testing import T0, make_job
 
@@ -52,3 +54,40 @@ async def test_one_retention_pass_purges_every_due_job_in_batches() -> None:
     assert [job.state for job in store._jobs.values()] == [JobState.QUEUED]
     assert len(store.seen) == 3  # two full batches, then one that finds fewer: the pass ends
     assert store.seen[0] < store.seen[1] < store.seen[2]  # others ran between batches
+
+
+async def test_workers_silent_for_long_are_forgotten_unless_they_hold_a_lease() -> None:
+    # Pull workers and go-work members that died without leaving, streams of a killed server
+    # on a shared store: nothing removed their records, which piled up in every listing.
+    clock = ManualClock(T0)
+    store = MemoryStore()
+    service = QueueService(store, ServiceSettings(forget_workers_after=600.0), clock=clock)
+    events = service.events.subscribe(kinds=("worker.left",))
+    for worker_id in ("dead", "alive", "holder"):
+        await service.register_worker(WorkerInfo(worker_id, "default", ("default",), T0, T0))
+    await service.enqueue(EnqueueRequest("t"))
+    await service.claim(ClaimInput("holder", ("default",), lease_ttl=3600.0))
+    clock.advance(500)
+    await service.heartbeat([], "alive")
+    clock.advance(200)
+    maintenance = Maintenance(service)
+    runner = asyncio.create_task(maintenance.run())
+    try:
+        async with asyncio.timeout(2):
+            while len(await store.list_workers()) == 3:
+                await asyncio.sleep(0.01)
+            left = await anext(aiter(events))
+    finally:
+        maintenance.stop()
+        await asyncio.wait_for(runner, 2)
+    assert [w.id for w in await service.list_workers()] == ["alive", "holder"]
+    assert left.worker_id == "dead" and left.data == {"reason": "silent for 700s"}
+
+
+async def test_forgetting_workers_can_be_turned_off() -> None:
+    clock = ManualClock(T0)
+    service = QueueService(MemoryStore(), ServiceSettings(forget_workers_after=0), clock=clock)
+    await service.register_worker(WorkerInfo("dead", "default", ("default",), T0, T0))
+    clock.advance(365 * 86400)
+    assert await service.forget_lost_workers() == []
+    assert [w.id for w in await service.list_workers()] == ["dead"]

@@ -117,6 +117,9 @@ class ServiceConfig:
     #: How long before its run_at a job may go to a worker that holds it until then (and how
     #: early `allow` schedules fire); 0 turns this off.
     lookahead: float = 0.1
+    #: The record of a worker silent this long and holding no lease is deleted (it shows as
+    #: lost after `lease_ttl`); 0 keeps records until their workers leave.
+    forget_workers_after: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,7 @@ class ShoalConfig:
             heartbeat_interval=self.service.heartbeat_interval,
             retention=self.service.retention,
             lookahead=self.service.lookahead,
+            forget_workers_after=self.service.forget_workers_after,
             limits=self.limits,
             default_policy=default,
             queue_policies={**policies, "default": default},
@@ -344,6 +348,9 @@ def _check(config: ShoalConfig) -> None:
     parse_store_url(config.store.url)
     if not 0 < config.service.heartbeat_interval < config.service.lease_ttl:
         raise ConfigError("service.heartbeat_interval must be shorter than service.lease_ttl")
+    forget = config.service.forget_workers_after
+    if forget != 0 and not forget > config.service.lease_ttl:
+        raise ConfigError("service.forget_workers_after must be 0 (never) or exceed lease_ttl")
     if not 0 <= config.service.lookahead <= min(MAX_LOOKAHEAD, config.service.lease_ttl / 2):
         raise ConfigError(
             f"service.lookahead must be between 0 and {MAX_LOOKAHEAD:g}s (what the SDK's workers"

@@ -1,4 +1,5 @@
-"""The service's background duties: promote due jobs, reap expired leases, apply retention.
+"""The service's background duties: promote due jobs, reap expired leases, apply retention,
+forget workers long silent.
 
 Each duty sleeps until it has something to do (the next due job, the next reap tick), and a
 job that starts waiting for its run_at (a delayed enqueue, a retry) wakes the promoter early
@@ -48,6 +49,8 @@ class Maintenance:
             group.create_task(self._promote_loop())
             group.create_task(self._every(self.reap_interval, self.service.reap_expired))
             group.create_task(self._every(self.retention_interval, self._retention))
+            forget = self.service.forget_lost_workers
+            group.create_task(self._every(self.retention_interval, forget))
 
     def stop(self) -> None:
         """Ask every duty to end."""

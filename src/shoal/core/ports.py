@@ -329,6 +329,13 @@ class Store(Protocol):
         """
         ...
 
+    async def forget_workers(self, silent_before: float, limit: int = 1000) -> list[WorkerInfo]:
+        """Delete up to `limit` records of workers whose `last_heartbeat` is before
+        `silent_before` and to whose id no running job is leased; the records deleted (with
+        `running` 0). A worker touched meanwhile (`touch_worker`) is not deleted.
+        """
+        ...
+
     # --- schedules ------------------------------------------------------------------------
 
     async def save_schedule(self, schedule: ScheduleRecord) -> None:

@@ -92,6 +92,9 @@ class ServiceSettings:
     #: `run_at` and hold it until then, so it starts on time rather than one network hop
     #: late. It caps what a claim asks for; the scheduler fires this early too.
     lookahead: float = 0.1
+    #: The record of a worker silent this many seconds and holding no lease is deleted (it
+    #: shows as lost from `lease_ttl` on); 0 keeps every record until the worker leaves.
+    forget_workers_after: float = 3600.0
 
     def policy(self, queue: str) -> QueuePolicy:
         """The policy of `queue`."""
@@ -607,6 +610,26 @@ class QueueService:
             replace(worker, state=_shown_state(worker, now, ttl))
             for worker in await self.store.list_workers(namespace)
         ]
+
+    async def forget_lost_workers(self) -> list[WorkerInfo]:
+        """Delete the records of workers silent for `forget_workers_after` that hold no lease.
+
+        Nothing else removes the record of a worker that died without leaving (a pull worker,
+        a go-work member, a stream of a server killed on a shared store): they would pile up in
+        every listing. The store's heartbeat is the test, so a worker connected to another
+        replica stays while it beats there; its leases have expired long before (the reaper).
+        """
+        after = self.settings.forget_workers_after
+        if after <= 0:
+            return []
+        now = self.clock.now()
+        forgotten = await self.store.forget_workers(now - after)
+        for worker in forgotten:
+            data = {"reason": f"silent for {now - worker.last_heartbeat:.0f}s"}
+            self.events.publish(
+                Event("worker.left", worker.namespace, now, worker_id=worker.id, data=data)
+            )
+        return forgotten
 
     async def worker_gone(
         self, worker_id: str, reason: str, namespace: str | None = None

@@ -1,7 +1,12 @@
-"""The store contract's deletions: what a deleted job leaves behind (nothing)."""
+"""The store contract's deletions: what a deleted job leaves behind (nothing), and workers
+forgotten after a long silence.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from shoal.core.model import WorkerInfo
 from shoal.core.ports import Store
 from shoal.testing._jobs import T0, claim, lease, make_job
 
@@ -10,8 +15,8 @@ _WINDOW = 3600.0
 
 
 class DeletionContract:
-    """Deleting jobs (`delete_job`, `purge_finished`, `purge_queue`, `delete_queue`): part of
-    `StoreContract`.
+    """Deleting jobs (`delete_job`, `purge_finished`, `purge_queue`, `delete_queue`) and
+    forgetting silent workers (`forget_workers`): part of `StoreContract`.
     """
 
     async def _enqueue_again(self, store: Store, key: str) -> bool:
@@ -40,3 +45,25 @@ class DeletionContract:
         assert await store.delete_queue("default", "gone") == 1
         for key in ("a", "b", "c"):
             assert await self._enqueue_again(store, key)
+
+    async def test_forget_workers_takes_the_silent_that_hold_no_lease(self, store: Store) -> None:
+        def worker(worker_id: str, last_heartbeat: float, namespace: str = "default") -> WorkerInfo:
+            return WorkerInfo(worker_id, namespace, ("default",), T0, last_heartbeat)
+
+        silent, other_ns = worker("silent", T0), worker("elsewhere", T0 + 1, "other")
+        for record in (silent, other_ns, worker("holder", T0), worker("recent", T0 + 50)):
+            await store.upsert_worker(record)
+        await store.enqueue([make_job()], T0)
+        await claim(store, worker_id="holder", lease_ttl=3600.0)  # a lease outlives silence
+        assert await store.touch_worker("recent", T0 + 100)
+        forgotten = await store.forget_workers(T0 + 60)
+        assert sorted(forgotten, key=lambda w: w.id) == [replace(other_ns, running=0), silent]
+        assert [w.id for w in await store.list_workers()] == ["holder", "recent"]
+        assert await store.forget_workers(T0 + 60) == []
+
+    async def test_forget_workers_stops_at_the_limit(self, store: Store) -> None:
+        for i in range(5):
+            await store.upsert_worker(WorkerInfo(f"w{i}", "default", ("default",), T0, T0))
+        assert len(await store.forget_workers(T0 + 1, limit=3)) == 3
+        assert len(await store.forget_workers(T0 + 1, limit=3)) == 2
+        assert await store.list_workers() == []

@@ -259,14 +259,16 @@ class WorkerLink:
     # --- leases -----------------------------------------------------------------------------
 
     async def renew(self) -> None:
-        """Renew the leases held (the server's heartbeat for clients that send none)."""
+        """Renew the leases held (the server's heartbeat for clients that send none), and
+        refresh the worker's records: an idle connection's too, which would otherwise show as
+        lost and be forgotten (`ServiceSettings.forget_workers_after`) while it is open.
+        """
         service = self.session.hub.service
-        for namespace in {ns for ns, _ in self.leases.values()}:
+        for namespace in set(self._ids) | {ns for ns, _ in self.leases.values()}:
             held = self.held_in(namespace)
             leases = [lease for lease in held if lease.job_id not in self._cancelled]
-            if leases:
-                worker_id = self.id_in(namespace)
-                self._note(await service.heartbeat(leases, worker_id, namespace=namespace))
+            worker_id = self.id_in(namespace)
+            self._note(await service.heartbeat(leases, worker_id, namespace=namespace))
 
     def _note(self, result: HeartbeatResult) -> None:
         for job_id in result.lost:

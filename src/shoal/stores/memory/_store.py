@@ -520,6 +520,18 @@ class MemoryStore(MemoryIdentity):
         if worker is not None and namespace in (None, worker.namespace):
             del self._workers[worker_id]
 
+    async def forget_workers(self, silent_before: float, limit: int = 1000) -> list[WorkerInfo]:
+        self._check_open()
+        leased = {job.worker_id for job in self._jobs.values() if job.state is JobState.RUNNING}
+        silent = [
+            worker
+            for worker in self._workers.values()
+            if worker.last_heartbeat < silent_before and worker.id not in leased
+        ][:limit]
+        for worker in silent:
+            del self._workers[worker.id]
+        return silent
+
     # --- schedules --------------------------------------------------------------------------
 
     async def save_schedule(self, schedule: ScheduleRecord) -> None:

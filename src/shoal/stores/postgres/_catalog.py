@@ -27,6 +27,17 @@ WHERE $1::text IS NULL OR w.namespace = $1
 ORDER BY w.id
 """
 
+# The silence is tested again on the row deleted: a heartbeat that commits meanwhile keeps it.
+_FORGET_WORKERS = """
+DELETE FROM shoal_workers
+WHERE last_heartbeat < $1 AND id IN (
+    SELECT w.id FROM shoal_workers w
+    WHERE w.last_heartbeat < $1 AND NOT EXISTS (
+        SELECT 1 FROM shoal_jobs j WHERE j.state = 'running' AND j.worker_id = w.id)
+    LIMIT $2)
+RETURNING *, 0 AS running
+"""
+
 _SAVE_SCHEDULE = """
 INSERT INTO shoal_schedules (namespace, id, spec, paused, next_fire_at, last_fire_at, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -186,6 +197,10 @@ class Catalog(Base):
             worker_id,
             namespace,
         )
+
+    async def forget_workers(self, silent_before: float, limit: int = 1000) -> list[WorkerInfo]:
+        rows = await self._fetch(_FORGET_WORKERS, silent_before, limit)
+        return [to_worker(row) for row in rows]
 
     # --- schedules --------------------------------------------------------------------------
 

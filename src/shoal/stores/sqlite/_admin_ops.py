@@ -10,6 +10,7 @@ from shoal.core.ports import ScheduleRecord
 from shoal.stores.sqlite._rows import (
     SCHEDULE_COLUMNS,
     WORKER_COLUMNS,
+    row_to_worker,
     schedule_params,
     worker_params,
 )
@@ -80,6 +81,18 @@ def delete_worker(conn: sqlite3.Connection, worker_id: str, namespace: str | Non
         "DELETE FROM workers WHERE id = ? AND coalesce(?, namespace) = namespace",
         (worker_id, namespace),
     )
+
+
+def forget_workers(conn: sqlite3.Connection, silent_before: float, limit: int) -> list[WorkerInfo]:
+    # "IS NOT NULL": one NULL in a NOT IN list makes the test unknown, and nothing would go.
+    rows = conn.execute(
+        "DELETE FROM workers WHERE rowid IN (SELECT rowid FROM workers WHERE last_heartbeat < ?"
+        " AND id NOT IN (SELECT worker_id FROM jobs INDEXED BY jobs_leases"
+        " WHERE state = 'running' AND worker_id IS NOT NULL) LIMIT ?)"
+        f" RETURNING {WORKER_COLUMNS}",
+        (silent_before, limit),
+    ).fetchall()
+    return [row_to_worker(row, 0) for row in rows]
 
 
 def save_schedule(conn: sqlite3.Connection, schedule: ScheduleRecord) -> None:

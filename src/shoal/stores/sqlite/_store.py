@@ -385,6 +385,10 @@ class SqliteStore(IdentityMixin):
         op = partial(admin.delete_worker, worker_id=worker_id, namespace=namespace)
         await self._write(op, atomic=True)
 
+    async def forget_workers(self, silent_before: float, limit: int = 1000) -> list[WorkerInfo]:
+        op = partial(admin.forget_workers, silent_before=silent_before, limit=limit)
+        return await self._write(op, atomic=True)
+
     # --- schedules --------------------------------------------------------------------------
 
     async def save_schedule(self, schedule: ScheduleRecord) -> None:
