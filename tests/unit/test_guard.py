@@ -15,7 +15,7 @@ from shoal.core.validation import EnqueueRequest
 from shoal.stores.memory import MemoryStore
 
 #: Service methods only the server itself calls (on disconnects and by its timers).
-INTERNAL = {"worker_gone", "take_back", "reap_expired"}
+INTERNAL = {"worker_gone", "take_back", "reap_expired", "forget_lost_workers", "finish_broadcasts"}
 
 Call = Callable[[GuardedService], Awaitable[Any]]
 NS = "team"
