@@ -298,3 +298,14 @@ async def test_concurrent_claims_each_wake_when_jobs_arrive(tmp_path: Path) -> N
             async with asyncio.timeout(1.5):
                 claimed = [*await first, *await second]
             assert len(claimed) == 2
+
+
+async def test_an_outcome_refused_as_lost_leaves_nothing_held(tmp_path: Path) -> None:
+    async with _listening(tmp_path) as (service, listener, _):
+        async with _holding_a_job(service, listener) as (session, lease):
+            [held_by] = listener.workers.sessions.values()
+            await service.release([lease])  # as when it expires, before any heartbeat says so
+            with pytest.raises(LeaseLost):
+                async with asyncio.timeout(5):
+                    await session.complete(lease, b"late")
+            assert held_by.held == {}

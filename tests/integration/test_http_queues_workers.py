@@ -13,6 +13,7 @@ from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.protocols.http import HttpSettings, create_app
+from shoal.protocols.http._counts import QueueCounts
 from shoal.stores.memory import MemoryStore
 
 
@@ -280,3 +281,12 @@ async def test_queue_counts_are_shared_briefly_and_dropped_by_queue_actions(
             assert [(q["name"], q["paused"]) for q in fresh] == [("a", True), ("b", False)]
             overview = (await client.get("/api/v1/overview")).json()
             assert overview["total"] == 2
+
+
+async def test_counts_of_namespaces_without_queues_are_not_kept(service: QueueService) -> None:
+    counts = QueueCounts(service, ttl=3600)
+    for number in range(10):  # any caller may name a namespace (?namespace=)
+        assert await counts.get(f"nobody{number}") == []
+    await service.enqueue(EnqueueRequest("t", namespace="some"))
+    assert len(await counts.get("some")) == 1
+    assert list(counts._entries) == ["some"]

@@ -36,9 +36,11 @@ async def client(service: QueueService) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def run_one(service: QueueService, *, fail: bool = False) -> None:
-    await service.enqueue(EnqueueRequest("t", queue="q", max_attempts=1))
-    [job] = await service.claim(ClaimInput("w", ("q",)))
+async def run_one(
+    service: QueueService, *, fail: bool = False, namespace: str = "default", queue: str = "q"
+) -> None:
+    await service.enqueue(EnqueueRequest("t", namespace=namespace, queue=queue, max_attempts=1))
+    [job] = await service.claim(ClaimInput("w", (queue,), namespace=namespace))
     lease = LeaseRef(job.id, job.lease_token or "")
     if fail:
         await service.fail(lease, JobError("E", "boom"))
@@ -154,6 +156,39 @@ async def test_metrics(client: httpx.AsyncClient, service: QueueService) -> None
         'shoal_job_run_seconds_count{namespace="default",outcome="succeeded",queue="q"} 1.0' in text
     )
     assert 'shoal_events_total{kind="job.enqueued",namespace="default"} 3.0' in text
+
+
+async def test_deleted_queues_and_namespaces_leave_the_metrics(
+    client: httpx.AsyncClient, service: QueueService
+) -> None:
+    # names are the callers' own: a tenant per test run, a queue per batch...
+    for number in range(10):
+        await run_one(service, namespace=f"tenant{number}", queue=f"q{number}")
+        await service.delete_queue(f"tenant{number}", f"q{number}")
+    await run_one(service, namespace="mixed", queue="gone")
+    await run_one(service, namespace="mixed", queue="kept", fail=True)
+    await service.delete_queue("mixed", "gone")
+    text = (await client.get("/metrics")).text
+    assert "tenant" not in text and 'queue="gone"' not in text
+    # what lives is shown as before
+    assert 'shoal_jobs{namespace="mixed",queue="kept",state="failed"} 1.0' in text
+    assert 'shoal_job_wait_seconds_count{namespace="mixed",queue="kept"} 1.0' in text
+    assert 'shoal_events_total{kind="job.enqueued",namespace="mixed"} 2.0' in text
+    namespaces = (await client.get("/api/v1/namespaces")).json()["namespaces"]
+    assert namespaces == ["default", "mixed"]
+    # a namespace deleted here, once it holds no queue (its jobs were deleted one by one)
+    await run_one(service, namespace="solo")
+    assert (await client.post("/api/v1/namespaces", json={"name": "solo"})).status_code == 201
+    [job] = (await client.get("/api/v1/jobs", params={"namespace": "solo"})).json()["jobs"]
+    await service.delete("solo", job["id"])
+    assert "solo" in (await client.get("/metrics")).text  # it may still hold jobs
+    assert (await client.delete("/api/v1/namespaces/solo")).status_code == 204
+    assert "solo" not in (await client.get("/metrics")).text
+    # a forgotten namespace comes back with its next event
+    await run_one(service, namespace="tenant0", queue="q0")
+    text = (await client.get("/metrics")).text
+    assert 'shoal_jobs{namespace="tenant0",queue="q0",state="succeeded"} 1.0' in text
+    assert 'shoal_events_total{kind="job.enqueued",namespace="tenant0"} 1.0' in text
 
 
 async def test_recording_can_be_turned_off(service: QueueService) -> None:

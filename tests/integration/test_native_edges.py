@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -21,6 +23,8 @@ from shoal.protocols.grpc.native.server import NativeServer
 from shoal.sdk import _native_connection
 from shoal.sdk._native import NativeChannel
 from shoal.sdk._native_calls import UnaryUnaryCall
+
+from ._auth_env import make_pki
 
 running: list[str] = []
 
@@ -327,3 +331,34 @@ async def test_the_server_ends_a_call_at_its_deadline(server: tuple[NativeServer
     await asyncio.sleep(0.05)
     assert native.calls == 0 and not running
     await peer.close()
+
+
+async def test_peers_that_fail_the_tls_handshake_leave_no_connection_behind(
+    tmp_path: Path,
+) -> None:
+    pki = make_pki(tmp_path, "client")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(pki.server_cert, pki.server_key)
+    native = NativeServer([], max_body=1000)
+    port = await native.start("127.0.0.1", 0, tls)
+    try:
+        # what a load balancer's TCP check and a clear-text client do: asyncio calls neither
+        # connection_made nor connection_lost on the protocol of a failed handshake
+        for junk in (b"", b"GET / HTTP/1.1\r\n\r\n") * 10:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(junk)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        client = ssl.create_default_context(cafile=pki.ca)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        writer.write(PREFACE)
+        await asyncio.sleep(0.2)
+        assert len(native._connections) == 1  # the one that completed its handshake
+    finally:
+        await native.stop(0.1)
+    # ... and stopping hangs up on it
+    async with asyncio.timeout(5):
+        assert await reader.read() == PREFACE
+        assert await reader.read() == b""
+    writer.close()

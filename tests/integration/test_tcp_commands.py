@@ -156,6 +156,22 @@ async def test_update_job_needs_the_lease() -> None:
         assert await publisher.call("LIST_JOBS q") == "null"
 
 
+async def test_deleted_recurrent_jobs_leave_no_entry_number_behind() -> None:
+    async with running() as harness:
+        client = await harness.login(group="group1")
+        hub = harness.server.hub
+        for number in range(1, 21):
+            assert await client.call(f"RECURRENT_JOB q{number} t '@daily'") == f"OK#{number}"
+            assert await client.call(f"DELETE_RECURRENT_JOB {number}") == "OK"
+        assert (len(hub._entry_ids), len(hub._entries)) == (0, 0)
+        # declared again, a deleted schedule is a new entry, as in Jobatator's cron
+        assert await client.call("RECURRENT_JOB q1 t '@daily'") == "OK#21"
+        # deleted through another surface: the number is dropped with its refusal
+        await harness.scheduler.remove("group1", next(iter(hub._entry_ids))[1])
+        assert await client.call("DELETE_RECURRENT_JOB 21") == "Err: unknown-recurrent-job"
+        assert (len(hub._entry_ids), len(hub._entries)) == (0, 0)
+
+
 async def test_recurrent_jobs_update_delete_and_fire() -> None:
     async with running(TcpSettings(test_mode=True), scheduler=True) as harness:
         client = await harness.login(group="group1")

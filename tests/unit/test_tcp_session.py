@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from shoal.core.access import AccessService
+from shoal.core.errors import StorageError
+from shoal.core.model import Job
 from shoal.core.service import QueueService
 from shoal.protocols.tcp._hub import Hub, TcpSettings
 from shoal.protocols.tcp.commands import Command
@@ -73,3 +77,35 @@ def test_every_command_of_the_table_has_a_handler() -> None:
     from shoal.protocols.tcp.session import _HANDLERS
 
     assert set(_HANDLERS) == set(COMMANDS)
+
+
+async def test_a_worker_whose_release_fails_still_leaves_the_hub(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Failing(QueueService):
+        async def worker_gone(
+            self, worker_id: str, reason: str, namespace: str | None = None
+        ) -> list[Job]:
+            raise StorageError("the store is down")
+
+    store = MemoryStore()
+    await store.open()
+    service = Failing(store)
+    hub = Hub(
+        service,
+        AccessService(MemoryStore(), enabled=False),
+        SchedulerApi(ScheduleService(service)),
+        TcpSettings(),
+    )
+    try:
+        for number in range(5):
+            session = Session(hub, f"127.0.0.1:{number}", lambda data: None)
+            await session.execute(Command("AUTH", ("me", "x")))
+            await session.execute(Command("USE_GROUP", ("default",)))
+            assert await session.execute(Command("SUBSCRIBE", ("q",))) == [OK]
+            await session.close()
+        assert hub.links == {}
+        assert "releasing a TCP worker's jobs failed" in caplog.text
+    finally:
+        await hub.close()
+        await store.close()

@@ -5,8 +5,9 @@ dialled with `worker.v1.WorkerService/StartWork` when it is alive and idle. Here
 a shoal worker (language `go-work`) of the queue `go-work`; a task pushed to it is a job leased
 to it, renewed by its heartbeats, finished by `TaskComplete`. Unlike the seed, a failed push
 moves on to the next member (the seed aborted its whole pass), a cancelled running task is
-stopped and ends `cancelled` (the seed let a late completion turn it `completed`), and a task
-whose worker died runs again.
+stopped and ends `cancelled` (the seed let a late completion turn it `completed`), a task
+whose worker died runs again, and a member silent for twice the heartbeat timeout is forgotten
+(the seed kept it, "left", for ever).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ QUEUE = "go-work"
 TASK = "go-work"
 LANGUAGE = "go-work"
 _PUSH_TIMEOUT = 5.0
+#: A member silent for this many heartbeat timeouts is removed as if it had left. For the first
+#: timeout it has only "left" (go-work's status), and a heartbeat brings it back: go-work's worker
+#: never joins again by itself.
+_FORGET_AFTER = 2
 #: The only events the cluster acts on (a cancelled go-work job stops its member).
 _CANCELS = ("job.cancel_requested",)
 
@@ -60,6 +65,7 @@ class Member:
     lease: LeaseRef | None = None
     task_id: str = ""
     channel: grpc.aio.Channel | None = None
+    joined_at: float = 0.0
 
     def alive(self, now: float, timeout: float) -> bool:
         """Whether it heartbeated within `timeout`."""
@@ -70,6 +76,11 @@ class Member:
         if self.last_beat is None:
             return "unknown, unknown"
         return f"alive, {self.status}" if self.alive(now, timeout) else "left, unknown"
+
+    def silent(self, now: float, timeout: float) -> bool:
+        """Whether nothing was heard from it (heartbeat, or its join) within `timeout`."""
+        heard = self.joined_at if self.last_beat is None else self.last_beat
+        return now - heard > timeout
 
 
 class GoWorkCluster:
@@ -82,6 +93,7 @@ class GoWorkCluster:
         self.members: dict[str, Member] = {}
         self._changed = asyncio.Event()
         self._stopping = False
+        self._next_sweep = 0.0
 
     # --- membership -------------------------------------------------------------------------
 
@@ -107,16 +119,35 @@ class GoWorkCluster:
                 host=address,
             )
         )
-        self.members[member_id] = Member(member_id, address)
+        self.members[member_id] = Member(member_id, address, joined_at=now)
 
-    async def leave(self, member_id: str) -> None:
+    async def leave(self, member_id: str, reason: str = "left the go-work cluster") -> None:
         """Remove a member; its task runs again elsewhere."""
         member = self.members.pop(member_id, None)
         if member is None:
             raise NotFound("member not found")
         if member.channel is not None:
             await member.channel.close(None)
-        await self.service.worker_gone(member_id, "left the go-work cluster", DEFAULT_NAMESPACE)
+        await self.service.worker_gone(member_id, reason, DEFAULT_NAMESPACE)
+
+    async def forget_silent(self) -> None:
+        """Remove the members silent for `_FORGET_AFTER` heartbeat timeouts (see there)."""
+        limit = _FORGET_AFTER * self.heartbeat_timeout
+        for member in list(self.members.values()):
+            # checked now, not before the loop: a removal awaits, and a member may heartbeat
+            # or join again meanwhile
+            current = self.members.get(member.id) is member
+            if not current or not member.silent(self.service.clock.now(), limit):
+                continue
+            try:
+                await self.leave(member.id, "silent past the go-work heartbeat timeout")
+            except ShoalError as exc:  # the store failed: the record stays, shown lost
+                logger.warning(
+                    "go-work member %s could not be removed: %s",
+                    member.id,
+                    exc,
+                    extra={"event": "gowork.forget_failed", "worker_id": member.id},
+                )
 
     async def heartbeat(self, member_id: str, status: str) -> None:
         """Record a member's status and renew the lease of the task it runs."""
@@ -162,10 +193,14 @@ class GoWorkCluster:
         watcher = asyncio.create_task(self._stop_cancelled(subscription))
         try:
             while not self._stopping:
+                await self._sweep()
                 member = self._idle_member()
                 if member is None:
                     self._changed.clear()
-                    await self._changed.wait()
+                    # bounded, so that members who all fell silent are still forgotten
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.heartbeat_timeout):
+                            await self._changed.wait()
                     continue
                 jobs = await self.service.claim(
                     ClaimInput(
@@ -189,6 +224,12 @@ class GoWorkCluster:
         """Ask `run()` to return."""
         self._stopping = True
         self._changed.set()
+
+    async def _sweep(self) -> None:
+        now = self.service.clock.now()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.heartbeat_timeout
+            await self.forget_silent()
 
     def _idle_member(self) -> Member | None:
         now = self.service.clock.now()

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from shoal.core.errors import InvalidArgument, ShoalError
+from shoal.core.errors import InvalidArgument, LeaseLost, NotFound, ShoalError
 from shoal.core.events import Event
 from shoal.core.model import Job, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput
@@ -241,7 +241,7 @@ class Session:
                 return await self._own.complete(lease, result)
             return await self.service.complete(lease, result)
         except ShoalError as error:
-            self._send(Message(error=error_message(error, completion.job_id)))
+            self._refused(completion.job_id, completion.token, error)
             return None
 
     async def _fail(self, failure: workers_pb2.Failure) -> Job | None:
@@ -253,8 +253,15 @@ class Session:
                 return await self._own.fail(lease, error, delay)
             return await self.service.fail(lease, error, delay)
         except ShoalError as error:
-            self._send(Message(error=error_message(error, failure.job_id)))
+            self._refused(failure.job_id, failure.token, error)
             return None
+
+    def _refused(self, job_id: str, token: str, error: ShoalError) -> None:
+        # A lease that ended (or a job that is gone) before a heartbeat said so is no longer
+        # held: kept, it would stay for the life of the stream. Other refusals may be retried.
+        if isinstance(error, LeaseLost | NotFound) and self.held.get(job_id) == token:
+            del self.held[job_id]
+        self._send(Message(error=error_message(error, job_id)))
 
     def _forget(self, job_ids: Iterable[str]) -> None:
         for job_id in job_ids:

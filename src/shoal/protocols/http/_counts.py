@@ -43,7 +43,10 @@ class QueueCounts:
         finally:
             self._running.pop(namespace, None)
         if self._ttl > 0 and self._entries.get(namespace, (0.0,))[0] <= started:
-            self._entries[namespace] = (started, queues)
+            if queues:
+                self._entries[namespace] = (started, queues)
+            else:  # not kept: any caller may name a namespace, and an empty one is cheap
+                self._entries.pop(namespace, None)
         return queues
 
     def observe(self, event: Event) -> bool:

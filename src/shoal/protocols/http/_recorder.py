@@ -50,6 +50,9 @@ class Recorder:
         self._series: dict[str, deque[Bucket]] = {}
         self._log: OrderedDict[str, tuple[_Entry, ...]] = OrderedDict()
         self.namespaces: set[str] = set()
+        #: Namespaces that lost a queue since they were last looked at: forgotten if they hold
+        #: no queue anymore (`HttpState.known_namespaces`, which can ask the store).
+        self.emptied: set[str] = set()
         #: (namespace, worker id) of the workers asked to drain; pull workers learn it from
         #: their fetch and heartbeat. A pull worker chooses its id: the same id in another
         #: namespace is another worker.
@@ -73,7 +76,10 @@ class Recorder:
             self.namespaces.add(event.namespace)
         self.metrics.count_event(event)
         if event.job_id is None:
-            self._worker_event(event)
+            if event.kind == "queue.deleted":
+                self._queue_deleted(event)
+            else:
+                self._worker_event(event)
             return
         self._log_event(event)
         bucket = self._bucket(event.namespace, event.at)
@@ -104,6 +110,24 @@ class Recorder:
                 self.metrics.observe_run(event.namespace, event.queue or "", outcome, run)
         elif kind == "job.deleted":
             self._enqueued_at.pop(job_id, None)
+
+    def _queue_deleted(self, event: Event) -> None:
+        # Queue and namespace names are the callers' own: what is kept by name must go with
+        # the name, or every queue ever made stays in memory and in each scrape.
+        self.metrics.forget_queue(event.namespace, event.queue or "")
+        self.namespace_emptied(event.namespace)
+
+    def namespace_emptied(self, namespace: str) -> None:
+        """A namespace lost a queue, or was deleted: it may hold no queue anymore."""
+        if namespace in self.namespaces:
+            self.emptied.add(namespace)
+
+    def forget_namespace(self, namespace: str) -> None:
+        """Drop all that is kept about a namespace that holds no queue anymore."""
+        self.namespaces.discard(namespace)
+        self.emptied.discard(namespace)
+        self._series.pop(namespace, None)
+        self.metrics.forget_namespace(namespace)
 
     def _worker_event(self, event: Event) -> None:
         if event.worker_id is None:

@@ -185,6 +185,7 @@ async def delete_namespace(
         return stats.total
 
     await state.auth.delete_namespace(_me(), name, count, force)
+    state.recorder.namespace_emptied(name)
 
 
 @router.get("/users", response_model=list[UserOut], summary="List users")

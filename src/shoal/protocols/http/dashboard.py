@@ -60,7 +60,7 @@ async def _page(request: Request, page: str, namespace: str, **context: object) 
         return RedirectResponse("/login", status_code=303)
     state.require(Action.READ, namespace)  # 403: a page of a namespace the caller cannot read
     readable = state.readable()
-    namespaces = set(state.known_namespaces()) | {namespace}
+    namespaces = set(await state.known_namespaces()) | {namespace}
     namespaces |= {w.namespace for w in await state.service.list_workers(None)}
     namespaces = {name for name in namespaces if readable(name)} | {namespace}
     return _templates.TemplateResponse(

@@ -138,13 +138,27 @@ class Metrics:
             histogram = self._fed.run[(namespace, queue, outcome)] = _Histogram()
         histogram.observe(seconds)
 
+    def forget_queue(self, namespace: str, queue: str) -> None:
+        """Drop a deleted queue's histograms (a queue action: rare, so a scan is fine)."""
+        fed = self._fed
+        fed.wait.pop((namespace, queue), None)
+        for key in [key for key in fed.run if key[:2] == (namespace, queue)]:
+            del fed.run[key]
+
+    def forget_namespace(self, namespace: str) -> None:
+        """Drop every counter and histogram of a namespace that is gone."""
+        fed = self._fed
+        fed.events = {key: n for key, n in fed.events.items() if key[0] != namespace}
+        fed.wait = {key: h for key, h in fed.wait.items() if key[0] != namespace}
+        fed.run = {key: h for key, h in fed.run.items() if key[0] != namespace}
+
     async def refresh(self, state: HttpState) -> None:
         """Read the gauges from the service."""
         service = state.service
         self.jobs.clear()
         self.depth.clear()
         self.paused.clear()
-        for namespace in state.known_namespaces():
+        for namespace in await state.known_namespaces():
             for queue in await state.counts.get(namespace):
                 for job_state, count in queue.counts.items():
                     self.jobs.labels(namespace, queue.name, job_state.value).set(count)

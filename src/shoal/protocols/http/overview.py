@@ -57,7 +57,7 @@ class HealthOut(BaseModel):
 @api_router.get("/namespaces", response_model=NamespacesOut, summary="List namespaces")
 async def namespaces(state: State) -> NamespacesOut:
     """Configured namespaces, those of connected workers, and those seen since start."""
-    known = set(state.known_namespaces())
+    known = set(await state.known_namespaces())
     known |= {worker.namespace for worker in await state.service.list_workers(None)}
     known |= {namespace.name for namespace in await state.auth.store.list_namespaces()}
     return NamespacesOut(namespaces=sorted(n for n in known if state.allows(Action.READ, n)))

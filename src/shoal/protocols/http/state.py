@@ -113,11 +113,18 @@ class HttpState:
         """Record an admin action of the current caller."""
         await self.auth.record(current_caller(), action, namespace, target)
 
-    def known_namespaces(self) -> list[str]:
-        """Configured namespaces and every namespace seen in an event, sorted.
+    async def known_namespaces(self) -> list[str]:
+        """Configured namespaces and every namespace seen in an event, sorted; a namespace
+        whose last queue was deleted is forgotten (until an event names it again).
 
         The store has no namespace listing yet, so this is what the server has seen.
         """
+        recorder = self.recorder
+        for namespace in list(recorder.emptied):
+            if namespace in self.settings.namespaces or await self.counts.get(namespace):
+                recorder.emptied.discard(namespace)
+            else:
+                recorder.forget_namespace(namespace)
         return sorted(set(self.settings.namespaces) | self.recorder.namespaces)
 
     def close_streams(self) -> None:

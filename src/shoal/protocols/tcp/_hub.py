@@ -153,6 +153,14 @@ class Hub:
         """The (namespace, schedule id) of an entry number."""
         return self._entries.get(number)
 
+    def forget_entry(self, number: int) -> None:
+        """An entry's schedule is deleted: declared again, it gets a new number (as a cron
+        entry re-added to Jobatator's scheduler does).
+        """
+        key = self._entries.pop(number, None)
+        if key is not None:
+            self._entry_ids.pop(key, None)
+
     # --- retention of done jobs -------------------------------------------------------------
 
     async def retire(self, namespace: str, job_id: str) -> None:

@@ -161,12 +161,18 @@ async def _list(session: Session, command: Command) -> Reply:
 
 async def _delete(session: Session, command: Command) -> Reply:
     text = command.args[0]
-    entry = session.hub.entry(int(text)) if text.isascii() and text.isdigit() else None
+    number = int(text) if text.isascii() and text.isdigit() else 0
+    entry = session.hub.entry(number) if number else None
     # Entry numbers count over every group; another group's entry is not this group's to
     # delete (nor to reveal by a `forbidden`), as LIST_RECURRENT_JOBS lists this group's only.
     if entry is None or entry[0] != session.group:
         return ErrorReply(ErrorCode.UNKNOWN_RECURRENT_JOB)
-    await session.require_schedules().remove(*entry)
+    try:
+        await session.require_schedules().remove(*entry)
+    except NotFound:  # deleted through another surface: the number names nothing now
+        session.hub.forget_entry(number)
+        raise
+    session.hub.forget_entry(number)
     await session.audit("schedule.delete", entry[1])
     return OK
 

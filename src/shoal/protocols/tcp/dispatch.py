@@ -353,11 +353,11 @@ class WorkerLink:
                     worker_id, "disconnected", namespace
                 )
             except ShoalError:
+                # its leases expire instead; the link must go anyway, the connection is gone
                 logger.exception(
                     "releasing a TCP worker's jobs failed",
                     extra={"event": "tcp.release_failed", "worker_id": worker_id},
                 )
-                continue
             self._forget(namespace)
         self.leases.clear()
         if released:

@@ -52,6 +52,10 @@ class Resolver(Protocol):
         """The (intercepted) `grpc.RpcMethodHandler` of `method`, or None."""
         ...
 
+    def opened(self, connection: NativeConnection) -> None:
+        """The connection is up: `forget` will be called for it."""
+        ...
+
     def forget(self, connection: NativeConnection) -> None:
         """The connection closed."""
         ...
@@ -94,6 +98,10 @@ class NativeConnection(FramedProtocol):
         self.peer = f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
         self.auth = _auth_context(transport.get_extra_info("ssl_object"))
         super().connection_made(transport)
+        self._resolver.opened(self)
+        if self._resolver.closing:
+            # a TLS handshake that ended after `stop` hung up on the others
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         # calls still running are cancelled here (a `close` ends up here too)

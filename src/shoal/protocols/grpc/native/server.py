@@ -86,14 +86,18 @@ class NativeServer:
         """The handler of `method` as the interceptors wrap it for this call; None if unknown."""
         return await self._chain(_CallDetails(method, metadata))  # type: ignore[arg-type]
 
+    def opened(self, connection: NativeConnection) -> None:
+        """A connection is up (over TLS: its handshake succeeded)."""
+        self._connections.add(connection)
+
     def forget(self, connection: NativeConnection) -> None:
         """A connection closed."""
         self._connections.discard(connection)
 
     def _connection(self) -> NativeConnection:
-        connection = NativeConnection(self)
-        self._connections.add(connection)
-        return connection
+        # Not kept yet: when a TLS handshake fails (a port probe, a clear-text client) asyncio
+        # never calls connection_made nor connection_lost, so only `opened` may add it.
+        return NativeConnection(self)
 
     async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
         """Listen; the bound port. `Unavailable` if the address cannot be bound."""
