@@ -10,9 +10,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shoal.core.clock import ManualClock
 from shoal.core.maintenance import Maintenance
 from shoal.core.model import Job, JobState, WorkerState
 from shoal.core.ports import ClaimRequest, Store
@@ -139,6 +141,52 @@ async def test_an_idle_connection_keeps_its_worker_record_fresh() -> None:
         [member] = await harness.service.list_workers("group1")
         assert member.state is WorkerState.IDLE
         assert harness.service.clock.now() - member.last_heartbeat < 0.3
+
+
+async def test_an_idle_client_heartbeat_keeps_its_record_without_lease_renewal() -> None:
+    # With renew_leases off the client's HEARTBEAT is all that refreshes the records; it
+    # covered only groups where it held a lease, and an idle connection's record was forgotten
+    settings = TcpSettings(test_mode=True, renew_leases=False)
+    async with running(settings, service_settings=ServiceSettings(lease_ttl=15.0)) as harness:
+        clock = ManualClock()
+        harness.service.clock = clock
+        idle = await harness.login(group="group1")
+        assert await idle.call("SUBSCRIBE q") == "OK"
+        for _ in range(10):
+            clock.advance(10.0)
+            await idle.call("HEARTBEAT")
+        [member] = await harness.service.list_workers("group1")
+        assert clock.now() - member.last_heartbeat < 10.0
+
+
+async def test_a_group_left_during_a_lease_renewal_does_not_come_back() -> None:
+    # renew() read the groups once, then awaited each: a group left in between came back
+    # with a new id and no record, and a kick from the last real group no longer hung up
+    quick = ServiceSettings(lease_ttl=0.6, heartbeat_interval=0.2)
+    async with running(SETTINGS, service_settings=quick) as harness:
+        client = await harness.login(user="user2", group="group2")
+        assert await client.call("SUBSCRIBE q") == "OK"
+        assert await client.call("USE_GROUP group3") == "OK"
+        assert await client.call("SUBSCRIBE q") == "OK"
+        heartbeat = harness.service.heartbeat
+        inside, go_on = asyncio.Event(), asyncio.Event()
+
+        async def held_first(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("namespace") == "group2" and not go_on.is_set():
+                inside.set()
+                await go_on.wait()
+            return await heartbeat(*args, **kwargs)
+
+        harness.service.heartbeat = held_first  # type: ignore[method-assign]
+        async with asyncio.timeout(5):
+            await inside.wait()  # renew() is in group2's heartbeat; group3 comes next
+        assert await client.call("UNSUBSCRIBE q") == "OK"  # leaves group3
+        go_on.set()
+        await asyncio.sleep(0.5)
+        records = await harness.service.list_workers(None)
+        assert [member.namespace for member in records] == ["group2"]
+        await harness.service.kick_worker("group2", records[0].id)
+        assert await client.closed(timeout=2.0)
 
 
 async def test_an_errored_job_follows_the_queue_policy_without_ignore() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -355,3 +356,21 @@ async def test_registering_a_stream_reads_no_other_worker_record() -> None:
     assert store.listed == 0
     await service.register_worker(WorkerInfo("chosen", "default", ("q",), 0.0, 0.0))
     assert store.listed == 1
+
+
+async def test_a_heartbeat_naming_no_lease_only_refreshes_the_record() -> None:
+    # idle workers heartbeat (gRPC streams, TCP connections, SDK workers): one store call each
+    class Counting(MemoryStore):
+        renewals = 0
+
+        async def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+            self.renewals += 1
+            return await super().heartbeat(*args, **kwargs)
+
+    store = Counting()
+    service = QueueService(store)
+    await service.register_worker(WorkerInfo("w", "default", ("q",), 0.0, 0.0))
+    result = await service.heartbeat([], "w", namespace="default")
+    assert (result.renewed, result.lost, store.renewals) == ((), (), 0)
+    [member] = await service.list_workers("default")
+    assert member.last_heartbeat > 0.0

@@ -65,6 +65,8 @@ logger = logging.getLogger(__name__)
 
 #: The longest secret `resume_worker` takes (the service issues 32 characters).
 _MAX_SECRET = 128
+#: What a heartbeat naming no lease finds.
+_NOTHING_HELD = HeartbeatResult((), (), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,7 +482,11 @@ class QueueService:
         """
         check_lease_ttl(lease_ttl)
         now = self.clock.now()
-        result = await self.store.heartbeat(leases, lease_ttl or self.settings.lease_ttl, now)
+        result = (  # an idle worker's heartbeat only refreshes its record: one store call
+            await self.store.heartbeat(leases, lease_ttl or self.settings.lease_ttl, now)
+            if leases
+            else _NOTHING_HELD
+        )
         if worker_id is not None:
             await self.store.touch_worker(worker_id, now, namespace)
         return result

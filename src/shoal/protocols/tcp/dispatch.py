@@ -264,11 +264,21 @@ class WorkerLink:
         lost and be forgotten (`ServiceSettings.forget_workers_after`) while it is open.
         """
         service = self.session.hub.service
-        for namespace in set(self._ids) | {ns for ns, _ in self.leases.values()}:
+        for namespace in self._beating():
             held = self.held_in(namespace)
+            if namespace not in self._ids and not held:
+                continue  # left during an earlier group's await
             leases = [lease for lease in held if lease.job_id not in self._cancelled]
             worker_id = self.id_in(namespace)
             self._note(await service.heartbeat(leases, worker_id, namespace=namespace))
+
+    def _beating(self) -> list[str]:
+        """The groups a heartbeat covers: those the connection works in, and those where it
+        still holds a lease. Each is checked again after the awaits of the ones before it: a
+        group left meanwhile (UNSUBSCRIBE, a kick) must not come back with a new id and no
+        record.
+        """
+        return sorted(set(self._ids) | {ns for ns, _ in self.leases.values()})
 
     def _note(self, result: HeartbeatResult) -> None:
         for job_id in result.lost:
@@ -281,7 +291,9 @@ class WorkerLink:
         renewed: list[str] = []
         lost: list[str] = []
         cancelled: list[str] = []
-        for namespace in sorted({ns for ns, _ in self.leases.values()}):
+        for namespace in self._beating():  # an idle group's record too (`renew_leases` off)
+            if namespace not in self._ids and not self.held_in(namespace):
+                continue  # left during an earlier group's await
             worker_id = self.id_in(namespace)
             leases = self.held_in(namespace)
             result = await guarded.heartbeat(leases, worker_id, namespace=namespace)
