@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -112,15 +113,15 @@ async def test_a_result_over_grpcs_default_receive_limit_reaches_the_client(
         assert len(await handle.aresult(timeout=20)) == size
 
 
-@pytest.fixture(params=["grpc", "native"])
-async def small_limit_app(request: pytest.FixtureRequest) -> AsyncIterator[App]:
-    """An app on an in-process server whose messages are bounded at 2 MiB (a config's
+@contextlib.asynccontextmanager
+async def _app_on_a_server_bounded_at(kind: str, limit: int) -> AsyncIterator[App]:
+    """An app on an in-process server whose messages are bounded at `limit` (a config's
     `server.max_message_bytes` below the default).
     """
     service = QueueService(MemoryStore())
     await service.store.open()
-    listener = GrpcListener(service, GrpcOptions(max_message_bytes=_SMALL_LIMIT))
-    if request.param == "grpc":
+    listener = GrpcListener(service, GrpcOptions(max_message_bytes=limit))
+    if kind == "grpc":
         url = f"grpc://{await listener.start('127.0.0.1', 0)}"
     else:
         url = f"shoal://{await listener.start_native('127.0.0.1', 0)}"
@@ -132,6 +133,12 @@ async def small_limit_app(request: pytest.FixtureRequest) -> AsyncIterator[App]:
     finally:
         await listener.stop(0.5)
         await service.store.close()
+
+
+@pytest.fixture(params=["grpc", "native"])
+async def small_limit_app(request: pytest.FixtureRequest) -> AsyncIterator[App]:
+    async with _app_on_a_server_bounded_at(request.param, _SMALL_LIMIT) as app:
+        yield app
 
 
 _SMALL_LIMIT = 2 * 1024 * 1024
@@ -149,3 +156,11 @@ async def test_a_result_over_a_smaller_configured_limit_fails_the_job(
             await big.aresult(timeout=20)
         assert caught.value.type == "ResultTooLarge"
         assert await (await tasks.add.aenqueue(1, 1)).aresult(timeout=20) == 2
+
+
+async def test_a_limit_just_over_the_payload_limit_still_takes_small_results() -> None:
+    # the bound is the limit less the job's own payload (and room for an error), not less the
+    # largest payload: 1.25 MiB, valid with 1 MiB payloads, refused every result
+    async with _app_on_a_server_bounded_at("grpc", 1280 * 1024) as app:
+        async with Worker(app):
+            assert await (await tasks.add.aenqueue(1, 1)).aresult(timeout=20) == 2

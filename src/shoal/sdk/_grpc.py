@@ -26,7 +26,7 @@ from shoal.core.events import Event
 from shoal.core.model import Job, JobError, LeaseRef, QueueStats, WorkerInfo
 from shoal.core.ports import Enqueued, HeartbeatResult
 from shoal.core.schedules import ScheduleApi
-from shoal.core.validation import MAX_MESSAGE_BYTES, EnqueueRequest, Limits
+from shoal.core.validation import MAX_MESSAGE_BYTES, EnqueueRequest
 from shoal.protocols.grpc.gen.shoal.v1 import (
     events_pb2,
     events_pb2_grpc,
@@ -194,9 +194,7 @@ class GrpcSession:
         #: The server's message limit, less what travels with the result in a job.
         #: The largest message this session sends: the channel's, or the server's if smaller.
         self._max_message = MAX_MESSAGE_BYTES
-        self.max_outcome_bytes: int | None = _result_bound(
-            MAX_MESSAGE_BYTES, Limits().max_payload_bytes
-        )
+        self.max_outcome_bytes: int | None = _result_bound(MAX_MESSAGE_BYTES)
         self.worker_id = ""
         self.session_secret = ""
         #: Jobs assigned and not yet taken (the prefetch).
@@ -270,8 +268,7 @@ class GrpcSession:
         """
         if welcome.max_message_bytes:
             self._max_message = min(welcome.max_message_bytes, MAX_MESSAGE_BYTES)
-        payload = welcome.max_payload_bytes or Limits().max_payload_bytes
-        self.max_outcome_bytes = _result_bound(self._max_message, payload)
+        self.max_outcome_bytes = _result_bound(self._max_message)
 
     async def _read(self) -> None:
         reason: ShoalError = Unavailable("the server closed the worker stream")
@@ -562,11 +559,11 @@ def _within_limit(
     return parts
 
 
-def _result_bound(max_message: int, max_payload: int) -> int:
-    """The largest result a server with these limits can take and send back in its job (with
-    the job's payload and last error).
+def _result_bound(max_message: int) -> int:
+    """The most a result and its job's payload may take together, for a server whose messages
+    are bounded by `max_message`: it sends the job back with both, and its last error.
     """
-    return max(max_message - max_payload - MAX_ERROR_BYTES - _ENVELOPE, 0)
+    return max(max_message - MAX_ERROR_BYTES - _ENVELOPE, 0)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

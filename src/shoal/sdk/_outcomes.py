@@ -218,6 +218,8 @@ async def _complete(app: App, session: WorkerSession, running: Running, value: o
         await session.fail(running.lease, error, None)
         return
     limit = session.max_outcome_bytes
+    if limit is not None:
+        limit = max(limit - len(job.payload), 0)
     if data is not None and limit is not None and len(data) > limit:
         # sent, it would end the worker's stream, and every later session it was sent on
         message = (

@@ -72,8 +72,9 @@ class WorkerSession(Protocol):
     session_secret: str
     #: Seconds between heartbeats that the service expects.
     heartbeat_interval: float
-    #: The most bytes a result may take; None where nothing bounds it (local). A server ends a
-    #: worker stream that sends a message over its limit, and cannot send a job that large.
+    #: The most bytes a result and its job's payload may take together; None where nothing
+    #: bounds them (local). A server ends a worker stream that sends a message over its limit,
+    #: and cannot send back a job that large.
     max_outcome_bytes: int | None
     #: True once the service asked the worker to finish what runs and leave this session
     #: (a server shutting down); the worker then opens a new session.
