@@ -15,7 +15,7 @@ import pytest
 from shoal.core.access import AccessService
 from shoal.core.auth import ANONYMOUS, Role
 from shoal.core.identity import IdentityStore
-from shoal.core.model import JobError, LeaseRef
+from shoal.core.model import JobError, JobQuery, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.protocols.http import HttpSettings, create_app, serve_http
@@ -189,6 +189,23 @@ async def test_deleted_queues_and_namespaces_leave_the_metrics(
     text = (await client.get("/metrics")).text
     assert 'shoal_jobs{namespace="tenant0",queue="q0",state="succeeded"} 1.0' in text
     assert 'shoal_events_total{kind="job.enqueued",namespace="tenant0"} 1.0' in text
+
+
+async def test_a_live_queue_keeps_its_metrics_when_a_sibling_queue_goes(
+    client: httpx.AsyncClient, service: QueueService
+) -> None:
+    # its jobs done and deleted (TCP's job_timeout, retention), a live queue is listed nowhere
+    # for an instant: deleting its sibling then dropped its histograms and counters
+    await service.register_worker(WorkerInfo("w-kept", "grp", ("kept",), 0.0, 0.0))
+    await run_one(service, namespace="grp", queue="gone")
+    await run_one(service, namespace="grp", queue="kept")
+    for job in (await service.list_jobs(JobQuery(namespace="grp", queue="kept"))).jobs:
+        await service.delete("grp", job.id)
+    await service.delete_queue("grp", "gone")
+    text = (await client.get("/metrics")).text
+    assert 'shoal_job_wait_seconds_count{namespace="grp",queue="kept"} 1.0' in text
+    assert 'shoal_events_total{kind="job.succeeded",namespace="grp"} 2.0' in text
+    assert 'queue="gone"' not in text
 
 
 async def test_recording_can_be_turned_off(service: QueueService) -> None:

@@ -93,3 +93,17 @@ async def test_deleted_and_purged_jobs_leave_no_heap_entries() -> None:
     await store.enqueue(later, T0)
     assert await store.purge_queue("default", "default") == 1_000
     assert store._delayed == []
+
+
+async def test_cancelled_scheduled_jobs_leave_no_delayed_entries() -> None:
+    # a scheduled job cancelled, then deleted or purged, kept its entry in the delayed heap
+    # until its run_at, months away
+    store = MemoryStore()
+    jobs = [make_job(run_at=T0 + 10**7) for _ in range(100)]
+    await store.enqueue(jobs, T0)
+    for job in jobs:
+        await store.cancel("default", job.id, T0)
+    for job in jobs[:50]:
+        await store.delete_job("default", job.id)
+    await store.purge_finished(T0 + 1)
+    assert store._jobs == {} and store._delayed == []

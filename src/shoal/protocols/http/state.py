@@ -121,11 +121,22 @@ class HttpState:
         """
         recorder = self.recorder
         for namespace in list(recorder.emptied):
-            if namespace in self.settings.namespaces or await self.counts.get(namespace):
+            if await self._in_use(namespace):
                 recorder.emptied.discard(namespace)
             else:
                 recorder.forget_namespace(namespace)
         return sorted(set(self.settings.namespaces) | self.recorder.namespaces)
+
+    async def _in_use(self, namespace: str) -> bool:
+        """Whether a namespace that lost a queue is still in use: configured, holding jobs, or
+        with a worker. A queue is listed only while it holds jobs, so a live one may look gone
+        for an instant; its worker (a subscribed TCP connection, a stream) says it is not.
+        """
+        return (
+            namespace in self.settings.namespaces
+            or bool(await self.counts.get(namespace))
+            or bool(await self.service.list_workers(namespace))
+        )
 
     def close_streams(self) -> None:
         """End every open event stream."""

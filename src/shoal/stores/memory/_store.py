@@ -112,11 +112,11 @@ class MemoryStore(MemoryIdentity):
             key = (job.namespace, job.idempotency_key)
             if self._by_key.get(key) == job.id:
                 del self._by_key[key]
-        if job.state is JobState.SCHEDULED:
-            self._delayed_stale += 1
+        if job.state in (JobState.SCHEDULED, JobState.CANCELLED):  # cancelled: maybe delayed
+            self._delayed_stale += 1  # over-counting only compacts sooner
             if 2 * self._delayed_stale >= len(self._delayed):
                 self._compact_delayed()
-        elif job.state in (JobState.QUEUED, JobState.CANCELLED):  # cancelled: maybe unclaimed
+        if job.state in (JobState.QUEUED, JobState.CANCELLED):  # cancelled: maybe unclaimed
             self._count_stale((job.namespace, job.queue), job.task)
 
     def _count_stale(self, queue: QueueKey, task: str) -> None:
