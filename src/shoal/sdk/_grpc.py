@@ -191,9 +191,9 @@ class GrpcSession:
         self._worker = worker
         self._on_cancel = on_cancel
         self.heartbeat_interval = 2.0
-        #: The server's message limit, less what travels with the result in a job.
         #: The largest message this session sends: the channel's, or the server's if smaller.
         self._max_message = MAX_MESSAGE_BYTES
+        #: That, less the room kept for an error and framing (`_result_bound`).
         self.max_outcome_bytes: int | None = _result_bound(MAX_MESSAGE_BYTES)
         self.worker_id = ""
         self.session_secret = ""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from shoal.core.errors import PermissionDenied, ShoalError, Unauthenticated
@@ -266,19 +267,19 @@ class WorkerLink:
         service = self.session.hub.service
         for namespace in self._beating():
             held = self.held_in(namespace)
-            if namespace not in self._ids and not held:
-                continue  # left during an earlier group's await
             leases = [lease for lease in held if lease.job_id not in self._cancelled]
             worker_id = self.id_in(namespace)
             self._note(await service.heartbeat(leases, worker_id, namespace=namespace))
 
-    def _beating(self) -> list[str]:
+    def _beating(self) -> Iterator[str]:
         """The groups a heartbeat covers: those the connection works in, and those where it
-        still holds a lease. Each is checked again after the awaits of the ones before it: a
-        group left meanwhile (UNSUBSCRIBE, a kick) must not come back with a new id and no
-        record.
+        still holds a lease. Lazily: each is checked when the caller is done awaiting the one
+        before it, so that a group left meanwhile (UNSUBSCRIBE, a kick) does not come back
+        with a new id and no record.
         """
-        return sorted(set(self._ids) | {ns for ns, _ in self.leases.values()})
+        for namespace in sorted(set(self._ids) | {ns for ns, _ in self.leases.values()}):
+            if namespace in self._ids or self.held_in(namespace):
+                yield namespace
 
     def _note(self, result: HeartbeatResult) -> None:
         for job_id in result.lost:
@@ -292,8 +293,6 @@ class WorkerLink:
         lost: list[str] = []
         cancelled: list[str] = []
         for namespace in self._beating():  # an idle group's record too (`renew_leases` off)
-            if namespace not in self._ids and not self.held_in(namespace):
-                continue  # left during an earlier group's await
             worker_id = self.id_in(namespace)
             leases = self.held_in(namespace)
             result = await guarded.heartbeat(leases, worker_id, namespace=namespace)
