@@ -107,6 +107,43 @@ def test_six_fields_put_the_seconds_first() -> None:
     assert walk(five, start, 5) == walk(six, start, 5)
 
 
+def test_a_reversed_range_wraps_around_its_field() -> None:
+    # croniter's reading, kept on purpose: `22-2` is the overnight window 22, 23, 0, 1, 2 (Vixie
+    # cron and robfig refuse it; a user who writes it means the window, not an error).
+    start = ms(2024, 1, 1)
+    overnight = cron_trigger("0 22-2 * * *")
+    assert slots_between(overnight, start, start + 2 * 86_400_000, 6) == [
+        ms(2024, 1, 1, 1),
+        ms(2024, 1, 1, 2),
+        ms(2024, 1, 1, 22),
+        ms(2024, 1, 1, 23),
+        ms(2024, 1, 2, 0),
+        ms(2024, 1, 2, 1),
+    ]
+    # A step counts from the range's start, through the wrap: 50, 55, 0, 5, 10.
+    stepped = cron_trigger("50-10/5 * * * *")
+    assert slots_between(stepped, start, start + 3_600_000, 5) == [
+        ms(2024, 1, 1, 0, 5),
+        ms(2024, 1, 1, 0, 10),
+        ms(2024, 1, 1, 0, 50),
+        ms(2024, 1, 1, 0, 55),
+        ms(2024, 1, 1, 1, 0),
+    ]
+    # Friday to Monday (2024-01-05 is a Friday), and November to February.
+    weekend = cron_trigger("0 0 * * 5-1")
+    days = slots_between(weekend, ms(2024, 1, 4), ms(2024, 1, 20), 5)
+    assert [datetime.fromtimestamp(day / 1000, UTC).strftime("%a") for day in days] == [
+        "Fri",
+        "Sat",
+        "Sun",
+        "Mon",
+        "Fri",
+    ]
+    winter = cron_trigger("0 0 1 11-2 *")
+    months = slots_between(winter, ms(2024, 3, 1), ms(2026, 1, 1), 4)
+    assert months == [ms(2024, 11, 1), ms(2024, 12, 1), ms(2025, 1, 1), ms(2025, 2, 1)]
+
+
 def test_croniters_seconds_last_form_is_refused() -> None:
     with pytest.raises(InvalidArgument) as caught:
         cron_trigger("* * * * * 30")  # read as seconds first: day of week 30

@@ -12,6 +12,8 @@ Cron semantics, chosen and documented here:
   accepted, and neither is a 7th (year) field. The aliases `@yearly`, `@annually`,
   `@monthly`, `@weekly`, `@daily`, `@midnight` and `@hourly` are accepted. croniter's random
   (`R`) and hashed (`H`) fields are refused: a slot must be the same at every computation.
+* A reversed range wraps around its field (`22-2` is hours 22, 23, 0, 1, 2; `50-10/5` is
+  minutes 50, 55, 0, 5, 10), as croniter reads it; Vixie cron and robfig refuse it.
 * The expression matches *wall-clock* time in its time zone (IANA name, default UTC).
 * Spring-forward gap: a wall time that does not exist fires at the instant it would have been
   had the clock not jumped (PEP 495's `fold=0` reading: 02:30 in Paris on the last Sunday of
