@@ -13,22 +13,25 @@ from shoal.config import ShoalConfig, load_authorizer
 from shoal.core.access import AccessService
 from shoal.core.auth import Authorizer, hash_password
 from shoal.core.errors import ConfigError, Conflict
+from shoal.core.events import EventBus
 from shoal.core.identity import IdentityStore, NamespaceInfo
 from shoal.protocols.grpc import GrpcTls
 
 logger = logging.getLogger(__name__)
 
 
-async def build_access(config: ShoalConfig, store: IdentityStore) -> AccessService:
+async def build_access(
+    config: ShoalConfig, store: IdentityStore, events: EventBus | None = None
+) -> AccessService:
     """Declare the configured namespaces and users, and decide whether auth is on.
 
     `auth.enabled = "auto"` turns it on when a user is declared in the file or exists in the
     store, or an API token exists: a server whose users were added with `shoal users add`
-    cannot be left open by a forgotten setting.
+    cannot be left open by a forgotten setting. A namespace deleted is published on `events`
+    (the service's bus, which the HTTP surface observes).
     """
-    access = AccessService(
-        store, enabled=False, authorizer=Authorizer(load_authorizer(config.auth.authorizer))
-    )
+    authorizer = Authorizer(load_authorizer(config.auth.authorizer))
+    access = AccessService(store, enabled=False, authorizer=authorizer, events=events)
     now = access.clock.now()
     for namespace in config.identities.namespaces:
         try:

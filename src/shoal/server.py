@@ -164,7 +164,8 @@ class Server:
             service = self.service = QueueService(
                 self.store, config.service_settings(), clock=self.clock
             )
-            self.access = await build_access(config, cast(IdentityStore, self.store))
+            identities = cast(IdentityStore, self.store)
+            self.access = await build_access(config, identities, service.events)
             self._start_duty(Maintenance(service, reap_interval=config.service.reap_interval))
             self._start_duty(SchedulerRunner(service))
             schedules = SchedulerApi(ScheduleService(service))

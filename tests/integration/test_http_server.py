@@ -18,6 +18,7 @@ from shoal.core.identity import IdentityStore
 from shoal.core.model import JobError, JobQuery, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput, QueueService
 from shoal.core.validation import EnqueueRequest
+from shoal.protocols.grpc import GrpcListener
 from shoal.protocols.http import HttpSettings, create_app, serve_http
 from shoal.stores.memory import MemoryStore
 
@@ -189,6 +190,24 @@ async def test_deleted_queues_and_namespaces_leave_the_metrics(
     text = (await client.get("/metrics")).text
     assert 'shoal_jobs{namespace="tenant0",queue="q0",state="succeeded"} 1.0' in text
     assert 'shoal_events_total{kind="job.enqueued",namespace="tenant0"} 1.0' in text
+
+
+async def test_a_namespace_deleted_by_an_embedded_grpc_listener_leaves_the_metrics(
+    client: httpx.AsyncClient, service: QueueService
+) -> None:
+    # a listener given no AccessService makes its own: it tells the service's bus too
+    listener = GrpcListener(service)
+    await listener.access.create_namespace(ANONYMOUS, "solo")
+    await run_one(service, namespace="solo")
+    [job] = (await service.list_jobs(JobQuery(namespace="solo"))).jobs
+    await service.delete("solo", job.id)
+    assert "solo" in (await client.get("/metrics")).text
+
+    async def no_jobs(namespace: str) -> int:
+        return 0
+
+    await listener.access.delete_namespace(ANONYMOUS, "solo", no_jobs)
+    assert "solo" not in (await client.get("/metrics")).text
 
 
 async def test_a_live_queue_keeps_its_metrics_when_a_sibling_queue_goes(

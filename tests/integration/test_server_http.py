@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from shoal.protocols.grpc.gen.shoal.v1 import jobs_pb2, model_pb2
+from shoal.protocols.grpc.gen.shoal.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, model_pb2
 from tests.integration._grpc_server import Client, start_server
 
 
@@ -61,3 +61,24 @@ def test_http_port_in_use_is_one_line_and_exit_3(tmp_path: Path) -> None:
         assert done.stderr.splitlines()[-1].startswith("shoal: error: cannot listen on")
     finally:
         first.stop()
+
+
+def test_a_namespace_deleted_over_grpc_leaves_the_http_metrics(tmp_path: Path) -> None:
+    # HTTP keeps counters, histograms and chart series per namespace; it forgot them only when
+    # the namespace was deleted through its own API, and /metrics kept reporting the rest
+    server = start_server(tmp_path, "--http-listen", "127.0.0.1:0", store="memory://")
+    try:
+        base = f"http://{server.ready['http']}"
+        with server.channel() as channel:
+            client, admin = Client(channel), admin_pb2_grpc.AdminServiceStub(channel)
+            admin.CreateNamespace(admin_pb2.CreateNamespaceRequest(name="solo"), timeout=10)
+            job_id = client.enqueue("t", namespace="solo", queue="q")
+            # its job deleted (not its queue: that alone forgets the namespace), it is empty
+            client.jobs.DeleteJob(jobs_pb2.DeleteJobRequest(namespace="solo", id=job_id))
+            assert 'namespace="solo"' in httpx.get(f"{base}/metrics", timeout=10).text
+            admin.DeleteNamespace(admin_pb2.DeleteNamespaceRequest(name="solo"), timeout=10)
+        assert "solo" not in httpx.get(f"{base}/metrics", timeout=10).text
+        listed = httpx.get(f"{base}/api/v1/namespaces", timeout=10).json()["namespaces"]
+        assert "solo" not in listed
+    finally:
+        assert server.stop() == 0

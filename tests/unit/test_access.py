@@ -18,6 +18,7 @@ from shoal.core.auth import (
 )
 from shoal.core.clock import ManualClock
 from shoal.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from shoal.core.events import EventBus
 from shoal.stores.memory import MemoryStore
 
 ADMIN = Principal("root", "password", {"*": frozenset({Role.ADMIN})})
@@ -131,6 +132,32 @@ async def test_management_needs_rights_and_is_audited(access: AccessService) -> 
     assert actions == ["user.remove", "namespace.delete", "user.add", "namespace.create"]
     with pytest.raises(PermissionDenied):
         await access.audit_log(producer)
+
+
+async def test_a_deleted_namespace_is_published_once_it_is_gone(
+    manual_clock: ManualClock,
+) -> None:
+    # what keeps state per namespace (HTTP's metrics) learns of it, whichever surface deleted it
+    events = EventBus()
+    seen = events.subscribe()
+    access = AccessService(MemoryStore(), enabled=True, clock=manual_clock, events=events)
+    await access.create_namespace(ADMIN, "team")
+
+    async def jobs_in(namespace: str) -> int:
+        return 2
+
+    with pytest.raises(Conflict):
+        await access.delete_namespace(ADMIN, "team", jobs_in)
+    with pytest.raises(NotFound):
+        await access.delete_namespace(ADMIN, "other", jobs_in, force=True)
+    assert await seen.next(timeout=0) is None  # nothing was deleted
+    manual_clock.advance(5.0)
+    await access.delete_namespace(ADMIN, "team", jobs_in, force=True)
+    event = await seen.next(timeout=0)
+    assert event is not None
+    assert (event.kind, event.namespace) == ("namespace.deleted", "team")
+    assert event.at == manual_clock.now()
+    assert await seen.next(timeout=0) is None
 
 
 async def test_anonymous_only_when_auth_is_off(manual_clock: ManualClock) -> None:

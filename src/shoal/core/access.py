@@ -27,6 +27,7 @@ from shoal.core.auth import (
 )
 from shoal.core.clock import Clock, SystemClock
 from shoal.core.errors import Conflict, InvalidArgument, NotFound, Unauthenticated
+from shoal.core.events import Event, EventBus
 from shoal.core.identity import ApiToken, AuditEntry, IdentityStore, NamespaceInfo, User
 from shoal.core.ids import new_job_id
 from shoal.core.validation import check_name
@@ -73,6 +74,7 @@ class AccessService:
         authorizer: Authorizer | None = None,
         clock: Clock | None = None,
         throttle: LoginThrottle | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.store = store
         #: When False (loopback without users), every caller is `ANONYMOUS` with every right.
@@ -80,6 +82,9 @@ class AccessService:
         self.authorizer = authorizer or Authorizer()
         self.clock: Clock = clock or SystemClock()
         self.throttle = throttle or LoginThrottle()
+        #: Where a deleted namespace is told of (`namespace.deleted`): the server passes its
+        #: `QueueService.events`, so that what keeps state per namespace can drop it.
+        self.events = events or EventBus()
 
     # --- authentication ---------------------------------------------------------------------
 
@@ -253,12 +258,17 @@ class AccessService:
         count_jobs: Callable[[str], Awaitable[int]],
         force: bool = False,
     ) -> None:
-        """Delete a namespace; refused while it holds jobs, unless `force`."""
+        """Delete a namespace; refused while it holds jobs, unless `force` (its jobs stay).
+
+        Publishes `namespace.deleted` once the store deleted it, in this process only, as the
+        queue events are.
+        """
         self.require(actor, Action.MANAGE_NAMESPACES, ALL_NAMESPACES)
         jobs = await count_jobs(name)
         if jobs and not force:
             raise Conflict(f"namespace {name!r} holds {jobs} jobs; delete them or force")
         await self.store.delete_namespace(name)
+        self.events.publish(Event("namespace.deleted", name, self.clock.now()))
         await self._audit(actor, "namespace.delete", name, name, jobs=str(jobs))
 
     async def audit_log(

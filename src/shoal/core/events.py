@@ -1,4 +1,5 @@
-"""Lifecycle events: every change of a job's state, and of workers and queues, as a stream.
+"""Lifecycle events: every change of a job's state, and of workers, queues and namespaces, as
+a stream.
 
 The bus fans events out to subscribers, each with its own bounded buffer; a subscriber that
 falls behind loses its oldest events (and is told how many) rather than slowing the service.
@@ -27,7 +28,8 @@ RELAYED = "relayed"
 class Event:
     """One thing that happened. `kind` is dotted: `job.enqueued`, `job.claimed`,
     `job.succeeded`, `job.failed`, `job.retrying`, `job.cancel_requested`, `job.cancelled`,
-    `job.requeued`, `job.deleted`, `worker.joined`, `worker.left`, `queue.paused`, ...
+    `job.requeued`, `job.deleted`, `worker.joined`, `worker.left`, `queue.paused`,
+    `namespace.deleted`, ...
     """
 
     kind: str

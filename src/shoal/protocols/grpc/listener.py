@@ -129,7 +129,9 @@ class GrpcListener:
         #: The scheduler, as the composition root adapts it; no ScheduleService without it.
         self.schedules = schedules
         #: Authentication (off, every caller anonymous with every right, when not given).
-        self.access = access or AccessService(cast(IdentityStore, service.store), enabled=False)
+        self.access = access or AccessService(
+            cast(IdentityStore, service.store), enabled=False, events=service.events
+        )
         self.callers = Callers(service, self.access)
         self.workers = WorkerServicer(service, self.callers, self.options.max_message_bytes)
         self.jobs = JobServicer(self.callers)

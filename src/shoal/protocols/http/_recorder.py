@@ -50,8 +50,9 @@ class Recorder:
         self._series: dict[str, deque[Bucket]] = {}
         self._log: OrderedDict[str, tuple[_Entry, ...]] = OrderedDict()
         self.namespaces: set[str] = set()
-        #: Namespaces that lost a queue since they were last looked at: forgotten if they hold
-        #: no queue anymore (`HttpState.known_namespaces`, which can ask the store).
+        #: Namespaces that lost a queue or were deleted (through any surface) since they were
+        #: last looked at: forgotten if they hold no queue anymore (`HttpState.known_namespaces`,
+        #: which can ask the store).
         self.emptied: set[str] = set()
         #: (namespace, worker id) of the workers asked to drain; pull workers learn it from
         #: their fetch and heartbeat. A pull worker chooses its id: the same id in another
@@ -72,6 +73,10 @@ class Recorder:
 
     def record(self, event: Event) -> None:
         """Account for one event."""
+        if event.kind == "namespace.deleted":
+            # Neither counted nor listed: it would keep the name it is about to forget.
+            self._namespace_emptied(event.namespace)
+            return
         if event.namespace not in self.namespaces and _is_name(event.namespace):
             self.namespaces.add(event.namespace)
         self.metrics.count_event(event)
@@ -115,9 +120,9 @@ class Recorder:
         # Queue and namespace names are the callers' own: what is kept by name must go with
         # the name, or every queue ever made stays in memory and in each scrape.
         self.metrics.forget_queue(event.namespace, event.queue or "")
-        self.namespace_emptied(event.namespace)
+        self._namespace_emptied(event.namespace)
 
-    def namespace_emptied(self, namespace: str) -> None:
+    def _namespace_emptied(self, namespace: str) -> None:
         """A namespace lost a queue, or was deleted: it may hold no queue anymore."""
         if namespace in self.namespaces:
             self.emptied.add(namespace)

@@ -184,8 +184,8 @@ async def delete_namespace(
         stats = await state.service.stats(namespace)
         return stats.total
 
+    # The recorder forgets it on the `namespace.deleted` event, as for every other surface.
     await state.auth.delete_namespace(_me(), name, count, force)
-    state.recorder.namespace_emptied(name)
 
 
 @router.get("/users", response_model=list[UserOut], summary="List users")

@@ -72,7 +72,9 @@ class HttpState:
 
     def __post_init__(self) -> None:
         if self.access is None:
-            self.access = AccessService(cast(IdentityStore, self.service.store), enabled=False)
+            self.access = AccessService(
+                cast(IdentityStore, self.service.store), enabled=False, events=self.service.events
+            )
         if self.sessions is None:
             self.sessions = Sessions(self.service.clock, self.settings.session_ttl)
 
