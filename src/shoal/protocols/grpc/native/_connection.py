@@ -5,9 +5,14 @@ id; a call leaves that table the moment it ends for the server: its task finishe
 cancelled it, a message of it was too large, or its deadline passed. So a cancelled call's id
 is free at once, and a call cancelled before its task ever ran leaves nothing behind.
 
-Flow control is TCP's: the connection stops reading the socket while its calls hold more
-messages than their handlers have taken (`_HELD_HIGH`), or while the socket cannot take what
-the connection writes (so a client that never reads cannot make the server buffer without end).
+What the client sends is bounded per call. A call holding more messages its handler has not
+taken than `CALL_HELD_MESSAGES` or `CALL_HELD_BYTES` holds the client back: the connection stops
+reading the socket (the framing has no request windows) until the handler has taken half of
+them. A handler that takes none for `STALLED_AFTER` seconds meanwhile is stuck: its call ends
+RESOURCE_EXHAUSTED and the connection reads again, so one such call cannot hold up the others
+for good (before, it did). When all calls together hold more than `CONNECTION_HELD_BYTES`, the
+call holding the most ends the same way. The connection also stops reading while the socket
+cannot take what it writes, so a client that never reads cannot make it buffer answers.
 """
 
 from __future__ import annotations
@@ -15,15 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import DecodeError
 
+from shoal.core.errors import ResourceExhausted
+from shoal.protocols.grpc._status import metadata_of, status_of
 from shoal.protocols.grpc.gen.shoal.v1 import native_pb2
 from shoal.protocols.grpc.native._handling import Metadata, Window, run_call, status_frame
-from shoal.protocols.grpc.native._inbox import Inbox
+from shoal.protocols.grpc.native._inbox import MESSAGE_COST, Inbox
 from shoal.protocols.grpc.native.frames import (
     FrameDecoder,
     FramingError,
@@ -32,14 +40,31 @@ from shoal.protocols.grpc.native.frames import (
 )
 from shoal.protocols.grpc.native.writes import FramedProtocol
 
-__all__ = ["MAX_CALLS", "NativeConnection", "Resolver"]
+__all__ = [
+    "CALL_HELD_BYTES",
+    "CALL_HELD_MESSAGES",
+    "CONNECTION_HELD_BYTES",
+    "MAX_CALLS",
+    "STALLED_AFTER",
+    "NativeConnection",
+    "Resolver",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Messages all calls of a connection may hold before it stops reading the socket.
-_HELD_HIGH, _HELD_LOW = 512, 128
 #: Calls open at once on one connection.
 MAX_CALLS = 1024
+#: Messages one call may hold that its handler has not taken before the connection stops
+#: reading (see docs/native-protocol.md, Flow control).
+CALL_HELD_MESSAGES = 1024
+#: What one call's held messages may cost before that (each its body and `MESSAGE_COST`), at
+#: least two of the largest messages.
+CALL_HELD_BYTES = 64 * 1024 * 1024
+#: Seconds a call over its bound may go without its handler taking a message before it ends.
+STALLED_AFTER = 5.0
+#: What the calls of a connection may hold together (four calls at their bound, at least eight
+#: of the largest messages): past it the call holding the most ends.
+CONNECTION_HELD_BYTES = 4 * CALL_HELD_BYTES
 
 
 class Resolver(Protocol):
@@ -64,13 +89,18 @@ class Resolver(Protocol):
 class _Call:
     """An open call: its task, the messages waiting for it, its deadline and window."""
 
-    __slots__ = ("deadline", "inbox", "task", "window")
+    __slots__ = ("deadline", "id", "inbox", "stall", "task", "window")
 
-    def __init__(self, inbox: Inbox, window: Window | None) -> None:
-        self.inbox = inbox
+    def __init__(
+        self, call_id: int, on_take: Callable[[_Call, int], None], window: Window | None
+    ) -> None:
+        self.id = call_id
+        self.inbox = Inbox(partial(on_take, self))
         self.window = window
         self.task: asyncio.Task[None] | None = None
         self.deadline: asyncio.TimerHandle | None = None
+        #: While the call holds more than its bound: when it ends if its handler takes nothing.
+        self.stall: asyncio.TimerHandle | None = None
 
 
 class NativeConnection(FramedProtocol):
@@ -81,7 +111,13 @@ class NativeConnection(FramedProtocol):
         self._resolver = resolver
         self._decoder = FrameDecoder(resolver.max_body)
         self._calls: dict[int, _Call] = {}
+        #: What the messages held by all calls cost, and the bounds (module docstring).
         self._held = 0
+        largest = 2 * (resolver.max_body + MESSAGE_COST)
+        self._call_bytes = max(CALL_HELD_BYTES, largest)
+        self._connection_bytes = max(CONNECTION_HELD_BYTES, 4 * largest)
+        #: Calls over their bound: the connection does not read while there is one.
+        self._over = 0
         self._reading = True
         self.peer = ""
         self.auth: Mapping[str, list[bytes]] = {}
@@ -123,10 +159,10 @@ class NativeConnection(FramedProtocol):
         if transport is None:
             return
         writable = self._writable.is_set()
-        if self._reading and (self._held > _HELD_HIGH or not writable):
+        if self._reading and (self._over or not writable):
             self._reading = False
             transport.pause_reading()
-        elif not self._reading and self._held < _HELD_LOW and writable:
+        elif not self._reading and not self._over and writable:
             self._reading = True
             transport.resume_reading()
 
@@ -155,7 +191,14 @@ class NativeConnection(FramedProtocol):
                 call = self._calls.get(call_id)
                 # a message of a call that ended, or sent after its half-close, is dropped
                 if call is not None and call.inbox.put(body):
-                    self._held += 1
+                    self._held += len(body) + MESSAGE_COST
+                    inbox = call.inbox
+                    if call.stall is None and (
+                        len(inbox) > CALL_HELD_MESSAGES or inbox.held > self._call_bytes
+                    ):
+                        self._hold_back(call)
+                    elif self._held > self._connection_bytes:
+                        self._shed()
             elif kind == Kind.CALL:
                 self._open(call_id, body)
             elif kind == Kind.HALF_CLOSE:
@@ -175,7 +218,6 @@ class NativeConnection(FramedProtocol):
             else:  # a STATUS from a client
                 self.close()
                 return
-        self._update_reading()
 
     def _widen(self, call_id: int, body: bytes) -> bool:
         try:
@@ -189,9 +231,65 @@ class NativeConnection(FramedProtocol):
             call.window.grant(increment)
         return True
 
-    def _taken(self) -> None:
-        self._held -= 1
+    def _taken(self, call: _Call, cost: int) -> None:
+        self._held -= cost
+        if call.stall is not None:
+            self._relieve(call)
+
+    def _hold_back(self, call: _Call) -> None:
+        """The call is over its bound: stop reading until its handler takes half of it."""
+        loop = asyncio.get_running_loop()
+        call.stall = loop.call_later(STALLED_AFTER, self._overflow, call.id)
+        self._over += 1
         self._update_reading()
+
+    def _relieve(self, call: _Call) -> None:
+        """The handler of a call over its bound took a message."""
+        assert call.stall is not None
+        call.stall.cancel()
+        inbox = call.inbox
+        if len(inbox) <= CALL_HELD_MESSAGES // 2 and inbox.held <= self._call_bytes // 2:
+            call.stall = None
+            self._over -= 1
+            self._update_reading()
+        else:  # the handler is alive: it has STALLED_AFTER again
+            call.stall = asyncio.get_running_loop().call_later(
+                STALLED_AFTER, self._overflow, call.id
+            )
+
+    def _overflow(self, call_id: int, *, shed: bool = False) -> None:
+        """End a call that holds too much of what its client sent (see the module docstring):
+        over its bound with a stuck handler, or (`shed`) holding the most of the connection's.
+        """
+        inbox = self._calls[call_id].inbox
+        held = f"{len(inbox)} messages ({inbox.held} B) its handler has not taken"
+        if shed:
+            detail = (
+                f"this call held {held}, the most of the calls of a connection holding more "
+                f"than the server keeps for them ({self._connection_bytes} B)"
+            )
+        else:
+            detail = (
+                f"this call held {held}, more than the server keeps for one call "
+                f"({CALL_HELD_MESSAGES} messages, {self._call_bytes} B), and its handler "
+                f"took none for {STALLED_AFTER} s"
+            )
+        self._end(call_id)
+        error = ResourceExhausted(detail)
+        logger.warning(
+            "native call %d from %s ended: %s",
+            call_id,
+            self.peer,
+            detail,
+            extra={"event": "native.call_overflow", "peer": self.peer},
+        )
+        self.write(status_frame(call_id, status_of(error), detail, metadata_of(error)))
+
+    def _shed(self) -> None:
+        """The calls together hold too much: end those holding the most until they do not."""
+        while self._held > self._connection_bytes and self._calls:
+            largest = max(self._calls, key=lambda call_id: self._calls[call_id].inbox.held)
+            self._overflow(largest, shed=True)
 
     def _end(self, call_id: int, *, stop: bool = True) -> None:
         """The call is over for the server: its id is free, and its handler stops (`stop`;
@@ -205,7 +303,10 @@ class NativeConnection(FramedProtocol):
         if call.deadline is not None:
             call.deadline.cancel()
         self._held -= call.inbox.drop()
-        self._update_reading()
+        if call.stall is not None:
+            call.stall.cancel()
+            self._over -= 1
+            self._update_reading()
 
     def _expire(self, call_id: int) -> None:
         self._end(call_id)
@@ -234,7 +335,7 @@ class NativeConnection(FramedProtocol):
             detail = f"more than {MAX_CALLS} calls open on one connection"
             self.write(status_frame(call_id, grpc.StatusCode.RESOURCE_EXHAUSTED, detail))
             return
-        call = _Call(Inbox(self._taken), Window(header.window) if header.window else None)
+        call = _Call(call_id, self._taken, Window(header.window) if header.window else None)
         loop = asyncio.get_running_loop()
         call.task = loop.create_task(self._serve(call_id, call, header))
         if header.timeout > 0:  # as gRPC: past its deadline the server stops the call itself
