@@ -23,7 +23,7 @@ from grpc.aio import EOF  # type: ignore[attr-defined]
 from shoal.core.errors import ShoalError, Unavailable, error_from_code
 from shoal.core.model import Job, JobError, LeaseRef, WorkerInfo
 from shoal.core.ports import HeartbeatResult
-from shoal.core.validation import MAX_MESSAGE_BYTES
+from shoal.core.validation import MAX_MESSAGE_BYTES, Limits
 from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2
 from shoal.sdk import _grpc_codec as codec
 from shoal.sdk._grpc_outcomes import OutcomeBatches, result_bound, settle
@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to wait for the server: for the transport's channel, and for a session's welcome.
 CONNECT_TIMEOUT = 10.0
+#: Credits a session may hold at once: the server's default `limits.max_batch`.
+MAX_CREDITS = Limits().max_batch
 #: On close, jobs assigned meanwhile are given back for at most this long...
 _CLOSE_WAIT = 1.0
 #: ...and until no assignment came for this long.
@@ -80,6 +82,13 @@ class GrpcSession:
         self.prefetch = min(max(prefetch, 0), MAX_PREFETCH)
         #: Credits granted that the server has not used yet.
         self._outstanding = 0
+        #: The most credits held at once: the server refuses a grant above its
+        #: `limits.max_batch` whole. Its default, lowered when the server refuses one.
+        self._credit_cap = MAX_CREDITS
+        self._last_grant = 0
+        #: Grants refused so far: a claim whose grant was refused while it was being sent
+        #: grants again rather than wait for work (the refusal found no claim to wake).
+        self._refusals = 0
         self.draining = False
         self._closed: ShoalError | None = None
         self._heartbeats: deque[asyncio.Future[HeartbeatResult]] = deque()
@@ -245,12 +254,33 @@ class GrpcSession:
 
     def _refused(self, error: Any) -> None:
         failure = error_from_code(error.code, error.message, error.field or None)
-        if not (error.job_id and self._outcomes.refused(error.job_id, failure)):
+        if not error.job_id and error.field == "credits":
+            self._credits_refused(failure)
+        elif not (error.job_id and self._outcomes.refused(error.job_id, failure)):
             logger.warning(
                 "the server refused a worker message: %s",
                 failure.message,
                 extra={"event": "worker.refused", "job_id": error.job_id or None},
             )
+
+    def _credits_refused(self, failure: ShoalError) -> None:
+        """The server refused a grant whole: counted, it was credits the server never had, and
+        a count at the cap grants no more (the worker stayed idle for ever). Take it back, and
+        hold at most half as many from now on (the server does not say its limit).
+        """
+        # Grants are not acked, so the one refused is taken to be the last one sent: it is
+        # exact when one grant is in flight, as when the first (all the free slots) is refused.
+        self._credit_cap = max(min(self._credit_cap, self._outstanding) // 2, 1)
+        self._outstanding = max(self._outstanding - self._last_grant, 0)
+        self._last_grant = 0
+        self._refusals += 1
+        self._wake()  # a claim waiting for work grants again
+        logger.warning(
+            "the server refused a credit grant (%s); holding at most %d credits",
+            failure.message,
+            self._credit_cap,
+            extra={"event": "worker.credits_refused"},
+        )
 
     async def claim(self, queues: Sequence[str], limit: int, wait: float) -> list[Job]:
         """Grant credits for `limit` free slots and the prefetch, and take up to `limit` jobs
@@ -261,15 +291,22 @@ class GrpcSession:
             raise self._closed
         if self.draining:
             return []
-        grant = limit + self.prefetch - self._outstanding - len(self._assigned)
+        grant = min(
+            limit + self.prefetch - self._outstanding - len(self._assigned),
+            self._credit_cap - self._outstanding,
+        )
         # Credits go back in batches, as an HTTP/2 window does: at once when the server holds
         # none (nothing could be assigned meanwhile), else when a quarter of the slots can be
         # granted together. A credit per finished job cost a message each way per job.
         held = self._outstanding + len(self._assigned)
-        if grant > 0 and (held == 0 or grant >= max(1, self._worker.concurrency // 4)):
+        batch = min(self._worker.concurrency, self._credit_cap) // 4
+        refusals = self._refusals
+        if grant > 0 and (held == 0 or grant >= max(1, batch)):
             self._outstanding += grant
+            self._last_grant = grant
             await self._send(credit=workers_pb2.Credit(credits=grant))
-        if not self._assigned and wait > 0 and self._closed is None and not self.draining:
+        idle = not self._assigned and self._closed is None and not self.draining
+        if idle and wait > 0 and self._refusals == refusals:
             await self._wait_for_arrival(wait)
         if self.draining:  # take nothing more; the prefetch is given back on close
             return []
