@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from shoal.core.model import WorkerInfo
 from shoal.protocols.grpc.gen.shoal.v1 import model_pb2, workers_pb2
-from shoal.sdk._grpc import GrpcSession
+from shoal.sdk._grpc_session import GrpcSession
 
 
 class _Call:

@@ -15,7 +15,7 @@ from shoal.core.errors import ShoalError, Unavailable
 from shoal.core.model import LeaseRef, WorkerInfo
 from shoal.core.service import ServiceSettings
 from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2_grpc
-from shoal.sdk import App, JobHandle, JobState, LocalTransport, Worker, _grpc, current_job
+from shoal.sdk import App, JobHandle, JobState, LocalTransport, Worker, _grpc_session, current_job
 from shoal.sdk._grpc import GrpcTransport
 from shoal.sdk._transport import LostSession
 from tests.sdk import tasks
@@ -214,7 +214,7 @@ class _NeverWelcomes(workers_pb2_grpc.WorkerServiceServicer):
 async def test_a_server_that_never_welcomes_fails_the_connect_so_the_worker_tries_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_grpc, "_CONNECT_TIMEOUT", 0.3)
+    monkeypatch.setattr(_grpc_session, "CONNECT_TIMEOUT", 0.3)
     server = grpc.aio.server()
     workers_pb2_grpc.add_WorkerServiceServicer_to_server(_NeverWelcomes(), server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")

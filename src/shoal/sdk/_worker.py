@@ -94,7 +94,9 @@ class Worker:
         self._executor: ThreadPoolExecutor | None = None
         self._processes: ProcessPool | None = None
         self._loops: list[asyncio.Task[None]] = []
-        self._claiming: asyncio.Task[list[Job]] | None = None
+        #: Claims in flight: the claim loop's, and run_until_idle's beside it on a started
+        #: worker. stop() cancels them all (one left would take jobs during the grace).
+        self._claims: set[asyncio.Task[list[Job]]] = set()
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._beat_now = asyncio.Event()
@@ -211,8 +213,8 @@ class Worker:
         finish, then stop them and give their jobs back.
         """
         self._stopping.set()
-        if self._claiming is not None:
-            self._claiming.cancel()
+        for claim in self._claims:
+            claim.cancel()
         await self._shutdown()
 
     async def __aenter__(self) -> Worker:
@@ -267,13 +269,17 @@ class Worker:
                 self._spawn(job)
 
     async def _claim(self, limit: int, wait: float) -> list[Job] | None:
-        """Jobs claimed, or None when the worker stops meanwhile."""
+        """Jobs claimed, or None when the worker stops (before or meanwhile)."""
+        if self._stopping.is_set():
+            return None  # stop() cancelled the claims in flight: no new one
         if self._session is None:
             await self._recover()
             return []
-        self._claiming = asyncio.create_task(self._session.claim(self._queues(), limit, wait))
+        claim = asyncio.create_task(self._session.claim(self._queues(), limit, wait))
+        self._claims.add(claim)
+        claim.add_done_callback(self._claims.discard)
         try:
-            return await self._claiming
+            return await claim
         except asyncio.CancelledError:
             if self._stopping.is_set() and not _being_cancelled():
                 return None
@@ -290,8 +296,6 @@ class Worker:
             logger.exception("claiming failed", extra={"event": "worker.claim_failed"})
             await asyncio.sleep(_BACKOFF)  # before asking a failing service again
             return []
-        finally:
-            self._claiming = None
 
     async def _drain_and_reconnect(self) -> None:
         logger.info("draining: finishing %d job(s)", len(self._running))
@@ -328,12 +332,14 @@ class Worker:
         while True:
             free = self.concurrency - self._executing
             jobs = await self._claim(free, 0.0) if free else []
-            if not jobs and not self._running:
+            if jobs == [] and not self._running:
                 if await self._queues_idle():
                     return
                 # only delayed jobs, or jobs on their way to a worker, are left: wait for one
                 jobs = await self._claim(self.concurrency, 1.0)
-            for job in jobs or ():
+            if jobs is None:
+                return  # the worker stops (stop() from another task): it runs nothing more
+            for job in jobs:
                 self._spawn(job)
             if not jobs and self._running:
                 self._slot_freed.clear()

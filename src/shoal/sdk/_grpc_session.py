@@ -1,0 +1,384 @@
+"""The client side of one worker stream (`WorkerService.Connect`), on HTTP/2 or the native
+framing: the hello and welcome (resuming a lost session), credits and the assignments they
+allow, heartbeats, outcomes and their acks, cancellations and the drain.
+
+`GrpcTransport.connect_worker` opens it; the transport's unary and enqueue calls live in
+`shoal.sdk._grpc`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+import grpc.aio
+from grpc.aio import EOF  # type: ignore[attr-defined]
+
+from shoal.core.errors import ShoalError, Unavailable, error_from_code
+from shoal.core.model import Job, JobError, LeaseRef, WorkerInfo
+from shoal.core.ports import HeartbeatResult
+from shoal.core.validation import MAX_MESSAGE_BYTES, Limits
+from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2
+from shoal.sdk import _grpc_codec as codec
+from shoal.sdk._grpc_outcomes import OutcomeBatches, result_bound, settle
+from shoal.sdk._transport import (
+    LOOKAHEAD,
+    MAX_PREFETCH,
+    CancelListener,
+    LostSession,
+)
+
+__all__ = ["CONNECT_TIMEOUT", "GrpcSession"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for the server: for the transport's channel, and for a session's welcome.
+CONNECT_TIMEOUT = 10.0
+#: Credits a session may hold at once: the server's default `limits.max_batch`.
+MAX_CREDITS = Limits().max_batch
+#: On close, jobs assigned meanwhile are given back for at most this long...
+_CLOSE_WAIT = 1.0
+#: ...and until no assignment came for this long.
+_QUIET = 0.05
+
+
+class GrpcSession:
+    """The client side of one worker stream.
+
+    It grants the server credits for the worker's free slots plus the worker's `prefetch`
+    (0 unless asked, at most `MAX_PREFETCH`): assignments then travel while the worker's jobs
+    run, so that a slot that frees takes its next job at once instead of after a round trip.
+    It is off by default because a prefetched job waits behind the running ones while another
+    worker may be idle (Celery's prefetch complaint): worth it for many short jobs at low
+    concurrency, not for long ones. Prefetched jobs are leased
+    to this worker: heartbeats renew them, a cancellation gives them back (they end cancelled),
+    closing the session gives them back, and if the worker dies the server releases them with
+    the stream.
+    """
+
+    def __init__(
+        self, call: Any, worker: WorkerInfo, on_cancel: CancelListener, prefetch: int = 0
+    ) -> None:
+        self._call = call
+        self._worker = worker
+        self._on_cancel = on_cancel
+        self.heartbeat_interval = 2.0
+        #: The largest message this session sends (`OutcomeBatches.max_message`), less the
+        #: room kept for an error and framing (`result_bound`).
+        self.max_outcome_bytes: int | None = result_bound(MAX_MESSAGE_BYTES)
+        self.worker_id = ""
+        self.session_secret = ""
+        #: Jobs assigned and not yet taken (the prefetch).
+        self._assigned: deque[Job] = deque()
+        #: Resolved when a job is assigned, the stream ends or drains: one per claim waiting
+        #: (a started worker's run_until_idle claims beside its claim loop).
+        self._arrivals: set[asyncio.Future[bool]] = set()
+        self.prefetch = min(max(prefetch, 0), MAX_PREFETCH)
+        #: Credits granted that the server has not used yet.
+        self._outstanding = 0
+        #: The most credits held at once: the server refuses a grant above its
+        #: `limits.max_batch` whole. Its default, lowered when the server refuses one.
+        self._credit_cap = MAX_CREDITS
+        self._last_grant = 0
+        #: Grants refused so far: a claim whose grant was refused while it was being sent
+        #: grants again rather than wait for work (the refusal found no claim to wake).
+        self._refusals = 0
+        self.draining = False
+        self._closed: ShoalError | None = None
+        self._heartbeats: deque[asyncio.Future[HeartbeatResult]] = deque()
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._outcomes = OutcomeBatches(self._send_outcomes, self._flushes)
+        self._write_lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def _send(self, **kind: Any) -> None:
+        if self._closed is not None:
+            raise self._closed
+        async with self._write_lock:
+            try:
+                await self._call.write(workers_pb2.WorkerMessage(**kind))
+            except grpc.aio.AioRpcError as error:
+                raise codec.error_from_rpc(error) from None
+            except asyncio.InvalidStateError:
+                raise Unavailable("the worker stream is closed") from None
+
+    async def _send_outcomes(self, outcomes: workers_pb2.Outcomes) -> None:
+        await self._send(outcomes=outcomes)
+
+    async def open(self, lost: LostSession | None = None) -> None:
+        """Say hello (naming the session this one replaces) and read the welcome."""
+        worker = self._worker
+        hello = workers_pb2.Hello(
+            namespace=worker.namespace,
+            queues=worker.queues,
+            tasks=worker.tasks,
+            concurrency=worker.concurrency,
+            language="python",
+            host=worker.host,
+            pid=worker.pid,
+            lookahead=LOOKAHEAD,
+        )
+        if lost is not None:
+            hello.previous_session_secret = lost.secret
+            hello.held.extend(map(codec.lease_to_pb, lost.held))
+        await self._send(hello=hello)
+        try:
+            # bounded: a server restarting may take the stream and never answer, and the
+            # worker's reconnect loop must get the failure to try again
+            first = await asyncio.wait_for(self._call.read(), CONNECT_TIMEOUT)
+        except grpc.aio.AioRpcError as error:
+            raise codec.error_from_rpc(error) from None
+        except TimeoutError:
+            self._call.cancel()
+            raise Unavailable("the server did not welcome the worker in time") from None
+        if first is EOF or first.WhichOneof("kind") != "welcome":
+            raise Unavailable("the server did not welcome the worker")
+        self.worker_id = first.welcome.worker_id
+        self.session_secret = first.welcome.session_secret
+        self.heartbeat_interval = first.welcome.heartbeat_interval or self.heartbeat_interval
+        self._bound_by(first.welcome)
+        self._reader = asyncio.create_task(self._read())
+
+    def _bound_by(self, welcome: workers_pb2.Welcome) -> None:
+        """Bound outcomes by the server's limits, where it says them (a configured
+        `server.max_message_bytes` below the default): an outcome over them ends the stream.
+        """
+        if welcome.max_message_bytes:
+            self._outcomes.max_message = min(welcome.max_message_bytes, MAX_MESSAGE_BYTES)
+        self.max_outcome_bytes = result_bound(self._outcomes.max_message)
+
+    async def _read(self) -> None:
+        reason: ShoalError = Unavailable("the server closed the worker stream")
+        try:
+            while (message := await self._call.read()) is not EOF:
+                self._dispatch(message)
+        except grpc.aio.AioRpcError as error:
+            # whatever ended it, this session is gone: the worker must open a new one
+            reason = Unavailable(f"the worker stream broke: {codec.error_from_rpc(error)}")
+        except asyncio.CancelledError:
+            # grpc reports a call cancelled under us (the channel closed while we read) as a
+            # cancellation; that is the stream's end. A cancellation of this task itself is not.
+            if not self._call.cancelled():
+                raise
+            reason = Unavailable("the worker stream was cancelled")
+        finally:
+            self._closed = reason
+            self._assigned.clear()  # the server released their leases with the stream
+            self._wake()  # a claim waiting for work
+            for future in self._heartbeats:
+                if not future.done():
+                    future.set_exception(reason)
+            self._heartbeats.clear()
+            self._outcomes.end(reason)
+
+    def _wake(self) -> None:
+        for arrival in self._arrivals:
+            settle(arrival, True)
+
+    async def _wait_for_arrival(self, timeout: float) -> bool:
+        """Wait until a job is assigned (or the stream ends or drains); False on timeout."""
+        # A timer rather than asyncio.wait_for: the claim resumes in the loop iteration after
+        # the assignment is read, without wait_for's extra hop.
+        loop = asyncio.get_running_loop()
+        arrival: asyncio.Future[bool] = loop.create_future()
+        self._arrivals.add(arrival)
+        timer = loop.call_later(timeout, settle, arrival, False)
+        try:
+            return await arrival
+        finally:
+            timer.cancel()
+            self._arrivals.discard(arrival)
+
+    def _dispatch(self, message: workers_pb2.ServerMessage) -> None:
+        kind = message.WhichOneof("kind")
+        if kind == "assignments":
+            items = message.assignments.assignments
+            self._outstanding = max(self._outstanding - len(items), 0)
+            job_from_pb = codec.job_from_pb
+            self._assigned.extend(job_from_pb(item.job, item.token) for item in items)
+            self._wake()
+        elif kind == "heartbeat_ack":
+            ack = message.heartbeat_ack
+            result = HeartbeatResult(
+                tuple(ack.renewed), tuple(ack.lost), tuple(ack.cancel_requested)
+            )
+            self._drop_unstarted(result.lost, result.cancel_requested)
+            if self._heartbeats:
+                settle(self._heartbeats.popleft(), result)
+        elif kind == "acks":
+            for ack_item in message.acks.acks:
+                self._outcomes.acked(ack_item.job_id)
+        elif kind == "cancel":
+            self._drop_unstarted((), message.cancel.job_ids)
+            for job_id in message.cancel.job_ids:
+                self._on_cancel(job_id)
+        elif kind == "error":
+            self._refused(message.error)
+        elif kind == "drain":
+            self.draining = True
+            self._wake()
+            logger.info("the server asks this worker to drain", extra={"event": "worker.drain"})
+        elif kind == "goodbye":
+            logger.warning("the server ended this worker's session: %s", message.goodbye.reason)
+
+    def _drop_unstarted(self, lost: Sequence[str], cancelled: Sequence[str]) -> None:
+        """Forget prefetched jobs whose lease is gone; give back the ones cancelled (unstarted,
+        they end cancelled at once rather than when a slot frees).
+        """
+        if not self._assigned or not (lost or cancelled):
+            return
+        gone, back = set(lost), set(cancelled)
+        kept: deque[Job] = deque()
+        leases: list[LeaseRef] = []
+        for job in self._assigned:
+            if job.id in back:
+                leases.append(LeaseRef(job.id, job.lease_token or ""))
+            elif job.id not in gone:
+                kept.append(job)
+        self._assigned = kept
+        if leases:
+            task = asyncio.ensure_future(self.release(leases))
+            self._flushes.add(task)
+            task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Task[None]) -> None:
+        self._flushes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("giving back cancelled jobs failed: %s", task.exception())
+
+    def _refused(self, error: Any) -> None:
+        failure = error_from_code(error.code, error.message, error.field or None)
+        if not error.job_id and error.field == "credits":
+            self._credits_refused(failure)
+        elif not (error.job_id and self._outcomes.refused(error.job_id, failure)):
+            logger.warning(
+                "the server refused a worker message: %s",
+                failure.message,
+                extra={"event": "worker.refused", "job_id": error.job_id or None},
+            )
+
+    def _credits_refused(self, failure: ShoalError) -> None:
+        """The server refused a grant whole: counted, it was credits the server never had, and
+        a count at the cap grants no more (the worker stayed idle for ever). Take it back, and
+        hold at most half as many from now on (the server does not say its limit).
+        """
+        # Grants are not acked, so the one refused is taken to be the last one sent: it is
+        # exact when one grant is in flight, as when the first (all the free slots) is refused.
+        self._credit_cap = max(min(self._credit_cap, self._outstanding) // 2, 1)
+        self._outstanding = max(self._outstanding - self._last_grant, 0)
+        self._last_grant = 0
+        self._refusals += 1
+        self._wake()  # a claim waiting for work grants again
+        logger.warning(
+            "the server refused a credit grant (%s); holding at most %d credits",
+            failure.message,
+            self._credit_cap,
+            extra={"event": "worker.credits_refused"},
+        )
+
+    async def claim(self, queues: Sequence[str], limit: int, wait: float) -> list[Job]:
+        """Grant credits for `limit` free slots and the prefetch, and take up to `limit` jobs
+        assigned, waiting up to `wait` seconds for the first (the queues were named in the
+        hello).
+        """
+        if self._closed is not None:
+            raise self._closed
+        if self.draining:
+            return []
+        grant = min(
+            limit + self.prefetch - self._outstanding - len(self._assigned),
+            self._credit_cap - self._outstanding,
+        )
+        # Credits go back in batches, as an HTTP/2 window does: at once when the server holds
+        # none (nothing could be assigned meanwhile), else when a quarter of the slots can be
+        # granted together. A credit per finished job cost a message each way per job.
+        held = self._outstanding + len(self._assigned)
+        batch = min(self._worker.concurrency, self._credit_cap) // 4
+        refusals = self._refusals
+        if grant > 0 and (held == 0 or grant >= max(1, batch)):
+            self._outstanding += grant
+            self._last_grant = grant
+            await self._send(credit=workers_pb2.Credit(credits=grant))
+        idle = not self._assigned and self._closed is None and not self.draining
+        if idle and wait > 0 and self._refusals == refusals:
+            await self._wait_for_arrival(wait)
+        if self.draining:  # take nothing more; the prefetch is given back on close
+            return []
+        assigned = self._assigned
+        jobs = [assigned.popleft() for _ in range(min(limit, len(assigned)))]
+        if not jobs and self._closed is not None:
+            raise self._closed
+        return jobs
+
+    async def heartbeat(self, leases: Sequence[LeaseRef]) -> HeartbeatResult:
+        """Renew these leases, and those of the jobs prefetched."""
+        future: asyncio.Future[HeartbeatResult] = asyncio.get_running_loop().create_future()
+        self._heartbeats.append(future)
+        unstarted = [LeaseRef(job.id, job.lease_token or "") for job in self._assigned]
+        try:
+            message = workers_pb2.Heartbeat(leases=map(codec.lease_to_pb, [*leases, *unstarted]))
+            await self._send(heartbeat=message)
+        except BaseException:
+            with contextlib.suppress(ValueError):
+                self._heartbeats.remove(future)
+            future.cancel()
+            raise
+        try:
+            return await future
+        except asyncio.CancelledError:  # given up (a timeout): a late ack answers the next one
+            with contextlib.suppress(ValueError):
+                self._heartbeats.remove(future)
+            raise
+
+    async def complete(self, lease: LeaseRef, result: bytes | None) -> None:
+        """Report success and wait for the server's ack."""
+        await self._outcomes.complete(lease, result)
+
+    async def fail(self, lease: LeaseRef, error: JobError, retry_delay: float | None) -> None:
+        """Report a failed attempt and wait for the server's ack."""
+        await self._outcomes.fail(lease, error, retry_delay)
+
+    async def release(self, leases: Sequence[LeaseRef]) -> None:
+        """Give jobs back unfinished."""
+        await self._send(release=workers_pb2.Release(leases=map(codec.lease_to_pb, leases)))
+
+    async def progress(self, lease: LeaseRef, value: float) -> None:
+        """Record progress."""
+        message = workers_pb2.Progress(job_id=lease.job_id, token=lease.token, progress=value)
+        await self._send(progress=message)
+
+    async def close(self) -> None:
+        """Give back jobs assigned but never taken, then end the stream."""
+        with contextlib.suppress(ShoalError):
+            await self._give_back_unstarted()
+            async with self._write_lock:
+                await self._call.done_writing()
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(self._reader, CONNECT_TIMEOUT)
+            except TimeoutError:
+                self._call.cancel()
+
+    async def _give_back_unstarted(self) -> None:
+        # Credits cannot be taken back: while some are unused, the server may still assign
+        # jobs (even the ones just released). Release what arrives until it goes quiet or the
+        # credits are used up; whatever comes later the server releases when the stream ends.
+        self.draining = True
+        deadline = time.monotonic() + _CLOSE_WAIT
+        while True:
+            unstarted = [LeaseRef(job.id, job.lease_token or "") for job in self._assigned]
+            self._assigned.clear()
+            if unstarted:
+                await self.release(unstarted)
+            if self._closed is not None:
+                return
+            if self._outstanding <= 0 or time.monotonic() >= deadline:
+                return
+            if not await self._wait_for_arrival(_QUIET):
+                return
