@@ -7,10 +7,13 @@ credits and never granted again, leaving the worker idle for ever).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 
+from shoal.core.model import LeaseRef
 from shoal.protocols.grpc.gen.shoal.v1 import model_pb2, workers_pb2
 from shoal.sdk import App, Worker
+from shoal.sdk._transport import LostSession
 from tests.sdk import tasks
 from tests.sdk.conftest import server_process
 from tests.sdk.test_credits import _session
@@ -35,6 +38,33 @@ async def test_a_worker_above_the_default_credit_limit_takes_jobs(grpc_server: s
 async def test_a_worker_above_a_configured_credit_limit_takes_jobs() -> None:
     async with server_process("--set", "limits.max_batch=8") as url:
         await _run_jobs(url, concurrency=20, count=8)
+
+
+def _welcome(session: object, max_credits: int) -> None:
+    welcome = workers_pb2.Welcome(worker_id="w", max_credits=max_credits)
+    session._bound_by(welcome)  # type: ignore[attr-defined]
+
+
+async def test_the_welcome_says_the_credit_limit_and_no_grant_is_refused() -> None:
+    session, call = _session(concurrency=20)
+    _welcome(session, 8)
+    await session.claim(["q"], 20, 0.0)
+    assert call.credits == [8]
+
+
+async def test_a_server_configured_above_the_default_limit_gets_more_credits() -> None:
+    session, call = _session(concurrency=30_000)
+    _welcome(session, 50_000)
+    await session.claim(["q"], 30_000, 0.0)
+    assert call.credits == [30_000]
+
+
+async def test_the_servers_welcome_carries_its_credit_limit() -> None:
+    async with server_process("--set", "limits.max_batch=8") as url:
+        app = App(url, namespace=f"test-{uuid.uuid4().hex[:12]}", worker=None)
+        async with app, Worker(app, concurrency=20, pool="asyncio") as worker:
+            session = worker._session  # type: ignore[attr-defined]
+            assert session is not None and session._credit_cap == 8
 
 
 def _refuse_credits(session: object) -> None:
@@ -71,3 +101,19 @@ async def test_a_session_holds_at_most_the_default_credit_limit() -> None:
     session, call = _session(concurrency=10_001)
     await session.claim(["q"], 10_001, 0.0)
     assert call.credits == [10_000]
+
+
+async def test_a_worker_holding_more_than_the_limit_still_reconnects() -> None:
+    # A worker of 20 slots on a server of max_batch 8 may hold 20 leases when its stream
+    # breaks; a hello naming all 20 was refused whole, at every attempt, for ever.
+    async with server_process("--set", "limits.max_batch=8") as url:
+        app = App(url, namespace=f"test-{uuid.uuid4().hex[:12]}", worker=None)
+        async with app, Worker(app, concurrency=20, pool="asyncio") as worker:
+            old = worker._session  # type: ignore[attr-defined]
+            assert old is not None and old.max_held == 8
+            held = tuple(LeaseRef(f"job-{i}", "token") for i in range(20))
+            lost = LostSession(secrets.token_urlsafe(32), held, old.max_held)
+            info = worker._info()  # type: ignore[attr-defined]
+            session = await app.transport.connect_worker(info, lambda job_id: None, lost=lost)
+            assert session.session_secret
+            await session.close()

@@ -75,6 +75,7 @@ class _SessionThatDies:
     session_secret = ""
     heartbeat_interval = 1.0
     max_outcome_bytes = None
+    max_held = None
     draining = False
 
     async def complete(self, lease: LeaseRef, result: bytes | None) -> None:

@@ -83,7 +83,8 @@ class GrpcSession:
         #: Credits granted that the server has not used yet.
         self._outstanding = 0
         #: The most credits held at once: the server refuses a grant above its
-        #: `limits.max_batch` whole. Its default, lowered when the server refuses one.
+        #: `limits.max_batch` whole. Its Welcome says it (else the default applies), and a
+        #: refusal lowers it (a server that does not say, configured lower).
         self._credit_cap = MAX_CREDITS
         self._last_grant = 0
         #: Grants refused so far: a claim whose grant was refused while it was being sent
@@ -126,7 +127,7 @@ class GrpcSession:
         )
         if lost is not None:
             hello.previous_session_secret = lost.secret
-            hello.held.extend(map(codec.lease_to_pb, lost.held))
+            hello.held.extend(map(codec.lease_to_pb, _within(lost)))
         await self._send(hello=hello)
         try:
             # bounded: a server restarting may take the stream and never answer, and the
@@ -146,12 +147,20 @@ class GrpcSession:
         self._reader = asyncio.create_task(self._read())
 
     def _bound_by(self, welcome: workers_pb2.Welcome) -> None:
-        """Bound outcomes by the server's limits, where it says them (a configured
-        `server.max_message_bytes` below the default): an outcome over them ends the stream.
+        """Bound outcomes and credits by the server's limits, where it says them (a configured
+        `server.max_message_bytes` below the default: an outcome over them ends the stream; a
+        `limits.max_batch` other than the default: a grant over it is refused).
         """
+        if welcome.max_credits:
+            self._credit_cap = welcome.max_credits
         if welcome.max_message_bytes:
             self._outcomes.max_message = min(welcome.max_message_bytes, MAX_MESSAGE_BYTES)
         self.max_outcome_bytes = result_bound(self._outcomes.max_message)
+
+    @property
+    def max_held(self) -> int:
+        """The server's `limits.max_batch`, as its Welcome says it (the credit cap)."""
+        return self._credit_cap
 
     async def _read(self) -> None:
         reason: ShoalError = Unavailable("the server closed the worker stream")
@@ -266,7 +275,7 @@ class GrpcSession:
     def _credits_refused(self, failure: ShoalError) -> None:
         """The server refused a grant whole: counted, it was credits the server never had, and
         a count at the cap grants no more (the worker stayed idle for ever). Take it back, and
-        hold at most half as many from now on (the server does not say its limit).
+        hold at most half as many from now on (a server whose Welcome did not say its limit).
         """
         # Grants are not acked, so the one refused is taken to be the last one sent: it is
         # exact when one grant is in flight, as when the first (all the free slots) is refused.
@@ -382,3 +391,20 @@ class GrpcSession:
                 return
             if not await self._wait_for_arrival(_QUIET):
                 return
+
+
+def _within(lost: LostSession) -> tuple[LeaseRef, ...]:
+    """The held leases a hello may name: the server refuses more than its `max_batch` whole.
+    Those left out go back to their queue when the server resumes (their jobs run again; the
+    worker's outcomes for them are `LeaseLost`), which beats a worker that never reconnects.
+    """
+    if lost.max_held is None or len(lost.held) <= lost.max_held:
+        return lost.held
+    logger.warning(
+        "naming %d of the %d leases held; the server takes at most %d",
+        lost.max_held,
+        len(lost.held),
+        lost.max_held,
+        extra={"event": "worker.resume_capped"},
+    )
+    return lost.held[: lost.max_held]

@@ -182,6 +182,7 @@ class LocalSession:
         self.session_secret = ""
         self.heartbeat_interval = service.settings.heartbeat_interval
         self.max_outcome_bytes: int | None = None
+        self.max_held: int | None = None
         self.draining = False
         self._cancels = service.events.subscribe(
             lambda e: e.kind == "job.cancel_requested" and e.worker_id == worker.id

@@ -59,6 +59,10 @@ class LostSession:
 
     secret: str
     held: tuple[LeaseRef, ...]
+    #: The most leases the server lets a hello name (its `limits.max_batch`, as the lost
+    #: session learnt it); None where unknown. A hello naming more is refused whole, and a
+    #: worker running more jobs than that could never connect again.
+    max_held: int | None = None
 
 
 class WorkerSession(Protocol):
@@ -79,6 +83,13 @@ class WorkerSession(Protocol):
     #: True once the service asked the worker to finish what runs and leave this session
     #: (a server shutting down); the worker then opens a new session.
     draining: bool
+
+    @property
+    def max_held(self) -> int | None:
+        """The most leases the service lets the next session name as held (`LostSession`);
+        None where nothing bounds it (local).
+        """
+        ...
 
     async def claim(self, queues: Sequence[str], limit: int, wait: float) -> list[Job]:
         """Lease up to `limit` jobs, waiting up to `wait` seconds for one."""

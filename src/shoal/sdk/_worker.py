@@ -90,6 +90,7 @@ class Worker:
         self._leftovers = Leftovers()
         #: The secret of a session that died, until a new one is open (see `_reconnect`).
         self._lost_secret = ""
+        self._lost_max_held: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._processes: ProcessPool | None = None
@@ -182,6 +183,7 @@ class Worker:
             # kept until a new session is welcomed: this attempt may fail (the server is not
             # back yet), and the next one must still name the lost session
             self._lost_secret = old.session_secret
+            self._lost_max_held = old.max_held
         session = await self.app.transport.connect_worker(
             self._info(), self._cancel_requested, prefetch=self.prefetch, lost=self._lost()
         )
@@ -196,7 +198,7 @@ class Worker:
             return None
         running = [running.lease for running in self._running.values()]
         held = dict.fromkeys([*running, *self._leftovers.leases()])  # a job may be in both
-        return LostSession(self._lost_secret, tuple(held))
+        return LostSession(self._lost_secret, tuple(held), self._lost_max_held)
 
     async def start(self) -> None:
         """Connect and run in the background until `stop()`."""

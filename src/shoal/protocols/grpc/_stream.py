@@ -87,6 +87,7 @@ class Session:
                 session_secret=self.secret,
                 max_message_bytes=self.max_message_bytes,
                 max_payload_bytes=self.service.settings.limits.max_payload_bytes,
+                max_credits=self.service.settings.limits.max_batch,
             )
         )
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shoal.protocols.grpc.gen.shoal.v1 import model_pb2 as shoal_dot_v1_dot_model__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/workers.proto\x12\x08shoal.v1\x1a\x14shoal/v1/model.proto\"\xfd\x01\n\rWorkerMessage\x12 \n\x05hello\x18\x01 \x01(\x0b\x32\x0f.shoal.v1.HelloH\x00\x12\"\n\x06\x63redit\x18\x02 \x01(\x0b\x32\x10.shoal.v1.CreditH\x00\x12(\n\theartbeat\x18\x03 \x01(\x0b\x32\x13.shoal.v1.HeartbeatH\x00\x12&\n\x08outcomes\x18\x04 \x01(\x0b\x32\x12.shoal.v1.OutcomesH\x00\x12&\n\x08progress\x18\x05 \x01(\x0b\x32\x12.shoal.v1.ProgressH\x00\x12$\n\x07release\x18\x06 \x01(\x0b\x32\x11.shoal.v1.ReleaseH\x00\x42\x06\n\x04kind\"\xe1\x01\n\x05Hello\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\r\n\x05tasks\x18\x03 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\x05\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x0c\n\x04host\x18\x06 \x01(\t\x12\x0b\n\x03pid\x18\x07 \x01(\x05\x12\x11\n\tlease_ttl\x18\x08 \x01(\x01\x12\x11\n\tlookahead\x18\t \x01(\x01\x12\x1f\n\x17previous_session_secret\x18\n \x01(\t\x12\x1d\n\x04held\x18\x0b \x03(\x0b\x32\x0f.shoal.v1.Lease\"\x19\n\x06\x43redit\x12\x0f\n\x07\x63redits\x18\x01 \x01(\x05\",\n\tHeartbeat\x12\x1f\n\x06leases\x18\x01 \x03(\x0b\x32\x0f.shoal.v1.Lease\"K\n\nCompletion\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x13\n\x06result\x18\x03 \x01(\x0cH\x00\x88\x01\x01\x42\t\n\x07_result\"u\n\x07\x46\x61ilure\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.shoal.v1.JobError\x12\x18\n\x0bretry_delay\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x0e\n\x0c_retry_delay\"V\n\x08Outcomes\x12\'\n\tcompleted\x18\x01 \x03(\x0b\x32\x14.shoal.v1.Completion\x12!\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x11.shoal.v1.Failure\";\n\x08Progress\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\"*\n\x07Release\x12\x1f\n\x06leases\x18\x01 \x03(\x0b\x32\x0f.shoal.v1.Lease\"\xca\x02\n\rServerMessage\x12$\n\x07welcome\x18\x01 \x01(\x0b\x32\x11.shoal.v1.WelcomeH\x00\x12,\n\x0b\x61ssignments\x18\x02 \x01(\x0b\x32\x15.shoal.v1.AssignmentsH\x00\x12/\n\rheartbeat_ack\x18\x03 \x01(\x0b\x32\x16.shoal.v1.HeartbeatAckH\x00\x12\x1e\n\x04\x61\x63ks\x18\x04 \x01(\x0b\x32\x0e.shoal.v1.AcksH\x00\x12\"\n\x06\x63\x61ncel\x18\x05 \x01(\x0b\x32\x10.shoal.v1.CancelH\x00\x12 \n\x05\x64rain\x18\x06 \x01(\x0b\x32\x0f.shoal.v1.DrainH\x00\x12$\n\x07goodbye\x18\x07 \x01(\x0b\x32\x11.shoal.v1.GoodbyeH\x00\x12 \n\x05\x65rror\x18\x08 \x01(\x0b\x32\x0f.shoal.v1.ErrorH\x00\x42\x06\n\x04kind\"\x99\x01\n\x07Welcome\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x1a\n\x12heartbeat_interval\x18\x02 \x01(\x01\x12\x11\n\tlease_ttl\x18\x03 \x01(\x01\x12\x16\n\x0esession_secret\x18\x04 \x01(\t\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\x04\x12\x19\n\x11max_payload_bytes\x18\x06 \x01(\x04\"7\n\nAssignment\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.shoal.v1.Job\x12\r\n\x05token\x18\x02 \x01(\t\"8\n\x0b\x41ssignments\x12)\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x14.shoal.v1.Assignment\"G\n\x0cHeartbeatAck\x12\x0f\n\x07renewed\x18\x01 \x03(\t\x12\x0c\n\x04lost\x18\x02 \x03(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x03 \x03(\t\"8\n\x03\x41\x63k\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.shoal.v1.JobState\"#\n\x04\x41\x63ks\x12\x1b\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\r.shoal.v1.Ack\"\x19\n\x06\x43\x61ncel\x12\x0f\n\x07job_ids\x18\x01 \x03(\t\"\x17\n\x05\x44rain\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x19\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x96\x01\n\x0c\x46\x65tchRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\r\n\x05tasks\x18\x03 \x03(\t\x12\x11\n\tworker_id\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x05\x12\x0c\n\x04wait\x18\x06 \x01(\x01\x12\x11\n\tlease_ttl\x18\x07 \x01(\x01\x12\x11\n\tlookahead\x18\x08 \x01(\x01\":\n\rFetchResponse\x12)\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x14.shoal.v1.Assignment\"l\n\x10HeartbeatRequest\x12\x1f\n\x06leases\x18\x01 \x03(\x0b\x32\x0f.shoal.v1.Lease\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x11\n\tlease_ttl\x18\x04 \x01(\x01\"L\n\x11HeartbeatResponse\x12\x0f\n\x07renewed\x18\x01 \x03(\t\x12\x0c\n\x04lost\x18\x02 \x03(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x03 \x03(\t\"P\n\x0f\x43ompleteRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x13\n\x06result\x18\x03 \x01(\x0cH\x00\x88\x01\x01\x42\t\n\x07_result\"y\n\x0b\x46\x61ilRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.shoal.v1.JobError\x12\x18\n\x0bretry_delay\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x0e\n\x0c_retry_delay\"\'\n\x12ListWorkersRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"8\n\x13ListWorkersResponse\x12!\n\x07workers\x18\x01 \x03(\x0b\x32\x10.shoal.v1.Worker\"9\n\x11KickWorkerRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t\"&\n\x12KickWorkerResponse\x12\x10\n\x08released\x18\x01 \x03(\t\":\n\x12\x44rainWorkerRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t2\x88\x04\n\rWorkerService\x12?\n\x07\x43onnect\x12\x17.shoal.v1.WorkerMessage\x1a\x17.shoal.v1.ServerMessage(\x01\x30\x01\x12\x38\n\x05\x46\x65tch\x12\x16.shoal.v1.FetchRequest\x1a\x17.shoal.v1.FetchResponse\x12\x44\n\tHeartbeat\x12\x1a.shoal.v1.HeartbeatRequest\x1a\x1b.shoal.v1.HeartbeatResponse\x12\x34\n\x08\x43omplete\x12\x19.shoal.v1.CompleteRequest\x1a\r.shoal.v1.Job\x12,\n\x04\x46\x61il\x12\x15.shoal.v1.FailRequest\x1a\r.shoal.v1.Job\x12J\n\x0bListWorkers\x12\x1c.shoal.v1.ListWorkersRequest\x1a\x1d.shoal.v1.ListWorkersResponse\x12G\n\nKickWorker\x12\x1b.shoal.v1.KickWorkerRequest\x1a\x1c.shoal.v1.KickWorkerResponse\x12=\n\x0b\x44rainWorker\x12\x1c.shoal.v1.DrainWorkerRequest\x1a\x10.shoal.v1.WorkerB0Z.github.com/shoal/shoal/gen/go/shoal/v1;shoalv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/workers.proto\x12\x08shoal.v1\x1a\x14shoal/v1/model.proto\"\xfd\x01\n\rWorkerMessage\x12 \n\x05hello\x18\x01 \x01(\x0b\x32\x0f.shoal.v1.HelloH\x00\x12\"\n\x06\x63redit\x18\x02 \x01(\x0b\x32\x10.shoal.v1.CreditH\x00\x12(\n\theartbeat\x18\x03 \x01(\x0b\x32\x13.shoal.v1.HeartbeatH\x00\x12&\n\x08outcomes\x18\x04 \x01(\x0b\x32\x12.shoal.v1.OutcomesH\x00\x12&\n\x08progress\x18\x05 \x01(\x0b\x32\x12.shoal.v1.ProgressH\x00\x12$\n\x07release\x18\x06 \x01(\x0b\x32\x11.shoal.v1.ReleaseH\x00\x42\x06\n\x04kind\"\xe1\x01\n\x05Hello\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\r\n\x05tasks\x18\x03 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\x05\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x0c\n\x04host\x18\x06 \x01(\t\x12\x0b\n\x03pid\x18\x07 \x01(\x05\x12\x11\n\tlease_ttl\x18\x08 \x01(\x01\x12\x11\n\tlookahead\x18\t \x01(\x01\x12\x1f\n\x17previous_session_secret\x18\n \x01(\t\x12\x1d\n\x04held\x18\x0b \x03(\x0b\x32\x0f.shoal.v1.Lease\"\x19\n\x06\x43redit\x12\x0f\n\x07\x63redits\x18\x01 \x01(\x05\",\n\tHeartbeat\x12\x1f\n\x06leases\x18\x01 \x03(\x0b\x32\x0f.shoal.v1.Lease\"K\n\nCompletion\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x13\n\x06result\x18\x03 \x01(\x0cH\x00\x88\x01\x01\x42\t\n\x07_result\"u\n\x07\x46\x61ilure\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.shoal.v1.JobError\x12\x18\n\x0bretry_delay\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x0e\n\x0c_retry_delay\"V\n\x08Outcomes\x12\'\n\tcompleted\x18\x01 \x03(\x0b\x32\x14.shoal.v1.Completion\x12!\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x11.shoal.v1.Failure\";\n\x08Progress\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\"*\n\x07Release\x12\x1f\n\x06leases\x18\x01 \x03(\x0b\x32\x0f.shoal.v1.Lease\"\xca\x02\n\rServerMessage\x12$\n\x07welcome\x18\x01 \x01(\x0b\x32\x11.shoal.v1.WelcomeH\x00\x12,\n\x0b\x61ssignments\x18\x02 \x01(\x0b\x32\x15.shoal.v1.AssignmentsH\x00\x12/\n\rheartbeat_ack\x18\x03 \x01(\x0b\x32\x16.shoal.v1.HeartbeatAckH\x00\x12\x1e\n\x04\x61\x63ks\x18\x04 \x01(\x0b\x32\x0e.shoal.v1.AcksH\x00\x12\"\n\x06\x63\x61ncel\x18\x05 \x01(\x0b\x32\x10.shoal.v1.CancelH\x00\x12 \n\x05\x64rain\x18\x06 \x01(\x0b\x32\x0f.shoal.v1.DrainH\x00\x12$\n\x07goodbye\x18\x07 \x01(\x0b\x32\x11.shoal.v1.GoodbyeH\x00\x12 \n\x05\x65rror\x18\x08 \x01(\x0b\x32\x0f.shoal.v1.ErrorH\x00\x42\x06\n\x04kind\"\xae\x01\n\x07Welcome\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x1a\n\x12heartbeat_interval\x18\x02 \x01(\x01\x12\x11\n\tlease_ttl\x18\x03 \x01(\x01\x12\x16\n\x0esession_secret\x18\x04 \x01(\t\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\x04\x12\x19\n\x11max_payload_bytes\x18\x06 \x01(\x04\x12\x13\n\x0bmax_credits\x18\x07 \x01(\r\"7\n\nAssignment\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.shoal.v1.Job\x12\r\n\x05token\x18\x02 \x01(\t\"8\n\x0b\x41ssignments\x12)\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x14.shoal.v1.Assignment\"G\n\x0cHeartbeatAck\x12\x0f\n\x07renewed\x18\x01 \x03(\t\x12\x0c\n\x04lost\x18\x02 \x03(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x03 \x03(\t\"8\n\x03\x41\x63k\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.shoal.v1.JobState\"#\n\x04\x41\x63ks\x12\x1b\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\r.shoal.v1.Ack\"\x19\n\x06\x43\x61ncel\x12\x0f\n\x07job_ids\x18\x01 \x03(\t\"\x17\n\x05\x44rain\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x19\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x96\x01\n\x0c\x46\x65tchRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\r\n\x05tasks\x18\x03 \x03(\t\x12\x11\n\tworker_id\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x05\x12\x0c\n\x04wait\x18\x06 \x01(\x01\x12\x11\n\tlease_ttl\x18\x07 \x01(\x01\x12\x11\n\tlookahead\x18\x08 \x01(\x01\":\n\rFetchResponse\x12)\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x14.shoal.v1.Assignment\"l\n\x10HeartbeatRequest\x12\x1f\n\x06leases\x18\x01 \x03(\x0b\x32\x0f.shoal.v1.Lease\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x11\n\tlease_ttl\x18\x04 \x01(\x01\"L\n\x11HeartbeatResponse\x12\x0f\n\x07renewed\x18\x01 \x03(\t\x12\x0c\n\x04lost\x18\x02 \x03(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x03 \x03(\t\"P\n\x0f\x43ompleteRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x13\n\x06result\x18\x03 \x01(\x0cH\x00\x88\x01\x01\x42\t\n\x07_result\"y\n\x0b\x46\x61ilRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.shoal.v1.JobError\x12\x18\n\x0bretry_delay\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x0e\n\x0c_retry_delay\"\'\n\x12ListWorkersRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"8\n\x13ListWorkersResponse\x12!\n\x07workers\x18\x01 \x03(\x0b\x32\x10.shoal.v1.Worker\"9\n\x11KickWorkerRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t\"&\n\x12KickWorkerResponse\x12\x10\n\x08released\x18\x01 \x03(\t\":\n\x12\x44rainWorkerRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t2\x88\x04\n\rWorkerService\x12?\n\x07\x43onnect\x12\x17.shoal.v1.WorkerMessage\x1a\x17.shoal.v1.ServerMessage(\x01\x30\x01\x12\x38\n\x05\x46\x65tch\x12\x16.shoal.v1.FetchRequest\x1a\x17.shoal.v1.FetchResponse\x12\x44\n\tHeartbeat\x12\x1a.shoal.v1.HeartbeatRequest\x1a\x1b.shoal.v1.HeartbeatResponse\x12\x34\n\x08\x43omplete\x12\x19.shoal.v1.CompleteRequest\x1a\r.shoal.v1.Job\x12,\n\x04\x46\x61il\x12\x15.shoal.v1.FailRequest\x1a\r.shoal.v1.Job\x12J\n\x0bListWorkers\x12\x1c.shoal.v1.ListWorkersRequest\x1a\x1d.shoal.v1.ListWorkersResponse\x12G\n\nKickWorker\x12\x1b.shoal.v1.KickWorkerRequest\x1a\x1c.shoal.v1.KickWorkerResponse\x12=\n\x0b\x44rainWorker\x12\x1c.shoal.v1.DrainWorkerRequest\x1a\x10.shoal.v1.WorkerB0Z.github.com/shoal/shoal/gen/go/shoal/v1;shoalv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,45 +54,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVERMESSAGE']._serialized_start=1005
   _globals['_SERVERMESSAGE']._serialized_end=1335
   _globals['_WELCOME']._serialized_start=1338
-  _globals['_WELCOME']._serialized_end=1491
-  _globals['_ASSIGNMENT']._serialized_start=1493
-  _globals['_ASSIGNMENT']._serialized_end=1548
-  _globals['_ASSIGNMENTS']._serialized_start=1550
-  _globals['_ASSIGNMENTS']._serialized_end=1606
-  _globals['_HEARTBEATACK']._serialized_start=1608
-  _globals['_HEARTBEATACK']._serialized_end=1679
-  _globals['_ACK']._serialized_start=1681
-  _globals['_ACK']._serialized_end=1737
-  _globals['_ACKS']._serialized_start=1739
-  _globals['_ACKS']._serialized_end=1774
-  _globals['_CANCEL']._serialized_start=1776
-  _globals['_CANCEL']._serialized_end=1801
-  _globals['_DRAIN']._serialized_start=1803
-  _globals['_DRAIN']._serialized_end=1826
-  _globals['_GOODBYE']._serialized_start=1828
-  _globals['_GOODBYE']._serialized_end=1853
-  _globals['_FETCHREQUEST']._serialized_start=1856
-  _globals['_FETCHREQUEST']._serialized_end=2006
-  _globals['_FETCHRESPONSE']._serialized_start=2008
-  _globals['_FETCHRESPONSE']._serialized_end=2066
-  _globals['_HEARTBEATREQUEST']._serialized_start=2068
-  _globals['_HEARTBEATREQUEST']._serialized_end=2176
-  _globals['_HEARTBEATRESPONSE']._serialized_start=2178
-  _globals['_HEARTBEATRESPONSE']._serialized_end=2254
-  _globals['_COMPLETEREQUEST']._serialized_start=2256
-  _globals['_COMPLETEREQUEST']._serialized_end=2336
-  _globals['_FAILREQUEST']._serialized_start=2338
-  _globals['_FAILREQUEST']._serialized_end=2459
-  _globals['_LISTWORKERSREQUEST']._serialized_start=2461
-  _globals['_LISTWORKERSREQUEST']._serialized_end=2500
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=2502
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=2558
-  _globals['_KICKWORKERREQUEST']._serialized_start=2560
-  _globals['_KICKWORKERREQUEST']._serialized_end=2617
-  _globals['_KICKWORKERRESPONSE']._serialized_start=2619
-  _globals['_KICKWORKERRESPONSE']._serialized_end=2657
-  _globals['_DRAINWORKERREQUEST']._serialized_start=2659
-  _globals['_DRAINWORKERREQUEST']._serialized_end=2717
-  _globals['_WORKERSERVICE']._serialized_start=2720
-  _globals['_WORKERSERVICE']._serialized_end=3240
+  _globals['_WELCOME']._serialized_end=1512
+  _globals['_ASSIGNMENT']._serialized_start=1514
+  _globals['_ASSIGNMENT']._serialized_end=1569
+  _globals['_ASSIGNMENTS']._serialized_start=1571
+  _globals['_ASSIGNMENTS']._serialized_end=1627
+  _globals['_HEARTBEATACK']._serialized_start=1629
+  _globals['_HEARTBEATACK']._serialized_end=1700
+  _globals['_ACK']._serialized_start=1702
+  _globals['_ACK']._serialized_end=1758
+  _globals['_ACKS']._serialized_start=1760
+  _globals['_ACKS']._serialized_end=1795
+  _globals['_CANCEL']._serialized_start=1797
+  _globals['_CANCEL']._serialized_end=1822
+  _globals['_DRAIN']._serialized_start=1824
+  _globals['_DRAIN']._serialized_end=1847
+  _globals['_GOODBYE']._serialized_start=1849
+  _globals['_GOODBYE']._serialized_end=1874
+  _globals['_FETCHREQUEST']._serialized_start=1877
+  _globals['_FETCHREQUEST']._serialized_end=2027
+  _globals['_FETCHRESPONSE']._serialized_start=2029
+  _globals['_FETCHRESPONSE']._serialized_end=2087
+  _globals['_HEARTBEATREQUEST']._serialized_start=2089
+  _globals['_HEARTBEATREQUEST']._serialized_end=2197
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2199
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2275
+  _globals['_COMPLETEREQUEST']._serialized_start=2277
+  _globals['_COMPLETEREQUEST']._serialized_end=2357
+  _globals['_FAILREQUEST']._serialized_start=2359
+  _globals['_FAILREQUEST']._serialized_end=2480
+  _globals['_LISTWORKERSREQUEST']._serialized_start=2482
+  _globals['_LISTWORKERSREQUEST']._serialized_end=2521
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=2523
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=2579
+  _globals['_KICKWORKERREQUEST']._serialized_start=2581
+  _globals['_KICKWORKERREQUEST']._serialized_end=2638
+  _globals['_KICKWORKERRESPONSE']._serialized_start=2640
+  _globals['_KICKWORKERRESPONSE']._serialized_end=2678
+  _globals['_DRAINWORKERREQUEST']._serialized_start=2680
+  _globals['_DRAINWORKERREQUEST']._serialized_end=2738
+  _globals['_WORKERSERVICE']._serialized_start=2741
+  _globals['_WORKERSERVICE']._serialized_end=3261
 # @@protoc_insertion_point(module_scope)

@@ -128,20 +128,22 @@ class ServerMessage(_message.Message):
     def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., acks: _Optional[_Union[Acks, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., error: _Optional[_Union[_model_pb2.Error, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("worker_id", "heartbeat_interval", "lease_ttl", "session_secret", "max_message_bytes", "max_payload_bytes")
+    __slots__ = ("worker_id", "heartbeat_interval", "lease_ttl", "session_secret", "max_message_bytes", "max_payload_bytes", "max_credits")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     LEASE_TTL_FIELD_NUMBER: _ClassVar[int]
     SESSION_SECRET_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_PAYLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CREDITS_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     heartbeat_interval: float
     lease_ttl: float
     session_secret: str
     max_message_bytes: int
     max_payload_bytes: int
-    def __init__(self, worker_id: _Optional[str] = ..., heartbeat_interval: _Optional[float] = ..., lease_ttl: _Optional[float] = ..., session_secret: _Optional[str] = ..., max_message_bytes: _Optional[int] = ..., max_payload_bytes: _Optional[int] = ...) -> None: ...
+    max_credits: int
+    def __init__(self, worker_id: _Optional[str] = ..., heartbeat_interval: _Optional[float] = ..., lease_ttl: _Optional[float] = ..., session_secret: _Optional[str] = ..., max_message_bytes: _Optional[int] = ..., max_payload_bytes: _Optional[int] = ..., max_credits: _Optional[int] = ...) -> None: ...
 
 class Assignment(_message.Message):
     __slots__ = ("job", "token")
