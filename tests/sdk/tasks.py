@@ -108,6 +108,17 @@ def progress() -> str:
     return current_job().id
 
 
+@registry.task(name="progress_storm")
+def progress_storm(count: int) -> str:
+    """Report progress `count` times in a tight loop, then 0.75, and run on a while."""
+    job = current_job()
+    for i in range(count):
+        job.progress(i / count)
+    job.progress(0.75)
+    time.sleep(0.5)
+    return job.id
+
+
 def wait_until_cancelled(limit: float) -> str:
     """Mark progress, then spin until cancelled; the plain function runs in every pool."""
     job = current_job()

@@ -57,6 +57,9 @@ class Running:
     execution: Execution | None = None
     #: A stop asked for before the execution existed.
     pending: StopReason | None = None
+    #: The latest progress the task reported that is not sent yet, and whether a sender runs.
+    progress: float | None = None
+    reporting: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 _CLAIM_WAIT = 30.0
 #: Seconds to wait before asking a failing service again.
 _BACKOFF = 1.0
+#: Seconds between two progress messages of one job (the latest value is sent).
+_PROGRESS_EVERY = 0.1
 
 
 class Worker:
@@ -445,13 +447,29 @@ class Worker:
     def _progress_soon(self, running: Running, value: float) -> None:
         """Report a job's progress; tasks call it from threads."""
         assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._progress_now, running, value)
 
-        async def send() -> None:
-            if self._session is not None:
+    def _progress_now(self, running: Running, value: float) -> None:
+        # Only the latest value waits, and a job sends at most one every _PROGRESS_EVERY: a
+        # task reporting in a tight loop sent a message per call, each a store write on the
+        # server, and 100,000 of them held up the server's reading of the worker's stream.
+        running.progress = value
+        if not running.reporting:
+            running.reporting = True
+            self._detach(self._report_progress(running))
+
+    async def _report_progress(self, running: Running) -> None:
+        try:
+            while (value := running.progress) is not None:
+                running.progress = None
+                session = self._session
+                if session is None or self._running.get(running.job.id) is not running:
+                    return  # the job ended: its outcome says the rest
                 with contextlib.suppress(ShoalError):
-                    await self._session.progress(running.lease, value)
-
-        self._loop.call_soon_threadsafe(lambda: self._detach(send()))
+                    await session.progress(running.lease, value)
+                await asyncio.sleep(_PROGRESS_EVERY)
+        finally:
+            running.reporting = False
 
     def _detach(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

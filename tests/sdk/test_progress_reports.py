@@ -1,0 +1,40 @@
+"""A task may report progress as often as it likes: the worker sends only the latest value, at
+most one message per job every `_PROGRESS_EVERY` seconds. One message per call flooded the
+worker's stream (each is a store write on the server), and 100,000 of them held up its reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from shoal.core.model import LeaseRef
+from shoal.sdk import App, Worker
+from shoal.sdk._grpc_session import GrpcSession
+from shoal.sdk._local import LocalSession
+from tests.sdk import tasks
+
+
+async def test_a_task_reporting_in_a_loop_sends_a_few_messages_and_the_last_value(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[float] = []
+    for session_class in (GrpcSession, LocalSession):
+        report: Any = session_class.progress
+
+        async def counting(self: Any, lease: LeaseRef, value: float, report: Any = report) -> None:
+            sent.append(value)
+            await report(self, lease, value)
+
+        monkeypatch.setattr(session_class, "progress", counting)
+    handle = await tasks.progress_storm.aenqueue(10_000)
+    async with Worker(app, shutdown_grace=5.0):
+        async with asyncio.timeout(10):
+            while handle.progress != 0.75:  # the latest value, while the job still runs
+                await asyncio.sleep(0.02)
+                await handle.arefresh()
+        assert await handle.aresult(timeout=10) == handle.id
+    assert sent[-1] == 0.75
+    assert 1 < len(sent) < 60, len(sent)
