@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Protocol, cast
 
 from shoal._security import build_access, grpc_tls, native_ssl, server_ssl
@@ -166,7 +167,13 @@ class Server:
             )
             identities = cast(IdentityStore, self.store)
             self.access = await build_access(config, identities, service.events)
-            self._start_duty(Maintenance(service, reap_interval=config.service.reap_interval))
+            self._start_duty(
+                Maintenance(
+                    service,
+                    reap_interval=config.service.reap_interval,
+                    duties=self._identity_duties(config),
+                )
+            )
             self._start_duty(SchedulerRunner(service))
             schedules = SchedulerApi(ScheduleService(service))
             for declared in config.schedules.declared:  # shoal.toml's: created or updated
@@ -190,6 +197,12 @@ class Server:
 
     def _start_duty(self, duty: _Duty) -> None:
         self._duties.append((duty, asyncio.create_task(duty.run())))
+
+    def _identity_duties(self, config: ShoalConfig) -> list[Callable[[], Awaitable[int]]]:
+        """The audit log's retention, when `auth.audit_retention` is set."""
+        if self.access is None or not config.auth.audit_retention:
+            return []
+        return [partial(self.access.purge_audit, config.auth.audit_retention)]
 
     def _grpc_listener(self, service: QueueService, schedules: ScheduleApi) -> GrpcListener:
         # One listener object serves both gRPC and the native framing: one set of servicers.

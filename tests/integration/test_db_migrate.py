@@ -28,6 +28,7 @@ def test_sqlite_file_is_migrated_once(tmp_path: Path) -> None:
         "applied 0001_initial",
         "applied 0002_identity",
         "applied 0003_ready_holds_due_jobs",
+        "applied 0004_audit_retention",
     ]
     again = shoal("db", "migrate", "--store", url)
     assert (again.returncode, again.stdout.strip()) == (0, "the schema is up to date")
@@ -65,6 +66,7 @@ async def test_postgres_database_is_migrated_once() -> None:
             "applied 0001_initial",
             "applied 0002_identity",
             "applied 0003_ready_holds_due_jobs",
+            "applied 0004_audit_retention",
         ]
         again = shoal("db", "migrate", "--store", url)
         assert again.stdout.strip() == "the schema is up to date"

@@ -19,6 +19,7 @@ from shoal.core.auth import (
 from shoal.core.clock import ManualClock
 from shoal.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from shoal.core.events import EventBus
+from shoal.core.identity import AuditEntry
 from shoal.stores.memory import MemoryStore
 
 ADMIN = Principal("root", "password", {"*": frozenset({Role.ADMIN})})
@@ -174,3 +175,16 @@ def test_throttle_doubles_and_resets() -> None:
         assert throttle.delay("k") == pytest.approx(expected)
     throttle.record("k", ok=True)
     assert throttle.delay("k") == 0
+
+
+async def test_audit_older_than_the_retention_is_purged_in_batches(
+    access: AccessService, manual_clock: ManualClock
+) -> None:
+    now = manual_clock.now()
+    for age in (5000, 4000, 3000, 10):
+        await access.store.append_audit(
+            AuditEntry(now - age, "root", "queue.purge", "ns", str(age))
+        )
+    assert await access.purge_audit(older_than=3600, batch=1) == 2
+    assert [entry.target for entry in await access.store.list_audit()] == ["10", "3000"]
+    assert await access.purge_audit(older_than=3600) == 0

@@ -24,6 +24,8 @@ class AuthConfig:
     authorizer: str = ""
     #: How long a dashboard sign-in lasts.
     session_ttl: float = 12 * 3600.0
+    #: Audit entries older than this are deleted (checked once a minute); 0 keeps them all.
+    audit_retention: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,3 +138,7 @@ class IdentityStore(Protocol):
     async def list_audit(self, limit: int = 100, namespace: str | None = None) -> list[AuditEntry]:
         """The most recent entries first."""
         ...
+
+    async def purge_audit(self, before: float, limit: int) -> int:
+        """Delete up to `limit` entries made before `before`, the oldest first; how many."""
+        ...

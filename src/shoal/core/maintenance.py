@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from shoal.core.errors import ShoalError
 from shoal.core.service import QueueService
@@ -33,8 +33,11 @@ class Maintenance:
         reap_interval: float = 0.5,
         retention_interval: float = 60.0,
         max_idle: float = 1.0,
+        duties: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         self.service = service
+        #: More duties run every `retention_interval` (the audit log's retention).
+        self.duties = tuple(duties)
         self.reap_interval = reap_interval
         self.retention_interval = retention_interval
         #: The promoter wakes at least this often, to see delayed jobs enqueued elsewhere.
@@ -51,6 +54,8 @@ class Maintenance:
             group.create_task(self._every(self.retention_interval, self._retention))
             forget = self.service.forget_lost_workers
             group.create_task(self._every(self.retention_interval, forget))
+            for duty in self.duties:
+                group.create_task(self._every(self.retention_interval, duty))
 
     def stop(self) -> None:
         """Ask every duty to end."""

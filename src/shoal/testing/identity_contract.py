@@ -67,3 +67,16 @@ class IdentityContract:
         detailed = AuditEntry(T0 + 9, "bob", "token.create", "*", "t1", {"owner": "ann"})
         await identity_store.append_audit(detailed)
         assert (await identity_store.list_audit(1))[0] == detailed
+
+    async def test_audit_purge_deletes_the_oldest_before_a_time_in_batches(
+        self, identity_store: IdentityStore
+    ) -> None:
+        for n in (3, 0, 4, 1, 2, 9):  # appended out of time order: seq is not the clock
+            await identity_store.append_audit(
+                AuditEntry(T0 + n, "ann", "queue.purge", "ns", f"q{n}")
+            )
+        assert await identity_store.purge_audit(T0 + 4, limit=3) == 3
+        assert sorted(e.target for e in await identity_store.list_audit(10)) == ["q3", "q4", "q9"]
+        assert await identity_store.purge_audit(T0 + 4, limit=3) == 1
+        assert await identity_store.purge_audit(T0 + 4, limit=3) == 0
+        assert [e.target for e in await identity_store.list_audit(10)] == ["q9", "q4"]

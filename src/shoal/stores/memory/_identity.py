@@ -54,3 +54,9 @@ class MemoryIdentity:
     async def list_audit(self, limit: int = 100, namespace: str | None = None) -> list[AuditEntry]:
         entries = (e for e in reversed(self._audit) if namespace in (None, e.namespace))
         return [entry for _, entry in zip(range(limit), entries, strict=False)]
+
+    async def purge_audit(self, before: float, limit: int) -> int:
+        old = sorted((e.at, seq) for seq, e in enumerate(self._audit) if e.at < before)[:limit]
+        doomed = {seq for _, seq in old}
+        self._audit = [e for seq, e in enumerate(self._audit) if seq not in doomed]
+        return len(doomed)

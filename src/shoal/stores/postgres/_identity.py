@@ -136,6 +136,15 @@ class Identity(Base):
         )
         return [_audit(row) for row in rows]
 
+    async def purge_audit(self, before: float, limit: int) -> int:
+        status = await self._execute(
+            "DELETE FROM shoal_audit WHERE seq IN"
+            " (SELECT seq FROM shoal_audit WHERE at < $1 ORDER BY at LIMIT $2)",
+            before,
+            limit,
+        )
+        return row_count(status)
+
 
 def _audit(row: asyncpg.Record) -> AuditEntry:
     detail = json.loads(row["detail"])

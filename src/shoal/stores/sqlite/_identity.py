@@ -179,3 +179,13 @@ class IdentityMixin:
             return [_audit(row) for row in rows]
 
         return await self._read(query)
+
+    async def purge_audit(self, before: float, limit: int) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM audit WHERE seq IN"
+                " (SELECT seq FROM audit WHERE at < ? ORDER BY at LIMIT ?)",
+                (before, limit),
+            ).rowcount
+
+        return await self._write(op, atomic=True)
