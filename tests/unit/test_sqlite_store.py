@@ -85,7 +85,7 @@ async def test_migrations_set_user_version_once(tmp_path: Path) -> None:
         await store.enqueue([make_job()], T0)
         await store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 2
     conn.execute("PRAGMA user_version = 99")
