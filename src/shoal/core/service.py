@@ -553,12 +553,11 @@ class QueueService:
             raise InvalidArgument("concurrency", "must be at least 1")
         # Records are keyed by id alone, and some workers choose theirs (HTTP pull, go-work):
         # taking another namespace's would move its record here. An id of the server's form
-        # is a new random one (no worker may choose it): no need to read every record, which
-        # made a thousand streams reconnecting at once quadratic.
+        # is a new random one (no worker may choose it): no need to look it up at all.
         if not server_assigned(worker.id):
-            for known in await self.store.list_workers():
-                if known.id == worker.id and known.namespace != worker.namespace:
-                    raise Conflict(f"worker id {worker.id} is taken in another namespace")
+            known = await self.store.get_worker(worker.id)
+            if known is not None and known.namespace != worker.namespace:
+                raise Conflict(f"worker id {worker.id} is taken in another namespace")
         await self.store.upsert_worker(worker)
         self.events.publish(
             Event("worker.joined", worker.namespace, self.clock.now(), worker_id=worker.id)
@@ -682,10 +681,10 @@ class QueueService:
         return worker
 
     async def _find_worker(self, namespace: str, worker_id: str) -> WorkerInfo:
-        for worker in await self.store.list_workers(namespace):
-            if worker.id == worker_id:
-                return worker
-        raise NotFound(f"worker {worker_id} not found in namespace {namespace!r}")
+        worker = await self.store.get_worker(worker_id)
+        if worker is None or worker.namespace != namespace:
+            raise NotFound(f"worker {worker_id} not found in namespace {namespace!r}")
+        return worker
 
     # --- events -----------------------------------------------------------------------------
 

@@ -505,6 +505,20 @@ class StoreContract(ClaimAheadContract, DeletionContract, ScheduleWritesContract
         await store.delete_worker("w1")
         assert await store.list_workers() == []
 
+    async def test_get_worker_finds_one_record_by_id_in_any_namespace(self, store: Store) -> None:
+        worker = WorkerInfo("w1", "other", ("default",), T0, T0, concurrency=2, pid=7)
+        idle = WorkerInfo("w2", "default", ("default",), T0, T0 + 1)
+        await store.upsert_worker(worker)
+        await store.upsert_worker(idle)
+        assert await store.get_worker("w1") == worker
+        await store.enqueue([make_job(namespace="other"), make_job(namespace="other")], T0)
+        await claim(store, namespace="other", worker_id="w1")
+        assert await store.get_worker("w1") == replace(worker, running=2)
+        assert await store.get_worker("w2") == idle
+        assert await store.get_worker("nobody") is None
+        await store.delete_worker("w1")
+        assert await store.get_worker("w1") is None
+
     async def test_schedules_crud(self, store: Store) -> None:
         record = ScheduleRecord("default", "s1", '{"every": 1}', False, T0 + 1, None, T0)
         await store.save_schedule(record)

@@ -502,6 +502,18 @@ class MemoryStore(MemoryIdentity):
         self._workers[worker_id] = replace(worker, last_heartbeat=now)
         return True
 
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
+        self._check_open()
+        worker = self._workers.get(worker_id)
+        if worker is None:
+            return None
+        running = sum(
+            1
+            for job in self._jobs.values()
+            if job.state is JobState.RUNNING and job.worker_id == worker_id
+        )
+        return replace(worker, running=running)
+
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         self._check_open()
         running: dict[str, int] = defaultdict(int)
