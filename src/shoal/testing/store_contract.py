@@ -79,6 +79,19 @@ class StoreContract(ClaimAheadContract, DeletionContract, ScheduleWritesContract
         [fresh] = await store.enqueue([make_job(idempotency_key="k")], T0 + 5)
         assert fresh.created and fresh.job.id != first.id
 
+    async def test_an_older_job_queued_again_holds_its_key_over_a_newer_finished_one(
+        self, store: Store
+    ) -> None:
+        first = make_job(idempotency_key="k")
+        await store.enqueue([first], T0)
+        await store.cancel("default", first.id, T0 + 1)
+        [second] = await store.enqueue([make_job(idempotency_key="k", created_at=T0 + 5)], T0 + 5)
+        assert second.created  # the first is finished and no window was asked for
+        await store.cancel("default", second.job.id, T0 + 6)
+        await store.retry("default", first.id, T0 + 7)  # active again, the older of the two
+        [again] = await store.enqueue([make_job(idempotency_key="k", created_at=T0 + 8)], T0 + 8)
+        assert not again.created and again.job.id == first.id
+
     async def test_duplicate_keys_in_one_batch_give_one_job(self, store: Store) -> None:
         a, b = make_job(idempotency_key="k"), make_job(idempotency_key="k")
         results = await store.enqueue([a, b], T0)

@@ -55,7 +55,9 @@ class MemoryStore(MemoryIdentity):
     def __init__(self) -> None:
         super().__init__()
         self._jobs: dict[str, Job] = {}
-        self._by_key: dict[tuple[str, str], str] = {}
+        #: (namespace, idempotency key) -> the ids of the stored jobs with it, oldest first
+        #: (a dict as an ordered set: `_forget` removes one in O(1)).
+        self._by_key: dict[tuple[str, str], dict[str, None]] = {}
         #: Queue -> task -> heap of ranks (`_rank`).
         self._ready: dict[QueueKey, dict[str, list[tuple[int, float, str]]]] = defaultdict(dict)
         self._delayed: list[tuple[float, str]] = []
@@ -106,11 +108,13 @@ class MemoryStore(MemoryIdentity):
         return job
 
     def _forget(self, job: Job) -> None:
-        """Delete a job, and its idempotency key unless a newer job has taken the key over."""
+        """Delete a job, and its entry of its idempotency key's jobs."""
         del self._jobs[job.id]
         if job.idempotency_key is not None:
             key = (job.namespace, job.idempotency_key)
-            if self._by_key.get(key) == job.id:
+            keyed = self._by_key[key]
+            del keyed[job.id]
+            if not keyed:
                 del self._by_key[key]
         if job.state in (JobState.SCHEDULED, JobState.CANCELLED):  # cancelled: maybe delayed
             self._delayed_stale += 1  # over-counting only compacts sooner
@@ -190,15 +194,24 @@ class MemoryStore(MemoryIdentity):
         for job in jobs:
             if job.idempotency_key is not None:
                 key = (job.namespace, job.idempotency_key)
-                existing = self._jobs.get(self._by_key.get(key, ""))
-                if existing is not None and (
-                    existing.state in ACTIVE_STATES or existing.created_at >= now - dedupe_window
-                ):
+                existing = self._key_holder(key, now - dedupe_window)
+                if existing is not None:
                     out.append(Enqueued(existing, created=False))
                     continue
-                self._by_key[key] = job.id
+                self._by_key.setdefault(key, {})[job.id] = None
             out.append(Enqueued(self._put(job), created=True))
         return out
+
+    def _key_holder(self, key: tuple[str, str], since: float) -> Job | None:
+        """The newest job with this key that holds it: not terminal, or created at `since` or
+        later. Every stored job with the key is a candidate, as in the SQL stores' index: an
+        older one holds the key when the newer are deleted, or finished while it was retried.
+        """
+        for job_id in reversed(self._by_key.get(key, {})):
+            job = self._jobs[job_id]
+            if job.state in ACTIVE_STATES or job.created_at >= since:
+                return job
+        return None
 
     async def get_job(self, namespace: str, job_id: str) -> Job | None:
         self._check_open()
