@@ -319,6 +319,13 @@ class Store(Protocol):
         """
         ...
 
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
+        """The record of the worker with this id, whatever its namespace (ids are unique across
+        namespaces), with `running` counted from its leased jobs; None if there is none. A
+        lookup by key: it reads no other worker's record.
+        """
+        ...
+
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         """Workers (of one namespace, or all) with `running` counted from their leased jobs."""
         ...

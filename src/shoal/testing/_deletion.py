@@ -30,6 +30,21 @@ class DeletionContract:
         await store.delete_job("default", job.id)
         assert await self._enqueue_again(store, "k")
 
+    async def test_deleting_the_newest_job_of_a_key_leaves_the_older_holding_it(
+        self, store: Store
+    ) -> None:
+        # a finished job's key is free to a request with no dedupe window: a second job takes
+        # it; once that one is deleted, the first still holds the key within a window
+        first = make_job(idempotency_key="k")
+        await store.enqueue([first], T0)
+        [job] = await claim(store)
+        await store.complete(lease(job), None, T0 + 1)
+        [second] = await store.enqueue([make_job(idempotency_key="k", created_at=T0 + 5)], T0 + 5)
+        assert second.created
+        await store.delete_job("default", second.job.id)
+        [again] = await store.enqueue([make_job(idempotency_key="k")], T0 + 10, _WINDOW)
+        assert not again.created and again.job.id == first.id
+
     async def test_a_purged_finished_job_frees_its_idempotency_key(self, store: Store) -> None:
         await store.enqueue([make_job(idempotency_key="k")], T0)
         [job] = await claim(store)

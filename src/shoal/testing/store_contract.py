@@ -79,6 +79,19 @@ class StoreContract(ClaimAheadContract, DeletionContract, ScheduleWritesContract
         [fresh] = await store.enqueue([make_job(idempotency_key="k")], T0 + 5)
         assert fresh.created and fresh.job.id != first.id
 
+    async def test_an_older_job_queued_again_holds_its_key_over_a_newer_finished_one(
+        self, store: Store
+    ) -> None:
+        first = make_job(idempotency_key="k")
+        await store.enqueue([first], T0)
+        await store.cancel("default", first.id, T0 + 1)
+        [second] = await store.enqueue([make_job(idempotency_key="k", created_at=T0 + 5)], T0 + 5)
+        assert second.created  # the first is finished and no window was asked for
+        await store.cancel("default", second.job.id, T0 + 6)
+        await store.retry("default", first.id, T0 + 7)  # active again, the older of the two
+        [again] = await store.enqueue([make_job(idempotency_key="k", created_at=T0 + 8)], T0 + 8)
+        assert not again.created and again.job.id == first.id
+
     async def test_duplicate_keys_in_one_batch_give_one_job(self, store: Store) -> None:
         a, b = make_job(idempotency_key="k"), make_job(idempotency_key="k")
         results = await store.enqueue([a, b], T0)
@@ -504,6 +517,20 @@ class StoreContract(ClaimAheadContract, DeletionContract, ScheduleWritesContract
         assert len(await store.list_workers()) == 1
         await store.delete_worker("w1")
         assert await store.list_workers() == []
+
+    async def test_get_worker_finds_one_record_by_id_in_any_namespace(self, store: Store) -> None:
+        worker = WorkerInfo("w1", "other", ("default",), T0, T0, concurrency=2, pid=7)
+        idle = WorkerInfo("w2", "default", ("default",), T0, T0 + 1)
+        await store.upsert_worker(worker)
+        await store.upsert_worker(idle)
+        assert await store.get_worker("w1") == worker
+        await store.enqueue([make_job(namespace="other"), make_job(namespace="other")], T0)
+        await claim(store, namespace="other", worker_id="w1")
+        assert await store.get_worker("w1") == replace(worker, running=2)
+        assert await store.get_worker("w2") == idle
+        assert await store.get_worker("nobody") is None
+        await store.delete_worker("w1")
+        assert await store.get_worker("w1") is None
 
     async def test_schedules_crud(self, store: Store) -> None:
         record = ScheduleRecord("default", "s1", '{"every": 1}', False, T0 + 1, None, T0)

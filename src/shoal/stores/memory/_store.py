@@ -1,6 +1,7 @@
+"""The memory store: every `Store` operation over `JobHeaps` (the jobs and their indexes)."""
+
 from __future__ import annotations
 
-import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -8,9 +9,7 @@ from dataclasses import replace
 from shoal.core import transitions
 from shoal.core.errors import Conflict, LeaseLost, NotFound, Unavailable
 from shoal.core.events import Event
-from shoal.core.ids import new_token
 from shoal.core.model import (
-    ACTIVE_STATES,
     TERMINAL_STATES,
     WAITING_STATES,
     Job,
@@ -34,35 +33,21 @@ from shoal.core.ports import (
     ScheduleRecord,
     WorkerResume,
 )
+from shoal.stores.memory._heaps import JobHeaps
 from shoal.stores.memory._identity import MemoryIdentity
 
-QueueKey = tuple[str, str]
 
-
-class MemoryStore(MemoryIdentity):
+class MemoryStore(JobHeaps, MemoryIdentity):
     """A complete store in process memory: fast, and gone when the process ends.
 
-    Every method runs without awaiting, so on one event loop each is atomic. Queued jobs sit in a
-    heap per queue and task ordered like a claim (priority, run_at, id), so that a claim filtered
-    by task reads no other task's jobs, and scheduled ones in a heap by run_at; entries are
-    checked when popped, so a cancelled or deleted job simply falls out. A heap a claim empties
-    goes, and deletions count the entries they leave behind, so that the heaps of a queue nobody
-    consumes do not keep every deleted job's entry (`_forget`).
+    Every method runs without awaiting, so on one event loop each is atomic. The jobs and the
+    heaps claims take them from are kept by `JobHeaps`.
     """
 
     supports_notify = False
 
     def __init__(self) -> None:
         super().__init__()
-        self._jobs: dict[str, Job] = {}
-        self._by_key: dict[tuple[str, str], str] = {}
-        #: Queue -> task -> heap of ranks (`_rank`).
-        self._ready: dict[QueueKey, dict[str, list[tuple[int, float, str]]]] = defaultdict(dict)
-        self._delayed: list[tuple[float, str]] = []
-        #: Entries deleted jobs may have left in a ready heap (`_forget`), and in `_delayed`.
-        self._stale: dict[tuple[QueueKey, str], int] = {}
-        self._delayed_stale = 0
-        self._paused: set[QueueKey] = set()
         self._workers: dict[str, WorkerInfo] = {}
         self._schedules: dict[tuple[str, str], ScheduleRecord] = {}
         self._leaders: dict[str, tuple[str, float]] = {}
@@ -87,87 +72,6 @@ class MemoryStore(MemoryIdentity):
         if self._closed:
             raise Unavailable("store is closed")
 
-    # --- indexes ----------------------------------------------------------------------------
-
-    def _index(self, job: Job) -> None:
-        # A queued job waits in its queue's heap, in claim order; a scheduled one in the delayed
-        # heap, by run_at, until `_promote` moves it over: a claim pops no job that waits for
-        # later (delayed jobs or retries in their backoff, of a higher priority).
-        if job.state is JobState.QUEUED:
-            heapq.heappush(
-                self._ready[(job.namespace, job.queue)].setdefault(job.task, []), _rank(job)
-            )
-        elif job.state is JobState.SCHEDULED:
-            heapq.heappush(self._delayed, (job.run_at, job.id))
-
-    def _put(self, job: Job) -> Job:
-        self._jobs[job.id] = job
-        self._index(job)
-        return job
-
-    def _forget(self, job: Job) -> None:
-        """Delete a job, and its idempotency key unless a newer job has taken the key over."""
-        del self._jobs[job.id]
-        if job.idempotency_key is not None:
-            key = (job.namespace, job.idempotency_key)
-            if self._by_key.get(key) == job.id:
-                del self._by_key[key]
-        if job.state in (JobState.SCHEDULED, JobState.CANCELLED):  # cancelled: maybe delayed
-            self._delayed_stale += 1  # over-counting only compacts sooner
-            if 2 * self._delayed_stale >= len(self._delayed):
-                self._compact_delayed()
-        if job.state in (JobState.QUEUED, JobState.CANCELLED):  # cancelled: maybe unclaimed
-            self._count_stale((job.namespace, job.queue), job.task)
-
-    def _count_stale(self, queue: QueueKey, task: str) -> None:
-        """One more entry of `queue`'s `task` heap may be stale. Once they may be half of it,
-        rebuild the heap: each rebuild costs what the deletions since the last one did.
-        """
-        heap = self._ready.get(queue, {}).get(task)
-        if heap is None:
-            return
-        stale = self._stale.get((queue, task), 0) + 1
-        if 2 * stale < len(heap):
-            self._stale[(queue, task)] = stale
-            return
-        self._stale.pop((queue, task), None)
-        heap[:] = [entry for entry in heap if self._is_ready(entry)]
-        heapq.heapify(heap)
-        if not heap:
-            self._drop_empty(queue[0], (queue[1],))
-
-    def _is_ready(self, entry: tuple[int, float, str]) -> bool:
-        job = self._jobs.get(entry[2])
-        return job is not None and job.state is JobState.QUEUED and _rank(job) == entry
-
-    def _compact_delayed(self) -> None:
-        self._delayed_stale = 0
-        self._delayed = [
-            (run_at, job_id)
-            for run_at, job_id in self._delayed
-            if (job := self._jobs.get(job_id)) is not None
-            and job.state is JobState.SCHEDULED
-            and job.run_at == run_at
-        ]
-        heapq.heapify(self._delayed)
-
-    def _drop_empty(self, namespace: str, queues: Iterable[str]) -> None:
-        """Drop the empty heaps of these queues, and a queue's entry once it has none."""
-        for queue in queues:
-            tasks = self._ready.get((namespace, queue))
-            if tasks is None:
-                continue
-            for task in [task for task, heap in tasks.items() if not heap]:
-                del tasks[task]
-                self._stale.pop(((namespace, queue), task), None)
-            if not tasks:
-                del self._ready[(namespace, queue)]
-
-    def _drop_queue(self, namespace: str, queue: str) -> None:
-        """Drop every heap of a queue with no queued job left: all their entries are stale."""
-        for task in self._ready.pop((namespace, queue), {}):
-            self._stale.pop(((namespace, queue), task), None)
-
     def _lookup(self, namespace: str, job_id: str) -> Job:
         job = self._jobs.get(job_id)
         if job is None or job.namespace != namespace:
@@ -190,13 +94,11 @@ class MemoryStore(MemoryIdentity):
         for job in jobs:
             if job.idempotency_key is not None:
                 key = (job.namespace, job.idempotency_key)
-                existing = self._jobs.get(self._by_key.get(key, ""))
-                if existing is not None and (
-                    existing.state in ACTIVE_STATES or existing.created_at >= now - dedupe_window
-                ):
+                existing = self._key_holder(key, now - dedupe_window)
+                if existing is not None:
                     out.append(Enqueued(existing, created=False))
                     continue
-                self._by_key[key] = job.id
+                self._keep_key(key, job.id)
             out.append(Enqueued(self._put(job), created=True))
         return out
 
@@ -219,77 +121,10 @@ class MemoryStore(MemoryIdentity):
     async def claim(self, request: ClaimRequest) -> list[Job]:
         self._check_open()
         self._promote(request.now)
-        heaps = [
-            heap
-            for queue in dict.fromkeys(request.queues)
-            if (request.namespace, queue) not in self._paused
-            for task, heap in self._ready.get((request.namespace, queue), {}).items()
-            if heap and (request.tasks is None or task in request.tasks)
-        ]
-        claimed: list[Job] = []
-        skipped: list[tuple[list[tuple[int, float, str]], tuple[int, float, str]]] = []
-        while len(claimed) < request.limit:
-            heap = min((h for h in heaps if h), key=lambda h: h[0], default=None)
-            if heap is None:
-                break
-            entry = heapq.heappop(heap)
-            job = self._jobs.get(entry[2])
-            if job is None or job.state is not JobState.QUEUED or _rank(job) != entry:
-                continue  # stale entry: the job moved on or was re-indexed
-            if job.run_at > request.now:
-                skipped.append((heap, entry))
-                continue
-            leased = transitions.claim(
-                job, request.worker_id, new_token(), request.now, request.lease_ttl
-            )
-            self._jobs[job.id] = leased
-            claimed.append(leased)
-        for heap, entry in skipped:
-            heapq.heappush(heap, entry)
-        if not all(heaps):
-            self._drop_empty(request.namespace, request.queues)
+        claimed = self._take_due(request)
         if len(claimed) < request.limit and request.lookahead > 0:
-            claimed += self._claim_ahead(request, request.limit - len(claimed))
+            claimed += self._take_ahead(request, request.limit - len(claimed))
         return claimed
-
-    def _claim_ahead(self, request: ClaimRequest, room: int) -> list[Job]:
-        """Scheduled jobs due within the lookahead, earliest first (see `Store.claim`)."""
-        queues = {
-            queue for queue in request.queues if (request.namespace, queue) not in self._paused
-        }
-        horizon = request.now + request.lookahead
-        skipped: list[tuple[float, str]] = []
-        claimed: list[Job] = []
-        while self._delayed and self._delayed[0][0] <= horizon and len(claimed) < room:
-            entry = heapq.heappop(self._delayed)
-            job = self._jobs.get(entry[1])
-            if (
-                job is None
-                or job.state is not JobState.SCHEDULED
-                or job.run_at != entry[0]
-                or job.namespace != request.namespace
-                or job.queue not in queues
-                or (request.tasks is not None and job.task not in request.tasks)
-            ):
-                skipped.append(entry)  # another claimer's, or stale (dropped when promoted)
-                continue
-            leased = transitions.claim(
-                job, request.worker_id, new_token(), request.now, request.lease_ttl
-            )
-            self._jobs[job.id] = leased  # a job given back later is indexed again (`_put`)
-            claimed.append(leased)
-        for entry in skipped:
-            heapq.heappush(self._delayed, entry)
-        return claimed
-
-    def _promote(self, now: float) -> list[Job]:
-        promoted: list[Job] = []
-        while self._delayed and self._delayed[0][0] <= now:
-            run_at, job_id = heapq.heappop(self._delayed)
-            job = self._jobs.get(job_id)
-            if job is not None and job.state is JobState.SCHEDULED and job.run_at == run_at:
-                promoted.append(self._put(replace(job, state=JobState.QUEUED)))
-        return promoted
 
     async def heartbeat(
         self, leases: Sequence[LeaseRef], lease_ttl: float, now: float
@@ -409,15 +244,7 @@ class MemoryStore(MemoryIdentity):
         self._check_open()
         promoted = self._promote(now)
         queues = tuple(dict.fromkeys((job.namespace, job.queue) for job in promoted))
-        next_due = None
-        while self._delayed:
-            run_at, job_id = self._delayed[0]
-            job = self._jobs.get(job_id)
-            if job is not None and job.state is JobState.SCHEDULED and job.run_at == run_at:
-                next_due = run_at
-                break
-            heapq.heappop(self._delayed)
-        return DueResult(queues, next_due)
+        return DueResult(queues, self._next_due())
 
     async def purge_finished(self, before: float, limit: int = 10_000) -> int:
         self._check_open()
@@ -502,6 +329,18 @@ class MemoryStore(MemoryIdentity):
         self._workers[worker_id] = replace(worker, last_heartbeat=now)
         return True
 
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
+        self._check_open()
+        worker = self._workers.get(worker_id)
+        if worker is None:
+            return None
+        running = sum(
+            1
+            for job in self._jobs.values()
+            if job.state is JobState.RUNNING and job.worker_id == worker_id
+        )
+        return replace(worker, running=running)
+
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         self._check_open()
         running: dict[str, int] = defaultdict(int)
@@ -585,10 +424,6 @@ class MemoryStore(MemoryIdentity):
         current = self._leaders.get(name)
         if current is not None and current[0] == holder:
             del self._leaders[name]
-
-
-def _rank(job: Job) -> tuple[int, float, str]:
-    return (-job.priority, job.run_at, job.id)
 
 
 def _matches(job: Job, query: JobQuery) -> bool:

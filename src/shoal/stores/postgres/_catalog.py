@@ -27,6 +27,13 @@ WHERE $1::text IS NULL OR w.namespace = $1
 ORDER BY w.id
 """
 
+_GET_WORKER = """
+SELECT w.*, (SELECT count(*) FROM shoal_jobs j
+             WHERE j.state = 'running' AND j.worker_id = w.id)::integer AS running
+FROM shoal_workers w
+WHERE w.id = $1
+"""
+
 # The silence is tested again on the row deleted: a heartbeat that commits meanwhile keeps it.
 _FORGET_WORKERS = """
 DELETE FROM shoal_workers
@@ -187,6 +194,10 @@ class Catalog(Base):
             namespace,
         )
         return row_count(status) > 0
+
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
+        row = await self._fetchrow(_GET_WORKER, worker_id)
+        return to_worker(row) if row is not None else None
 
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         return [to_worker(row) for row in await self._fetch(_LIST_WORKERS, namespace)]

@@ -129,6 +129,18 @@ def list_workers(conn: sqlite3.Connection, namespace: str | None) -> list[Worker
     return [row_to_worker(row, running.get(row[0], 0)) for row in rows]
 
 
+_GET_WORKER = (
+    f"SELECT {WORKER_COLUMNS}, (SELECT count(*) FROM jobs INDEXED BY jobs_leases"
+    " WHERE state = 'running' AND worker_id = workers.id) FROM workers WHERE id = ?"
+)
+
+
+def get_worker(conn: sqlite3.Connection, worker_id: str) -> WorkerInfo | None:
+    # One statement, so the count is of the same snapshot as the record.
+    row = conn.execute(_GET_WORKER, (worker_id,)).fetchone()
+    return row_to_worker(row, row[-1]) if row is not None else None
+
+
 def get_schedule(
     conn: sqlite3.Connection, namespace: str, schedule_id: str
 ) -> ScheduleRecord | None:

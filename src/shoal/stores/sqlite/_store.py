@@ -378,6 +378,9 @@ class SqliteStore(IdentityMixin):
         op = partial(admin.touch_worker, worker_id=worker_id, now=now, namespace=namespace)
         return await self._write(op, atomic=True, rows=1)
 
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
+        return await self._read(partial(queries.get_worker, worker_id=worker_id))
+
     async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
         return await self._read(partial(queries.list_workers, namespace=namespace))
 
