@@ -91,6 +91,10 @@ class StoreContract(ClaimAheadContract, DeletionContract, ScheduleWritesContract
         await store.retry("default", first.id, T0 + 7)  # active again, the older of the two
         [again] = await store.enqueue([make_job(idempotency_key="k", created_at=T0 + 8)], T0 + 8)
         assert not again.created and again.job.id == first.id
+        # a window that also covers the newer, finished job: the active one still holds the key
+        windowed = make_job(idempotency_key="k", created_at=T0 + 9)
+        [again] = await store.enqueue([windowed], T0 + 9, 100.0)
+        assert not again.created and again.job.id == first.id
 
     async def test_duplicate_keys_in_one_batch_give_one_job(self, store: Store) -> None:
         a, b = make_job(idempotency_key="k"), make_job(idempotency_key="k")

@@ -132,15 +132,19 @@ class JobHeaps:
         self._by_key.setdefault(key, {})[job_id] = None
 
     def _key_holder(self, key: tuple[str, str], since: float) -> Job | None:
-        """The newest job with this key that holds it: not terminal, or created at `since` or
-        later. Every stored job with the key is a candidate, as in the SQL stores' index: an
-        older one holds the key when the newer are deleted, or finished while it was retried.
+        """The job that holds this key: the newest not terminal, else the newest created at
+        `since` or later. Every stored job with the key is a candidate, as in the SQL stores'
+        index: an older one holds the key when the newer are deleted, or finished while it
+        was retried (an active job holds it over a finished one in the window).
         """
+        windowed = None
         for job_id in reversed(self._by_key.get(key, {})):
             job = self._jobs[job_id]
-            if job.state in ACTIVE_STATES or job.created_at >= since:
+            if job.state in ACTIVE_STATES:
                 return job
-        return None
+            if windowed is None and job.created_at >= since:
+                windowed = job
+        return windowed
 
     def _take_due(self, request: ClaimRequest) -> list[Job]:
         """Lease the request's due queued jobs, in claim order (see `Store.claim`)."""

@@ -33,7 +33,7 @@ _ACTIVE_KEYED = """
 SELECT DISTINCT ON (namespace, idempotency_key) * FROM shoal_jobs
 WHERE (namespace, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
   AND (state IN ('scheduled', 'queued', 'running') OR created_at >= $3)
-ORDER BY namespace, idempotency_key, id DESC
+ORDER BY namespace, idempotency_key, state IN ('scheduled', 'queued', 'running') DESC, id DESC
 """
 
 # The lease of the picked jobs. Its guard is checked again against the latest version of a row
