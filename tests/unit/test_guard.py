@@ -51,6 +51,7 @@ CALLS: dict[str, tuple[Action, Call]] = {
     "release": (Action.WORK, lambda g: g.release(LEASE)),
     "set_progress": (Action.WORK, lambda g: g.set_progress(LEASE[0], 0.5)),
     "list_workers": (Action.READ, lambda g: g.list_workers(NS)),
+    "find_worker": (Action.READ, lambda g: g.find_worker(NS, "w")),
     "kick_worker": (Action.MANAGE_WORKERS, lambda g: g.kick_worker(NS, "w")),
     "drain_worker": (Action.MANAGE_WORKERS, lambda g: g.drain_worker(NS, "w")),
 }

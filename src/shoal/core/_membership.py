@@ -84,7 +84,7 @@ class WorkerMembership(ServiceBase):
         self._requeued(resumed.released, now)
         recorded = False
         try:  # the leases have moved: a failure to tidy the membership must not undo that
-            await self._find_worker(request.namespace, previous)
+            await self.find_worker(request.namespace, previous)
             recorded = True
             await self.store.delete_worker(previous)
         except NotFound:
@@ -172,7 +172,7 @@ class WorkerMembership(ServiceBase):
 
     async def kick_worker(self, namespace: str, worker_id: str) -> list[Job]:
         """Disconnect a worker: release its leases and tell its connection to close."""
-        await self._find_worker(namespace, worker_id)
+        await self.find_worker(namespace, worker_id)
         self.publish_everywhere(
             Event("worker.kick", namespace, self.clock.now(), worker_id=worker_id)
         )
@@ -180,13 +180,14 @@ class WorkerMembership(ServiceBase):
 
     async def drain_worker(self, namespace: str, worker_id: str) -> WorkerInfo:
         """Ask a worker to finish what it runs and take nothing more."""
-        worker = replace(await self._find_worker(namespace, worker_id), state=WorkerState.DRAINING)
+        worker = replace(await self.find_worker(namespace, worker_id), state=WorkerState.DRAINING)
         await self.store.upsert_worker(worker)
         drain = Event("worker.drain", namespace, self.clock.now(), worker_id=worker_id)
         self.publish_everywhere(drain)
         return worker
 
-    async def _find_worker(self, namespace: str, worker_id: str) -> WorkerInfo:
+    async def find_worker(self, namespace: str, worker_id: str) -> WorkerInfo:
+        """The worker `worker_id` of `namespace` (one record read), or `NotFound`."""
         worker = await self.store.get_worker(worker_id)
         if worker is None or worker.namespace != namespace:
             raise NotFound(f"worker {worker_id} not found in namespace {namespace!r}")

@@ -199,6 +199,11 @@ class GuardedService:
         self._require(Action.READ, namespace)
         return await self.service.list_workers(namespace)
 
+    async def find_worker(self, namespace: str, worker_id: str) -> WorkerInfo:
+        """`QueueService.find_worker` (right: read)."""
+        self._require(Action.READ, namespace)
+        return await self.service.find_worker(namespace, worker_id)
+
     async def kick_worker(self, namespace: str, worker_id: str) -> list[Job]:
         """`QueueService.kick_worker` (right: manage_workers)."""
         self._require(Action.MANAGE_WORKERS, namespace)

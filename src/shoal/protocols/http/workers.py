@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoal.core.auth import Action
-from shoal.core.errors import NotFound
 from shoal.core.ids import check_chosen_worker_id, server_assigned
 from shoal.core.model import WorkerInfo
 
@@ -95,8 +94,7 @@ async def leave(
     if server_assigned(worker_id):
         return await kick(worker_id, state, namespace)
     state.require(Action.WORK, namespace)
-    if not any(w.id == worker_id for w in await state.service.list_workers(namespace)):
-        raise NotFound(f"worker {worker_id} not found in namespace {namespace!r}")
+    await state.service.find_worker(namespace, worker_id)  # NotFound in another namespace
     jobs = await state.service.worker_gone(worker_id, "left", namespace)
     return ReleasedOut(released=[job.id for job in jobs])
 
