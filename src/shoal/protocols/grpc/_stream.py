@@ -71,6 +71,12 @@ class Session:
         self._credit = asyncio.Event()
         #: Outcome batches being stored (the reader does not wait for them, see `_read`).
         self._storing: set[asyncio.Task[None]] = set()
+        #: The latest progress of each job not stored yet, and the task storing them. The
+        #: reader does not wait for a progress write: behind a slow one (a lock wait, a
+        #: checkpoint) the worker's messages piled up, and the native framing ends a call
+        #: whose handler takes none for 5 s, and with it every lease of the stream.
+        self._progress: dict[str, tuple[LeaseRef, float]] = {}
+        self._progress_writer: asyncio.Task[None] | None = None
 
     @property
     def worker_id(self) -> str:
@@ -110,6 +116,8 @@ class Session:
             while (message := await self._outbox.get()) is not None:
                 yield message
         finally:
+            if self._progress_writer is not None:
+                tasks.append(self._progress_writer)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -180,12 +188,9 @@ class Session:
         elif kind == "progress":
             progress = message.progress
             lease = codec.lease_from_pb(progress.job_id, progress.token)
-            try:
-                await self.service.set_progress(lease, progress.progress)
-            except ShoalError as error:
-                # Not the job's id: a worker takes an error naming a job as the answer to
-                # that job's outcome, which a refused progress report is not.
-                self._send(Message(error=error_message(error)))
+            self._progress[progress.job_id] = (lease, progress.progress)
+            if self._progress_writer is None:
+                self._progress_writer = asyncio.create_task(self._write_progress())
         elif kind == "release":
             jobs = await self.service.release(codec.leases_from_pb(message.release.leases))
             self._forget(lease.job_id for lease in message.release.leases)
@@ -223,7 +228,23 @@ class Session:
             )
         )
 
+    async def _write_progress(self) -> None:
+        try:
+            while self._progress:
+                job_id = next(iter(self._progress))
+                lease, value = self._progress.pop(job_id)
+                try:
+                    await self.service.set_progress(lease, value)
+                except ShoalError as error:
+                    # Not the job's id: a worker takes an error naming a job as the answer to
+                    # that job's outcome, which a refused progress report is not.
+                    self._send(Message(error=error_message(error)))
+        finally:
+            self._progress_writer = None
+
     async def _outcomes(self, outcomes: workers_pb2.Outcomes) -> None:
+        for item in (*outcomes.completed, *outcomes.failed):
+            self._progress.pop(item.job_id, None)  # the outcome says the rest
         # The outcomes of a batch go to the store together, so that it can commit them as one
         # group (SQLite merges concurrent completions into one statement).
         results = await asyncio.gather(
