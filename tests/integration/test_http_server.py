@@ -314,3 +314,22 @@ async def test_the_openapi_document_is_published(client: httpx.AsyncClient) -> N
     schema = enqueue["responses"]["422"]["content"]["application/json"]["schema"]
     assert schema["$ref"].endswith("/ErrorBody")
     assert "/" not in spec["paths"]  # the dashboard is not part of the API
+
+
+async def test_a_namespace_deleted_over_http_leaves_with_an_access_service_of_its_own(
+    service: QueueService,
+) -> None:
+    # docs/http-api.md builds the app with an AccessService made without the service's bus:
+    # its `namespace.deleted` must still reach the recorder
+    access = AccessService(cast(IdentityStore, service.store), enabled=False)
+    app = create_app(service, access=access)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shoal") as client:
+            await run_one(service, namespace="solo")
+            assert (await client.post("/api/v1/namespaces", json={"name": "solo"})).is_success
+            [job] = (await client.get("/api/v1/jobs", params={"namespace": "solo"})).json()["jobs"]
+            await service.delete("solo", job["id"])
+            assert (await client.delete("/api/v1/namespaces/solo")).status_code == 204
+            names = (await client.get("/api/v1/namespaces")).json()["namespaces"]
+            assert names == ["default"]

@@ -70,6 +70,11 @@ def create_app(
         observers = [service.events.subscribe(state.counts.observe, capacity=1)]
         if settings.record_events:
             observers.append(service.events.subscribe(state.recorder.observe, capacity=1))
+            if state.auth.events is not service.events:  # an AccessService built without it
+                deleted = state.auth.events.subscribe(
+                    state.recorder.observe, capacity=1, kinds=("namespace.deleted",)
+                )
+                observers.append(deleted)
         try:
             yield
         finally:
