@@ -171,7 +171,7 @@ class Server:
                 Maintenance(
                     service,
                     reap_interval=config.service.reap_interval,
-                    duties=self._identity_duties(config),
+                    purges=self._identity_purges(config),
                 )
             )
             self._start_duty(SchedulerRunner(service))
@@ -198,7 +198,7 @@ class Server:
     def _start_duty(self, duty: _Duty) -> None:
         self._duties.append((duty, asyncio.create_task(duty.run())))
 
-    def _identity_duties(self, config: ShoalConfig) -> list[Callable[[], Awaitable[int]]]:
+    def _identity_purges(self, config: ShoalConfig) -> list[Callable[[int], Awaitable[int]]]:
         """The audit log's retention, when `auth.audit_retention` is set."""
         if self.access is None or not config.auth.audit_retention:
             return []

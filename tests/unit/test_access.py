@@ -177,7 +177,7 @@ def test_throttle_doubles_and_resets() -> None:
     assert throttle.delay("k") == 0
 
 
-async def test_audit_older_than_the_retention_is_purged_in_batches(
+async def test_audit_older_than_the_retention_is_purged_oldest_first(
     access: AccessService, manual_clock: ManualClock
 ) -> None:
     now = manual_clock.now()
@@ -185,6 +185,7 @@ async def test_audit_older_than_the_retention_is_purged_in_batches(
         await access.store.append_audit(
             AuditEntry(now - age, "root", "queue.purge", "ns", str(age))
         )
-    assert await access.purge_audit(older_than=3600, batch=1) == 2
+    assert await access.purge_audit(older_than=3600, limit=1) == 1
+    assert await access.purge_audit(older_than=3600, limit=10) == 1
     assert [entry.target for entry in await access.store.list_audit()] == ["10", "3000"]
-    assert await access.purge_audit(older_than=3600) == 0
+    assert await access.purge_audit(older_than=3600, limit=10) == 0

@@ -91,3 +91,22 @@ async def test_forgetting_workers_can_be_turned_off() -> None:
     clock.advance(365 * 86400)
     assert await service.forget_lost_workers() == []
     assert [w.id for w in await service.list_workers()] == ["dead"]
+
+
+async def test_more_purges_run_in_bounded_batches_and_stop_with_the_duties() -> None:
+    # The audit log's retention: a purge that always finds a full batch (a long backlog) must
+    # neither keep the loop from others nor hold up stop() until the backlog is gone.
+    calls: list[int] = []
+
+    async def endless(limit: int) -> int:
+        calls.append(limit)
+        return limit
+
+    maintenance = Maintenance(QueueService(MemoryStore()), purges=[endless])
+    runner = asyncio.create_task(maintenance.run())
+    async with asyncio.timeout(5):
+        while len(calls) < 3:
+            await asyncio.sleep(0)
+    maintenance.stop()
+    await asyncio.wait_for(runner, 1)
+    assert set(calls) == {10_000}

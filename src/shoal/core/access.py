@@ -280,19 +280,12 @@ class AccessService:
             raise InvalidArgument("limit", "must be between 1 and 1000")
         return await self.store.list_audit(limit, namespace)
 
-    async def purge_audit(self, older_than: float, batch: int = 10_000) -> int:
-        """Delete the entries made more than `older_than` seconds ago, `batch` per store call
-        (a long backlog does not make one long write); how many. The server's maintenance
-        runs it when `auth.audit_retention` is set.
+    async def purge_audit(self, older_than: float, limit: int) -> int:
+        """Delete up to `limit` of the entries made more than `older_than` seconds ago, the
+        oldest first; how many. The server's maintenance runs it in batches, as retention,
+        when `auth.audit_retention` is set.
         """
-        before = self.clock.now() - older_than
-        total = 0
-        while (count := await self.store.purge_audit(before, batch)) > 0:
-            total += count
-            if count < batch:
-                break
-            await asyncio.sleep(0)  # let the loop serve others between batches
-        return total
+        return await self.store.purge_audit(self.clock.now() - older_than, limit)
 
     async def record(self, actor: Principal, action: str, namespace: str, target: str) -> None:
         """Audit an admin action done through another service (queue purge, worker kick...)."""

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 from shoal.core.errors import ShoalError
 from shoal.core.service import QueueService
@@ -33,11 +34,12 @@ class Maintenance:
         reap_interval: float = 0.5,
         retention_interval: float = 60.0,
         max_idle: float = 1.0,
-        duties: Sequence[Callable[[], Awaitable[object]]] = (),
+        purges: Sequence[Callable[[int], Awaitable[int]]] = (),
     ) -> None:
         self.service = service
-        #: More duties run every `retention_interval` (the audit log's retention).
-        self.duties = tuple(duties)
+        #: More purges run as retention is, every `retention_interval` (the audit log's): each
+        #: call deletes at most the count it is given and says how many it deleted.
+        self.purges = tuple(purges)
         self.reap_interval = reap_interval
         self.retention_interval = retention_interval
         #: The promoter wakes at least this often, to see delayed jobs enqueued elsewhere.
@@ -54,8 +56,8 @@ class Maintenance:
             group.create_task(self._every(self.retention_interval, self._retention))
             forget = self.service.forget_lost_workers
             group.create_task(self._every(self.retention_interval, forget))
-            for duty in self.duties:
-                group.create_task(self._every(self.retention_interval, duty))
+            for purge in self.purges:
+                group.create_task(self._every(self.retention_interval, partial(self._purge, purge)))
 
     def stop(self) -> None:
         """Ask every duty to end."""
@@ -88,12 +90,16 @@ class Maintenance:
         awaits), and a pass ends after `retention_interval` seconds of work, so that a backlog
         cannot keep the store busy with deletions; the next pass goes on with it.
         """
+        before = self.service.clock.now() - self.service.settings.retention
+        return await self._purge(partial(self.service.store.purge_finished, before))
+
+    async def _purge(self, purge: Callable[[int], Awaitable[int]]) -> int:
+        """One pass of a purge, in batches (see `_retention`)."""
         loop = asyncio.get_running_loop()
         until = loop.time() + self.retention_interval
-        before = self.service.clock.now() - self.service.settings.retention
         total = 0
         while not self._stopping.is_set():
-            count = await self.service.store.purge_finished(before, RETENTION_BATCH)
+            count = await purge(RETENTION_BATCH)
             total += count
             if count < RETENTION_BATCH or loop.time() >= until:
                 break

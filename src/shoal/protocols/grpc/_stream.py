@@ -243,8 +243,9 @@ class Session:
             self._progress_writer = None
 
     async def _outcomes(self, outcomes: workers_pb2.Outcomes) -> None:
-        for item in (*outcomes.completed, *outcomes.failed):
-            self._progress.pop(item.job_id, None)  # the outcome says the rest
+        ended = [c.job_id for c in outcomes.completed] + [f.job_id for f in outcomes.failed]
+        for job_id in ended:
+            self._progress.pop(job_id, None)  # the outcome says the rest
         # The outcomes of a batch go to the store together, so that it can commit them as one
         # group (SQLite merges concurrent completions into one statement).
         results = await asyncio.gather(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import heapq
+
 from shoal.core.errors import Conflict, NotFound
 from shoal.core.identity import ApiToken, AuditEntry, NamespaceInfo, User
 
@@ -56,7 +58,7 @@ class MemoryIdentity:
         return [entry for _, entry in zip(range(limit), entries, strict=False)]
 
     async def purge_audit(self, before: float, limit: int) -> int:
-        old = sorted((e.at, seq) for seq, e in enumerate(self._audit) if e.at < before)[:limit]
-        doomed = {seq for _, seq in old}
+        old = ((e.at, seq) for seq, e in enumerate(self._audit) if e.at < before)
+        doomed = {seq for _, seq in heapq.nsmallest(limit, old)}
         self._audit = [e for seq, e in enumerate(self._audit) if seq not in doomed]
         return len(doomed)
