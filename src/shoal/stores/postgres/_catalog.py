@@ -21,7 +21,7 @@ ON CONFLICT (id) DO UPDATE SET
 
 _LIST_WORKERS = """
 SELECT w.*, (SELECT count(*) FROM shoal_jobs j
-             WHERE j.state = 'running' AND j.worker_id = w.id)::integer AS running
+             WHERE j.state = 'running' AND j.worker_id = w.id COLLATE "default")::integer AS running
 FROM shoal_workers w
 WHERE $1::text IS NULL OR w.namespace = $1
 ORDER BY w.id
@@ -29,7 +29,7 @@ ORDER BY w.id
 
 _GET_WORKER = """
 SELECT w.*, (SELECT count(*) FROM shoal_jobs j
-             WHERE j.state = 'running' AND j.worker_id = w.id)::integer AS running
+             WHERE j.state = 'running' AND j.worker_id = w.id COLLATE "default")::integer AS running
 FROM shoal_workers w
 WHERE w.id = $1
 """
@@ -40,7 +40,7 @@ DELETE FROM shoal_workers
 WHERE last_heartbeat < $1 AND id IN (
     SELECT w.id FROM shoal_workers w
     WHERE w.last_heartbeat < $1 AND NOT EXISTS (
-        SELECT 1 FROM shoal_jobs j WHERE j.state = 'running' AND j.worker_id = w.id)
+        SELECT 1 FROM shoal_jobs j WHERE j.state = 'running' AND j.worker_id = w.id COLLATE "default")
     LIMIT $2)
 RETURNING *, 0 AS running
 """
