@@ -85,7 +85,7 @@ class GrpcSession:
         #: The most credits held at once: the server refuses a grant above its
         #: `limits.max_batch` whole. Its Welcome says it (else the default applies), and a
         #: refusal lowers it (a server that does not say, configured lower).
-        self._credit_cap = MAX_CREDITS
+        self._credit_cap = self._max_batch = MAX_CREDITS
         self._last_grant = 0
         #: Grants refused so far: a claim whose grant was refused while it was being sent
         #: grants again rather than wait for work (the refusal found no claim to wake).
@@ -152,15 +152,17 @@ class GrpcSession:
         `limits.max_batch` other than the default: a grant over it is refused).
         """
         if welcome.max_credits:
-            self._credit_cap = welcome.max_credits
+            self._credit_cap = self._max_batch = welcome.max_credits
         if welcome.max_message_bytes:
             self._outcomes.max_message = min(welcome.max_message_bytes, MAX_MESSAGE_BYTES)
         self.max_outcome_bytes = result_bound(self._outcomes.max_message)
 
     @property
     def max_held(self) -> int:
-        """The server's `limits.max_batch`, as its Welcome says it (the credit cap)."""
-        return self._credit_cap
+        """The server's `limits.max_batch`, as its Welcome says it, else the default (not the
+        credit cap a refusal lowered: that one guesses).
+        """
+        return self._max_batch
 
     async def _read(self) -> None:
         reason: ShoalError = Unavailable("the server closed the worker stream")

@@ -40,7 +40,8 @@ DELETE FROM shoal_workers
 WHERE last_heartbeat < $1 AND id IN (
     SELECT w.id FROM shoal_workers w
     WHERE w.last_heartbeat < $1 AND NOT EXISTS (
-        SELECT 1 FROM shoal_jobs j WHERE j.state = 'running' AND j.worker_id = w.id COLLATE "default")
+        SELECT 1 FROM shoal_jobs j
+        WHERE j.state = 'running' AND j.worker_id = w.id COLLATE "default")
     LIMIT $2)
 RETURNING *, 0 AS running
 """
