@@ -16,6 +16,7 @@ import socket
 import uuid
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -90,9 +91,9 @@ class Worker:
         self._executing = 0
         #: Outcomes that found no live session, to report on the next one.
         self._leftovers = Leftovers()
-        #: The secret of a session that died, until a new one is open (see `_reconnect`).
-        self._lost_secret = ""
-        self._lost_max_held: int | None = None
+        #: A session that died, until a new one is open (see `_reconnect`); the leases it
+        #: held are named anew at each attempt (`_lost`).
+        self._lost_session: LostSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._processes: ProcessPool | None = None
@@ -184,23 +185,23 @@ class Worker:
                 await old.close()
             # kept until a new session is welcomed: this attempt may fail (the server is not
             # back yet), and the next one must still name the lost session
-            self._lost_secret = old.session_secret
-            self._lost_max_held = old.max_held
+            if old.session_secret:
+                self._lost_session = LostSession(old.session_secret, (), old.max_held)
         session = await self.app.transport.connect_worker(
             self._info(), self._cancel_requested, prefetch=self.prefetch, lost=self._lost()
         )
-        self._lost_secret = ""
+        self._lost_session = None
         self._session = session
         logger.info("worker %s reconnected", self.id, extra={"event": "worker.reconnected"})
         await self._leftovers.settle(self.app, session)
         self._beat_now.set()
 
     def _lost(self) -> LostSession | None:
-        if not self._lost_secret:
+        if self._lost_session is None:
             return None
         running = [running.lease for running in self._running.values()]
         held = dict.fromkeys([*running, *self._leftovers.leases()])  # a job may be in both
-        return LostSession(self._lost_secret, tuple(held), self._lost_max_held)
+        return replace(self._lost_session, held=tuple(held))
 
     async def start(self) -> None:
         """Connect and run in the background until `stop()`."""
@@ -229,7 +230,7 @@ class Worker:
         await self.stop()
 
     async def _shutdown(self) -> None:
-        self._lost_secret = ""  # a stopped worker resumes nothing
+        self._lost_session = None  # a stopped worker resumes nothing
         if self._session is None and not self._loops:
             return  # never started
         if self._tasks:

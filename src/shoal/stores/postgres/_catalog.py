@@ -19,29 +19,21 @@ ON CONFLICT (id) DO UPDATE SET
     language = EXCLUDED.language, host = EXCLUDED.host, pid = EXCLUDED.pid
 """
 
-_LIST_WORKERS = """
-SELECT w.*, (SELECT count(*) FROM shoal_jobs j
-             WHERE j.state = 'running' AND j.worker_id = w.id COLLATE "default")::integer AS running
-FROM shoal_workers w
-WHERE $1::text IS NULL OR w.namespace = $1
-ORDER BY w.id
-"""
-
-_GET_WORKER = """
-SELECT w.*, (SELECT count(*) FROM shoal_jobs j
-             WHERE j.state = 'running' AND j.worker_id = w.id COLLATE "default")::integer AS running
-FROM shoal_workers w
-WHERE w.id = $1
-"""
+# shoal_workers.id is COLLATE "C", shoal_jobs.worker_id is not: compared as they are, the
+# comparison takes "C" and cannot use the index of running jobs (it read them all).
+_RUNNING_OF_W = (
+    "FROM shoal_jobs j WHERE j.state = 'running' AND j.worker_id = w.id COLLATE \"default\""
+)
+_WORKERS = f"SELECT w.*, (SELECT count(*) {_RUNNING_OF_W})::integer AS running FROM shoal_workers w"
+_LIST_WORKERS = f"{_WORKERS} WHERE $1::text IS NULL OR w.namespace = $1 ORDER BY w.id"
+_GET_WORKER = f"{_WORKERS} WHERE w.id = $1"
 
 # The silence is tested again on the row deleted: a heartbeat that commits meanwhile keeps it.
-_FORGET_WORKERS = """
+_FORGET_WORKERS = f"""
 DELETE FROM shoal_workers
 WHERE last_heartbeat < $1 AND id IN (
     SELECT w.id FROM shoal_workers w
-    WHERE w.last_heartbeat < $1 AND NOT EXISTS (
-        SELECT 1 FROM shoal_jobs j
-        WHERE j.state = 'running' AND j.worker_id = w.id COLLATE "default")
+    WHERE w.last_heartbeat < $1 AND NOT EXISTS (SELECT 1 {_RUNNING_OF_W})
     LIMIT $2)
 RETURNING *, 0 AS running
 """
