@@ -119,6 +119,17 @@ def progress_storm(count: int) -> str:
     return job.id
 
 
+@registry.task(name="progress_then_fail", retries=0)
+def progress_then_fail() -> None:
+    """Report progress twice in a row, then fail: the second value is still waiting to be
+    sent (a job sends at most one every `_PROGRESS_EVERY`) when the job ends.
+    """
+    job = current_job()
+    job.progress(0.1)
+    job.progress(0.6)
+    raise ValueError("failed at 60%")
+
+
 def wait_until_cancelled(limit: float) -> str:
     """Mark progress, then spin until cancelled; the plain function runs in every pool."""
     job = current_job()

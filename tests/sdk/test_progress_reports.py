@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shoal.core.model import LeaseRef
-from shoal.sdk import App, Worker
+from shoal.sdk import App, TaskFailed, Worker
 from shoal.sdk._grpc_session import GrpcSession
 from shoal.sdk._local import LocalSession
 from tests.sdk import tasks
@@ -38,3 +38,14 @@ async def test_a_task_reporting_in_a_loop_sends_a_few_messages_and_the_last_valu
         assert await handle.aresult(timeout=10) == handle.id
     assert sent[-1] == 0.75
     assert 1 < len(sent) < 60, len(sent)
+
+
+async def test_a_job_that_fails_keeps_the_last_progress_it_reported(app: App) -> None:
+    # Failed and cancelled jobs keep the progress they reached (a success sets 1.0), so the
+    # latest value still waiting for its turn is sent before the outcome.
+    handle = await tasks.progress_then_fail.aenqueue()
+    async with Worker(app, shutdown_grace=5.0):
+        with pytest.raises(TaskFailed):
+            await handle.aresult(timeout=10)
+    await handle.arefresh()
+    assert handle.progress == 0.6

@@ -394,6 +394,7 @@ class Worker:
                 # waiting for its ack (the lease is still held, and renewed, until then).
                 self._executing -= 1
                 self._slot_freed.set()
+            await self._send_last_progress(running, outcome)
             await self._report_or_fail(running, outcome)
         finally:
             if self._running.get(job_id) is running:
@@ -471,6 +472,20 @@ class Worker:
                 await asyncio.sleep(_PROGRESS_EVERY)
         finally:
             running.reporting = False
+
+    async def _send_last_progress(self, running: Running, outcome: Outcome) -> None:
+        """Send the progress still waiting for its turn before an outcome that keeps it.
+
+        A job that fails, retries or stops keeps the progress it reached (a success sets 1.0),
+        so a value reported in the job's last `_PROGRESS_EVERY` must not be dropped.
+        """
+        value, running.progress = running.progress, None
+        session = self._session
+        succeeded = outcome.error is None and outcome.stopped is None
+        if value is None or session is None or succeeded:
+            return
+        with contextlib.suppress(ShoalError):
+            await session.progress(running.lease, value)
 
     def _detach(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
