@@ -13,25 +13,32 @@ from shoal.config import ShoalConfig, load_authorizer
 from shoal.core.access import AccessService
 from shoal.core.auth import Authorizer, hash_password
 from shoal.core.errors import ConfigError, Conflict
-from shoal.core.events import EventBus
 from shoal.core.identity import IdentityStore, NamespaceInfo
+from shoal.core.service import QueueService
 from shoal.protocols.grpc import GrpcTls
 
 logger = logging.getLogger(__name__)
 
 
 async def build_access(
-    config: ShoalConfig, store: IdentityStore, events: EventBus | None = None
+    config: ShoalConfig, store: IdentityStore, service: QueueService | None = None
 ) -> AccessService:
     """Declare the configured namespaces and users, and decide whether auth is on.
 
     `auth.enabled = "auto"` turns it on when a user is declared in the file or exists in the
     store, or an API token exists: a server whose users were added with `shoal users add`
-    cannot be left open by a forgotten setting. A namespace deleted is published on `events`
-    (the service's bus, which the HTTP surface observes).
+    cannot be left open by a forgotten setting. A namespace deleted is announced on the
+    `service`'s bus, which the HTTP surface observes, and to the other replicas of a shared
+    store.
     """
     authorizer = Authorizer(load_authorizer(config.auth.authorizer))
-    access = AccessService(store, enabled=False, authorizer=authorizer, events=events)
+    access = AccessService(
+        store,
+        enabled=False,
+        authorizer=authorizer,
+        events=service.events if service else None,
+        announce=service.publish_everywhere if service else None,
+    )
     now = access.clock.now()
     for namespace in config.identities.namespaces:
         try:

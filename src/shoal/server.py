@@ -166,7 +166,7 @@ class Server:
                 self.store, config.service_settings(), clock=self.clock
             )
             identities = cast(IdentityStore, self.store)
-            self.access = await build_access(config, identities, service.events)
+            self.access = await build_access(config, identities, service)
             self._start_duty(
                 Maintenance(
                     service,

@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from shoal._security import build_access
+from shoal.config import ShoalConfig
+from shoal.core.auth import ANONYMOUS
 from shoal.core.events import RELAYED, Event, Subscription
 from shoal.core.ids import new_worker_session
 from shoal.core.model import WorkerInfo
@@ -122,3 +125,30 @@ async def test_a_drain_made_as_a_replica_stops_still_reaches_the_others(
         assert (drained.kind, drained.worker_id) == ("worker.drain", "w-1")
     finally:
         seen.close()
+
+
+async def test_a_namespace_deleted_on_one_replica_is_forgotten_on_the_others(
+    replicas: tuple[QueueService, QueueService],
+) -> None:
+    """What keeps state per namespace (HTTP's metrics and charts) forgets it on
+    `namespace.deleted`; a namespace deleted through another replica stayed there for ever.
+    """
+    here, there = replicas
+    assert isinstance(here.store, PostgresStore)
+    access = await build_access(ShoalConfig(), here.store, here)
+    await access.create_namespace(ANONYMOUS, "team")
+    seen = there.events.subscribe(kinds=("namespace.deleted",))
+    try:
+        await access.delete_namespace(ANONYMOUS, "team", _no_jobs)
+        deleted = await _next(seen)
+        assert (deleted.kind, deleted.namespace, deleted.data[RELAYED]) == (
+            "namespace.deleted",
+            "team",
+            "true",
+        )
+    finally:
+        seen.close()
+
+
+async def _no_jobs(namespace: str) -> int:
+    return 0

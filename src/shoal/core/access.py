@@ -75,6 +75,7 @@ class AccessService:
         clock: Clock | None = None,
         throttle: LoginThrottle | None = None,
         events: EventBus | None = None,
+        announce: Callable[[Event], None] | None = None,
     ) -> None:
         self.store = store
         #: When False (loopback without users), every caller is `ANONYMOUS` with every right.
@@ -85,6 +86,9 @@ class AccessService:
         #: Where a deleted namespace is told of (`namespace.deleted`): the server passes its
         #: `QueueService.events`, so that what keeps state per namespace can drop it.
         self.events = events or EventBus()
+        #: How it is told: published on `events`, unless the server passes
+        #: `QueueService.publish_everywhere`, which tells the other replicas too.
+        self._announce = announce or self.events.publish
 
     # --- authentication ---------------------------------------------------------------------
 
@@ -260,15 +264,14 @@ class AccessService:
     ) -> None:
         """Delete a namespace; refused while it holds jobs, unless `force` (its jobs stay).
 
-        Publishes `namespace.deleted` once the store deleted it, in this process only, as the
-        queue events are.
+        Announces `namespace.deleted` once the store deleted it (see `announce`).
         """
         self.require(actor, Action.MANAGE_NAMESPACES, ALL_NAMESPACES)
         jobs = await count_jobs(name)
         if jobs and not force:
             raise Conflict(f"namespace {name!r} holds {jobs} jobs; delete them or force")
         await self.store.delete_namespace(name)
-        self.events.publish(Event("namespace.deleted", name, self.clock.now()))
+        self._announce(Event("namespace.deleted", name, self.clock.now()))
         await self._audit(actor, "namespace.delete", name, name, jobs=str(jobs))
 
     async def audit_log(
