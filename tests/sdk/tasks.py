@@ -122,7 +122,7 @@ def progress_storm(count: int) -> str:
 @registry.task(name="progress_then_fail", retries=0)
 def progress_then_fail() -> None:
     """Report progress twice in a row, then fail: the second value is still waiting to be
-    sent (a job sends at most one every `_PROGRESS_EVERY`) when the job ends.
+    sent (a job sends at most one every `PROGRESS_EVERY`) when the job ends.
     """
     job = current_job()
     job.progress(0.1)

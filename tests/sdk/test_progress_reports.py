@@ -1,5 +1,5 @@
 """A task may report progress as often as it likes: the worker sends only the latest value, at
-most one message per job every `_PROGRESS_EVERY` seconds. One message per call flooded the
+most one message per job every `PROGRESS_EVERY` seconds. One message per call flooded the
 worker's stream (each is a store write on the server), and 100,000 of them held up its reading.
 """
 

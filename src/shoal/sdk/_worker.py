@@ -27,6 +27,7 @@ from shoal.sdk._leftovers import Leftovers
 from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
 from shoal.sdk._process import text_of
 from shoal.sdk._procpool import ProcessPool
+from shoal.sdk._progress import ProgressSender
 from shoal.sdk._transport import MAX_PREFETCH, LostSession, WorkerSession
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ logger = logging.getLogger(__name__)
 _CLAIM_WAIT = 30.0
 #: Seconds to wait before asking a failing service again.
 _BACKOFF = 1.0
-#: Seconds between two progress messages of one job (the latest value is sent).
-_PROGRESS_EVERY = 0.1
 
 
 class Worker:
@@ -108,6 +107,7 @@ class Worker:
         #: Where calls run; made once per connection (the pools live as long).
         self._placement: Placement | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._progress = ProgressSender(lambda: self._session, self._holds, self._detach)
 
     @classmethod
     def from_config(cls, app: App, config: WorkerConfig) -> Worker:
@@ -394,7 +394,7 @@ class Worker:
                 # waiting for its ack (the lease is still held, and renewed, until then).
                 self._executing -= 1
                 self._slot_freed.set()
-            await self._send_last_progress(running, outcome)
+            await self._progress.send_last(running, outcome)
             await self._report_or_fail(running, outcome)
         finally:
             if self._running.get(job_id) is running:
@@ -449,43 +449,11 @@ class Worker:
     def _progress_soon(self, running: Running, value: float) -> None:
         """Report a job's progress; tasks call it from threads."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._progress_now, running, value)
+        self._loop.call_soon_threadsafe(self._progress.report, running, value)
 
-    def _progress_now(self, running: Running, value: float) -> None:
-        # Only the latest value waits, and a job sends at most one every _PROGRESS_EVERY: a
-        # task reporting in a tight loop sent a message per call, each a store write on the
-        # server, and 100,000 of them held up the server's reading of the worker's stream.
-        running.progress = value
-        if not running.reporting:
-            running.reporting = True
-            self._detach(self._report_progress(running))
-
-    async def _report_progress(self, running: Running) -> None:
-        try:
-            while (value := running.progress) is not None:
-                running.progress = None
-                session = self._session
-                if session is None or self._running.get(running.job.id) is not running:
-                    return  # the job ended: its outcome says the rest
-                with contextlib.suppress(ShoalError):
-                    await session.progress(running.lease, value)
-                await asyncio.sleep(_PROGRESS_EVERY)
-        finally:
-            running.reporting = False
-
-    async def _send_last_progress(self, running: Running, outcome: Outcome) -> None:
-        """Send the progress still waiting for its turn before an outcome that keeps it.
-
-        A job that fails, retries or stops keeps the progress it reached (a success sets 1.0),
-        so a value reported in the job's last `_PROGRESS_EVERY` must not be dropped.
-        """
-        value, running.progress = running.progress, None
-        session = self._session
-        succeeded = outcome.error is None and outcome.stopped is None
-        if value is None or session is None or succeeded:
-            return
-        with contextlib.suppress(ShoalError):
-            await session.progress(running.lease, value)
+    def _holds(self, running: Running) -> bool:
+        """Whether this worker still holds `running`'s lease (its outcome is not reported)."""
+        return self._running.get(running.job.id) is running
 
     def _detach(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
