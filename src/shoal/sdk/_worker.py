@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.model import ACTIVE_STATES, Job, JobError, LeaseRef, WorkerInfo
 from shoal.sdk._execution import Outcome, Pool, StopReason
+from shoal.sdk._heartbeats import Heartbeats
 from shoal.sdk._leftovers import Leftovers
 from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
 from shoal.sdk._process import text_of
@@ -102,12 +103,12 @@ class Worker:
         self._claims: set[asyncio.Task[list[Job]]] = set()
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
-        self._beat_now = asyncio.Event()
         self._closed = asyncio.Event()
         #: Where calls run; made once per connection (the pools live as long).
         self._placement: Placement | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._progress = ProgressSender(lambda: self._session, self._holds, self._detach)
+        self._heartbeats = Heartbeats(lambda: self._session, self._running, self._stop, _BACKOFF)
 
     @classmethod
     def from_config(cls, app: App, config: WorkerConfig) -> Worker:
@@ -160,7 +161,7 @@ class Worker:
             )
             self._stopping.clear()
             self._closed.clear()
-            self._loops.append(asyncio.create_task(self._heartbeat_loop()))
+            self._loops.append(asyncio.create_task(self._heartbeats.run()))
             logger.info(
                 "worker %s started on queues %s",
                 self.id,
@@ -194,7 +195,7 @@ class Worker:
         self._session = session
         logger.info("worker %s reconnected", self.id, extra={"event": "worker.reconnected"})
         await self._leftovers.settle(self.app, session)
-        self._beat_now.set()
+        self._heartbeats.beat_now()
 
     def _lost(self) -> LostSession | None:
         if self._lost_session is None:
@@ -444,7 +445,7 @@ class Worker:
     def _beat_soon(self) -> None:
         """Renew the leases now; tasks call it from threads."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._beat_now.set)
+        self._loop.call_soon_threadsafe(self._heartbeats.beat_now)
 
     def _progress_soon(self, running: Running, value: float) -> None:
         """Report a job's progress; tasks call it from threads."""
@@ -464,37 +465,6 @@ class Worker:
 
     def _cancel_requested(self, job_id: str) -> None:
         self._stop(job_id, "cancelled")
-
-    async def _heartbeat_loop(self) -> None:
-        interval = _BACKOFF
-        while True:
-            # asyncio.timeout rather than wait_for: on Python 3.11 a wait_for cancelled as its
-            # inner wait ends can wait for ever on that inner task (a stop hung so, ~1 in 9)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self._beat_now.wait()
-            self._beat_now.clear()
-            session = self._session
-            if session is None:
-                continue
-            interval = session.heartbeat_interval
-            sent = {running.lease.job_id: running.lease for running in self._running.values()}
-            try:
-                # bounded: a heartbeat never answered must not end the heartbeats (and let
-                # every running job's lease expire)
-                async with asyncio.timeout(max(2 * interval, 1.0)):
-                    result = await session.heartbeat(list(sent.values()))
-            except Exception as exc:  # the claim loop reconnects; keep beating meanwhile
-                logger.warning(
-                    "heartbeat failed: %s", exc, extra={"event": "worker.heartbeat_failed"}
-                )
-                continue
-            for job_id in result.lost:
-                running = self._running.get(job_id)
-                if running is not None and running.lease == sent.get(job_id):
-                    self._stop(job_id, "lost")  # not a newer attempt claimed meanwhile
-            for job_id in result.cancel_requested:
-                self._stop(job_id, "cancelled")
 
     def _stop(self, job_id: str, reason: StopReason) -> None:
         running = self._running.get(job_id)
