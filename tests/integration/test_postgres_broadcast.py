@@ -5,10 +5,13 @@ a replica that does not lead the scheduler (it waited for the leader's 30 s resy
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from typer.testing import CliRunner
 
+from shoal import cli
 from shoal._security import build_access
 from shoal.config import ShoalConfig
 from shoal.core.auth import ANONYMOUS
@@ -152,3 +155,28 @@ async def test_a_namespace_deleted_on_one_replica_is_forgotten_on_the_others(
 
 async def _no_jobs(namespace: str) -> int:
     return 0
+
+
+async def test_a_namespace_deleted_with_the_cli_is_forgotten_by_the_servers() -> None:
+    # `shoal namespaces rm --store postgresql://...` opens the store itself, as a replica does
+    runner = CliRunner()
+    async with temporary_database(postgres_url()) as url:
+        store = PostgresStore(url)
+        await store.open()
+        there = QueueService(store)
+        seen = there.events.subscribe(kinds=("namespace.deleted",))
+        try:
+            for command in ("create", "rm"):
+                done = await asyncio.to_thread(
+                    runner.invoke, cli.app, ["namespaces", command, "team", "--store", url]
+                )
+                assert done.exit_code == 0, done.output
+            deleted = await _next(seen)
+            assert (deleted.kind, deleted.namespace, deleted.data[RELAYED]) == (
+                "namespace.deleted",
+                "team",
+                "true",
+            )
+        finally:
+            seen.close()
+            await store.close()

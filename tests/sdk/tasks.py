@@ -130,6 +130,16 @@ def progress_then_fail() -> None:
     raise ValueError("failed at 60%")
 
 
+@registry.task(name="progress_then_fail_async", retries=0)
+async def progress_then_fail_async(pause: float) -> None:
+    """`progress_then_fail` as a coroutine: its reports come from the worker's own loop."""
+    job = current_job()
+    job.progress(0.1)
+    await asyncio.sleep(pause)
+    job.progress(0.6)
+    raise ValueError("failed at 60%")
+
+
 def wait_until_cancelled(limit: float) -> str:
     """Mark progress, then spin until cancelled; the plain function runs in every pool."""
     job = current_job()

@@ -40,10 +40,15 @@ async def test_a_task_reporting_in_a_loop_sends_a_few_messages_and_the_last_valu
     assert 1 < len(sent) < 60, len(sent)
 
 
-async def test_a_job_that_fails_keeps_the_last_progress_it_reported(app: App) -> None:
+@pytest.mark.parametrize("kind", ["thread", "async", "async with a pause"])
+async def test_a_job_that_fails_keeps_the_last_progress_it_reported(app: App, kind: str) -> None:
     # Failed and cancelled jobs keep the progress they reached (a success sets 1.0), so the
-    # latest value still waiting for its turn is sent before the outcome.
-    handle = await tasks.progress_then_fail.aenqueue()
+    # latest value still waiting for its turn is sent before the outcome. An async task
+    # reports from the worker's loop itself: its value must not queue behind the outcome.
+    if kind == "thread":
+        handle = await tasks.progress_then_fail.aenqueue()
+    else:
+        handle = await tasks.progress_then_fail_async.aenqueue(0.01 if "pause" in kind else 0)
     async with Worker(app, shutdown_grace=5.0):
         with pytest.raises(TaskFailed):
             await handle.aresult(timeout=10)

@@ -16,6 +16,7 @@ from shoal.core.access import AccessService
 from shoal.core.auth import ALL_NAMESPACES, Principal, Role, parse_grants
 from shoal.core.errors import ConfigError, ShoalError, StorageError
 from shoal.core.identity import IdentityStore
+from shoal.core.service import QueueService
 
 if TYPE_CHECKING:
     from ._remote import RemoteAccess
@@ -77,10 +78,17 @@ def run(store_url: str, action: Callable[[Identities], Awaitable[T]]) -> T:
             async with open_channel(store_url) as channel:
                 return await action(RemoteAccess(channel))
         store = await open_store(StoreConfig(url=store_url))
+        # a namespace deleted here is announced to the servers sharing a PostgreSQL store,
+        # as one of them would (see `QueueService.publish_everywhere`)
+        service = QueueService(store)
         try:
             identity = cast(IdentityStore, store)  # one object holds both halves
-            return await action(AccessService(identity, enabled=True))
+            access = AccessService(
+                identity, enabled=True, events=service.events, announce=service.publish_everywhere
+            )
+            return await action(access)
         finally:
+            await service.finish_broadcasts()
             await store.close()
 
     try:

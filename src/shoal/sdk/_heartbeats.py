@@ -36,6 +36,7 @@ class Heartbeats:
         self._running = running
         self._stop = stop
         #: Seconds between beats until a session says its own.
+        self._first_interval = first_interval
         self._interval = first_interval
         self._now = asyncio.Event()
 
@@ -45,6 +46,7 @@ class Heartbeats:
 
     async def run(self) -> None:
         """Beat until cancelled."""
+        self._interval = self._first_interval  # a worker started again waits for its session
         while True:
             # asyncio.timeout rather than wait_for: on Python 3.11 a wait_for cancelled as its
             # inner wait ends can wait for ever on that inner task (a stop hung so, ~1 in 9)

@@ -1,5 +1,6 @@
 """A job's progress on its way to the service: only the latest value waits, and a job sends at
-most one message every `PROGRESS_EVERY` seconds.
+most one message every `PROGRESS_EVERY` seconds, but for the value still waiting when it fails
+or stops, which goes out at once, before the outcome.
 
 A task reporting in a tight loop sent a message per call, each a store write on the server,
 and 100,000 of them held up the server's reading of the worker's stream.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -18,6 +20,8 @@ from shoal.sdk._outcomes import Running
 from shoal.sdk._transport import WorkerSession
 
 __all__ = ["PROGRESS_EVERY", "ProgressSender"]
+
+logger = logging.getLogger(__name__)
 
 #: Seconds between two progress messages of one job (the latest value is sent).
 PROGRESS_EVERY = 0.1
@@ -61,13 +65,22 @@ class ProgressSender:
     async def send_last(self, running: Running, outcome: Outcome) -> None:
         """Send the value still waiting for its turn before an outcome that keeps it.
 
-        A job that fails, retries or stops keeps the progress it reached (a success sets 1.0),
-        so a value reported in the job's last `PROGRESS_EVERY` must not be dropped.
+        A job that fails, retries or stops keeps the progress it reached (a success sets 1.0,
+        a lost lease can store nothing), so a value reported in the job's last
+        `PROGRESS_EVERY` must not be dropped. Never raises: the outcome matters more.
         """
         value, running.progress = running.progress, None
         session = self._session()
-        succeeded = outcome.error is None and outcome.stopped is None
-        if value is None or session is None or succeeded:
+        kept = outcome.error is not None or outcome.stopped not in (None, "lost")
+        if value is None or session is None or not kept:
             return
-        with contextlib.suppress(ShoalError):
+        try:
             await session.progress(running.lease, value)
+        except ShoalError:
+            pass  # the outcome is reported all the same
+        except Exception:
+            logger.exception(
+                "job %s: its last progress could not be sent",
+                running.job.id,
+                extra={"event": "worker.error", "job_id": running.job.id},
+            )

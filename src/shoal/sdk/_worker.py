@@ -448,9 +448,15 @@ class Worker:
         self._loop.call_soon_threadsafe(self._heartbeats.beat_now)
 
     def _progress_soon(self, running: Running, value: float) -> None:
-        """Report a job's progress; tasks call it from threads."""
+        """Report a job's progress; tasks call it from threads, or from this loop (async
+        tasks: at once, so that a value reported just before the task ends is seen by the
+        outcome's `send_last`, not queued behind it).
+        """
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._progress.report, running, value)
+        if _on_loop(self._loop):
+            self._progress.report(running, value)
+        else:
+            self._loop.call_soon_threadsafe(self._progress.report, running, value)
 
     def _holds(self, running: Running) -> bool:
         """Whether this worker still holds `running`'s lease (its outcome is not reported)."""
@@ -481,6 +487,14 @@ def _worker_error(job_id: str, what: str, exc: Exception) -> Outcome:
     logger.exception("job %s %s", job_id, what, extra={"event": "worker.error", "job_id": job_id})
     message = f"the worker failed: the job {what}: {type(exc).__name__}: {text_of(exc)}"
     return Outcome(error=JobError("WorkerError", message))
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the caller runs on `loop` (in its thread, inside a callback or task)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def _being_cancelled() -> bool:

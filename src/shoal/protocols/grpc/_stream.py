@@ -77,6 +77,8 @@ class Session:
         #: whose handler takes none for 5 s, and with it every lease of the stream.
         self._progress: dict[str, tuple[LeaseRef, float]] = {}
         self._progress_writer: asyncio.Task[None] | None = None
+        #: The job whose progress the writer is storing now, and that write.
+        self._writing: tuple[str, asyncio.Future[None]] | None = None
 
     @property
     def worker_id(self) -> str:
@@ -233,19 +235,35 @@ class Session:
             while self._progress:
                 job_id = next(iter(self._progress))
                 lease, value = self._progress.pop(job_id)
+                write = asyncio.ensure_future(self.service.set_progress(lease, value))
+                self._writing = job_id, write
                 try:
-                    await self.service.set_progress(lease, value)
+                    await write
                 except ShoalError as error:
                     # Not the job's id: a worker takes an error naming a job as the answer to
                     # that job's outcome, which a refused progress report is not.
                     self._send(Message(error=error_message(error)))
+                finally:
+                    self._writing = None
         finally:
             self._progress_writer = None
 
+    async def _store_progress_now(self, job_id: str) -> None:
+        """Store the job's progress still waiting for the writer: a failed job keeps the
+        progress it reached, and its worker sent the last value just before the failure.
+        """
+        # The writer may be storing an older value of the job, then take the latest itself:
+        # the failure must come after both.
+        while (writing := self._writing) is not None and writing[0] == job_id:
+            await asyncio.wait([writing[1]])
+        pending = self._progress.pop(job_id, None)
+        if pending is not None:
+            with contextlib.suppress(ShoalError):  # the failure is stored all the same
+                await self.service.set_progress(*pending)
+
     async def _outcomes(self, outcomes: workers_pb2.Outcomes) -> None:
-        ended = [c.job_id for c in outcomes.completed] + [f.job_id for f in outcomes.failed]
-        for job_id in ended:
-            self._progress.pop(job_id, None)  # the outcome says the rest
+        for completion in outcomes.completed:
+            self._progress.pop(completion.job_id, None)  # a success sets 1.0
         # The outcomes of a batch go to the store together, so that it can commit them as one
         # group (SQLite merges concurrent completions into one statement).
         results = await asyncio.gather(
@@ -268,6 +286,7 @@ class Session:
             return None
 
     async def _fail(self, failure: workers_pb2.Failure) -> Job | None:
+        await self._store_progress_now(failure.job_id)
         try:
             lease = codec.lease_from_pb(failure.job_id, failure.token)
             delay = failure.retry_delay if failure.HasField("retry_delay") else None
