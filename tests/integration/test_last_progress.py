@@ -1,4 +1,5 @@
-"""A job that fails keeps the last progress its worker sent, whichever transport carried it.
+"""A job that fails, or that its worker gives back as it stops, keeps the last progress the
+worker sent, whichever transport carried it.
 
 The server stores progress beside the stream's reader, one job at a time, keeping only each
 job's latest value; an outcome dropped the value still waiting, since a completion sets 1.0.
@@ -16,21 +17,29 @@ import pytest
 from shoal.config import load_config
 from shoal.core.model import LeaseRef
 from shoal.sdk import App, TaskFailed, Worker, current_job
-from shoal.server import Server
+from shoal.server import Ready, Server
 
 JOBS = 40
+
+
+def _server(tmp_path: Path) -> Server:
+    overrides = {
+        "store.url": f"sqlite:///{tmp_path / 'shoal.db'}",
+        "server.grpc_listen": "127.0.0.1:0",
+        "server.native_listen": "127.0.0.1:0",
+    }
+    return Server(load_config(path=None, env={}, overrides=overrides).config)
+
+
+def _url(transport: str, ready: Ready) -> str:
+    return f"grpc://{ready.grpc}" if transport == "grpc" else f"shoal://{ready.native}"
 
 
 @pytest.mark.parametrize("transport", ["grpc", "native"])
 async def test_failed_jobs_keep_their_last_progress(
     transport: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    overrides = {
-        "store.url": f"sqlite:///{tmp_path / 'shoal.db'}",
-        "server.grpc_listen": "127.0.0.1:0",
-        "server.native_listen": "127.0.0.1:0",
-    }
-    server = Server(load_config(path=None, env={}, overrides=overrides).config)
+    server = _server(tmp_path)
     ready = await server.start()
     try:
         service = server.service
@@ -42,8 +51,7 @@ async def test_failed_jobs_keep_their_last_progress(
             await store_progress(lease, value)
 
         monkeypatch.setattr(service, "set_progress", slow)
-        url = f"grpc://{ready.grpc}" if transport == "grpc" else f"shoal://{ready.native}"
-        app = App(url)
+        app = App(_url(transport, ready))
 
         @app.task(name="fail_at_60", retries=0)
         async def fail_at_60() -> None:
@@ -61,5 +69,43 @@ async def test_failed_jobs_keep_their_last_progress(
                         await handle.aresult(timeout=30)
             kept = [(await service.get("default", h.id)).progress for h in handles]
         assert kept == [0.6] * JOBS
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize("transport", ["grpc", "native"])
+async def test_jobs_given_back_at_shutdown_keep_their_last_progress(
+    transport: str, tmp_path: Path
+) -> None:
+    # A worker that stops gives its running jobs back (a release) after their last progress:
+    # the release committed before the progress waiting for the stream's writer.
+    server = _server(tmp_path)
+    ready = await server.start()
+    try:
+        service = server.service
+        assert service is not None
+        app = App(_url(transport, ready))
+        started = asyncio.Event()
+        running = 0
+
+        @app.task(name="hang_at_60")
+        async def hang_at_60() -> None:
+            nonlocal running
+            job = current_job()
+            job.progress(0.1)
+            await asyncio.sleep(0.01)
+            job.progress(0.6)
+            running += 1
+            if running == JOBS:
+                started.set()
+            await asyncio.sleep(60)
+
+        async with app:
+            handles = [await hang_at_60.aenqueue() for _ in range(JOBS)]
+            async with Worker(app, concurrency=JOBS, pool="asyncio", shutdown_grace=0.0):
+                await asyncio.wait_for(started.wait(), 30)
+            jobs = [await service.get("default", h.id) for h in handles]
+        assert [job.state.value for job in jobs] == ["queued"] * JOBS
+        assert [job.progress for job in jobs] == [0.6] * JOBS
     finally:
         await server.stop()

@@ -194,6 +194,8 @@ class Session:
             if self._progress_writer is None:
                 self._progress_writer = asyncio.create_task(self._write_progress())
         elif kind == "release":
+            for given in message.release.leases:  # a job given back keeps its progress too
+                await self._store_progress_now(given.job_id)
             jobs = await self.service.release(codec.leases_from_pb(message.release.leases))
             self._forget(lease.job_id for lease in message.release.leases)
             self._ack(jobs)
@@ -249,8 +251,8 @@ class Session:
             self._progress_writer = None
 
     async def _store_progress_now(self, job_id: str) -> None:
-        """Store the job's progress still waiting for the writer: a failed job keeps the
-        progress it reached, and its worker sent the last value just before the failure.
+        """Store the job's progress still waiting for the writer: a job that fails or is given
+        back keeps the progress it reached, and its worker sent the last value just before.
         """
         # The writer may be storing an older value of the job, then take the latest itself:
         # the failure must come after both.
