@@ -143,18 +143,23 @@ async def test_a_namespace_deleted_on_one_replica_is_forgotten_on_the_others(
     seen = there.events.subscribe(kinds=("namespace.deleted",))
     try:
         await access.delete_namespace(ANONYMOUS, "team", _no_jobs)
-        deleted = await _next(seen)
-        assert (deleted.kind, deleted.namespace, deleted.data[RELAYED]) == (
-            "namespace.deleted",
-            "team",
-            "true",
-        )
+        await _relayed_deletion(seen, "team")
     finally:
         seen.close()
 
 
 async def _no_jobs(namespace: str) -> int:
     return 0
+
+
+async def _relayed_deletion(seen: Subscription, namespace: str) -> None:
+    """The next event is `namespace`'s deletion, heard from another replica."""
+    deleted = await _next(seen)
+    assert (deleted.kind, deleted.namespace, deleted.data[RELAYED]) == (
+        "namespace.deleted",
+        namespace,
+        "true",
+    )
 
 
 async def test_a_namespace_deleted_with_the_cli_is_forgotten_by_the_servers() -> None:
@@ -171,12 +176,7 @@ async def test_a_namespace_deleted_with_the_cli_is_forgotten_by_the_servers() ->
                     runner.invoke, cli.app, ["namespaces", command, "team", "--store", url]
                 )
                 assert done.exit_code == 0, done.output
-            deleted = await _next(seen)
-            assert (deleted.kind, deleted.namespace, deleted.data[RELAYED]) == (
-                "namespace.deleted",
-                "team",
-                "true",
-            )
+            await _relayed_deletion(seen, "team")
         finally:
             seen.close()
             await store.close()
