@@ -83,9 +83,7 @@ def run(store_url: str, action: Callable[[Identities], Awaitable[T]]) -> T:
         service = QueueService(store)
         try:
             identity = cast(IdentityStore, store)  # one object holds both halves
-            access = AccessService(
-                identity, enabled=True, events=service.events, announce=service.publish_everywhere
-            )
+            access = AccessService(identity, enabled=True, announce=service.publish_everywhere)
             return await action(access)
         finally:
             await service.finish_broadcasts()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import math
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from shoal.core.errors import ShoalError
 from shoal.core.model import Job, JobState
 from shoal.sdk._errors import JobCancelled, ResultTimeout, TaskFailed
+from shoal.sdk._loops import on_loop
 
 if TYPE_CHECKING:
     from shoal.sdk._app import App
@@ -157,7 +157,7 @@ class JobHandle(Generic[R]):
         return self
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        if _on_loop(self._app):
+        if on_loop(self._app.home):
             self._app.watch(coro)
             return
 
@@ -179,13 +179,6 @@ class JobHandle(Generic[R]):
             return
         if success is not None:
             await _invoke(success, value)
-
-
-def _on_loop(app: App) -> bool:
-    try:
-        return asyncio.get_running_loop() is app.home
-    except RuntimeError:
-        return False
 
 
 async def _invoke(callback: Callable[[Any], object], value: object) -> None:

@@ -25,6 +25,7 @@ from shoal.core.model import ACTIVE_STATES, Job, JobError, LeaseRef, WorkerInfo
 from shoal.sdk._execution import Outcome, Pool, StopReason
 from shoal.sdk._heartbeats import Heartbeats
 from shoal.sdk._leftovers import Leftovers
+from shoal.sdk._loops import on_loop
 from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
 from shoal.sdk._process import text_of
 from shoal.sdk._procpool import ProcessPool
@@ -453,7 +454,7 @@ class Worker:
         outcome's `send_last`, not queued behind it).
         """
         assert self._loop is not None
-        if _on_loop(self._loop):
+        if on_loop(self._loop):
             self._progress.report(running, value)
         else:
             self._loop.call_soon_threadsafe(self._progress.report, running, value)
@@ -487,14 +488,6 @@ def _worker_error(job_id: str, what: str, exc: Exception) -> Outcome:
     logger.exception("job %s %s", job_id, what, extra={"event": "worker.error", "job_id": job_id})
     message = f"the worker failed: the job {what}: {type(exc).__name__}: {text_of(exc)}"
     return Outcome(error=JobError("WorkerError", message))
-
-
-def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether the caller runs on `loop` (in its thread, inside a callback or task)."""
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
 
 
 def _being_cancelled() -> bool:

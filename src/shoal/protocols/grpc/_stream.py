@@ -255,12 +255,12 @@ class Session:
         back keeps the progress it reached, and its worker sent the last value just before.
         """
         # The writer may be storing an older value of the job, then take the latest itself:
-        # the failure must come after both.
+        # the failure or release must come after both.
         while (writing := self._writing) is not None and writing[0] == job_id:
             await asyncio.wait([writing[1]])
         pending = self._progress.pop(job_id, None)
         if pending is not None:
-            with contextlib.suppress(ShoalError):  # the failure is stored all the same
+            with contextlib.suppress(ShoalError):  # the outcome is stored all the same
                 await self.service.set_progress(*pending)
 
     async def _outcomes(self, outcomes: workers_pb2.Outcomes) -> None:
