@@ -21,15 +21,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
-from shoal.core.model import ACTIVE_STATES, Job, JobError, LeaseRef, WorkerInfo
-from shoal.sdk._execution import Outcome, Pool, StopReason
+from shoal.core.model import ACTIVE_STATES, Job, LeaseRef, WorkerInfo
+from shoal.sdk._execution import Pool, StopReason
 from shoal.sdk._heartbeats import Heartbeats
-from shoal.sdk._leftovers import Leftovers
 from shoal.sdk._loops import on_loop
-from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute, report
-from shoal.sdk._process import text_of
+from shoal.sdk._outcomes import Placement, Running, WorkerConfig, execute
 from shoal.sdk._procpool import ProcessPool
 from shoal.sdk._progress import ProgressSender
+from shoal.sdk._reporting import OutcomeReporter, worker_error
 from shoal.sdk._transport import MAX_PREFETCH, LostSession, WorkerSession
 
 if TYPE_CHECKING:
@@ -90,8 +89,8 @@ class Worker:
         self._running: dict[str, Running] = {}
         #: Jobs whose call is running: what `concurrency` bounds.
         self._executing = 0
-        #: Outcomes that found no live session, to report on the next one.
-        self._leftovers = Leftovers()
+        #: Reports outcomes; keeps those that found no live session for the next one.
+        self._reporter = OutcomeReporter(app, lambda: self._session)
         #: A session that died, until a new one is open (see `_reconnect`); the leases it
         #: held are named anew at each attempt (`_lost`).
         self._lost_session: LostSession | None = None
@@ -195,14 +194,14 @@ class Worker:
         self._lost_session = None
         self._session = session
         logger.info("worker %s reconnected", self.id, extra={"event": "worker.reconnected"})
-        await self._leftovers.settle(self.app, session)
+        await self._reporter.leftovers.settle(self.app, session)
         self._heartbeats.beat_now()
 
     def _lost(self) -> LostSession | None:
         if self._lost_session is None:
             return None
         running = [running.lease for running in self._running.values()]
-        held = dict.fromkeys([*running, *self._leftovers.leases()])  # a job may be in both
+        held = dict.fromkeys([*running, *self._reporter.leftovers.leases()])  # a job may be in both
         return replace(self._lost_session, held=tuple(held))
 
     async def start(self) -> None:
@@ -389,7 +388,7 @@ class Worker:
                     partial(self._progress_soon, running),
                 )
             except Exception as exc:
-                outcome = _worker_error(job_id, "could not be run", exc)
+                outcome = worker_error(job_id, "could not be run", exc)
             finally:
                 # The slot is free once the call has ended: reporting is not running, and a
                 # claim made now overlaps the server's commit of this outcome instead of
@@ -397,51 +396,11 @@ class Worker:
                 self._executing -= 1
                 self._slot_freed.set()
             await self._progress.send_last(running, outcome)
-            await self._report_or_fail(running, outcome)
+            await self._reporter.report_or_fail(running, outcome)
         finally:
             if self._running.get(job_id) is running:
                 del self._running[job_id]
             self._slot_freed.set()
-
-    async def _report_or_fail(self, running: Running, outcome: Outcome) -> None:
-        """Report the outcome; if that fails unexpectedly (a bug, not a lost service), report a
-        failure instead, rather than leave the job running until its lease expires.
-        """
-        job_id = running.job.id
-        try:
-            await self._report(running, outcome)
-            return
-        except ShoalError as exc:
-            logger.warning(
-                "job %s: its outcome could not be reported: %s",
-                job_id,
-                exc.message,
-                extra={"event": "worker.error", "job_id": job_id},
-            )
-            return
-        except Exception as exc:
-            failure = _worker_error(job_id, "could not be reported", exc)
-        try:
-            await self._report(running, failure)
-        except Exception:
-            logger.exception(
-                "job %s: nor could its failure be reported",
-                job_id,
-                extra={"event": "worker.error", "job_id": job_id},
-            )
-
-    async def _report(self, running: Running, outcome: Outcome) -> None:
-        """Report on the live session; what a dead one could not take waits for the next."""
-        session = self._session
-        if session is not None:
-            try:
-                await report(self.app, session, running, outcome)
-                return
-            except Unavailable:  # the session died meanwhile
-                if self._session is not None and self._session is not session:
-                    await report(self.app, self._session, running, outcome)  # already back
-                    return
-        self._leftovers.report_later(running, outcome)
 
     def _beat_soon(self) -> None:
         """Renew the leases now; tasks call it from threads."""
@@ -481,13 +440,6 @@ class Worker:
             running.execution.stop(reason)
         elif running.pending is None:
             running.pending = reason
-
-
-def _worker_error(job_id: str, what: str, exc: Exception) -> Outcome:
-    """The failure to report for a job the worker itself failed on (`exc`, logged here)."""
-    logger.exception("job %s %s", job_id, what, extra={"event": "worker.error", "job_id": job_id})
-    message = f"the worker failed: the job {what}: {type(exc).__name__}: {text_of(exc)}"
-    return Outcome(error=JobError("WorkerError", message))
 
 
 def _being_cancelled() -> bool:
