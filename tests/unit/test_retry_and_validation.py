@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from shoal.core.errors import InvalidArgument
 from shoal.core.model import JobQuery
 from shoal.core.retry import RetryPolicy
-from shoal.core.validation import EnqueueRequest, Limits, check_enqueue, check_query, parse_state
+from shoal.core.validation import (
+    MAX_RETRY_DELAY,
+    EnqueueRequest,
+    Limits,
+    check_enqueue,
+    check_query,
+    parse_state,
+)
 
 
 def test_exponential_backoff_grows_and_caps() -> None:
@@ -20,6 +27,17 @@ def test_exponential_backoff_grows_and_caps() -> None:
 
 def test_fixed_backoff() -> None:
     assert RetryPolicy.fixed(3).delay(7) == 3
+
+
+@pytest.mark.parametrize("factor", [3.0, 10.0, 1e6])
+def test_exponential_backoff_stays_at_its_cap_however_many_attempts(factor: float) -> None:
+    # factor ** (attempt - 1) overflows a float long before max_attempts' limit
+    policy = RetryPolicy(base=1, factor=factor, cap=3600, jitter=0.5)
+    assert all(1800 <= policy.delay(attempt) <= 5400 for attempt in (311, 648, 10**6))
+
+
+def test_a_delay_is_at_most_the_longest_retry_delay() -> None:
+    assert RetryPolicy(base=1e12, cap=1e12, jitter=0).delay(1) == MAX_RETRY_DELAY
 
 
 @given(attempt=st.integers(1, 50), jitter=st.floats(0, 1), seed=st.integers(0, 1000))
@@ -47,7 +65,18 @@ def test_policy_text_round_trips(
 
 
 @pytest.mark.parametrize(
-    "text", ["linear:base=1", "fixed:base=x", "fixed:speed=1", "exponential:factor=0.5"]
+    "text",
+    [
+        "linear:base=1",
+        "fixed:base=x",
+        "fixed:speed=1",
+        "exponential:factor=0.5",
+        # not finite: the job's next run_at would be NaN (never due) or infinite
+        "fixed:base=nan,cap=nan",
+        "exponential:base=1,factor=nan",
+        "exponential:base=inf,cap=inf",
+        "exponential:base=1,factor=2,cap=inf",
+    ],
 )
 def test_bad_policies_name_the_backoff_field(text: str) -> None:
     with pytest.raises(InvalidArgument) as raised:

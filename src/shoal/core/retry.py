@@ -6,13 +6,18 @@ so that every store keeps it in one column and every language can read it.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Literal
 
 from shoal.core.errors import InvalidArgument
 
-__all__ = ["RetryPolicy"]
+__all__ = ["MAX_RETRY_DELAY", "RetryPolicy"]
+
+#: The longest wait before a retry, in seconds (about 31 years): a policy's delays stop there,
+#: as a worker's own retry delay must.
+MAX_RETRY_DELAY = 1e9
 
 Kind = Literal["fixed", "exponential"]
 _KINDS: tuple[Kind, ...] = ("fixed", "exponential")
@@ -40,6 +45,9 @@ class RetryPolicy:
             raise InvalidArgument(
                 "backoff", f"unknown kind {self.kind!r}; use fixed or exponential"
             )
+        if not all(map(math.isfinite, (self.base, self.factor, self.cap))):
+            # a NaN run_at is never due, and NaN passes every comparison below
+            raise InvalidArgument("backoff", "base, factor and cap must be finite numbers")
         if self.base < 0 or self.cap < 0:
             raise InvalidArgument("backoff", "base and cap must not be negative")
         if self.factor < 1:
@@ -59,11 +67,15 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1 for the first)."""
-        if self.kind == "fixed":
+        ceiling = min(self.cap, MAX_RETRY_DELAY)
+        steps = max(attempt - 1, 0)
+        if self.kind == "fixed" or self.base == 0 or ceiling == 0:
             raw = self.base
+        elif steps * math.log(self.factor) >= math.log(ceiling / self.base):
+            raw = ceiling  # factor ** steps may be past the cap by far, or overflow a float
         else:
-            raw = self.base * self.factor ** max(attempt - 1, 0)
-        raw = min(raw, self.cap)
+            raw = self.base * self.factor**steps
+        raw = min(raw, ceiling)
         if self.jitter:
             spread = raw * self.jitter
             raw += (rng or random).uniform(-spread, spread)

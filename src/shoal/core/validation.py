@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from shoal.core._records import fast_init
 from shoal.core.errors import InvalidArgument
 from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE, JobError, JobQuery, JobState
-from shoal.core.retry import RetryPolicy
+from shoal.core.retry import MAX_RETRY_DELAY, RetryPolicy
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -97,10 +97,9 @@ def _check_number(field_name: str, value: float, *, positive: bool = False) -> N
         )
 
 
-#: The longest lease a worker may ask for (a day), and the longest retry delay (~31 years):
-#: an infinite or NaN one left a job leased or scheduled for ever.
+#: The longest lease a worker may ask for (a day): an infinite or NaN one left a job leased for
+#: ever (`MAX_RETRY_DELAY` bounds retry delays the same way).
 MAX_LEASE_TTL = 86_400.0
-MAX_RETRY_DELAY = 1e9
 
 
 def check_lease_ttl(value: float | None) -> None:

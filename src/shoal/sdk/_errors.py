@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shoal.core.errors import InvalidArgument, ShoalError
 from shoal.core.model import JobError
-from shoal.core.validation import MAX_RETRY_DELAY
+from shoal.core.retry import MAX_RETRY_DELAY
 
 __all__ = ["JobCancelled", "NonRetryable", "ResultTimeout", "Retry", "TaskFailed"]
 
