@@ -206,6 +206,11 @@ def unspeakable() -> None:
     raise Unspeakable()
 
 
+@registry.task(name="garbled", retries=0)
+def garbled() -> None:
+    raise ValueError("nul \x00, lone \udcff")
+
+
 @registry.task(name="unspeakable_async", retries=0)
 async def unspeakable_async() -> None:
     raise Unspeakable()

@@ -37,6 +37,18 @@ async def test_an_error_whose_str_raises_is_still_reported(app: App, pool: Pool)
             assert "raise Unspeakable()" in caught.value.traceback
 
 
+async def test_an_error_with_nul_and_a_lone_surrogate_keeps_its_words(app: App) -> None:
+    # the service refuses both in error texts (PostgreSQL cannot store NUL, and a lone
+    # surrogate has no UTF-8 form): the worker escapes them instead of losing the message
+    handle = await tasks.garbled.aenqueue()
+    await Worker(app, concurrency=1).run_until_idle(timeout=30)
+    with pytest.raises(TaskFailed) as caught:
+        await handle.aresult(timeout=5)
+    assert caught.value.type == "ValueError"
+    assert caught.value.remote_message == "nul \\x00, lone \\udcff"
+    assert "nul \\x00, lone \\udcff" in caught.value.traceback
+
+
 async def test_a_worker_that_fails_on_a_job_reports_a_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

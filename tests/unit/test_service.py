@@ -327,6 +327,28 @@ async def test_text_without_a_utf8_form_is_refused_before_the_store(
     assert (await memory_service.get(job.namespace, job.id)).state is S.RUNNING
 
 
+async def test_nul_characters_are_refused_before_the_store(
+    memory_service: QueueService,
+) -> None:
+    # PostgreSQL's text cannot hold NUL: memory and SQLite stored these, PostgreSQL failed
+    # with storage_error, and a failure whose message held one left its job running
+    for request, field in [
+        (EnqueueRequest("t", idempotency_key="k\x00"), "idempotency_key"),
+        (EnqueueRequest("t", content_type="text/\x00"), "content_type"),
+        (EnqueueRequest("t", parent_id="p\x00"), "parent_id"),
+        (EnqueueRequest("t", schedule_id="s\x00"), "schedule_id"),
+    ]:
+        with pytest.raises(InvalidArgument) as raised:
+            await memory_service.enqueue(request)
+        assert raised.value.field == field
+    await memory_service.enqueue(EnqueueRequest("t"))
+    [job] = await memory_service.claim(ClaimInput("w", ("default",)))
+    with pytest.raises(InvalidArgument) as refused:
+        await memory_service.fail(lease(job), JobError("E", "m", "trace\x00"))
+    assert refused.value.field == "error.traceback"
+    assert (await memory_service.get(job.namespace, job.id)).state is S.RUNNING
+
+
 async def test_a_worker_id_of_another_namespace_is_not_taken_over(
     memory_service: QueueService,
 ) -> None:

@@ -151,6 +151,9 @@ def check_enqueue(request: EnqueueRequest, limits: Limits) -> None:
         if not isinstance(request.content_type, str) or not 0 < len(request.content_type) <= 255:
             raise InvalidArgument("content_type", "must be 1 to 255 characters")
         check_text("content_type", request.content_type)
+    for field_name in ("parent_id", "schedule_id"):
+        if (value := getattr(request, field_name)) is not None:
+            check_text(field_name, value)
     if len(request.tags) > _MAX_TAGS:
         raise InvalidArgument("tags", f"at most {_MAX_TAGS} tags")
     for tag in request.tags:
@@ -158,14 +161,17 @@ def check_enqueue(request: EnqueueRequest, limits: Limits) -> None:
 
 
 def check_text(field_name: str, value: str) -> None:
-    """Text a store keeps as UTF-8: a lone surrogate (what a JSON escape of one half of a
-    surrogate pair decodes to) has no encoding, and reached the store as a raw
-    `UnicodeEncodeError`.
+    """Text every store can keep: a lone surrogate (what a JSON escape of one half of a
+    surrogate pair decodes to) has no UTF-8 form, and reached the store as a raw
+    `UnicodeEncodeError`; PostgreSQL's text cannot hold NUL (a storage error there, stored
+    by the other stores).
     """
     try:
         value.encode()
     except UnicodeEncodeError:
         raise InvalidArgument(field_name, "must be valid Unicode (no lone surrogates)") from None
+    if "\x00" in value:
+        raise InvalidArgument(field_name, "must not contain NUL characters")
 
 
 def check_job_error(error: JobError) -> None:

@@ -34,10 +34,27 @@ def in_task_process() -> bool:
 def error_of(exc: BaseException) -> tuple[JobError, float | None]:
     """The job error a task's exception is recorded as, and the retry delay it asks for."""
     if isinstance(exc, Retry):
-        return JobError("Retry", exc.message, "", retryable=True), exc.delay
+        return JobError("Retry", _storable(exc.message), "", retryable=True), exc.delay
     retryable = not isinstance(exc, NonRetryable | InvalidArgument)
     message = exc.message if isinstance(exc, ShoalError) else text_of(exc)
-    return JobError(type(exc).__name__, message, _traceback_of(exc), retryable=retryable), None
+    error = JobError(
+        type(exc).__name__, _storable(message), _storable(_traceback_of(exc)), retryable=retryable
+    )
+    return error, None
+
+
+def _storable(text: str) -> str:
+    r"""`text` with NUL and lone surrogates escaped (`\x00`, `\udcff`): the service refuses
+    both in an error's texts (PostgreSQL cannot keep NUL, and a lone surrogate has no UTF-8
+    form), and the failure would be reported without its message.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = text.encode(errors="backslashreplace").decode()
+    return text
 
 
 def text_of(exc: BaseException) -> str:
