@@ -17,8 +17,9 @@ from shoal.config import ShoalConfig
 from shoal.core.auth import ANONYMOUS
 from shoal.core.events import RELAYED, Event, Subscription
 from shoal.core.ids import new_worker_session
-from shoal.core.model import WorkerInfo
-from shoal.core.service import QueueService, ResumeInput
+from shoal.core.model import JobState, LeaseRef, WorkerInfo
+from shoal.core.service import WAIT_RECHECK, ClaimInput, QueueService, ResumeInput
+from shoal.core.validation import EnqueueRequest
 from shoal.scheduler import ScheduleService
 from shoal.scheduler.model import ScheduleInput
 from shoal.stores.postgres import PostgresStore
@@ -180,3 +181,20 @@ async def test_a_namespace_deleted_with_the_cli_is_forgotten_by_the_servers() ->
         finally:
             seen.close()
             await store.close()
+
+
+async def test_a_wait_on_one_replica_sees_a_job_finished_on_another(
+    replicas: tuple[QueueService, QueueService],
+) -> None:
+    # job events stay in the process they happen in: the wait slept until its timeout (and
+    # the SDK's result() waits in 60 s slices)
+    here, there = replicas
+    enqueued = await here.enqueue(EnqueueRequest("t", queue="q"))
+    waiting = asyncio.create_task(here.wait_for("default", enqueued.job.id, timeout=10))
+    [job] = await there.claim(ClaimInput("w-1", ("q",)))
+    assert job.lease_token is not None
+    await there.complete(LeaseRef(job.id, job.lease_token), None)
+    started = asyncio.get_running_loop().time()
+    finished = await waiting
+    assert finished.state is JobState.SUCCEEDED
+    assert asyncio.get_running_loop().time() - started < 2 * WAIT_RECHECK

@@ -44,6 +44,7 @@ from shoal.core.validation import (
 
 __all__ = [
     "MAX_LOOKAHEAD",
+    "WAIT_RECHECK",
     "ClaimInput",
     "QueuePolicy",
     "QueueService",
@@ -51,6 +52,10 @@ __all__ = [
     "ServiceSettings",
     "check_resume",
 ]
+
+#: Seconds between two reads of a job waited for on a store other processes share (see
+#: `QueueService.wait_for`).
+WAIT_RECHECK = 0.5
 
 #: What a heartbeat naming no lease finds.
 _NOTHING_HELD = HeartbeatResult((), (), ())
@@ -183,8 +188,14 @@ class QueueService(WorkerMembership):
         return await self.store.list_jobs(query)
 
     async def wait_for(self, namespace: str, job_id: str, timeout: float) -> Job:
-        """The job once it is finished, or as it is when `timeout` seconds have passed."""
+        """The job once it is finished, or as it is when `timeout` seconds have passed.
+
+        Job events stay in the process they happen in: on a store other processes share
+        (PostgreSQL replicas), the job is read again every `WAIT_RECHECK` seconds, since
+        another replica may finish it.
+        """
         subscription = self.events.subscribe(lambda event: event.job_id == job_id)
+        recheck = WAIT_RECHECK if self.store.supports_notify else math.inf
         try:
             deadline = self.clock.now() + max(timeout, 0.0)
             while True:
@@ -192,7 +203,7 @@ class QueueService(WorkerMembership):
                 remaining = deadline - self.clock.now()
                 if job.is_terminal or remaining <= 0:
                     return job
-                await subscription.next(remaining)
+                await subscription.next(min(remaining, recheck))
         finally:
             subscription.close()
 
