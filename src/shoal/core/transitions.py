@@ -150,10 +150,19 @@ def cancel(job: Job, now: float) -> Job:
     raise Conflict(f"job {job.id} is already {job.state.value}")
 
 
-def retry(job: Job, now: float) -> Job:
-    """Queue a failed or cancelled job again, with a fresh set of attempts."""
+def retry(job: Job, now: float, key_holder: str | None = None) -> Job:
+    """Queue a failed or cancelled job again, with a fresh set of attempts.
+
+    `key_holder` is the id of another job that holds `job`'s idempotency key and is not
+    finished: the key stands for one active job, so `job` may not become active beside it.
+    """
     if job.state not in (S.FAILED, S.CANCELLED):
         raise Conflict(f"job {job.id} is {job.state.value}; only failed or cancelled jobs retry")
+    if key_holder is not None:
+        raise Conflict(
+            f"job {job.id}'s idempotency key {job.idempotency_key!r} is held by job"
+            f" {key_holder}, which is not finished"
+        )
     return _move(
         job,
         S.QUEUED,

@@ -31,6 +31,25 @@ class SteeringContract:
         with pytest.raises(NotFound):
             await store.retry("default", "missing", T0)
 
+    async def test_retry_refuses_a_job_whose_key_another_active_job_holds(
+        self, store: Store
+    ) -> None:
+        # the key returns the job that holds it while that one is not finished: retrying the
+        # older one made two active jobs with one key
+        first = make_job(idempotency_key="order-42")
+        await store.enqueue([first], T0)
+        await store.cancel("default", first.id, T0 + 1)
+        second = make_job(idempotency_key="order-42")
+        [stored] = await store.enqueue([second], T0 + 2)
+        assert stored.created
+        with pytest.raises(Conflict, match=second.id):
+            await store.retry("default", first.id, T0 + 3)
+        kept = await store.get_job("default", first.id)
+        assert kept is not None and kept.state is S.CANCELLED
+        await store.cancel("default", second.id, T0 + 4)
+        again = await store.retry("default", first.id, T0 + 5)
+        assert again.state is S.QUEUED
+
     async def test_delete_refuses_running_jobs(self, store: Store) -> None:
         running, waiting = make_job(priority=1), make_job()
         await store.enqueue([running, waiting], T0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -231,7 +232,13 @@ class MemoryStore(JobHeaps, MemoryIdentity):
 
     async def retry(self, namespace: str, job_id: str, now: float) -> Job:
         self._check_open()
-        return self._put(transitions.retry(self._lookup(namespace, job_id), now))
+        job = self._lookup(namespace, job_id)
+        holder = None
+        if job.idempotency_key is not None:
+            # with no window, only an active job holds the key
+            found = self._key_holder((namespace, job.idempotency_key), math.inf)
+            holder = found.id if found is not None else None
+        return self._put(transitions.retry(job, now, holder))
 
     async def delete_job(self, namespace: str, job_id: str) -> None:
         self._check_open()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -58,6 +59,14 @@ def parse_ready(payload: str) -> tuple[str, str, str] | None:
     if not all(isinstance(part, str) for part in (origin, namespace, queue)):
         return None
     return origin, namespace, queue
+
+
+def key_lock(namespace: str, key: str) -> int:
+    """A signed 64-bit advisory lock id for one idempotency key of one namespace: held by
+    whoever checks who holds the key and then stores a job with it (enqueue, retry).
+    """
+    digest = hashlib.blake2b(f"{namespace}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def row_count(status: str) -> int:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import asyncpg
@@ -9,7 +8,7 @@ from shoal.core import transitions
 from shoal.core.errors import LeaseLost
 from shoal.core.model import Job, JobError, JobState, LeaseRef
 from shoal.core.ports import ClaimRequest, Enqueued, HeartbeatResult, Resumed, WorkerResume
-from shoal.stores.postgres._base import Base, Conn
+from shoal.stores.postgres._base import Base, Conn, key_lock
 from shoal.stores.postgres._batch import COMPLETE_MANY, CompletionBatcher
 from shoal.stores.postgres._rows import (
     JOB_COLUMNS,
@@ -111,12 +110,6 @@ RETURNING j.id, j.lease_token, j.cancel_requested
 """
 
 
-def _key_lock(namespace: str, key: str) -> int:
-    """A signed 64-bit advisory lock id for one idempotency key of one namespace."""
-    digest = hashlib.blake2b(f"{namespace}\0{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 class JobLeases(Base):
     """Enqueue, claim and the lease moves."""
 
@@ -167,7 +160,7 @@ class JobLeases(Base):
         )
         if not keys:
             return {}
-        locks = sorted({_key_lock(ns, key) for ns, key in keys})
+        locks = sorted({key_lock(ns, key) for ns, key in keys})
         await conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", locks)
         rows = await conn.fetch(
             _ACTIVE_KEYED, [ns for ns, _ in keys], [key for _, key in keys], since

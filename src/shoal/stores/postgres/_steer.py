@@ -6,7 +6,7 @@ from shoal.core import transitions
 from shoal.core.errors import Conflict, NotFound
 from shoal.core.model import Job, JobPage, JobQuery, JobState
 from shoal.core.ports import DueResult
-from shoal.stores.postgres._base import Base, Conn, row_count
+from shoal.stores.postgres._base import Base, Conn, key_lock, row_count
 from shoal.stores.postgres._rows import UPDATE_JOB, to_job, update_values
 
 _PROMOTE = """
@@ -25,6 +25,12 @@ DELETE FROM shoal_jobs WHERE id IN (
     ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED
 )
 """
+_ACTIVE_HOLDER = """
+SELECT id FROM shoal_jobs
+WHERE namespace = $1 AND idempotency_key = $2 AND state IN ('scheduled', 'queued', 'running')
+LIMIT 1
+"""
+_RETRYABLE = (JobState.FAILED, JobState.CANCELLED)
 #: Retention deletes this many rows per transaction: short locks, little WAL per commit, and
 #: autovacuum can reclaim the pages of one batch while the next is deleted.
 PURGE_BATCH = 1000
@@ -52,9 +58,21 @@ class JobSteering(Base):
         )
 
     async def retry(self, namespace: str, job_id: str, now: float) -> Job:
-        return await self._steer(
-            namespace, job_id, lambda job: transitions.retry(job, now), announce=True
-        )
+        async def work(conn: Conn) -> Job:
+            job = await _locked(conn, namespace, job_id)
+            holder = None
+            if job.idempotency_key is not None and job.state in _RETRYABLE:
+                # the enqueue's lock: no job with the key can be stored until this commits
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1)", key_lock(namespace, job.idempotency_key)
+                )
+                holder = await conn.fetchval(_ACTIVE_HOLDER, namespace, job.idempotency_key)
+            moved = transitions.retry(job, now, holder)
+            await conn.execute(UPDATE_JOB, *update_values(moved))
+            await self._notify_ready(conn, [(moved.namespace, moved.queue)])
+            return moved
+
+        return await self._tx(work)
 
     async def delete_job(self, namespace: str, job_id: str) -> None:
         async def work(conn: Conn) -> None:

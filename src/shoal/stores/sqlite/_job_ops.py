@@ -30,6 +30,10 @@ from shoal.stores.sqlite._rows import (
 SELECT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
 _ACTIVE = "('scheduled', 'queued', 'running')"
 
+_ACTIVE_HOLDER = (
+    f"SELECT id FROM jobs WHERE namespace = ? AND idempotency_key = ? AND state IN {_ACTIVE}"
+    " LIMIT 1"
+)
 _BY_KEY = (
     f"SELECT {JOB_COLUMNS} FROM jobs WHERE namespace = ? AND idempotency_key = ?"
     f" AND (state IN {_ACTIVE} OR created_at >= ?)"
@@ -212,7 +216,12 @@ def cancel(
 
 
 def retry(conn: sqlite3.Connection, namespace: str, job_id: str, now: float) -> Job:
-    return _write(conn, transitions.retry(_lookup(conn, namespace, job_id), now))
+    job = _lookup(conn, namespace, job_id)
+    holder = None
+    if job.idempotency_key is not None:
+        found = conn.execute(_ACTIVE_HOLDER, (namespace, job.idempotency_key)).fetchone()
+        holder = found[0] if found is not None else None
+    return _write(conn, transitions.retry(job, now, holder))
 
 
 def delete_job(conn: sqlite3.Connection, namespace: str, job_id: str) -> None:
