@@ -211,6 +211,16 @@ def garbled() -> None:
     raise ValueError("nul \x00, lone \udcff")
 
 
+@registry.task(name="exits", retries=0)
+def exits() -> None:
+    raise SystemExit(2)  # what argparse and click raise on a bad command line
+
+
+@registry.task(name="exits_async", retries=0)
+async def exits_async() -> None:
+    raise SystemExit(2)
+
+
 @registry.task(name="unspeakable_async", retries=0)
 async def unspeakable_async() -> None:
     raise Unspeakable()

@@ -49,6 +49,21 @@ async def test_an_error_with_nul_and_a_lone_surrogate_keeps_its_words(app: App) 
     assert "nul \\x00, lone \\udcff" in caught.value.traceback
 
 
+@pytest.mark.parametrize("pool", POOLS)
+async def test_a_task_that_raises_system_exit_fails_and_the_worker_carries_on(
+    app: App, pool: Pool
+) -> None:
+    # an async task's SystemExit escaped to the event loop and ended the worker's process
+    exiting = [await tasks.exits.aenqueue(), await tasks.exits_async.aenqueue()]
+    after = await tasks.add.aenqueue(1, 2)
+    async with Worker(app, concurrency=1, pool=pool):
+        for handle in exiting:
+            with pytest.raises(TaskFailed) as caught:
+                await handle.aresult(timeout=20)
+            assert caught.value.type == "SystemExit"
+        assert await after.aresult(timeout=20) == 3
+
+
 async def test_a_worker_that_fails_on_a_job_reports_a_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -192,7 +192,7 @@ class Execution:
                 self._flag.set()  # the worker itself is torn down: do not leave the call
                 raise
             return Outcome(stopped=self._stopped or "shutdown")
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too (argparse, click): not the worker's exit
             if self._took_back(task) or self._stopped is not None:
                 return Outcome(stopped=self._stopped)  # how it ended after a stop is no outcome
             job_error, delay = error_of(exc)
