@@ -41,8 +41,9 @@ from shoal.stores.sqlite import _queries as queries
 from shoal.stores.sqlite._checkpoints import WRITER_PAGES, Checkpointer
 from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
 from shoal.stores.sqlite._identity import IdentityMixin
+from shoal.stores.sqlite._reader import Reader
 from shoal.stores.sqlite._rows import is_new, new_job_params, row_to_job, run_params
-from shoal.stores.sqlite._threads import Op, Reader, Writer
+from shoal.stores.sqlite._threads import Op, Writer
 
 logger = logging.getLogger(__name__)
 
