@@ -16,7 +16,6 @@ Example `shoal.toml`::
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -24,6 +23,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from shoal.config._addresses import (
+    STORE_SCHEMES,
+    ListenAddress,
+    StoreUrl,
+    parse_listen,
+    parse_store_url,
+)
 from shoal.config._auth import (
     AuthConfig,
     Identities,
@@ -66,8 +72,6 @@ __all__ = [
     "parse_store_url",
 ]
 
-#: Store URL schemes the server knows (see `shoal.server`).
-STORE_SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
 _ENV_PREFIX = "SHOAL_"
 
 
@@ -189,32 +193,6 @@ class LoadedConfig:
 
     config: ShoalConfig
     sources: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class StoreUrl:
-    """A parsed store URL: the scheme and what follows (a path for SQLite)."""
-
-    scheme: str
-    path: str
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class ListenAddress:
-    """A HOST:PORT to listen on."""
-
-    host: str
-    port: int
-
-    def is_loopback(self) -> bool:
-        """Whether only this machine can connect."""
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
 
 
 _SECTIONS: dict[str, type] = {
@@ -379,29 +357,3 @@ def _check(config: ShoalConfig) -> None:
         if not 1 <= queue.max_attempts <= config.limits.max_attempts:
             raise ConfigError(f"queues.{name}.max_attempts must be 1..{config.limits.max_attempts}")
         queue.policy()
-
-
-def parse_store_url(url: str) -> StoreUrl:
-    """Split a store URL; `ConfigError` for an unknown scheme or a missing path."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ConfigError(f"store.url {url!r} is not a URL (memory://, sqlite:///path, ...)")
-    if scheme not in STORE_SCHEMES:
-        raise _unknown("store scheme", scheme, STORE_SCHEMES, f"store.url {url!r}")
-    if scheme == "sqlite":
-        # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy writes them
-        path = rest[1:] if rest.startswith("/") else rest
-        if not path:
-            raise ConfigError(f"store.url {url!r} names no file (sqlite:///path/shoal.db)")
-        return StoreUrl(scheme, path, url)
-    return StoreUrl(scheme, rest, url)
-
-
-def parse_listen(text: str) -> ListenAddress:
-    """`HOST:PORT` (`[v6]:PORT` for IPv6) into its parts; `ConfigError` when malformed."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"cannot listen on {text!r}: expected HOST:PORT, e.g. 127.0.0.1:50051")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return ListenAddress(host, int(port))

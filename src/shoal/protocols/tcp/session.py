@@ -1,10 +1,11 @@
 """One client of the TCP protocol: commands in, service calls, replies out. No sockets.
 
 A `Session` is made per connection (and per `/gateway` request). `execute(command)` runs
-Jobatator's checks, then the command's handler, which calls the `QueueService` through a
-`GuardedService` for the logged-in principal (so TCP enforces the same rights table as every
-other surface), and returns the replies. Service errors become `Err:` replies; an unexpected
-exception is logged and answered `Err: internal`, and the session carries on.
+Jobatator's checks, then the command's handler (`_session_commands`, `_queues`, `_recurrent`,
+`_worker_commands`), which calls the `QueueService` through a `GuardedService` for the
+logged-in principal (so TCP enforces the same rights table as every other surface), and
+returns the replies. Service errors become `Err:` replies; an unexpected exception is logged
+and answered `Err: internal`, and the session carries on.
 
 Asynchronous output (dispatch lines) goes through `push`. While a command runs, what it
 causes is held back and written after its reply (upstream could write a dispatch line
@@ -28,24 +29,16 @@ from shoal.core.ids import new_connection_worker_id
 from shoal.core.model import DEFAULT_NAMESPACE, Job
 from shoal.core.schedules import GuardedSchedules
 from shoal.core.validation import check_name
-from shoal.protocols.tcp import _queues, _recurrent, _worker_commands, dispatch
+from shoal.protocols.tcp import _queues, _recurrent, _session_commands, _worker_commands, dispatch
 from shoal.protocols.tcp._hub import Hub
 from shoal.protocols.tcp.commands import Command, ErrorCode, check
 from shoal.protocols.tcp.replies import (
-    BARE,
-    OK,
-    PONG,
-    WELCOME,
     ErrorReply,
     GoWorker,
-    JsonReply,
     Reply,
-    debug_parts_reply,
     encode_all,
     error_reply,
-    go_session,
     go_worker,
-    help_reply,
 )
 
 __all__ = ["Session"]
@@ -53,7 +46,6 @@ __all__ = ["Session"]
 logger = logging.getLogger(__name__)
 
 Handler = Callable[["Session", Command], Awaitable[Reply | Sequence[Reply]]]
-_TOKEN_PREFIX = "shoal_"
 _QUEUE_COMMANDS = frozenset(
     {
         "UNSUBSCRIBE",
@@ -328,103 +320,8 @@ class Session:
         await self.worker.close()
 
 
-# --- session commands -----------------------------------------------------------------------
-
-
-async def _auth(session: Session, command: Command) -> Reply:
-    name, password = command.args
-    access = session.hub.access
-    # Failed logins are slowed per peer host: a new connection (a new port) does not reset it.
-    peer = session.addr.rsplit(":", 1)[0]
-    try:
-        if not access.enabled:
-            principal = access.anonymous()
-        elif password.startswith(_TOKEN_PREFIX):
-            try:
-                principal = await access.authenticate_token(password, peer)
-            except Unauthenticated:
-                principal = await access.authenticate_password(name, password, peer)
-        else:
-            principal = await access.authenticate_password(name, password, peer)
-    except Unauthenticated:
-        session._logout()
-        return ErrorReply(ErrorCode.INVALID_CREDS)
-    session._login(name, principal)
-    if session.group and await session.group_error(session.group) is not None:
-        session.group = ""  # the new user may not use the old user's group
-    return WELCOME
-
-
-async def _use_group(session: Session, command: Command) -> Reply:
-    error = await session.group_error(command.args[0])
-    if error is not None:
-        return ErrorReply(error)
-    session.group = command.args[0]
-    return OK
-
-
-async def _current_session(session: Session, command: Command) -> Reply:
-    return JsonReply(
-        go_session(
-            username=session.username,
-            addr=session.addr,
-            current_group=session.group,
-            is_worker=session.worker.is_worker,
-            groups=session.groups(),
-        )
-    )
-
-
-async def _list_sessions(session: Session, command: Command) -> Reply:
-    mine = [other for other in session.hub.sessions.values() if other.group == session.group]
-    return JsonReply([other.view() for other in mine])
-
-
-async def _ping(session: Session, command: Command) -> Reply:
-    return PONG
-
-
-async def _quit(session: Session, command: Command) -> Reply:
-    session.closing = True
-    return BARE
-
-
-async def _help(session: Session, command: Command) -> Reply:
-    return help_reply(command.args)
-
-
-async def _debug_parts(session: Session, command: Command) -> Reply:
-    if not session.hub.settings.test_mode:
-        return ErrorReply(ErrorCode.TEST_MODE_DISABLED)
-    return debug_parts_reply(command)
-
-
-async def _stop_server(session: Session, command: Command) -> Reply:
-    if not session.hub.settings.test_mode:
-        return ErrorReply(ErrorCode.FORBIDDEN)
-    session.closing = session.stop_server = True
-    return BARE
-
-
-async def _dispatch(session: Session, command: Command) -> Reply:
-    if not session.hub.settings.allow_dispatch:
-        return ErrorReply(ErrorCode.DISPATCH_DISABLED)
-    for other in session.hub.sessions.values():
-        other.worker.wake()
-    return OK
-
-
 _HANDLERS: dict[str, Handler] = {
-    "AUTH": _auth,
-    "USE_GROUP": _use_group,
-    "CURRENT_SESSION": _current_session,
-    "LIST_SESSIONS": _list_sessions,
-    "PING": _ping,
-    "QUIT": _quit,
-    "HELP": _help,
-    "DEBUG_PARTS": _debug_parts,
-    "STOP_SERVER": _stop_server,
-    "DISPATCH": _dispatch,
+    **_session_commands.HANDLERS,
     **_queues.HANDLERS,
     **_recurrent.HANDLERS,
     **_worker_commands.HANDLERS,

@@ -21,7 +21,6 @@ from shoal.core.model import (
     LeaseRef,
     QueueInfo,
     QueueStats,
-    WorkerInfo,
 )
 from shoal.core.ports import (
     BroadcastListener,
@@ -31,7 +30,6 @@ from shoal.core.ports import (
     HeartbeatResult,
     ReadyListener,
     Resumed,
-    ScheduleRecord,
     WorkerResume,
 )
 from shoal.stores.sqlite import _admin_ops as admin
@@ -41,15 +39,17 @@ from shoal.stores.sqlite import _queries as queries
 from shoal.stores.sqlite._checkpoints import WRITER_PAGES, Checkpointer
 from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
 from shoal.stores.sqlite._identity import IdentityMixin
+from shoal.stores.sqlite._reader import Reader
+from shoal.stores.sqlite._records import RecordsMixin
 from shoal.stores.sqlite._rows import is_new, new_job_params, row_to_job, run_params
-from shoal.stores.sqlite._threads import Op, Reader, Writer
+from shoal.stores.sqlite._threads import Op, Writer
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-class SqliteStore(IdentityMixin):
+class SqliteStore(RecordsMixin, IdentityMixin):
     """A store in one SQLite file, held exclusively by this process.
 
     WAL journal; one writer thread commits operations in groups (an operation is acknowledged
@@ -368,58 +368,3 @@ class SqliteStore(IdentityMixin):
 
     async def stats(self, namespace: str, queue: str | None = None) -> QueueStats:
         return await self._read(partial(queries.stats, namespace=namespace, queue=queue))
-
-    # --- workers ----------------------------------------------------------------------------
-
-    async def upsert_worker(self, worker: WorkerInfo) -> None:
-        await self._write(partial(admin.upsert_worker, worker=worker), atomic=True, rows=1)
-
-    async def touch_worker(self, worker_id: str, now: float, namespace: str | None = None) -> bool:
-        op = partial(admin.touch_worker, worker_id=worker_id, now=now, namespace=namespace)
-        return await self._write(op, atomic=True, rows=1)
-
-    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
-        return await self._read(partial(queries.get_worker, worker_id=worker_id))
-
-    async def list_workers(self, namespace: str | None = None) -> list[WorkerInfo]:
-        return await self._read(partial(queries.list_workers, namespace=namespace))
-
-    async def delete_worker(self, worker_id: str, namespace: str | None = None) -> None:
-        op = partial(admin.delete_worker, worker_id=worker_id, namespace=namespace)
-        await self._write(op, atomic=True)
-
-    async def forget_workers(self, silent_before: float, limit: int = 1000) -> list[WorkerInfo]:
-        op = partial(admin.forget_workers, silent_before=silent_before, limit=limit)
-        return await self._write(op, atomic=True)
-
-    # --- schedules --------------------------------------------------------------------------
-
-    async def save_schedule(self, schedule: ScheduleRecord) -> None:
-        await self._write(partial(admin.save_schedule, schedule=schedule), atomic=True, rows=1)
-
-    async def create_schedule(self, schedule: ScheduleRecord) -> None:
-        await self._write(partial(admin.create_schedule, schedule=schedule), atomic=True, rows=1)
-
-    async def replace_schedule(self, schedule: ScheduleRecord, expected: ScheduleRecord) -> bool:
-        op = partial(admin.replace_schedule, schedule=schedule, expected=expected)
-        return await self._write(op, atomic=True, rows=1)
-
-    async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRecord | None:
-        query = partial(queries.get_schedule, namespace=namespace, schedule_id=schedule_id)
-        return await self._read(query)
-
-    async def list_schedules(self, namespace: str | None = None) -> list[ScheduleRecord]:
-        return await self._read(partial(queries.list_schedules, namespace=namespace))
-
-    async def delete_schedule(self, namespace: str, schedule_id: str) -> None:
-        op = partial(admin.delete_schedule, namespace=namespace, schedule_id=schedule_id)
-        await self._write(op, atomic=True)
-
-    # --- leadership -------------------------------------------------------------------------
-
-    async def try_acquire_leader(self, name: str, holder: str, ttl: float, now: float) -> bool:
-        op = partial(admin.try_acquire_leader, name=name, holder=holder, ttl=ttl, now=now)
-        return await self._write(op, atomic=True, rows=1)
-
-    async def release_leader(self, name: str, holder: str) -> None:
-        await self._write(partial(admin.release_leader, name=name, holder=holder), atomic=True)

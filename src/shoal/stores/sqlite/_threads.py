@@ -1,4 +1,5 @@
-"""The two threads that own the store's connections: one writer with group commit, one reader.
+"""The writer: the one thread that owns the store's write connection, with group commit (the
+reader is in `_reader`, the outcomes it hands back in `_outcomes`).
 
 With `inline`, the event loop that opened the store runs the few small operations of a loop
 turn itself when the writer thread is idle (no queue, no group running); a lock keeps one
@@ -21,10 +22,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from shoal.core.errors import ShoalError, StorageError, Unavailable
+from shoal.core.errors import StorageError, Unavailable
+from shoal.stores.sqlite._outcomes import _all_failed, _Outcome, _resolve, _wrap
 
 logger = logging.getLogger(__name__)
 
@@ -33,15 +34,6 @@ Op = Callable[[sqlite3.Connection], T]
 #: Runs many queued operations of one kind at once: gets their arguments, returns per operation
 #: its result or the exception it raised.
 Merge = Callable[[sqlite3.Connection, list[Any]], Sequence[Any]]
-_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
-
-
-def _wrap(exc: BaseException) -> BaseException:
-    if isinstance(exc, sqlite3.Error):
-        wrapped = StorageError(f"sqlite: {exc}")
-        wrapped.__cause__ = exc
-        return wrapped
-    return exc
 
 
 class _Item:
@@ -394,47 +386,5 @@ def _rows_touched(group: list[_Item]) -> float:
     return total
 
 
-def _all_failed(
-    outcomes: list[_Outcome], reason: str, cause: BaseException | None = None
-) -> list[_Outcome]:
-    failed: list[_Outcome] = []
-    for future, _, exc in outcomes:
-        if exc is None or not isinstance(exc, ShoalError):
-            exc = StorageError(reason)
-            exc.__cause__ = cause
-        failed.append((future, None, exc))
-    return failed
-
-
 def _thread_died(items: list[_Item]) -> list[_Outcome]:
     return [(item.future, None, StorageError("the writer thread died")) for item in items]
-
-
-def _resolve(outcomes: list[_Outcome]) -> None:
-    for future, result, exc in outcomes:
-        if future.done():  # the caller was cancelled; the operation still happened
-            continue
-        if exc is None:
-            future.set_result(result)
-        else:
-            future.set_exception(exc)
-
-
-class Reader:
-    """One thread with a read-only connection: each read sees the last committed state (WAL)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shoal-sqlite-reader")
-
-    async def run(self, query: Op[T]) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, query, self._conn)
-        except sqlite3.Error as exc:
-            raise StorageError(f"sqlite: {exc}") from exc
-
-    async def stop(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._conn.close)
-        self._executor.shutdown(wait=True)
