@@ -144,6 +144,10 @@ class App:
                 return task
         return None
 
+    def task_names(self) -> tuple[str, ...]:
+        """The names of every task of the app: the jobs its workers take."""
+        return tuple(sorted({task.name for r in (self.registry, *self._included) for task in r}))
+
     def queues(self) -> tuple[str, ...]:
         """The queues of every task of the app."""
         names = {q for registry in (self.registry, *self._included) for q in registry.queues()}

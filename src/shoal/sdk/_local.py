@@ -202,6 +202,7 @@ class LocalSession:
             namespace=self._worker.namespace,
             limit=limit,
             wait=wait,
+            tasks=self._worker.tasks or None,
             lookahead=LOOKAHEAD,
         )
         return await self._service.claim(request)

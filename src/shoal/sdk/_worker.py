@@ -142,6 +142,9 @@ class Worker:
             connected_at=0.0,
             last_heartbeat=0.0,
             concurrency=self.concurrency,
+            # a worker takes only jobs it can run: apps that share a namespace and queues (or
+            # two versions of one app, in a rolling deploy) leave each other's jobs alone
+            tasks=self.app.task_names(),
             host=socket.gethostname(),
             pid=os.getpid(),
         )
@@ -352,10 +355,12 @@ class Worker:
                 await self._slot_freed.wait()
 
     async def _queues_idle(self) -> bool:
-        transport = self.app.transport
+        transport, tasks = self.app.transport, self.app.task_names()
         for queue in self._queues():
-            counts = (await transport.stats(self.app.namespace, queue)).by_state
-            if any(counts.get(state, 0) for state in ACTIVE_STATES):
+            stats = await transport.stats(self.app.namespace, queue)
+            # jobs of tasks this app lacks are another worker's to run
+            counts = [stats.by_task.get(task, {}) for task in tasks] if tasks else [stats.by_state]
+            if any(count.get(state, 0) for count in counts for state in ACTIVE_STATES):
                 return False
         return True
 
