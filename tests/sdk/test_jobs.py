@@ -15,6 +15,7 @@ import pytest
 
 from shoal.core.errors import InvalidArgument
 from shoal.core.events import Event
+from shoal.core.retry import RetryPolicy
 from shoal.core.validation import EnqueueRequest
 from shoal.sdk import (
     App,
@@ -127,6 +128,21 @@ async def test_options_change_retries_and_backoff(app: App) -> None:
     assert (again.job.attempt, again.job.max_attempts) == (3, 3)
     assert again.job.backoff.startswith("fixed")
     assert (once.job.attempt, once.job.max_attempts) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        RetryPolicy.fixed(0),  # retry at once
+        RetryPolicy(base=0, factor=3, cap=0, jitter=0),
+        RetryPolicy(base=0.25, factor=1.5, cap=0.123456789, jitter=0),  # more than 6 digits
+    ],
+)
+async def test_a_backoff_is_stored_as_given(app: App, policy: RetryPolicy) -> None:
+    # gRPC read a 0 base or cap as "unset" (proto3): backoff=0 retried after 1 s, up to 300,
+    # and 6 significant digits were kept of each number
+    handle = await tasks.add.options(backoff=policy).aenqueue(1, 1)
+    assert RetryPolicy.parse(handle.job.backoff) == policy
 
 
 async def test_delay_and_run_at(app: App) -> None:

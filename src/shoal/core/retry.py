@@ -55,8 +55,8 @@ class RetryPolicy:
         if not 0 <= self.jitter <= 1:
             raise InvalidArgument("backoff", "jitter must be between 0 and 1")
         text = (
-            f"{self.kind}:base={self.base:g},factor={self.factor:g},"
-            f"cap={self.cap:g},jitter={self.jitter:g}"
+            f"{self.kind}:base={_text(self.base)},factor={_text(self.factor)},"
+            f"cap={_text(self.cap)},jitter={_text(self.jitter)}"
         )
         object.__setattr__(self, "_text", text)
 
@@ -103,3 +103,9 @@ class RetryPolicy:
         if kind not in _KINDS:
             raise InvalidArgument("backoff", f"unknown kind {kind!r}; use fixed or exponential")
         return cls(kind=kind, **values)
+
+
+def _text(number: float) -> str:
+    """`number` in its shortest exact form: `:g` alone keeps 6 significant digits."""
+    short = f"{number:g}"
+    return short if float(short) == number else repr(float(number))

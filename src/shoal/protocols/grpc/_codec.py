@@ -136,12 +136,18 @@ def _backoff_from_pb(message: model_pb2.Backoff) -> RetryPolicy:
     default = RetryPolicy()
     if message.kind not in ("fixed", "exponential"):
         raise InvalidArgument("backoff.kind", f"unknown kind {message.kind!r}")
+
+    def given(name: str, unset: float) -> float:
+        # presence, not truth: a base or cap of 0 (retry at once) read as unset became 1 s / 300 s
+        value: float = getattr(message, name)
+        return value if message.HasField(name) else unset
+
     return RetryPolicy(
         kind="fixed" if message.kind == "fixed" else "exponential",
-        base=message.base or default.base,
-        factor=message.factor or default.factor,
-        cap=message.cap or default.cap,
-        jitter=message.jitter,
+        base=given("base", default.base),
+        factor=given("factor", default.factor),
+        cap=given("cap", default.cap),
+        jitter=given("jitter", 0.0),
     )
 
 
