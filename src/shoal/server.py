@@ -233,7 +233,10 @@ class Server:
         from shoal.protocols.tcp.gateway import gateway_route
 
         address = parse_listen(self.config.server.http_listen)
-        settings = HttpSettings(session_ttl=self.config.auth.session_ttl)
+        settings = HttpSettings(
+            session_ttl=self.config.auth.session_ttl,
+            max_body_bytes=self.config.server.max_message_bytes,
+        )
         app = create_app(service, settings=settings, schedules=schedules, access=self.access)
         if self._tcp is not None:
             # Jobatator's HTTP gateway runs TCP commands; it shares the TCP listener's hub.

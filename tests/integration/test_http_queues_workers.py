@@ -234,6 +234,18 @@ async def test_fetch_long_polls_for_a_job(client: httpx.AsyncClient) -> None:
     assert await fetch(client, wait=0.05) == []
 
 
+async def test_an_empty_task_list_fetches_any_task(client: httpx.AsyncClient) -> None:
+    # `tasks: []` is what a worker registered without tasks holds (RegisterIn's default), and
+    # gRPC's Fetch reads an empty list as "any task"; HTTP read it as "no task" and gave nothing.
+    mail = await put(client, task="mail")
+    [job] = await fetch(client, tasks=[])
+    assert job["id"] == mail
+    web = await put(client, task="web")
+    assert await fetch(client, tasks=["mail"]) == []
+    [job] = await fetch(client, tasks=["web"])
+    assert job["id"] == web
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [({"queues": []}, "queues"), ({"worker_id": ""}, "worker_id"), ({"limit": 0}, "limit"),

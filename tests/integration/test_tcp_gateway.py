@@ -4,8 +4,11 @@ reply of a batch is placed in `data` (upstream injected only the first).
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
+from shoal.core.model import JobQuery
 from shoal.protocols.tcp.gateway import create_gateway_app
 from tests.integration._tcp import UPSTREAM_SETTINGS, Harness, running
 
@@ -82,16 +85,93 @@ async def test_methods_bodies_and_cors() -> None:
         invalid = {"message": "Invalid body", "code": "invalid-body"}
         too_big = b'{"commands": ["PING ' + b"x" * (4 * 1024 * 1024) + b'"]}'
         for body in (b"not json", b'{"commands": []}', b'{"commands": [1]}', b"[]", too_big):
-            bad = await http.post("/gateway", content=body)
+            bad = await http.post("/gateway", content=body, headers=JSON)
             assert bad.status_code == 400 and bad.json()["errors"] == [invalid]
-        headers = {"Referer": "https://admin.example:8443/some/page?x=1"}
+        # A page of the server's own origin gets CORS headers for it (upstream's shape).
+        headers = {"Referer": "http://shoal/admin/page?x=1"}
         cors = await http.post("/gateway", json={"commands": ["PING"]}, headers=headers)
-        assert cors.headers["access-control-allow-origin"] == "https://admin.example:8443"
+        assert cors.headers["access-control-allow-origin"] == "http://shoal"
         assert cors.headers["access-control-allow-methods"] == "GET, POST"
+        assert cors.headers["access-control-allow-headers"] == "Content-Type, Referer"
         assert (
             "access-control-allow-origin"
             not in (await http.post("/gateway", json={"commands": ["PING"]})).headers
         )
+
+
+DOCUMENTED = {"commands": ["AUTH user1 pass1", "USE_GROUP group1", "LIST_QUEUES"]}
+JSON = {"Content-Type": "application/json"}
+EVIL = "https://evil.example"
+
+
+async def _published(harness: Harness) -> int:
+    return len((await harness.service.list_jobs(JobQuery(namespace="group1"))).jobs)
+
+
+async def test_a_page_of_another_origin_cannot_drive_the_gateway() -> None:
+    # With authentication off (the default on loopback) any AUTH succeeds: a page of any site
+    # that could POST here would publish jobs and, given CORS headers, read the answers.
+    commands = ["AUTH user1 pass1", "USE_GROUP group1", "PUBLISH jobs t p", "LIST_QUEUES"]
+    body = json.dumps({"commands": commands})
+    forbidden = [{"message": "Origin not allowed", "code": "forbidden-origin"}]
+    async with running() as harness, _client(harness) as http:
+        for headers in (
+            {"Origin": EVIL, "Referer": f"{EVIL}/page", "Content-Type": "text/plain"},
+            {"Origin": EVIL, **JSON},
+            {"Referer": f"{EVIL}/page", **JSON},  # upstream's only source of the origin
+            {"Origin": "null", **JSON},  # a sandboxed frame or a file
+            {"Origin": "http://shoal.evil.example", "Referer": "http://shoal/", **JSON},
+        ):
+            response = await http.post("/gateway", content=body, headers=headers)
+            assert response.status_code == 403, headers
+            assert response.json() == {"success": False, "data": None, "errors": forbidden}
+            assert "access-control-allow-origin" not in response.headers
+        preflight = await http.options(
+            "/gateway",
+            headers={
+                "Origin": EVIL,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
+        assert "access-control-allow-origin" not in preflight.headers
+        assert await _published(harness) == 0
+
+
+async def test_the_gateway_takes_only_json_bodies() -> None:
+    # A JSON content type cannot be sent across origins without a CORS preflight, which the
+    # gateway does not grant: a form or a text/plain fetch of another site is refused here.
+    body = json.dumps({"commands": ["AUTH user1 pass1", "USE_GROUP group1", "PUBLISH jobs t p"]})
+    unsupported = [
+        {"message": "Content-Type must be application/json", "code": "invalid-content-type"}
+    ]
+    async with running() as harness, _client(harness) as http:
+        for content_type in (None, "text/plain", "application/x-www-form-urlencoded",
+                             "multipart/form-data; boundary=x", "application/jsonx"):  # fmt: skip
+            headers = {"Content-Type": content_type} if content_type else {}
+            response = await http.post("/gateway", content=body.encode(), headers=headers)
+            assert response.status_code == 415, content_type
+            assert response.json() == {"success": False, "data": None, "errors": unsupported}
+        assert await _published(harness) == 0
+        headers = {"Content-Type": "Application/JSON; charset=utf-8"}
+        response = await http.post("/gateway", content=body, headers=headers)
+        assert response.status_code == 200, response.text
+        assert await _published(harness) == 1
+
+
+async def test_the_documented_request_works_without_a_browser_and_from_the_same_origin() -> None:
+    # seed-systems.md 1.8's request, as a script sends it (no Origin, no Referer) and as a
+    # page served by the same host sends it (Origin and Referer of that host).
+    async with running() as harness, _client(harness) as http:
+        plain = await http.post("/gateway", json=DOCUMENTED)
+        assert plain.status_code == 200, plain.text
+        assert plain.json()["data"][:2] == ["Welcome!", "OK"]
+        assert "access-control-allow-origin" not in plain.headers
+        page = {"Origin": "http://shoal", "Referer": "http://shoal/admin/"}
+        same = await http.post("/gateway", json=DOCUMENTED, headers=page)
+        assert same.status_code == 200, same.text
+        assert same.json() == plain.json()
+        assert same.headers["access-control-allow-origin"] == "http://shoal"
 
 
 async def test_the_gateway_shares_the_tcp_listeners_sessions_and_never_dispatches() -> None:

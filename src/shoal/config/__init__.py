@@ -104,7 +104,7 @@ class ServerConfig:
     insecure: bool = False
     #: Seconds workers get to finish their jobs when the server stops.
     grace_period: float = 10.0
-    #: Largest gRPC message accepted or sent.
+    #: Largest gRPC message accepted or sent, and largest HTTP request body accepted.
     max_message_bytes: int = MAX_MESSAGE_BYTES
 
 

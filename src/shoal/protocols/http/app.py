@@ -26,6 +26,7 @@ from shoal.core.service import QueueService
 
 from . import admin, events, jobs, metrics, overview, queues, worker_pull, workers
 from . import schedules as schedule_routes
+from ._body_limit import BodyLimit
 from ._counts import QueueCounts
 from ._params import authorize
 from ._recorder import Recorder
@@ -93,6 +94,8 @@ def create_app(
     )
     app.state.shoal = state
     install_error_handlers(app)
+    # Outside the router, so a body over the limit is refused before any route reads it.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authorize)])
     for module in (jobs, worker_pull, queues, workers, schedule_routes, events):
         api.include_router(module.router)

@@ -16,6 +16,7 @@ from shoal.core.identity import IdentityStore
 from shoal.core.model import DEFAULT_NAMESPACE
 from shoal.core.schedules import GuardedSchedules, ScheduleApi
 from shoal.core.service import QueueService
+from shoal.core.validation import MAX_MESSAGE_BYTES
 
 from ._audited import AuditedSchedules
 from ._auth import Sessions, WebSession, authenticate, current_caller, set_caller
@@ -51,6 +52,9 @@ class HttpSettings:
     counts_ttl: float = 1.0
     #: The product name in the dashboard's title bar.
     title: str = "shoal"
+    #: The largest request body taken, in bytes (the server's `server.max_message_bytes`, the
+    #: bound gRPC has, so that what fits one surface fits the other); a larger one gets 413.
+    max_body_bytes: int = MAX_MESSAGE_BYTES
 
 
 @dataclass(slots=True)

@@ -49,7 +49,9 @@ class FetchIn(_In):
     queues: list[str] = Field(min_length=1, max_length=100)
     limit: int = Field(1, ge=1, le=1000)
     wait: float = Field(0.0, ge=0, le=3600, description="Long-poll seconds (server-capped).")
-    tasks: list[str] | None = Field(None, max_length=1000, description="Only these tasks.")
+    tasks: list[str] | None = Field(
+        None, max_length=1000, description="Only these tasks (absent or empty: any task)."
+    )
     lease_ttl: float | None = Field(None, gt=0, le=86_400, description="Lease seconds.")
 
 
@@ -140,7 +142,9 @@ async def fetch(
             namespace=namespace,
             limit=body.limit,
             wait=min(body.wait, state.settings.max_wait),
-            tasks=tuple(body.tasks) if body.tasks is not None else None,
+            # Empty means any task, as in gRPC's Fetch (a worker registered without tasks
+            # holds []); the service reads an empty tuple as "none of them".
+            tasks=tuple(body.tasks or ()) or None,
             lease_ttl=body.lease_ttl,
         )
     )

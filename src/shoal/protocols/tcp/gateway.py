@@ -5,8 +5,13 @@ Request: `{"commands": ["AUTH user1 pass1", "USE_GROUP group1", "LIST_QUEUES"]}`
 Each reply that is not an error goes to `data` in order (JSON replies as JSON values, the
 others as their text); each `Err: <code>` goes to `errors` as `{"message": "", "code":
 "<code>"}`. Authentication is per request: put AUTH and USE_GROUP in the list. OPTIONS answers
-200 with an empty result, other methods 405, a bad body 400 `invalid-body`; a `Referer`
-header turns on CORS for its origin (seed-systems.md 1.8).
+200 with an empty result, other methods 405, a bad body 400 `invalid-body` (seed-systems.md
+1.8). The body must be sent as `application/json` (else 415 `invalid-content-type`).
+
+Upstream turned CORS on for the origin of any `Referer`; here only a page of the server's own
+origin (its `Origin`, else its `Referer`, naming the request's `Host`) gets those headers, and
+a request from a page of any other origin is refused with 403 `forbidden-origin` before a
+command runs. A request that names no origin (a script, curl) is served as before.
 
 Upstream opened a TCP connection to its own port per request and injected only the first JSON
 reply into `data`, leaving `"$!$!__1__!$!$"` placeholders for the others (section 8, item 6).
@@ -43,16 +48,48 @@ MAX_COMMANDS = 1000
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def _cors(request: Request) -> dict[str, str]:
-    referer = request.headers.get("referer")
+def _origin(request: Request) -> str | None:
+    """The web origin the request comes from (a browser names it), or None (a script)."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin
+    referer = request.headers.get("referer")  # upstream's only source, for clients without Origin
     if not referer:
-        return {}
+        return None
     parts = urlsplit(referer)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _same_origin(request: Request, origin: str) -> bool:
+    # The page must come from the host it posts to. Only host and port are compared: behind a
+    # TLS proxy the page is https while the request reaches us as http. "null" (a sandboxed
+    # frame, a file) has no host and never matches.
+    host = request.headers.get("host", "").lower()
+    return bool(host) and urlsplit(origin).netloc.lower() == host
+
+
+def _cors(request: Request) -> dict[str, str] | None:
+    """Upstream's CORS headers for a page of the server's own origin; {} for a request no
+    page sent; None for a page of another origin, which must not use the gateway.
+
+    Upstream reflected any Referer's origin, so with authentication off (any AUTH succeeds)
+    every web site could run commands and read their answers.
+    """
+    origin = _origin(request)
+    if origin is None:
+        return {}
+    if not _same_origin(request, origin):
+        return None
     return {
-        "Access-Control-Allow-Origin": f"{parts.scheme}://{parts.netloc}",
+        "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Methods": "GET, POST",
         "Access-Control-Allow-Headers": "Content-Type, Referer",
     }
+
+
+def _is_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0]
+    return media_type.strip().lower() == "application/json"
 
 
 def _answer(
@@ -136,11 +173,22 @@ def gateway_route(hub: Hub) -> Route:
     """The `/gateway` route, to add to another Starlette or FastAPI app."""
 
     async def gateway(request: Request) -> Response:
-        headers = _cors(request)
+        cors = _cors(request)
+        headers = cors or {}
         if request.method == "OPTIONS":
-            return _answer(200, None, [], headers)
+            return _answer(200, None, [], headers)  # a preflight from elsewhere gets no grant
         if request.method != "POST":
             return _error(405, "Method not allowed", "method-not-allowed", headers)
+        if cors is None:
+            # Refused before anything runs: a simple request (a form, a text/plain fetch) is
+            # sent without a preflight, so withholding CORS headers alone would still run it.
+            return _error(403, "Origin not allowed", "forbidden-origin", headers)
+        if not _is_json(request):
+            # A JSON content type makes a browser ask first (a preflight), which only the
+            # server's own origin is granted; upstream's clients send it (hence the
+            # Content-Type in its Access-Control-Allow-Headers).
+            message = "Content-Type must be application/json"
+            return _error(415, message, "invalid-content-type", headers)
         body = await _read(request, 4 * hub.settings.max_line)
         commands = _commands(body) if body is not None else None
         if commands is None:
