@@ -211,6 +211,15 @@ def garbled() -> None:
     raise ValueError("nul \x00, lone \udcff")
 
 
+#: Set to end `hangs` (a test that starts it sets it when done).
+RELEASE = threading.Event()
+
+
+@registry.task(name="hangs", timeout=0.5, retries=0)
+def hangs() -> None:
+    RELEASE.wait(30)  # blocking, and never looking at current_job().cancelled
+
+
 @registry.task(name="exits", retries=0)
 def exits() -> None:
     raise SystemExit(2)  # what argparse and click raise on a bad command line

@@ -64,6 +64,27 @@ async def test_a_task_that_raises_system_exit_fails_and_the_worker_carries_on(
         assert await after.aresult(timeout=20) == 3
 
 
+async def test_a_thread_abandoned_after_its_timeout_holds_its_slot_until_it_ends(
+    app: App,
+) -> None:
+    # the slot freed when the job timed out, though its thread still ran: the worker took
+    # the next job, which waited behind that thread, leased and not started, while an idle
+    # worker could have run it
+    tasks.RELEASE.clear()
+    hung = await tasks.hangs.aenqueue()
+    try:
+        async with Worker(app, concurrency=1, pool="thread"):
+            with pytest.raises(TaskFailed) as caught:
+                await hung.aresult(timeout=10)
+            assert caught.value.type == "Timeout"
+            quick = await tasks.add.aenqueue(1, 2)
+            async with Worker(app, concurrency=1, pool="thread"):
+                assert await quick.aresult(timeout=5) == 3
+            tasks.RELEASE.set()
+    finally:
+        tasks.RELEASE.set()
+
+
 async def test_a_worker_that_fails_on_a_job_reports_a_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

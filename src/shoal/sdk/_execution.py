@@ -108,6 +108,9 @@ class Execution:
         #: takes it up, not when it is queued for one); None once the execution is over.
         self._timer: asyncio.TimerHandle | None = None
         self._over = False
+        #: A thread or process call given up on (its job ended on a stop) that still runs:
+        #: it holds its pool's thread or process until it ends.
+        self.abandoned: asyncio.Future[Any] | None = None
 
     def stop(self, reason: StopReason) -> None:
         """Ask the call to end now. The first reason wins, except that a cancelled thread
@@ -231,6 +234,7 @@ class Execution:
                     return self._finished(future)
                 if acted != "cancelled" or self._call.pool != "thread":
                     future.add_done_callback(_retrieve)  # abandoned: nobody awaits it
+                    self.abandoned = future
                     return Outcome(stopped=acted)
                 # a cancelled thread ends when it notices its flag: keep waiting for it
         except asyncio.CancelledError:  # the worker itself is torn down: do not leave the call

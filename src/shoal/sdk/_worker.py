@@ -397,15 +397,24 @@ class Worker:
             finally:
                 # The slot is free once the call has ended: reporting is not running, and a
                 # claim made now overlaps the server's commit of this outcome instead of
-                # waiting for its ack (the lease is still held, and renewed, until then).
-                self._executing -= 1
-                self._slot_freed.set()
+                # waiting for its ack (the lease is still held, and renewed, until then). A
+                # call abandoned in a thread holds the slot until the thread ends: a job taken
+                # meanwhile would wait behind it, leased, while another worker sits idle.
+                abandoned = running.execution.abandoned if running.execution else None
+                if abandoned is not None and not abandoned.done():
+                    abandoned.add_done_callback(self._free_slot)
+                else:
+                    self._free_slot()
             await self._progress.send_last(running, outcome)
             await self._reporter.report_or_fail(running, outcome)
         finally:
             if self._running.get(job_id) is running:
                 del self._running[job_id]
             self._slot_freed.set()
+
+    def _free_slot(self, _: object = None) -> None:
+        self._executing -= 1
+        self._slot_freed.set()
 
     def _beat_soon(self) -> None:
         """Renew the leases now; tasks call it from threads."""
