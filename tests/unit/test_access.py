@@ -88,6 +88,17 @@ async def test_password_login(access: AccessService) -> None:
             await access.authenticate_password(name, password)
 
 
+@pytest.mark.parametrize("expires_in", [0.0, -1.0, float("nan"), float("inf")])
+async def test_a_token_lifetime_must_be_positive_and_finite(
+    access: AccessService, expires_in: float
+) -> None:
+    # NaN passed the "<= 0" check and made a token that could never be used
+    with pytest.raises(InvalidArgument) as raised:
+        await access.create_token(ADMIN, "ann", {"default": frozenset({Role.WORKER})}, expires_in)
+    assert raised.value.field == "expires_in"
+    assert await access.list_tokens(ADMIN) == []
+
+
 async def test_tokens_expire_and_revoke(access: AccessService, manual_clock: ManualClock) -> None:
     grants = {"default": frozenset({Role.WORKER})}
     record, plaintext = await access.create_token(ADMIN, "ann", grants, expires_in=60)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
@@ -202,8 +203,8 @@ class AccessService:
     ) -> tuple[ApiToken, str]:
         """A new token and its plaintext, which is shown this once and never stored."""
         self._require_all(actor, grants)
-        if expires_in is not None and expires_in <= 0:
-            raise InvalidArgument("expires_in", "must be positive")
+        if expires_in is not None and not 0 < expires_in < math.inf:  # NaN too
+            raise InvalidArgument("expires_in", "must be a positive number of seconds")
         now = self.clock.now()
         plaintext = new_api_token()
         token = ApiToken(
