@@ -149,6 +149,8 @@ class Writer:
         operations join the thread's next group.
         """
         group, self._pending = self._pending, []
+        if not group:
+            return  # stop() handed the turn's writes to the thread (and may have closed)
         if (
             len(group) <= INLINE_GROUP
             and _rows_touched(group) <= INLINE_ROWS
