@@ -42,7 +42,7 @@ from shoal.stores.sqlite._identity import IdentityMixin
 from shoal.stores.sqlite._reader import Reader
 from shoal.stores.sqlite._records import RecordsMixin
 from shoal.stores.sqlite._rows import is_new, new_job_params, row_to_job, run_params
-from shoal.stores.sqlite._threads import Op, Writer
+from shoal.stores.sqlite._threads import INLINE_ROWS, Op, Writer
 
 logger = logging.getLogger(__name__)
 
@@ -257,9 +257,10 @@ class SqliteStore(RecordsMixin, IdentityMixin):
 
     async def claim(self, request: ClaimRequest) -> list[Job]:
         op = partial(leases_ops.claim, request=request, leased=self._leased)
-        if request.tasks is None:
+        if request.tasks is None or request.limit > INLINE_ROWS:
             # Reads its limit of queued jobs and at most SCHEDULED_SCAN scheduled ones: short
-            # enough for the event loop.
+            # enough for the event loop. A larger claim runs on the writer thread anyway,
+            # where a task filter may read on: SDK workers name their tasks in every claim.
             rows = await self._write(op, atomic=True, rows=request.limit)
         else:
             # A task filter reads past every waiting job of other tasks (44 ms for 200,000 of
