@@ -16,7 +16,7 @@ from typing import Any
 
 from shoal.core.errors import InvalidArgument, LeaseLost, NotFound, ShoalError
 from shoal.core.events import Event
-from shoal.core.model import Job, LeaseRef, WorkerInfo
+from shoal.core.model import Job, JobError, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput
 from shoal.core.validation import MAX_MESSAGE_BYTES
 from shoal.protocols.grpc import _codec as codec
@@ -344,10 +344,41 @@ class Session:
                 await self.service.release([LeaseRef(j.id, j.lease_token or "") for j in jobs])
                 continue
             if jobs:
-                self.credits -= len(jobs)
-                for job in jobs:
-                    self.held[job.id] = job.lease_token or ""
-                self._send(codec.assignments_to_pb(jobs))
+                await self._assign(jobs)
+
+    async def _assign(self, jobs: list[Job]) -> None:
+        """Send claimed jobs in as many messages as fit the stream's limit: one message over
+        it ended the stream, whose leases went back counting an attempt, and the worker's next
+        stream met the same until the jobs failed.
+        """
+        messages, too_large = codec.assignments_within(jobs, self.max_message_bytes)
+        held = self.held
+        for job in jobs:
+            held[job.id] = job.lease_token or ""
+        for message, _ in messages:
+            self._send(message)
+        self.credits -= len(jobs)
+        for job, size in too_large:  # never sent: a stream cannot carry it
+            del held[job.id]
+            self.credits += 1
+            await self._refuse_too_large(job, size)
+
+    async def _refuse_too_large(self, job: Job, size: int) -> None:
+        limit = self.max_message_bytes
+        error = JobError(
+            "MessageTooLarge",
+            f"the job takes {size} B on a worker stream, whose messages this server keeps "
+            f"within {limit} B (server.max_message_bytes)",
+            retryable=False,
+        )
+        logger.warning(
+            "job %s cannot be sent to a worker: %s",
+            job.id,
+            error.message,
+            extra={"event": "grpc.stream.too_large", "job_id": job.id, "worker_id": self.worker_id},
+        )
+        with contextlib.suppress(ShoalError):  # else its lease ends with the stream, or expires
+            await self._own.fail(LeaseRef(job.id, job.lease_token or ""), error)
 
     def on_event(self, event: Event) -> None:
         """An event about this worker: a cancellation, a drain or a kick."""
