@@ -21,6 +21,8 @@ from shoal.core.model import JobState
 from shoal.core.service import QueueService
 from shoal.core.validation import EnqueueRequest
 from shoal.protocols.grpc.gen.shoal.v1 import (
+    jobs_pb2,
+    jobs_pb2_grpc,
     native_pb2,
     workers_pb2,
     workers_pb2_grpc,
@@ -144,3 +146,23 @@ async def test_a_job_too_large_for_any_message_fails_and_the_stream_goes_on() ->
         assert failed.error is not None and not failed.error.retryable
         assert failed.error.type == "MessageTooLarge"
         assert "4096" in failed.error.message
+
+
+async def test_a_page_of_jobs_larger_than_a_message_ends_early_and_goes_on() -> None:
+    async with _listening() as (service, listener, _):
+        ids = await _enqueue(service, *[PAYLOAD] * 10)
+        listed: list[str] = []
+        pages = 0
+        async with grpc.aio.insecure_channel(listener.address, options=_RECEIVE) as channel:
+            stub = jobs_pb2_grpc.JobServiceStub(channel)
+            cursor = ""
+            while True:
+                request = jobs_pb2.ListJobsRequest(queue="q", limit=50, cursor=cursor)
+                page = await stub.ListJobs(request, timeout=10)
+                assert page.ByteSize() <= LIMIT
+                pages += 1
+                listed += [job.id for job in page.jobs]
+                if not (cursor := page.next_cursor):
+                    break
+        assert pages > 1
+        assert listed == sorted(ids, reverse=True)  # newest first, none skipped or repeated

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from google.protobuf.message import Message
+
 from shoal.core.errors import InvalidArgument
 from shoal.core.events import Event
 from shoal.core.model import (
@@ -29,8 +31,9 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 #: Longest long poll (wait-for-result, fetch) a caller may ask for, in seconds.
 MAX_WAIT = 300.0
 #: Room kept below the listener's message limit for what the parts counted against it leave
-#: out: the enclosing messages. grpc ends a call whose message is over the limit (a worker
-#: stream with every lease it holds), and the native framing's client refuses the frame.
+#: out: the enclosing messages, a page's cursor. grpc ends a call whose message is over the
+#: limit (a worker stream with every lease it holds), and the native framing's client refuses
+#: the frame.
 MESSAGE_ROOM = 1024
 #: What an element of a repeated message field adds to its own size: its tag and length.
 _ELEMENT = 6
@@ -247,6 +250,18 @@ def assignments_within(
         part_size += item
     messages = [assignments_to_pb(part) for part in parts if part]
     return [(part, part.ByteSize()) for part in messages], too_large
+
+
+def fitting(messages: Sequence[Message], limit: int) -> int:
+    """How many of `messages`, from the first, fit together in a repeated field of one message
+    of at most `limit` bytes; at least one (a message too large alone fails its call).
+    """
+    budget, total = limit - MESSAGE_ROOM, 0
+    for count, message in enumerate(messages):
+        total += message.ByteSize() + _ELEMENT
+        if total > budget:
+            return max(count, 1)
+    return len(messages)
 
 
 def acks_to_pb(jobs: Sequence[Job]) -> workers_pb2.ServerMessage:
