@@ -347,9 +347,8 @@ class Session:
                 await self._assign(jobs)
 
     async def _assign(self, jobs: list[Job]) -> None:
-        """Send claimed jobs in as many messages as fit the stream's limit: one message over
-        it ended the stream, whose leases went back counting an attempt, and the worker's next
-        stream met the same until the jobs failed.
+        """Send claimed jobs in as many messages as fit the stream's limit (a message over it
+        ended the stream, its leases went back counting an attempt, the next stream alike).
         """
         messages, too_large = codec.assignments_within(jobs, self.max_message_bytes)
         held = self.held
@@ -357,28 +356,19 @@ class Session:
             held[job.id] = job.lease_token or ""
         for message, _ in messages:
             self._send(message)
-        self.credits -= len(jobs)
-        for job, size in too_large:  # never sent: a stream cannot carry it
+        self.credits -= len(jobs) - len(too_large)
+        for job, size in too_large:  # no stream can carry it: it fails, the credit stays
             del held[job.id]
-            self.credits += 1
-            await self._refuse_too_large(job, size)
-
-    async def _refuse_too_large(self, job: Job, size: int) -> None:
-        limit = self.max_message_bytes
-        error = JobError(
-            "MessageTooLarge",
-            f"the job takes {size} B on a worker stream, whose messages this server keeps "
-            f"within {limit} B (server.max_message_bytes)",
-            retryable=False,
-        )
-        logger.warning(
-            "job %s cannot be sent to a worker: %s",
-            job.id,
-            error.message,
-            extra={"event": "grpc.stream.too_large", "job_id": job.id, "worker_id": self.worker_id},
-        )
-        with contextlib.suppress(ShoalError):  # else its lease ends with the stream, or expires
-            await self._own.fail(LeaseRef(job.id, job.lease_token or ""), error)
+            error = JobError(
+                "MessageTooLarge",
+                f"the job takes {size} B in a worker stream message, more than this server's "
+                f"server.max_message_bytes ({self.max_message_bytes} B) allows",
+                retryable=False,
+            )
+            extra = {"event": "grpc.stream.too_large", "job_id": job.id}
+            logger.warning("job %s not sent: %s", job.id, error.message, extra=extra)
+            with contextlib.suppress(ShoalError):  # else its lease ends with the stream
+                await self._own.fail(LeaseRef(job.id, job.lease_token or ""), error)
 
     def on_event(self, event: Event) -> None:
         """An event about this worker: a cancellation, a drain or a kick."""
