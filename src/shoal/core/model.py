@@ -135,7 +135,8 @@ class JobQuery:
     tag: str | None = None
     created_after: float | None = None
     created_before: float | None = None
-    #: The `next_cursor` of the previous page: list the jobs older than it.
+    #: The `next_cursor` of the previous page (the id of its last job): list the jobs older
+    #: than it.
     cursor: str | None = None
     limit: int = 50
 
@@ -146,6 +147,14 @@ class JobPage:
 
     jobs: tuple[Job, ...]
     next_cursor: str | None
+
+    def cut(self, count: int) -> JobPage:
+        """The page's first `count` jobs (at least one), the next page going on after the last
+        of them: for a page that must travel in less room than its `limit` gave it.
+        """
+        if count >= len(self.jobs):
+            return self
+        return JobPage(self.jobs[:count], self.jobs[count - 1].id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from google.protobuf.message import Message
+
 from shoal.core.errors import InvalidArgument
 from shoal.core.events import Event
 from shoal.core.model import (
@@ -28,6 +30,13 @@ from shoal.protocols.grpc.gen.shoal.v1 import (
 
 #: Longest long poll (wait-for-result, fetch) a caller may ask for, in seconds.
 MAX_WAIT = 300.0
+#: Room kept below the listener's message limit for what the parts counted against it leave
+#: out: the enclosing messages, a page's cursor. grpc ends a call whose message is over the
+#: limit (a worker stream with every lease it holds), and the native framing's client refuses
+#: the frame.
+MESSAGE_ROOM = 1024
+#: What an element of a repeated message field adds to its own size: its tag and length.
+_ELEMENT = 6
 
 _STATES: dict[JobState, model_pb2.JobState] = {
     JobState.SCHEDULED: model_pb2.JOB_STATE_SCHEDULED,
@@ -215,6 +224,50 @@ def assignments_to_pb(jobs: Sequence[Job]) -> workers_pb2.ServerMessage:
     for job in jobs:
         add(token=job.lease_token or "").job.CopyFrom(job_to_pb(job))
     return message
+
+
+def assignments_within(
+    jobs: Sequence[Job], limit: int
+) -> tuple[list[tuple[workers_pb2.ServerMessage, int]], list[tuple[Job, int]]]:
+    """Leased jobs as stream messages of at most `limit` bytes each, with their sizes; and the
+    jobs too large to travel even alone, with theirs.
+
+    A batch that fits is one message, measured once; one too large is split in order. A job
+    alone always fits a server's limit unless it is barely above `limits.max_payload_bytes`
+    (the job's last error and other fields travel with its payload).
+    """
+    budget = limit - MESSAGE_ROOM
+    message = assignments_to_pb(jobs)
+    size = message.ByteSize()
+    if size <= budget:
+        return [(message, size)], []
+    parts: list[list[Job]] = [[]]
+    part_size = 0
+    too_large: list[tuple[Job, int]] = []
+    for job, assignment in zip(jobs, message.assignments.assignments, strict=True):
+        item = assignment.ByteSize() + _ELEMENT
+        if item > budget:
+            too_large.append((job, item))
+            continue
+        if parts[-1] and part_size + item > budget:
+            parts.append([])
+            part_size = 0
+        parts[-1].append(job)
+        part_size += item
+    messages = [assignments_to_pb(part) for part in parts if part]
+    return [(part, part.ByteSize()) for part in messages], too_large
+
+
+def fitting(messages: Sequence[Message], limit: int) -> int:
+    """How many of `messages`, from the first, fit together in a repeated field of one message
+    of at most `limit` bytes; at least one (a message too large alone fails its call).
+    """
+    budget, total = limit - MESSAGE_ROOM, 0
+    for count, message in enumerate(messages):
+        total += message.ByteSize() + _ELEMENT
+        if total > budget:
+            return max(count, 1)
+    return len(messages)
 
 
 def acks_to_pb(jobs: Sequence[Job]) -> workers_pb2.ServerMessage:

@@ -3,7 +3,9 @@ cancellations and drain requests pushed to it.
 
 Two tasks feed one outbox that the stream drains: the reader handles the worker's messages,
 and the dispatcher claims jobs while the worker has credits (waiting on the service's ready
-signal, never polling); events meant for this worker arrive through `on_event`.
+signal, never polling); events meant for this worker arrive through `on_event`. Both wait
+while the outbox is full, the reader also while the outcomes being stored hold as much (see
+`_outbox`): the worker's transport then holds it back instead of the server growing.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from typing import Any
 
 from shoal.core.errors import InvalidArgument, LeaseLost, NotFound, ShoalError
 from shoal.core.events import Event
-from shoal.core.model import Job, LeaseRef, WorkerInfo
+from shoal.core.model import Job, JobError, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput
 from shoal.core.validation import MAX_MESSAGE_BYTES
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import CallerService
 from shoal.protocols.grpc._decoding import Malformed
+from shoal.protocols.grpc._outbox import Outbox, Storing
 from shoal.protocols.grpc._status import error_message
 from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2
 
@@ -29,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 #: Longest single claim wait; the dispatcher loops, so this only bounds how stale a drain is.
 _CLAIM_WAIT = 5.0
+#: Messages the outbox may hold, and what they may take, before the reader and the dispatcher
+#: wait (a worker that reads leaves a few there); the outcome batches being stored alike.
+OUTBOX_MESSAGES = 4096
+OUTBOX_BYTES = 32 * 1024 * 1024
 #: The events a session acts on (routed to it by worker id, see `WorkerServicer`).
 PUSHED = frozenset({"job.cancel_requested", "worker.drain", "worker.kick"})
 Message = workers_pb2.ServerMessage
@@ -67,10 +74,10 @@ class Session:
         #: this stream: their claim checked the `work` right in this worker's namespace, and
         #: the store still fences their lease tokens.
         self._own = service.service
-        self._outbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._outbox = Outbox(OUTBOX_MESSAGES, OUTBOX_BYTES)
         self._credit = asyncio.Event()
         #: Outcome batches being stored (the reader does not wait for them, see `_read`).
-        self._storing: set[asyncio.Task[None]] = set()
+        self._storing = Storing(OUTBOX_MESSAGES, OUTBOX_BYTES)
         #: The latest progress of each job not stored yet, and the task storing them. The
         #: reader does not wait for a progress write: behind a slow one (a lock wait, a
         #: checkpoint) the worker's messages piled up, and the native framing ends a call
@@ -126,8 +133,7 @@ class Session:
 
     async def close(self, reason: str) -> list[Job]:
         """The stream ended: the worker's leases end now (unless a kick already did that)."""
-        if self._storing:  # outcomes sent before the end are stored first
-            await asyncio.gather(*self._storing, return_exceptions=True)
+        await self._storing.all_done()  # outcomes sent before the end are stored first
         if self.kicked:
             # kick_worker released what the stream held then and forgot the worker; a claim
             # that raced the kick may have leased it more since, which no one would deliver
@@ -137,8 +143,10 @@ class Session:
         self.gone = True
         return await self.service.worker_gone(self.worker_id, reason)
 
-    def _send(self, message: Message | None) -> None:
-        self._outbox.put_nowait(message)
+    def _send(self, message: Message | None, size: int | None = None) -> None:
+        if size is None:
+            size = 0 if message is None else message.ByteSize()
+        self._outbox.put(message, size)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -152,26 +160,36 @@ class Session:
     # --- the worker's messages --------------------------------------------------------------
 
     async def _read(self, requests: AsyncIterator[Any]) -> None:
+        outbox, storing = self._outbox, self._storing
         async for message in requests:
+            if outbox.full or storing.full:
+                await self._make_room()
             if not isinstance(message, Malformed) and message.WhichOneof("kind") == "outcomes":
                 # Not waited for: the next batch is read meanwhile, and both can be stored in
-                # one group commit. The worker's credits bound how many are in flight.
+                # one group commit.
                 task = asyncio.create_task(self._outcomes(message.outcomes))
-                self._storing.add(task)
-                task.add_done_callback(self._stored)
+                storing.add(task, message.ByteSize())
+                task.add_done_callback(self._task_done)
                 continue
             try:
                 await self._handle(message)
             except ShoalError as error:
                 self._send(Message(error=error_message(error)))
         # The worker closed its side: the session ends once the outcomes it sent are acked.
-        while self._storing:
-            await asyncio.gather(*self._storing, return_exceptions=True)
+        await self._storing.all_done()
         self._send(None)
 
-    def _stored(self, task: asyncio.Task[None]) -> None:
-        self._storing.discard(task)
-        self._task_done(task)
+    async def _make_room(self) -> None:
+        """Until the outbox and the outcomes being stored are within their bounds (neither
+        needs the reader: the stream's writer empties one, the store the other).
+        """
+        while True:
+            if self._outbox.full:
+                await self._outbox.room()
+            elif self._storing.full:
+                await self._storing.one_done()
+            else:
+                return
 
     async def _handle(self, message: workers_pb2.WorkerMessage | Malformed) -> None:
         if isinstance(message, Malformed):
@@ -323,6 +341,9 @@ class Session:
             while self.credits <= 0 or self.draining:
                 self._credit.clear()
                 await self._credit.wait()
+            if self._outbox.full:  # the worker has not read what it was sent: claim no more
+                await self._outbox.room()
+                continue
             claim = ClaimInput(
                 worker_id=self.worker_id,
                 queues=worker.queues,
@@ -344,10 +365,31 @@ class Session:
                 await self.service.release([LeaseRef(j.id, j.lease_token or "") for j in jobs])
                 continue
             if jobs:
-                self.credits -= len(jobs)
-                for job in jobs:
-                    self.held[job.id] = job.lease_token or ""
-                self._send(codec.assignments_to_pb(jobs))
+                await self._assign(jobs)
+
+    async def _assign(self, jobs: list[Job]) -> None:
+        """Send claimed jobs in as many messages as fit the stream's limit (a message over it
+        ended the stream, its leases went back counting an attempt, the next stream alike).
+        """
+        messages, too_large = codec.assignments_within(jobs, self.max_message_bytes)
+        held = self.held
+        for job in jobs:
+            held[job.id] = job.lease_token or ""
+        for message, size in messages:
+            self._send(message, size)
+        self.credits -= len(jobs) - len(too_large)
+        for job, size in too_large:  # no stream can carry it: it fails, the credit stays
+            del held[job.id]
+            error = JobError(
+                "MessageTooLarge",
+                f"the job takes {size} B in a worker stream message, more than this server's "
+                f"server.max_message_bytes ({self.max_message_bytes} B) allows",
+                retryable=False,
+            )
+            extra = {"event": "grpc.stream.too_large", "job_id": job.id}
+            logger.warning("job %s not sent: %s", job.id, error.message, extra=extra)
+            with contextlib.suppress(ShoalError):  # else its lease ends with the stream
+                await self._own.fail(LeaseRef(job.id, job.lease_token or ""), error)
 
     def on_event(self, event: Event) -> None:
         """An event about this worker: a cancellation, a drain or a kick."""

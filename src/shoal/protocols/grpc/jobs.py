@@ -8,6 +8,7 @@ from typing import Any
 import grpc.aio
 
 from shoal.core.model import DEFAULT_NAMESPACE, JobQuery
+from shoal.core.validation import MAX_MESSAGE_BYTES
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import Callers, CallerService
 from shoal.protocols.grpc._enqueue_stream import EnqueueSessions
@@ -22,8 +23,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     """Each method decodes, calls one `QueueService` method, and encodes."""
 
-    def __init__(self, callers: Callers) -> None:
+    def __init__(self, callers: Callers, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self._callers = callers
+        #: The listener's message limit: a page of jobs is cut short to fit it.
+        self._max_message_bytes = max_message_bytes
         #: The open enqueue streams (the listener ends them when it stops).
         self.enqueue_streams = EnqueueSessions()
 
@@ -70,7 +73,9 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     async def ListJobs(
         self, request: jobs_pb2.ListJobsRequest, context: Context
     ) -> jobs_pb2.ListJobsResponse:
-        """A keyset page of jobs, newest first."""
+        """A keyset page of jobs, newest first; fewer than `limit` (and a cursor to the rest)
+        when they would not fit in one message together.
+        """
         has = request.HasField
         query = JobQuery(
             namespace=request.namespace or DEFAULT_NAMESPACE,
@@ -84,9 +89,13 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             limit=request.limit or 50,
         )
         page = await self._service.list_jobs(query)
-        return jobs_pb2.ListJobsResponse(
-            jobs=[codec.job_to_pb(job) for job in page.jobs], next_cursor=page.next_cursor or ""
-        )
+        jobs = [codec.job_to_pb(job) for job in page.jobs]
+        # Fifty jobs of 1 MiB do not fit in 8 MiB: the page ends where they stop fitting, and
+        # its cursor goes on from there (a message over the limit failed the call).
+        fits = codec.fitting(jobs, self._max_message_bytes)
+        if fits < len(jobs):
+            page, jobs = page.cut(fits), jobs[:fits]
+        return jobs_pb2.ListJobsResponse(jobs=jobs, next_cursor=page.next_cursor or "")
 
     @mapped
     async def CancelJob(

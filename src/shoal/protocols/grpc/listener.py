@@ -134,7 +134,7 @@ class GrpcListener:
         )
         self.callers = Callers(service, self.access)
         self.workers = WorkerServicer(service, self.callers, self.options.max_message_bytes)
-        self.jobs = JobServicer(self.callers)
+        self.jobs = JobServicer(self.callers, self.options.max_message_bytes)
         self._health = health_aio.HealthServicer()
         self.gowork = GoWorkCluster(service, self.options.gowork_heartbeat_timeout)
         self._gowork_task: asyncio.Task[None] | None = None
