@@ -174,6 +174,27 @@ async def test_a_page_of_jobs_larger_than_a_message_ends_early_and_goes_on() -> 
         assert listed == sorted(ids, reverse=True)  # newest first, none skipped or repeated
 
 
+async def test_a_fetch_of_jobs_larger_than_a_message_takes_what_fits_and_gives_back_the_rest() -> (
+    None
+):
+    # the pull path's Fetch put every claimed job in one response: RESOURCE_EXHAUSTED, and
+    # all ten stayed leased until their leases expired, each then counting an attempt
+    async with _listening() as (service, listener, _):
+        ids = await _enqueue(service, *[PAYLOAD] * 10)
+        fetched: list[str] = []
+        async with grpc.aio.insecure_channel(listener.address, options=_RECEIVE) as channel:
+            stub = workers_pb2_grpc.WorkerServiceStub(channel)
+            while len(fetched) < len(ids):
+                request = workers_pb2.FetchRequest(worker_id="puller", queues=["q"], limit=10)
+                response = await stub.Fetch(request, timeout=10)
+                assert response.ByteSize() <= LIMIT and response.assignments
+                fetched += [item.job.id for item in response.assignments]
+        assert sorted(fetched) == sorted(ids)
+        for job_id in ids:  # each taken once, its attempt counted once
+            job = await service.get("default", job_id)
+            assert (job.state, job.attempt) == (JobState.RUNNING, 1)
+
+
 # --- a worker that does not read its replies ------------------------------------------------
 
 #: The outbox bound in these tests (a few thousand messages in production).

@@ -13,7 +13,7 @@ import grpc.aio
 from shoal.core.auth import Action
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.ids import check_chosen_worker_id, new_worker_session, worker_id_of
-from shoal.core.model import WorkerInfo
+from shoal.core.model import Job, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput, QueueService, ResumeInput, check_resume
 from shoal.core.validation import MAX_MESSAGE_BYTES, check_lease_ttl, check_name
 from shoal.protocols.grpc import _codec as codec
@@ -223,7 +223,13 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
                 lookahead=request.lookahead,
             )
         )
-        return workers_pb2.FetchResponse(assignments=[codec.assignment_to_pb(j) for j in jobs])
+        assignments = [codec.assignment_to_pb(job) for job in jobs]
+        fits = codec.fitting(assignments, self._max_message_bytes)
+        if fits < len(jobs):
+            # too large together for one response: the rest go back unstarted (the attempt
+            # does not count) for the next fetch, rather than stay leased to nobody
+            await self._callers.service().release([_lease_of(job) for job in jobs[fits:]])
+        return workers_pb2.FetchResponse(assignments=assignments[:fits])
 
     @mapped
     async def Heartbeat(
@@ -296,3 +302,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         worker = await self._callers.service().drain_worker(namespace, request.worker_id)
         await self._callers.audit("worker.drain", namespace, request.worker_id)
         return codec.worker_to_pb(worker, self._service.clock.now())
+
+
+def _lease_of(job: Job) -> LeaseRef:
+    assert job.lease_token is not None  # a claimed job
+    return LeaseRef(job.id, job.lease_token)
