@@ -114,6 +114,10 @@ def test_usage_errors_exit_2(shoal: Shoal) -> None:
     neither = shoal("jobs", "rm")
     assert neither.returncode == 2
     assert "give job ids, or --all" in neither.stderr
+    # filters beside ids were ignored: `rm ID --state failed` removed the job in any state
+    filtered = shoal("jobs", "rm", "01a2", "--state", "failed")
+    assert filtered.returncode == 2
+    assert "--state, --queue and --task go with --all" in filtered.stderr
     assert shoal("jobs", "ls", "--state", "sleeping").returncode == 2
     bad_args = shoal("enqueue", "t", "--args", "[1,")
     assert bad_args.returncode == 2 and "--args: not JSON" in bad_args.stderr

@@ -109,6 +109,8 @@ def _bulk(
     """Run `action` on each id given, or on every job the filter matches (`--all`)."""
     if bool(ids) == every:
         error_exit("give job ids, or --all with filters (--state, --queue, --task)", 2)
+    if ids and (query.queue, query.state, query.task) != (None, None, None):
+        error_exit("--state, --queue and --task go with --all, not with job ids", 2)
 
     async def run(admin: Admin) -> tuple[list[str], list[dict[str, str]]]:
         targets = list(ids or [])
