@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from shoal.core.clock import ManualClock
+from shoal.core.errors import StorageError
 from shoal.core.service import QueueService
+from shoal.protocols.grpc import _gowork_cluster
 from shoal.protocols.grpc.gowork import GoWorkCluster
 
 
@@ -40,3 +44,28 @@ async def test_members_that_died_without_leaving_are_forgotten(
     assert sorted(cluster.members) == ["alive", "m0"]
     workers = await memory_service.list_workers()
     assert sorted(worker.id for worker in workers) == ["alive", "m0"]
+
+
+async def test_a_storage_error_does_not_end_the_push_duty(
+    memory_service: QueueService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the duty had no guard: one failed claim or sweep (a database restarting) ended go-work
+    # dispatch for good, with nothing to start it again
+    monkeypatch.setattr(_gowork_cluster, "_RETRY_AFTER", 0.01)
+    cluster = GoWorkCluster(memory_service, heartbeat_timeout=0.05)
+    sweeps = 0
+    sweep = cluster._sweep
+
+    async def flaky() -> None:
+        nonlocal sweeps
+        sweeps += 1
+        if sweeps == 1:
+            raise StorageError("sqlite: disk I/O error")
+        await sweep()
+
+    cluster._sweep = flaky  # type: ignore[method-assign]
+    runner = asyncio.create_task(cluster.run())
+    await asyncio.sleep(0.3)
+    assert not runner.done() and sweeps >= 2
+    cluster.stop()
+    await runner

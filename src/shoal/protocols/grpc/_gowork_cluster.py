@@ -34,6 +34,8 @@ QUEUE = "go-work"
 TASK = "go-work"
 LANGUAGE = "go-work"
 _PUSH_TIMEOUT = 5.0
+#: Seconds before the dispatch tries again after the store failed it.
+_RETRY_AFTER = 1.0
 #: A member silent for this many heartbeat timeouts is removed as if it had left. For the first
 #: timeout it has only "left" (go-work's status), and a heartbeat brings it back: go-work's worker
 #: never joins again by itself.
@@ -193,25 +195,17 @@ class GoWorkCluster:
         watcher = asyncio.create_task(self._stop_cancelled(subscription))
         try:
             while not self._stopping:
-                await self._sweep()
-                member = self._idle_member()
-                if member is None:
-                    self._changed.clear()
-                    # bounded, so that members who all fell silent are still forgotten
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.heartbeat_timeout):
-                            await self._changed.wait()
-                    continue
-                jobs = await self.service.claim(
-                    ClaimInput(
-                        worker_id=member.id,
-                        queues=(QUEUE,),
-                        wait=_PUSH_TIMEOUT,
-                        lease_ttl=self.heartbeat_timeout,
+                try:
+                    await self._push_once()
+                except ShoalError as exc:
+                    # a database restarting: nothing else would start the duty again
+                    logger.warning(
+                        "go-work dispatch failed (%s); retrying in %g s",
+                        exc.message,
+                        _RETRY_AFTER,
+                        extra={"event": "gowork.dispatch_failed"},
                     )
-                )
-                for job in jobs:
-                    await self._push(member, job)
+                    await asyncio.sleep(_RETRY_AFTER)
         finally:
             subscription.close()
             watcher.cancel()
@@ -219,6 +213,28 @@ class GoWorkCluster:
             for member in self.members.values():
                 if member.channel is not None:
                     await member.channel.close(None)
+
+    async def _push_once(self) -> None:
+        """Sweep the members, then push a queued task to one idle member (or wait for one)."""
+        await self._sweep()
+        member = self._idle_member()
+        if member is None:
+            self._changed.clear()
+            # bounded, so that members who all fell silent are still forgotten
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.heartbeat_timeout):
+                    await self._changed.wait()
+            return
+        jobs = await self.service.claim(
+            ClaimInput(
+                worker_id=member.id,
+                queues=(QUEUE,),
+                wait=_PUSH_TIMEOUT,
+                lease_ttl=self.heartbeat_timeout,
+            )
+        )
+        for job in jobs:
+            await self._push(member, job)
 
     def stop(self) -> None:
         """Ask `run()` to return."""
