@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from shoal.core.model import LeaseRef
-from shoal.core.service import ClaimInput, QueueService
+from shoal.core.service import ClaimInput, QueueService, ServiceSettings
+from shoal.core.validation import Limits
 from shoal.protocols.http import create_app
 from shoal.stores.memory import MemoryStore
 
@@ -215,3 +216,20 @@ async def test_result_long_polls_until_the_job_finishes(
     assert done["state"] == "succeeded" and done["result"] == {"ok": True}
     bad = await client.get(f"/api/v1/jobs/{job['id']}/result?wait=-1")
     assert error_of(bad) == (422, "invalid_argument", "wait")
+
+
+async def test_the_configured_limits_bound_pages_and_batches() -> None:
+    # HTTP had its own bounds, the defaults (1000 jobs a page, 10,000 a batch): raising
+    # limits.max_page or limits.max_batch changed nothing there
+    limits = Limits(max_page=2000, max_batch=12_000)
+    service = QueueService(MemoryStore(), ServiceSettings(limits=limits))
+    app = create_app(service)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shoal") as client:
+            batch = {"jobs": [{"task": "t"} for _ in range(11_000)]}
+            assert (await client.post("/api/v1/jobs/batch", json=batch)).status_code == 201
+            page = await client.get("/api/v1/jobs", params={"limit": 1500})
+            assert page.status_code == 200 and len(page.json()["jobs"]) == 1500
+            over = await client.get("/api/v1/jobs", params={"limit": 2001})
+            assert error_of(over) == (422, "invalid_argument", "limit")

@@ -66,7 +66,9 @@ async def list_jobs(
     cursor: Annotated[
         str | None, Query(max_length=200, description="The `next_cursor` of the previous page.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[
+        int, Query(ge=1, description="At most `limits.max_page` (1000 by default).")
+    ] = 50,
 ) -> JobPageOut:
     """Jobs newest first, one keyset page at a time: every page costs the same, however deep."""
     page = await state.guard().list_jobs(

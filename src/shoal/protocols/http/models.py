@@ -135,7 +135,9 @@ class EnqueueIn(_In):
 class EnqueueManyIn(_In):
     """Several jobs, stored all or none."""
 
-    jobs: list[EnqueueIn] = Field(min_length=1, max_length=10_000)
+    # at most the server's limits.max_batch (10,000 by default), which the service checks:
+    # a bound here ignored the configured one (the request body limit bounds the list)
+    jobs: list[EnqueueIn] = Field(min_length=1, description="At most `limits.max_batch` jobs.")
 
 
 class ErrorOut(BaseModel):
