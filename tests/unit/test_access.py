@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from shoal.core.access import AccessService, LoginThrottle
+from shoal.core.access import LIVE_RECHECK, AccessService, LoginThrottle
 from shoal.core.auth import (
     ANONYMOUS,
     ROLE_ACTIONS,
@@ -200,3 +202,34 @@ async def test_audit_older_than_the_retention_is_purged_oldest_first(
     assert await access.purge_audit(older_than=3600, limit=10) == 1
     assert [entry.target for entry in await access.store.list_audit()] == ["10", "3000"]
     assert await access.purge_audit(older_than=3600, limit=10) == 0
+
+
+async def test_a_session_ends_once_its_token_is_revoked_or_its_user_removed(
+    access: AccessService, manual_clock: ManualClock
+) -> None:
+    # a principal lives as long as its session (a dashboard cookie, a TCP AUTH, a worker
+    # stream): those kept working after the token was revoked or the user removed
+    await access.add_user(ADMIN, "ann", "pw", {"default": frozenset({Role.PRODUCER})})
+    grants = {"default": frozenset({Role.WORKER})}
+    _, plaintext = await access.create_token(ADMIN, "ann", grants)
+    by_token = await access.authenticate_token(plaintext)
+    by_password = await access.authenticate_password("ann", "pw")
+    replica = AccessService(access.store, enabled=True, clock=manual_clock)
+    for service in (access, replica):
+        service.authorizer.require(by_token, Action.WORK, "default")
+        service.authorizer.require(by_password, Action.ENQUEUE, "default")
+    await access.revoke_token(ADMIN, (await access.list_tokens(ADMIN))[0].id)
+    with pytest.raises(Unauthenticated, match="revoked"):  # at once where it was revoked
+        access.authorizer.require(by_token, Action.WORK, "default")
+    assert not access.authorizer.allows(by_token, Action.WORK, "default")
+    # another replica trusts what it read for LIVE_RECHECK seconds, then reads it again
+    replica.authorizer.require(by_token, Action.WORK, "default")
+    manual_clock.advance(LIVE_RECHECK)
+    replica.authorizer.require(by_token, Action.WORK, "default")  # the read starts now
+    await asyncio.sleep(0.01)
+    with pytest.raises(Unauthenticated):
+        replica.authorizer.require(by_token, Action.WORK, "default")
+    await access.remove_user(ADMIN, "ann")
+    with pytest.raises(Unauthenticated):
+        access.authorizer.require(by_password, Action.ENQUEUE, "default")
+    assert access.is_live(ANONYMOUS)  # no credentials to lose

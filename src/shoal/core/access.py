@@ -27,16 +27,20 @@ from shoal.core.auth import (
     verify_password,
 )
 from shoal.core.clock import Clock, SystemClock
-from shoal.core.errors import Conflict, InvalidArgument, NotFound, Unauthenticated
+from shoal.core.errors import Conflict, InvalidArgument, NotFound, ShoalError, Unauthenticated
 from shoal.core.events import Event, EventBus
 from shoal.core.identity import ApiToken, AuditEntry, IdentityStore, NamespaceInfo, User
 from shoal.core.ids import new_job_id
 from shoal.core.validation import check_name
 
-__all__ = ["AccessService", "LoginThrottle"]
+__all__ = ["LIVE_RECHECK", "AccessService", "LoginThrottle"]
 
 logger = logging.getLogger(__name__)
 _WRONG_LOGIN = "wrong user name or password"
+#: Seconds a session trusts that its credentials are still usable (see `check_live`).
+LIVE_RECHECK = 5.0
+#: The ways of proving oneself whose credentials the store holds, and can take back.
+_STORED_METHODS = ("token", "password", "certificate")
 
 
 @dataclass
@@ -90,6 +94,10 @@ class AccessService:
         #: How it is told: published on `events`, unless the server passes
         #: `QueueService.publish_everywhere`, which tells the other replicas too.
         self._announce = announce or self.events.publish
+        #: What `is_live` knows, by credential: since when, and whether it is usable.
+        self._live: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._refreshing: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self.authorizer.live = self.is_live
 
     # --- authentication ---------------------------------------------------------------------
 
@@ -123,7 +131,53 @@ class AccessService:
         if not ok or record is None:
             logger.info("token refused", extra={"event": "auth.failed", "peer": peer})
             raise Unauthenticated("the token is not valid (unknown, expired or revoked)")
-        return Principal(f"{record.owner}/token:{record.id}", "token", record.grants)
+        name = f"{record.owner}/token:{record.id}"
+        return Principal(name, "token", record.grants, credential=record.token_hash)
+
+    def is_live(self, principal: Principal) -> bool:
+        """Whether the credentials behind `principal` are still usable: its token neither
+        revoked nor expired, its user (password or certificate) not removed.
+
+        A principal outlives its request in a dashboard session, a TCP session or a stream;
+        `authorizer` asks this before every decision. What the store said is trusted for
+        `LIVE_RECHECK` seconds, then read again in the background, so that a check costs a
+        dict lookup. A revocation made through this service is seen at once; one made on
+        another replica, within about `LIVE_RECHECK` seconds.
+        """
+        if principal.method not in _STORED_METHODS:
+            return True  # anonymous, or a principal of the process's own (the CLI)
+        key = _credential_of(principal)
+        now = self.clock.now()
+        checked = self._live.get(key)
+        if checked is None:
+            if len(self._live) >= 100_000:  # bounded: many short sessions come and go
+                self._live.clear()
+            self._live[key] = (now, True)  # just authenticated
+            return True
+        if now - checked[0] >= LIVE_RECHECK and key not in self._refreshing:
+            self._refreshing[key] = asyncio.ensure_future(self._refresh(key, principal))
+        return checked[1]
+
+    async def _refresh(self, key: tuple[str, str], principal: Principal) -> None:
+        try:
+            now = self.clock.now()
+            if principal.method == "token":
+                record = await self.store.find_token(principal.credential)
+                usable = record is not None and record.usable(now)
+            else:
+                usable = await self.store.get_user(principal.name) is not None
+            if key in self._live:
+                self._live[key] = (now, usable)
+        except ShoalError as exc:  # a store failing: keep what was known, try again later
+            logger.warning("could not check credentials: %s", exc.message)
+        finally:
+            del self._refreshing[key]
+
+    def _revoke_live(self, *keys: tuple[str, str]) -> None:
+        """This server's sessions of these credentials end at once."""
+        now = self.clock.now()
+        for key in keys:
+            self._live[key] = (now, False)
 
     def require(self, principal: Principal, action: Action, namespace: str) -> None:
         """`PermissionDenied` unless `principal` may do `action` in `namespace`."""
@@ -182,10 +236,16 @@ class AccessService:
         self.require(actor, Action.MANAGE_USERS, ALL_NAMESPACES)
         await self._user(name)
         now = self.clock.now()
-        for token in await self.store.list_tokens(name):
+        tokens = await self.store.list_tokens(name)
+        for token in tokens:
             if token.revoked_at is None:
                 await self.store.save_token(_revoked(token, now))
         await self.store.delete_user(name)
+        self._revoke_live(
+            ("password", name),
+            ("certificate", name),
+            *(("token", token.token_hash) for token in tokens),
+        )
         await self._audit(actor, "user.remove", ALL_NAMESPACES, name)
 
     async def list_users(self, actor: Principal) -> list[User]:
@@ -232,6 +292,7 @@ class AccessService:
             if token.id == token_id:
                 revoked = _revoked(token, self.clock.now())
                 await self.store.save_token(revoked)
+                self._revoke_live(("token", token.token_hash))
                 await self._audit(actor, "token.revoke", ALL_NAMESPACES, token_id)
                 return revoked
         raise NotFound(f"token {token_id} not found")
@@ -331,3 +392,8 @@ def _revoked(token: ApiToken, now: float) -> ApiToken:
 def _dummy_hash() -> str:
     """Checked when the user does not exist, so a wrong name costs what a wrong password does."""
     return hash_password("shoal-dummy-password-for-timing")
+
+
+def _credential_of(principal: Principal) -> tuple[str, str]:
+    """What `AccessService.is_live` knows a principal's credentials by."""
+    return principal.method, principal.credential or principal.name

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shoal.core.errors import InvalidArgument, PermissionDenied
+from shoal.core.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 __all__ = [
     "ALL_NAMESPACES",
@@ -83,6 +83,8 @@ class Principal:
     #: How it proved itself: `password`, `token`, `certificate`, or `anonymous`.
     method: str
     grants: Mapping[str, frozenset[Role]] = field(default_factory=dict)
+    #: For a token, its hash (never the token): what `AccessService.check_live` looks up.
+    credential: str = field(default="", repr=False, compare=False)
 
     def roles_in(self, namespace: str) -> frozenset[Role]:
         """The roles this principal holds in `namespace` (including `*` grants)."""
@@ -107,16 +109,25 @@ class Authorizer:
 
     def __init__(self, hook: AuthorizerHook | None = None) -> None:
         self.hook = hook
+        #: Whether the credentials behind a principal are still usable (`AccessService.is_live`
+        #: sets it): a principal outlives its request in a session or a stream.
+        self.live: Callable[[Principal], bool] | None = None
 
     def allows(self, principal: Principal, action: Action, namespace: str) -> bool:
         """Whether `principal` may do `action` in `namespace`."""
+        if self.live is not None and not self.live(principal):
+            return False
         decision = any(action in ROLE_ACTIONS[role] for role in principal.roles_in(namespace))
         if self.hook is not None:
             decision = bool(self.hook(principal, action, namespace, decision))
         return decision
 
     def require(self, principal: Principal, action: Action, namespace: str) -> None:
-        """Raise `PermissionDenied` unless allowed."""
+        """Raise `PermissionDenied` unless allowed (`Unauthenticated` once the principal's
+        credentials were revoked).
+        """
+        if self.live is not None and not self.live(principal):
+            raise Unauthenticated("the credentials of this session were revoked or expired")
         if not self.allows(principal, action, namespace):
             raise PermissionDenied(
                 f"{principal.name} may not {action.value} in namespace {namespace!r}"

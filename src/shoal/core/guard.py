@@ -148,7 +148,12 @@ class GuardedService:
     async def claim(self, request: ClaimInput) -> list[Job]:
         """`QueueService.claim` (right: work)."""
         self._require(Action.WORK, request.namespace)
-        return await self.service.claim(request)
+        jobs = await self.service.claim(request)
+        if jobs and self.authorizer.live is not None and not self.authorizer.live(self.principal):
+            # revoked while the claim waited for work: the jobs go back, unstarted
+            await self.service.release([LeaseRef(job.id, job.lease_token or "") for job in jobs])
+            self._require(Action.WORK, request.namespace)  # raises Unauthenticated
+        return jobs
 
     async def heartbeat(
         self,
