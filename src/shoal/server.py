@@ -271,15 +271,20 @@ class Server:
 
     async def stop(self) -> None:
         """Stop listeners (workers drain within the grace period), duties, then the store."""
-        if self._tcp is not None:
-            await self._tcp.close()
-            self._tcp = None
-        if self._http is not None:
-            await self._http.stop()
-            self._http = None
-        if self._grpc is not None:
-            await self._grpc.stop(self.config.server.grace_period)
-            self._grpc = None
+        grace = self.config.server.grace_period
+        tcp, self._tcp = self._tcp, None
+        # TCP and gRPC workers drain at the same time: one grace period, not one per listener.
+        tcp_closed = asyncio.ensure_future(tcp.close(grace)) if tcp is not None else None
+        try:
+            if self._http is not None:
+                await self._http.stop()
+                self._http = None
+            if self._grpc is not None:
+                await self._grpc.stop(grace)
+                self._grpc = None
+        finally:
+            if tcp_closed is not None:
+                await tcp_closed
         for duty, _ in self._duties:
             duty.stop()
         await asyncio.gather(*(task for _, task in self._duties), return_exceptions=True)

@@ -195,3 +195,98 @@ def test_forget_workers_after_reaches_the_service_and_is_checked() -> None:
     assert load_config(env={}, overrides={"service.forget_workers_after": "0"}).config
     with pytest.raises(ConfigError, match="forget_workers_after"):
         load_config(env={}, overrides={"service.forget_workers_after": "10s"})
+
+
+#: Numeric settings that need a value above 0, each with values it must refuse (a flag's
+#: text, or a TOML value). A reap_interval of 0 made an idle server spin on its reaper; a
+#: limit of 0 or below refused every request, and one past 32 bits cannot go on the wire.
+_REFUSED = [
+    ("limits.max_batch", "0"),
+    ("limits.max_batch", "-1"),
+    ("limits.max_batch", str(2**32)),
+    ("limits.max_page", "0"),
+    ("limits.max_page", "-1"),
+    ("limits.max_payload_bytes", "0"),
+    ("limits.max_payload_bytes", "-1"),
+    ("limits.max_attempts", "0"),
+    ("limits.max_attempts", str(2**31)),
+    ("service.reap_interval", "0"),
+    ("service.reap_interval", "0ms"),
+    ("service.reap_interval", "nan"),
+    ("service.reap_interval", "inf"),
+    ("service.reap_interval", "-1"),
+    ("service.lease_ttl", "0"),
+    ("service.heartbeat_interval", "0"),
+    ("service.retention", "-1"),
+    ("service.forget_workers_after", "-1"),
+    ("server.grace_period", "-1"),
+    ("server.grace_period", "nan"),
+    ("server.max_message_bytes", "0"),
+    ("server.max_message_bytes", "-1"),
+    ("server.max_message_bytes", str(2**31)),
+    ("auth.session_ttl", "0"),
+    ("auth.audit_retention", "-1"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), _REFUSED)
+def test_a_number_out_of_range_is_refused_naming_its_key(key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(env={}, overrides={key: value})
+    assert raised.value.message.startswith(f"{key} "), raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("limits.max_batch", "0"),
+        ("limits.max_page", "-1"),
+        ("service.reap_interval", "0"),
+        ("service.reap_interval", "nan"),
+        ("service.reap_interval", "-inf"),
+        ("auth.session_ttl", "0"),
+    ],
+)
+def test_a_number_out_of_range_in_the_file_is_refused_naming_its_key(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    section, name = key.split(".")
+    path = _write(tmp_path, f"[{section}]\n{name} = {value}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, env={})
+    assert raised.value.message.startswith(f"{key} (from file {path})"), raised.value.message
+
+
+def test_zero_keeps_its_documented_meaning_and_the_bounds_load() -> None:
+    zeros = {
+        "server.grace_period": "0",  # stop at once
+        "service.retention": "0",  # finished jobs go at the next retention pass
+        "service.lookahead": "0",  # off
+        "service.forget_workers_after": "0",  # kept until their workers leave
+        "auth.audit_retention": "0",  # kept for ever
+        "queues.a.timeout": "0",  # no limit
+    }
+    assert load_config(env={}, overrides=zeros).config.server.grace_period == 0.0
+    smallest = {
+        "limits.max_batch": "1",
+        "limits.max_page": "1",
+        "limits.max_payload_bytes": "1",
+        "limits.max_attempts": "1",
+        "service.reap_interval": "1ms",
+        "auth.session_ttl": "1",
+        "server.max_message_bytes": "2",
+    }
+    assert load_config(env={}, overrides=smallest).config.limits.max_batch == 1
+    largest = {"server.max_message_bytes": str(2**31 - 1), "limits.max_attempts": str(2**31 - 1)}
+    assert load_config(env={}, overrides=largest).config.limits.max_attempts == 2**31 - 1
+
+
+def test_the_cli_exits_with_the_config_code_on_a_bad_number() -> None:
+    from typer.testing import CliRunner
+
+    from shoal.cli import app
+
+    # `config show` loads as `shoal server` does (`cli._common.load`), without serving
+    result = CliRunner().invoke(app, ["config", "show", "--set", "service.reap_interval=0"], env={})
+    assert result.exit_code == 2, result.output
+    assert "service.reap_interval" in result.output

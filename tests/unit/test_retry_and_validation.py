@@ -115,6 +115,15 @@ def test_payload_limit_is_configurable() -> None:
         check_enqueue(EnqueueRequest("t", payload=b"x" * 11), Limits(max_payload_bytes=10))
 
 
+@pytest.mark.parametrize("field", ["max_payload_bytes", "max_batch", "max_page", "max_attempts"])
+@pytest.mark.parametrize("value", [0, -1, 2**31, 1.5, True])
+def test_limits_refuse_bounds_that_refuse_everything_or_overflow(field: str, value: object) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        Limits(**{field: value})  # type: ignore[arg-type]
+    assert raised.value.field == field
+    assert getattr(Limits(**{field: 2**31 - 1}), field) == 2**31 - 1
+
+
 def test_unknown_state_is_an_invalid_argument() -> None:
     with pytest.raises(InvalidArgument, match="unknown state 'lost'") as raised:
         parse_state("lost")

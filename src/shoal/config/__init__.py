@@ -315,14 +315,43 @@ def load_config(
     if schedules.declared:
         sources["schedules.declared"] = f"file {path}"
     config = ShoalConfig(queues=queues, identities=identities, schedules=schedules, **sections)
-    _check(config)
+    _check(config, sources)
     for name, cls in _SECTIONS.items():
         for item in fields(cls):
             sources.setdefault(f"{name}.{item.name}", "default")
     return LoadedConfig(config, sources)
 
 
-def _check(config: ShoalConfig) -> None:
+#: Settings that need a value above 0 (every duration is finite and >= 0 already, see
+#: `_convert`; `Limits` checks its own): a reap_interval of 0 made an idle server spin on its
+#: reaper, and a session_ttl of 0 signed nobody in. Where 0 has a meaning the key is not here:
+#: server.grace_period (stop at once), service.retention (finished jobs go at the next pass),
+#: service.lookahead and forget_workers_after, auth.audit_retention, queues.*.timeout.
+_POSITIVE = (
+    "server.max_message_bytes",
+    "service.lease_ttl",
+    "service.heartbeat_interval",
+    "service.reap_interval",
+    "auth.session_ttl",
+)
+#: gRPC takes its message limits as a C int: a larger one crashed the start with a traceback.
+_MAX_MESSAGE_BYTES = 2**31 - 1
+
+
+def _check_numbers(config: ShoalConfig, sources: Mapping[str, str]) -> None:
+    for key in _POSITIVE:
+        section, name = key.split(".")
+        if not getattr(getattr(config, section), name) > 0:
+            raise ConfigError(f"{key} (from {sources.get(key, 'default')}): must be above 0")
+    if config.server.max_message_bytes > _MAX_MESSAGE_BYTES:
+        where = sources.get("server.max_message_bytes", "default")
+        raise ConfigError(
+            f"server.max_message_bytes (from {where}): must be at most {_MAX_MESSAGE_BYTES}"
+        )
+
+
+def _check(config: ShoalConfig, sources: Mapping[str, str]) -> None:
+    _check_numbers(config, sources)
     parse_store_url(config.store.url)
     if not 0 < config.service.heartbeat_interval < config.service.lease_ttl:
         raise ConfigError("service.heartbeat_interval must be shorter than service.lease_ttl")

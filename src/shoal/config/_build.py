@@ -67,4 +67,9 @@ def _build(cls: type, key: str, raw: Mapping[str, object], origin: Mapping[str, 
     try:
         return cls(**values)
     except InvalidArgument as exc:
-        raise ConfigError(f"{key}: {exc.message}") from exc
+        if exc.field not in names:
+            raise ConfigError(f"{key}: {exc.message}") from exc
+        # The section checked one of its own values (`Limits`): name it as the other checks do
+        path = f"{key}.{exc.field}"
+        reason = exc.message.partition(": ")[2]
+        raise ConfigError(f"{path} (from {origin.get(path, 'default')}): {reason}") from exc

@@ -38,6 +38,15 @@ class Limits:
     max_page: int = 1000
     max_attempts: int = 1000
 
+    def __post_init__(self) -> None:
+        # A bound of 0 or below refused every request (or, for `max_batch`, let no job go to
+        # a worker); one past 32 bits cannot be said on the wire (a job's `max_attempts` is an
+        # int32, a Welcome's credits a uint32) and broke the streams that carry it.
+        for field_name in ("max_payload_bytes", "max_batch", "max_page", "max_attempts"):
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_INT32:
+                raise InvalidArgument(field_name, f"must be an integer from 1 to {_MAX_INT32}")
+
 
 @fast_init
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,10 @@ Jobatator clients expect. Closing the connection releases its lease (`worker_gon
 Jobatator clients do not heartbeat: while their connection is open the hub renews their leases
 (`TcpSettings.renew_leases`), so a long job is not taken away from a live worker.
 
+When the server stops (`stop`), a connection claims nothing more: one holding a job keeps
+its connection until it reports it (`done` or `errored`, within the grace period), then is
+closed; one holding none is closed at once.
+
 A connection may subscribe in several groups: it is a worker of each, with an id of its own in
 each (`WorkerLink.id_in`), so that every group lists it, and a kick or drain by one group's
 admin (routed here by the hub) ends or stops only that group's work. A kick that leaves the
@@ -75,6 +79,8 @@ class WorkerLink:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        #: The server stops: claim nothing more, end the connection once it holds no job.
+        self._stopping = False
         #: The connection's worker id in each group it registered in (`id_in`).
         self._ids: dict[str, str] = {}
         #: Groups whose admin asked this worker to drain: it claims nothing more there.
@@ -129,6 +135,17 @@ class WorkerLink:
         self.leases.pop(job_id, None)
         self._cancelled.discard(job_id)
         self.wake()
+        if self._stopping and not self.leases:
+            self.session.finish()
+
+    def stop(self) -> None:
+        """The server stops: claim nothing more; end the connection once it holds no job
+        (now, if it holds none), so that a job held is still reported, not run again.
+        """
+        self._stopping = True
+        self.wake()
+        if not self.leases:
+            self.session.finish()
 
     # --- subscriptions ----------------------------------------------------------------------
 
@@ -198,7 +215,7 @@ class WorkerLink:
         ready = self.session.hub.service.ready
         while not self._closing:
             self._changed.clear()
-            if self.leases or not self._queues:
+            if self.leases or not self._queues or self._stopping:
                 await self._changed.wait()
                 continue
             seen = ready.generation
@@ -231,8 +248,10 @@ class WorkerLink:
                 continue
             request = ClaimInput(self.id_in(namespace), tuple(sorted(queues)), namespace)
             jobs = await guarded.claim(request)
-            if jobs and (namespace not in self._queues or namespace in self._draining):
-                # kicked, drained or unsubscribed while the claim ran: give the jobs back
+            if jobs and (
+                namespace not in self._queues or namespace in self._draining or self._stopping
+            ):
+                # kicked, drained, unsubscribed or stopped while the claim ran: give them back
                 await guarded.release([LeaseRef(j.id, j.lease_token or "") for j in jobs])
                 continue
             for job in jobs:

@@ -7,6 +7,11 @@ over `max_line`, a broken array) is answered and closes the connection; a connec
 has not passed `AUTH` is closed after `auth_timeout` without input, while an authenticated
 one (a subscribed worker waiting for jobs, above all) never times out. When a connection
 ends, its session releases its jobs to the other workers (`QueueService.worker_gone`).
+
+`close(grace)` stops as the gRPC listener does: no new connection, no new job pushed; a
+connection holding a job has up to `grace` seconds to report it (`done` or `errored`) and
+is closed once it has; the others are closed at once, and whatever is still held when the
+grace period ends is released.
 """
 
 from __future__ import annotations
@@ -40,13 +45,14 @@ def _peer(writer: asyncio.StreamWriter) -> str:
 
 
 class TcpServer:
-    """A running TCP listener; `close()` stops it and releases its workers' jobs."""
+    """A running TCP listener; `close(grace)` stops it (see the module docstring)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.port = 0
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._stopping = False
 
     @property
     def stop_requested(self) -> asyncio.Event:
@@ -62,6 +68,9 @@ class TcpServer:
         self.hub.start()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._stopping:  # accepted just before the listener closed: it would not be stopped
+            writer.close()
+            return
         if len(self._connections) >= self.hub.settings.max_connections:
             writer.write(encode(ErrorReply(ErrorCode.RESOURCE_EXHAUSTED)))
             writer.close()
@@ -145,10 +154,18 @@ class TcpServer:
         if session.stop_server:
             self.hub.stop_requested.set()
 
-    async def close(self) -> None:
-        """Stop listening, close every connection (releasing its jobs), stop the hub."""
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop listening and pushing jobs; give the connections that hold one up to `grace`
+        seconds to report it, then close every connection (releasing what is still held) and
+        stop the hub.
+        """
+        self._stopping = True
         if self._server is not None:
             self._server.close()
+        for session in list(self.hub.sessions.values()):
+            session.worker.stop()  # one holding no job hangs up now, the others once done
+        if self._connections and grace > 0:
+            await asyncio.wait(list(self._connections), timeout=grace)
         for writer in list(self._connections.values()):
             writer.close()
         if self._connections:

@@ -313,6 +313,15 @@ class Session:
         if self._hang_up is not None:
             self._hang_up()
 
+    def finish(self) -> None:
+        """End the connection once the command under way is answered (at once if none runs):
+        the worker whose `done` let the server stop still reads its `OK`.
+        """
+        if self._held is not None:  # `respond` runs: the connection ends after its replies
+            self.closing = True
+        else:
+            self.hang_up()
+
     async def close(self) -> None:
         """The client is gone: release its jobs and leave the session table."""
         self.hub.sessions.pop(self.id, None)
