@@ -4,12 +4,27 @@ running, timeouts, graceful shutdown. Runs in every mode (`app_url`).
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from shoal.sdk import App, JobCancelled, JobState, Pool, TaskFailed, Worker, current_job
+from shoal.sdk import (
+    App,
+    JobCancelled,
+    JobHandle,
+    JobState,
+    Pool,
+    TaskFailed,
+    Worker,
+    WorkerConfig,
+    current_job,
+)
 from tests.sdk import tasks
 from tests.sdk.conftest import started
 
@@ -237,3 +252,36 @@ def test_a_task_in_a_process_of_a_local_app_cannot_enqueue_into_a_store_of_its_o
         handle = enqueue_double.enqueue(21)
         with pytest.raises(TaskFailed, match="a process of the process pool"):
             handle.result(timeout=60)
+
+
+async def test_a_sqlite_app_closes_while_abandoned_sync_calls_hold_the_default_executor(
+    tmp_path: Path,
+) -> None:
+    # the asyncio pool runs sync tasks in the loop's default executor; two of them fill it
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+    release = threading.Event()
+    app = App(
+        f"sqlite:///{tmp_path / 'shoal.db'}",
+        worker=WorkerConfig(pool="asyncio", concurrency=2, shutdown_grace=0.2),
+    )
+
+    @app.task(name="block")
+    def block() -> None:
+        release.wait(10)
+
+    try:
+        async with app:
+            handles = [await block.aenqueue() for _ in range(2)]
+            for handle in handles:
+                await started_running(handle)
+            began = time.monotonic()
+        # the store closed on threads of its own, not behind the calls the worker gave up on
+        assert time.monotonic() - began < 2.0
+    finally:
+        release.set()
+
+
+async def started_running(handle: JobHandle[None]) -> None:
+    async with asyncio.timeout(10):
+        while (await handle.arefresh()).state is not JobState.RUNNING:
+            await asyncio.sleep(0.01)

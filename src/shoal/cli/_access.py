@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import math
 import os
 import re
 import sys
@@ -122,7 +123,10 @@ def parse_duration(text: str | None) -> float | None:
     match = _DURATION.match(text)
     if match is None or float(match.group(1)) <= 0:
         fail(f"--expires {text!r}: expected a positive duration such as 30d, 12h, 90m", 2)
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not math.isfinite(seconds):  # digits enough to overflow a float
+        fail(f"--expires {text!r}: too large for a duration", 2)
+    return seconds
 
 
 def read_password(from_stdin: bool, env: str | None = None, confirm: bool = True) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -144,6 +145,10 @@ def parse_duration(option: str, text: str | None) -> float | None:
         seconds = float(number) * scale
     except ValueError:
         error_exit(f"{option} {text!r}: expected a duration such as 250ms, 5s, 2m or 1h", 2)
+    # float() takes nan and inf, and turns a number too large into inf: a wait for NaN
+    # seconds never ends, and a schedule's interval in ms cannot be made of one
+    if not math.isfinite(seconds):
+        error_exit(f"{option} {text!r}: must be a finite duration", 2)
     if seconds < 0:
         error_exit(f"{option} {text!r}: must not be negative", 2)
     return seconds

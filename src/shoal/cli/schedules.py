@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
@@ -47,9 +48,13 @@ def parse_time(option: str, text: str) -> float:
         offset = parse_duration(option, text[1:]) or 0.0
         return time.time() + (offset if text[0] == "+" else -offset)
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):  # float() takes nan and inf
+            error_exit(f"{option} {text!r}: must be a finite POSIX time", 2)
+        return seconds
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -169,6 +169,10 @@ class App:
             raise ShoalError("the app is not started")
         return self._transport
 
+    def holds(self, transport: Transport) -> bool:
+        """Whether `transport` is still the app's (it has not closed, nor started anew)."""
+        return self._transport is transport
+
     @property
     def home(self) -> asyncio.AbstractEventLoop | None:
         """The event loop the app runs on, once started."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import logging
 import math
@@ -9,7 +11,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from shoal.core.errors import ShoalError
+from shoal.core.errors import ShoalError, Unavailable
 from shoal.core.model import Job, JobState
 from shoal.sdk._errors import JobCancelled, ResultTimeout, TaskFailed
 from shoal.sdk._loops import on_loop
@@ -17,6 +19,7 @@ from shoal.sdk._loops import on_loop
 if TYPE_CHECKING:
     from shoal.sdk._app import App
     from shoal.sdk._tasks import Task
+    from shoal.sdk._transport import Transport
 
 __all__ = ["JobHandle"]
 
@@ -25,6 +28,10 @@ R = TypeVar("R")
 
 #: A wait without a deadline is cut into long polls of this many seconds.
 _POLL = 60.0
+#: After a lost connection a wait asks again after this pause, doubled per failure up to the
+#: maximum: a restarting server is back within about a second, and a down one is not hammered.
+_RETRY_FIRST = 0.1
+_RETRY_MAX = 1.0
 
 
 class JobHandle(Generic[R]):
@@ -87,19 +94,41 @@ class JobHandle(Generic[R]):
         return self._app.run_sync(self.arefresh)
 
     async def await_finished(self, timeout: float | None = None) -> Job:
-        """The job once finished, or as it is after `timeout` seconds (None waits forever)."""
-        namespace = self._app.namespace
+        """The job once finished, or as it is after `timeout` seconds (None waits forever).
+
+        A dropped connection (`Unavailable`, as while a server restarts) is waited out until
+        the deadline: waiting only reads, so it is safe to ask again. `Unavailable` if the
+        service is still unreachable at the deadline, or once the app closes.
+        """
         deadline = math.inf if timeout is None else time.monotonic() + timeout
+        pause = _RETRY_FIRST
+        used: list[Transport] = []  # the transport of the last poll, to tell a closed app
         while True:
             wait = min(_POLL, max(deadline - time.monotonic(), 0.0))
-
-            async def poll(wait: float = wait) -> Job:
-                return await self._app.transport.wait(namespace, self._id, wait)
-
-            job = await self._app.on_home(poll)
+            try:
+                job = await self._app.on_home(functools.partial(self._poll, wait, used))
+            except Unavailable:
+                left = deadline - time.monotonic()
+                if left <= 0 or not used or not self._app.holds(used[0]):
+                    raise  # out of time, or the app closed: asking again would reopen it
+                logger.debug(
+                    "waiting for a job again after a lost connection",
+                    extra={"event": "job.wait_retried", "job_id": self._id, "pause": pause},
+                )
+                await asyncio.sleep(min(pause, left))
+                if not self._app.holds(used[0]):
+                    raise
+                pause = min(pause * 2, _RETRY_MAX)
+                continue
+            pause = _RETRY_FIRST
             self._job = job
             if job.is_terminal or time.monotonic() >= deadline:
                 return job
+
+    async def _poll(self, wait: float, used: list[Transport]) -> Job:
+        """One long poll, on the home loop; `used` is left holding the transport it asked."""
+        used[:] = [self._app.transport]
+        return await used[0].wait(self._app.namespace, self._id, wait)
 
     async def aresult(self, timeout: float | None = None) -> R:
         """The task's return value once it succeeds, converted to its annotated type.
@@ -108,6 +137,8 @@ class JobHandle(Generic[R]):
             TaskFailed: The task failed; carries the remote error's type, message, traceback.
             JobCancelled: The job was cancelled.
             ResultTimeout: It did not finish within `timeout` seconds.
+            Unavailable: The service was still unreachable at the deadline (see
+                `await_finished`).
         """
         return self._outcome(await self.await_finished(timeout))
 
@@ -176,6 +207,14 @@ class JobHandle(Generic[R]):
         except (TaskFailed, JobCancelled) as error:
             if failure is not None:
                 await _invoke(failure, error)
+            return
+        except Exception:
+            # a watched task's error would go unretrieved; the outcome is unknown, so neither
+            # callback runs, and the log says why
+            logger.exception(
+                "job callback not called: the job's outcome could not be read",
+                extra={"event": "job.callback_lost", "job_id": self._id},
+            )
             return
         if success is not None:
             await _invoke(success, value)

@@ -56,7 +56,7 @@ class Checkpointer:
 
     def stop(self) -> None:
         """End the thread after a last checkpoint that leaves the WAL empty (blocks briefly:
-        call it from an executor, after the writer has stopped).
+        call it off the event loop, after the writer has stopped).
         """
         self._stop.set()
         self._thread.join()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -36,6 +35,7 @@ from shoal.stores.sqlite import _admin_ops as admin
 from shoal.stores.sqlite import _job_ops as ops
 from shoal.stores.sqlite import _leases as leases_ops
 from shoal.stores.sqlite import _queries as queries
+from shoal.stores.sqlite._blocking import off_loop
 from shoal.stores.sqlite._checkpoints import WRITER_PAGES, Checkpointer
 from shoal.stores.sqlite._connection import SYNCHRONOUS_MODES, FileLock, connect, migrate
 from shoal.stores.sqlite._identity import IdentityMixin
@@ -142,11 +142,12 @@ class SqliteStore(RecordsMixin, IdentityMixin):
             return
         self._lock.acquire()
         try:
-            loop = asyncio.get_running_loop()
-            write_conn, version = await loop.run_in_executor(None, self._connect_writer)
+            # threads of their own, not the default executor (see `_blocking`)
+            write_conn, version = await off_loop(self._connect_writer, "shoal-sqlite-open")
             try:
-                read_conn = await loop.run_in_executor(
-                    None, partial(connect, self.path, self.synchronous, readonly=True)
+                read_conn = await off_loop(
+                    partial(connect, self.path, self.synchronous, readonly=True),
+                    "shoal-sqlite-open",
                 )
             except BaseException:
                 write_conn.close()
@@ -184,7 +185,6 @@ class SqliteStore(RecordsMixin, IdentityMixin):
     async def close(self) -> None:
         writer, reader, checkpointer = self._writer, self._reader, self._checkpointer
         self._writer = self._reader = self._checkpointer = None
-        loop = asyncio.get_running_loop()
         # Each step runs whatever the ones before it raised; they run bottom to top: the
         # writer flushes what is queued, the checkpointer empties the WAL once nothing writes
         # any more, and the lock goes last.
@@ -192,7 +192,7 @@ class SqliteStore(RecordsMixin, IdentityMixin):
             if writer is not None:
                 steps.callback(self._lock.release)
             if checkpointer is not None:
-                steps.push_async_callback(loop.run_in_executor, None, checkpointer.stop)
+                steps.push_async_callback(off_loop, checkpointer.stop, "shoal-sqlite-close")
             if reader is not None:
                 steps.push_async_callback(reader.stop)
             if writer is not None:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from shoal.core.errors import StorageError, Unavailable
+from shoal.stores.sqlite._blocking import off_loop
 from shoal.stores.sqlite._outcomes import _all_failed, _Outcome, _resolve, _wrap
 
 logger = logging.getLogger(__name__)
@@ -194,7 +195,8 @@ class Writer:
             self._hand(self._pending)
             self._pending = []
             self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        # not in the default executor, which abandoned sync calls may fill (`_blocking`)
+        await off_loop(self._thread.join, "shoal-sqlite-writer-stop")
 
     def _run(self) -> None:
         try:
