@@ -24,10 +24,16 @@ from shoal.sdk._transport import GRPC_SCHEMES, NATIVE_SCHEMES, REMOTE_SCHEMES
 __all__ = ["GRPC_SCHEMES", "Credentials", "open_channel", "parse_grpc_url"]
 
 #: gRPC's own limits are 4 MiB received, unbounded sent: a client must take what a server sends
-#: (a job with a large result, a batch of assignments), up to the server's message limit.
-_MESSAGE_SIZES = (
+#: (a job with a large result, a batch of assignments), up to the server's message limit. Its
+#: reconnect backoff grows to 120 s: a worker (or a result wait) that keeps calling through an
+#: outage left its channel waiting that long to try again once the server was back, and calls
+#: failed meanwhile; a job server's clients want it back within a second.
+_CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 )
 
 #: Where `Credentials.from_env` reads: the token itself, and paths of PEM files.
@@ -106,13 +112,13 @@ def open_channel(url: str, credentials: Credentials | None = None) -> grpc.aio.C
     if scheme == "grpc":
         if credentials.cert or credentials.key:
             raise ConfigError(f"{url!r}: a client certificate needs TLS; use grpcs://")
-        return grpc.aio.insecure_channel(target, _MESSAGE_SIZES, interceptors=interceptors)
+        return grpc.aio.insecure_channel(target, _CHANNEL_OPTIONS, interceptors=interceptors)
     tls = grpc.ssl_channel_credentials(
         root_certificates=credentials.ca,
         private_key=credentials.key,
         certificate_chain=credentials.cert,
     )
-    return grpc.aio.secure_channel(target, tls, _MESSAGE_SIZES, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, tls, _CHANNEL_OPTIONS, interceptors=interceptors)
 
 
 def _native_channel(

@@ -138,7 +138,8 @@ class GrpcTransport:
         lost: LostSession | None = None,
     ) -> GrpcSession:
         """Open a worker stream (after `lost`, if it replaces one)."""
-        session = GrpcSession(self._workers.Connect(), worker, on_cancel, prefetch)
+        call = self._workers.Connect(wait_for_ready=True)  # see GrpcSession.open
+        session = GrpcSession(call, worker, on_cancel, prefetch)
         await session.open(lost)
         return session
 

@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to wait for the server: for the transport's channel, and for a session's welcome.
 CONNECT_TIMEOUT = 10.0
+#: Seconds a new worker stream waits for its channel to connect (see `GrpcSession.open`).
+READY_WAIT = 2.0
 #: On close, jobs assigned meanwhile are given back for at most this long...
 _CLOSE_WAIT = 1.0
 #: ...and until no assignment came for this long.
@@ -71,7 +73,15 @@ class GrpcSession(SessionBase):
         if lost is not None:
             hello.previous_session_secret = lost.secret
             hello.held.extend(map(codec.lease_to_pb, _within(lost)))
-        await self._send(hello=hello)
+        try:
+            # The stream waits for the channel to be ready (`wait_for_ready`): just after a
+            # server restart the channel is still between reconnect attempts, and a call
+            # failed at once. Bounded, so that a server that is not there is reported soon.
+            async with asyncio.timeout(READY_WAIT):
+                await self._send(hello=hello)
+        except TimeoutError:
+            self._call.cancel()
+            raise Unavailable("the shoal server is not reachable") from None
         try:
             # bounded: a server restarting may take the stream and never answer, and the
             # worker's reconnect loop must get the failure to try again
