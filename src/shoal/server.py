@@ -10,6 +10,7 @@ the grace period to finish or release their jobs), then the background duties, t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -254,14 +255,15 @@ class Server:
     async def _start_tcp(self, service: QueueService, schedules: ScheduleApi) -> str:
         if not self.config.server.tcp_listen:
             return ""
-        from shoal.protocols.tcp.server import serve_tcp
+        from shoal.protocols.tcp.server import TcpSettings, serve_tcp
 
         address = parse_listen(self.config.server.tcp_listen)
         assert self.access is not None
         ssl = server_ssl(self.config, "tcp")
+        settings = TcpSettings(**dataclasses.asdict(self.config.tcp))
         try:
             self._tcp = await serve_tcp(
-                service, self.access, schedules, address.host, address.port, ssl=ssl
+                service, self.access, schedules, address.host, address.port, settings, ssl
             )
         except OSError as exc:
             where = self.config.server.tcp_listen

@@ -57,3 +57,23 @@ def test_jobatator_gateway_on_the_http_port(tmp_path: Path) -> None:
         assert job.queue == "via-gateway"
     finally:
         assert server.stop() == 0
+
+
+def test_the_tcp_section_of_the_config_reaches_the_tcp_listener(tmp_path: Path) -> None:
+    # the [tcp] keys docs/tcp-protocol.md names did not exist: test mode could not be set
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "testing").mkdir()
+    plain = start_server(tmp_path / "plain", "--tcp-listen", "127.0.0.1:0")
+    testing = start_server(
+        tmp_path / "testing", "--tcp-listen", "127.0.0.1:0", "--set", "tcp.test_mode=on"
+    )
+    try:
+        replies = []
+        for server in (plain, testing):
+            host, port = server.ready["tcp"].rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=10) as conn:
+                conn.sendall(b"DEBUG_PARTS a b\n")
+                replies.append(conn.makefile("r", encoding="utf-8").readline().rstrip("\r\n"))
+        assert replies[0].startswith("Err:") and not replies[1].startswith("Err:"), replies
+    finally:
+        assert plain.stop() == 0 and testing.stop() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from shoal.config import (
     ListenAddress,
     ShoalConfig,
+    TcpConfig,
     load_config,
     parse_listen,
     parse_store_url,
@@ -290,3 +292,40 @@ def test_the_cli_exits_with_the_config_code_on_a_bad_number() -> None:
     result = CliRunner().invoke(app, ["config", "show", "--set", "service.reap_interval=0"], env={})
     assert result.exit_code == 2, result.output
     assert "service.reap_interval" in result.output
+
+
+def test_the_tcp_section_configures_the_tcp_surface(tmp_path: Path) -> None:
+    # docs/tcp-protocol.md named a [tcp] section of shoal.toml that did not exist: test mode,
+    # DISPATCH, the delay policy and a done job's timeout could not be set for a server
+    path = tmp_path / "shoal.toml"
+    path.write_text('[tcp]\ntest_mode = true\ndelay_policy = "IGNORE"\njob_timeout = "10m"\n')
+    loaded = load_config(path, env={}, overrides={"tcp.max_connections": "50"})
+    tcp = loaded.config.tcp
+    assert (tcp.test_mode, tcp.delay_policy, tcp.job_timeout) == (True, "IGNORE", 600.0)
+    assert (tcp.max_connections, tcp.allow_dispatch, tcp.renew_leases) == (50, False, True)
+    assert load_config(env={}).config.tcp == TcpConfig()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("tcp.max_connections", "0"),
+        ("tcp.max_line", "0"),
+        ("tcp.max_listed_jobs", "0"),
+        ("tcp.auth_timeout", "0"),
+        ("tcp.idle_flush", "0"),
+        ("tcp.delay_policy", "SOMETIMES"),
+    ],
+)
+def test_bad_tcp_settings_are_refused_naming_the_key(key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}"):
+        load_config(env={}, overrides={key: value})
+
+
+def test_the_tcp_section_and_the_tcp_settings_agree() -> None:
+    # the server builds the listener's TcpSettings from the section, key for key
+    from dataclasses import asdict
+
+    from shoal.protocols.tcp.server import TcpSettings
+
+    assert TcpSettings(**asdict(TcpConfig())) == TcpSettings()

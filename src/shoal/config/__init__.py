@@ -44,6 +44,7 @@ from shoal.config._auth import (
 )
 from shoal.config._build import _build, _unknown
 from shoal.config._schedules import SchedulesConfig, parse_schedules
+from shoal.config._tcp import TcpConfig
 from shoal.core.errors import ConfigError, InvalidArgument
 from shoal.core.retry import RetryPolicy
 from shoal.core.service import MAX_LOOKAHEAD, QueuePolicy, ServiceSettings
@@ -64,6 +65,7 @@ __all__ = [
     "ShoalConfig",
     "StoreConfig",
     "StoreUrl",
+    "TcpConfig",
     "TlsConfig",
     "UserConfig",
     "load_authorizer",
@@ -170,6 +172,7 @@ class ShoalConfig:
     identities: Identities = field(default_factory=Identities)
     #: `[[schedules]]` (in the file only): put at every server start.
     schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
+    tcp: TcpConfig = field(default_factory=TcpConfig)
 
     def service_settings(self) -> ServiceSettings:
         """The `QueueService` settings this configuration describes."""
@@ -203,6 +206,7 @@ _SECTIONS: dict[str, type] = {
     "log": LogConfig,
     "auth": AuthConfig,
     "tls": TlsConfig,
+    "tcp": TcpConfig,
 }
 #: Arrays of tables, read from the file only.
 _ARRAYS = ("users", "namespaces", "schedules")
