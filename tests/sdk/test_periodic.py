@@ -29,6 +29,10 @@ def test_durations() -> None:
     assert parse_duration("every", timedelta(milliseconds=100)) == 0.1
     with pytest.raises(InvalidArgument, match="every: 'often' is not a duration"):
         parse_duration("every", "often")
+    # round(nan) raised a bare ValueError, a huge number an OverflowError, at declaration
+    for value in (float("nan"), float("inf"), -float("inf"), "9" * 400):
+        with pytest.raises(InvalidArgument, match="every: "):
+            parse_duration("every", value)
 
 
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])

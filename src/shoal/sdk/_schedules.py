@@ -9,6 +9,7 @@ time the app starts: into the in-process scheduler in local mode, on the server 
 from __future__ import annotations
 
 import builtins
+import math
 import re
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -89,10 +90,14 @@ def parse_duration(field: str, value: str | float | timedelta) -> float:
         match = _DURATION.match(value)
         if match is None:
             raise InvalidArgument(field, f"{value!r} is not a duration such as 250ms, 1s or 5m")
-        return float(match.group(1)) * _UNITS[match.group(2)]
-    if isinstance(value, bool) or not isinstance(value, int | float):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidArgument(field, "must be a duration such as 250ms, a number or a timedelta")
-    return float(value)
+    else:
+        seconds = float(value)
+    if not math.isfinite(seconds):  # round(nan) and round(inf) raised past the checks
+        raise InvalidArgument(field, "must be a finite duration")
+    return seconds
 
 
 def _instant(field: str, value: float | datetime | None) -> float | None:
