@@ -15,7 +15,6 @@ completion's cost; the file is held exclusively, so no other process writes behi
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ LeaseCache = dict[str, tuple[int, Row]]
 MAX_CACHED = 100_000
 
 # Positions in a JOB_COLUMNS row of the columns the lease moves change.
-_STATE, _RUN_AT, _PRIORITY, _ATTEMPT = 5, 7, 9, 10
+_TASK, _STATE, _RUN_AT, _PRIORITY, _ATTEMPT = 3, 5, 7, 9, 10
 _RESULT, _STARTED, _FINISHED = 16, 21, 22
 _WORKER, _TOKEN, _EXPIRES, CANCEL, _PROGRESS = 23, 24, 25, 26, 27
 _RUNNING, _SUCCEEDED = JobState.RUNNING.value, JobState.SUCCEEDED.value
@@ -102,9 +101,6 @@ def _range_sql(
     )
 
 
-_BY_ROWID = f"SELECT rowid, {JOB_COLUMNS} FROM jobs WHERE rowid IN (SELECT value FROM json_each(?))"
-
-
 def _queued_of_tasks(
     conn: sqlite3.Connection, request: ClaimRequest, queues: list[str], scan: int
 ) -> list[Row] | None:
@@ -112,13 +108,22 @@ def _queued_of_tasks(
     of its queues, in claim order; None when those do not settle which jobs are the best.
     """
     params = [request.now, request.namespace, *queues, scan]
-    prefix = conn.execute(_range_sql(_QUEUED, len(queues), 0, "rowid, task"), params).fetchall()
     wanted = set(request.tasks or ())
-    hits = [rowid for rowid, task in prefix if task in wanted][: request.limit]
-    if len(hits) < request.limit and len(prefix) == scan:
+    hits: list[Row] = []
+    seen = 0
+    # Read lazily, in claim order: SQLite steps no further than the claim's `limit` jobs of
+    # these tasks (all of the first ones, usually), at most `scan` jobs in all.
+    cursor = conn.execute(_range_sql(_QUEUED, len(queues), 0), params)
+    for row in cursor:
+        seen += 1
+        if row[_TASK + 1] in wanted:
+            hits.append(row)
+            if len(hits) == request.limit:
+                break
+    cursor.close()
+    if len(hits) < request.limit and seen == scan:
         return None  # more jobs wait past the prefix, and one of them may be of these tasks
-    found = {row[0]: row for row in conn.execute(_BY_ROWID, (json.dumps(hits),))}
-    return [found[rowid] for rowid in hits]
+    return hits
 
 
 def _claim_order(row: Row) -> tuple[Any, ...]:
