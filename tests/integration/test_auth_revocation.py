@@ -16,7 +16,8 @@ import pytest
 
 from shoal.protocols.grpc.gen.shoal.v1 import workers_pb2, workers_pb2_grpc
 
-from ._auth_env import NS, role_users, start_auth_server
+from ._auth_env import NS, Identities, role_users, start_auth_server
+from ._grpc_server import ServerProcess
 
 Msg = workers_pb2.WorkerMessage
 
@@ -52,6 +53,13 @@ async def test_a_revoked_token_ends_the_sessions_and_streams_opened_with_it(
 ) -> None:
     ids = role_users()
     server = await asyncio.to_thread(start_auth_server, tmp_path, ids)
+    try:
+        await _revoke_while_open(server, ids)
+    finally:
+        server.stop()
+
+
+async def _revoke_while_open(server: ServerProcess, ids: Identities) -> None:
     base = f"http://{server.ready['http']}"
     root = ("root", ids.passwords["root"])
     async with httpx.AsyncClient(base_url=base, timeout=10) as admin:
@@ -97,4 +105,3 @@ async def test_a_revoked_token_ends_the_sessions_and_streams_opened_with_it(
         await channel.close()  # type: ignore[attr-defined]
         tcp.writer.close()
         await dashboard.aclose()
-    server.stop()

@@ -21,7 +21,10 @@ from shoal.core.auth import (
 from shoal.core.clock import ManualClock
 from shoal.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from shoal.core.events import EventBus
-from shoal.core.identity import AuditEntry
+from shoal.core.guard import GuardedService
+from shoal.core.identity import ApiToken, AuditEntry
+from shoal.core.model import LeaseRef
+from shoal.core.service import ClaimInput, QueueService
 from shoal.stores.memory import MemoryStore
 
 ADMIN = Principal("root", "password", {"*": frozenset({Role.ADMIN})})
@@ -233,3 +236,76 @@ async def test_a_session_ends_once_its_token_is_revoked_or_its_user_removed(
     with pytest.raises(Unauthenticated):
         access.authorizer.require(by_password, Action.ENQUEUE, "default")
     assert access.is_live(ANONYMOUS)  # no credentials to lose
+
+
+async def test_a_user_removed_and_added_again_is_another_user(
+    access: AccessService, manual_clock: ManualClock
+) -> None:
+    # liveness asked only whether a user of that name existed: the removed user's sessions
+    # came back with their old grants, and the new user's logins were refused
+    await access.add_user(ADMIN, "bob", "pw-one", {"*": frozenset({Role.ADMIN})})
+    old = await access.authenticate_password("bob", "pw-one")
+    await access.remove_user(ADMIN, "bob")
+    manual_clock.advance(1)
+    await access.add_user(ADMIN, "bob", "pw-two", {"default": frozenset({Role.PRODUCER})})
+    new = await access.authenticate_password("bob", "pw-two")
+    access.authorizer.require(new, Action.ENQUEUE, "default")
+    manual_clock.advance(LIVE_RECHECK)
+    assert not access.is_live(old)  # starts a re-read
+    await asyncio.sleep(0.01)
+    assert not access.authorizer.allows(old, Action.MANAGE_USERS, "*")
+    assert access.is_live(new)
+
+
+class _SlowTokens(MemoryStore):
+    """A store whose token lookups read at once and answer when `go` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+
+    async def find_token(self, token_hash: str) -> ApiToken | None:
+        found = await super().find_token(token_hash)
+        await self.go.wait()
+        return found
+
+
+async def test_a_reread_in_flight_does_not_undo_a_revocation(manual_clock: ManualClock) -> None:
+    store = _SlowTokens()
+    access = AccessService(store, enabled=True, clock=manual_clock)
+    store.go.set()
+    _, plaintext = await access.create_token(ADMIN, "ann", {"default": frozenset({Role.WORKER})})
+    principal = await access.authenticate_token(plaintext)
+    assert access.is_live(principal)  # a session in use
+    store.go.clear()
+    manual_clock.advance(LIVE_RECHECK)
+    assert access.is_live(principal)  # the re-read starts, and waits for the store
+    await asyncio.sleep(0.01)
+    await access.revoke_token(ADMIN, (await access.list_tokens(ADMIN))[0].id)
+    store.go.set()  # ...and answers with what it read before the revocation
+    await asyncio.sleep(0.01)
+    assert not access.is_live(principal)
+
+
+async def test_a_revoked_principal_is_unauthenticated_whatever_it_does(
+    access: AccessService, memory_service: QueueService
+) -> None:
+    # outcomes of a lease went through another check, which said PermissionDenied
+    _, plaintext = await access.create_token(ADMIN, "ann", {"default": frozenset({Role.WORKER})})
+    principal = await access.authenticate_token(plaintext)
+    guarded = GuardedService(memory_service, principal, access.authorizer)
+    await access.revoke_token(ADMIN, (await access.list_tokens(ADMIN))[0].id)
+    for call in (
+        lambda: guarded.complete(LeaseRef("j", "t"), None),
+        lambda: guarded.heartbeat([LeaseRef("j", "t")]),
+        lambda: guarded.claim(ClaimInput("w", ("default",))),
+    ):
+        with pytest.raises(Unauthenticated):
+            await call()
+
+
+async def test_a_token_description_with_nul_is_refused(access: AccessService) -> None:
+    grants = {"default": frozenset({Role.WORKER})}
+    with pytest.raises(InvalidArgument) as raised:
+        await access.create_token(ADMIN, "ann", grants, description="ci\x00")
+    assert raised.value.field == "description"

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 
+from shoal.core._liveness import LIVE_RECHECK, Liveness, user_credential
 from shoal.core.auth import (
     ALL_NAMESPACES,
     ANONYMOUS,
@@ -27,20 +28,16 @@ from shoal.core.auth import (
     verify_password,
 )
 from shoal.core.clock import Clock, SystemClock
-from shoal.core.errors import Conflict, InvalidArgument, NotFound, ShoalError, Unauthenticated
+from shoal.core.errors import Conflict, InvalidArgument, NotFound, Unauthenticated
 from shoal.core.events import Event, EventBus
 from shoal.core.identity import ApiToken, AuditEntry, IdentityStore, NamespaceInfo, User
 from shoal.core.ids import new_job_id
-from shoal.core.validation import check_name
+from shoal.core.validation import check_name, check_text
 
-__all__ = ["LIVE_RECHECK", "AccessService", "LoginThrottle"]
+__all__ = ["LIVE_RECHECK", "AccessService", "LoginThrottle", "user_credential"]
 
 logger = logging.getLogger(__name__)
 _WRONG_LOGIN = "wrong user name or password"
-#: Seconds a session trusts that its credentials are still usable (see `check_live`).
-LIVE_RECHECK = 5.0
-#: The ways of proving oneself whose credentials the store holds, and can take back.
-_STORED_METHODS = ("token", "password", "certificate")
 
 
 @dataclass
@@ -94,10 +91,8 @@ class AccessService:
         #: How it is told: published on `events`, unless the server passes
         #: `QueueService.publish_everywhere`, which tells the other replicas too.
         self._announce = announce or self.events.publish
-        #: What `is_live` knows, by credential: since when, and whether it is usable.
-        self._live: dict[tuple[str, str], tuple[float, bool]] = {}
-        self._refreshing: dict[tuple[str, str], asyncio.Future[None]] = {}
-        self.authorizer.live = self.is_live
+        self._liveness = Liveness(store, self.clock)
+        self.authorizer.live = self._liveness.is_live
 
     # --- authentication ---------------------------------------------------------------------
 
@@ -120,7 +115,8 @@ class AccessService:
         if not ok or user is None:
             logger.info("login failed", extra={"event": "auth.failed", "user": name, "peer": peer})
             raise Unauthenticated(_WRONG_LOGIN)
-        return Principal(user.name, "password", user.grants)
+        principal = Principal(user.name, "password", user.grants, user_credential(user))
+        return self._liveness.verified(principal)
 
     async def authenticate_token(self, token: str, peer: str = "") -> Principal:
         """The principal of a usable API token, or `Unauthenticated`."""
@@ -132,52 +128,17 @@ class AccessService:
             logger.info("token refused", extra={"event": "auth.failed", "peer": peer})
             raise Unauthenticated("the token is not valid (unknown, expired or revoked)")
         name = f"{record.owner}/token:{record.id}"
-        return Principal(name, "token", record.grants, credential=record.token_hash)
+        return self._liveness.verified(Principal(name, "token", record.grants, record.token_hash))
 
     def is_live(self, principal: Principal) -> bool:
-        """Whether the credentials behind `principal` are still usable: its token neither
-        revoked nor expired, its user (password or certificate) not removed.
+        """Whether the credentials behind `principal` are still usable (see `Liveness`)."""
+        return self._liveness.is_live(principal)
 
-        A principal outlives its request in a dashboard session, a TCP session or a stream;
-        `authorizer` asks this before every decision. What the store said is trusted for
-        `LIVE_RECHECK` seconds, then read again in the background, so that a check costs a
-        dict lookup. A revocation made through this service is seen at once; one made on
-        another replica, within about `LIVE_RECHECK` seconds.
+    def verified(self, principal: Principal) -> Principal:
+        """`principal`, which a surface just checked against the store itself (a client
+        certificate's user): `is_live` trusts it from now.
         """
-        if principal.method not in _STORED_METHODS:
-            return True  # anonymous, or a principal of the process's own (the CLI)
-        key = _credential_of(principal)
-        now = self.clock.now()
-        checked = self._live.get(key)
-        if checked is None:
-            if len(self._live) >= 100_000:  # bounded: many short sessions come and go
-                self._live.clear()
-            self._live[key] = (now, True)  # just authenticated
-            return True
-        if now - checked[0] >= LIVE_RECHECK and key not in self._refreshing:
-            self._refreshing[key] = asyncio.ensure_future(self._refresh(key, principal))
-        return checked[1]
-
-    async def _refresh(self, key: tuple[str, str], principal: Principal) -> None:
-        try:
-            now = self.clock.now()
-            if principal.method == "token":
-                record = await self.store.find_token(principal.credential)
-                usable = record is not None and record.usable(now)
-            else:
-                usable = await self.store.get_user(principal.name) is not None
-            if key in self._live:
-                self._live[key] = (now, usable)
-        except ShoalError as exc:  # a store failing: keep what was known, try again later
-            logger.warning("could not check credentials: %s", exc.message)
-        finally:
-            del self._refreshing[key]
-
-    def _revoke_live(self, *keys: tuple[str, str]) -> None:
-        """This server's sessions of these credentials end at once."""
-        now = self.clock.now()
-        for key in keys:
-            self._live[key] = (now, False)
+        return self._liveness.verified(principal)
 
     def require(self, principal: Principal, action: Action, namespace: str) -> None:
         """`PermissionDenied` unless `principal` may do `action` in `namespace`."""
@@ -234,17 +195,17 @@ class AccessService:
     async def remove_user(self, actor: Principal, name: str) -> None:
         """Delete a user and revoke its tokens."""
         self.require(actor, Action.MANAGE_USERS, ALL_NAMESPACES)
-        await self._user(name)
+        user = await self._user(name)
         now = self.clock.now()
         tokens = await self.store.list_tokens(name)
         for token in tokens:
             if token.revoked_at is None:
                 await self.store.save_token(_revoked(token, now))
         await self.store.delete_user(name)
-        self._revoke_live(
-            ("password", name),
-            ("certificate", name),
-            *(("token", token.token_hash) for token in tokens),
+        self._liveness.revoke(
+            ("password", name, user_credential(user)),
+            ("certificate", name, user_credential(user)),
+            *(("token", token.owner, token.token_hash) for token in tokens),
         )
         await self._audit(actor, "user.remove", ALL_NAMESPACES, name)
 
@@ -263,6 +224,7 @@ class AccessService:
     ) -> tuple[ApiToken, str]:
         """A new token and its plaintext, which is shown this once and never stored."""
         self._require_all(actor, grants)
+        check_text("description", description)  # PostgreSQL's text holds no NUL
         if expires_in is not None and not 0 < expires_in < math.inf:  # NaN too
             raise InvalidArgument("expires_in", "must be a positive number of seconds")
         now = self.clock.now()
@@ -292,7 +254,7 @@ class AccessService:
             if token.id == token_id:
                 revoked = _revoked(token, self.clock.now())
                 await self.store.save_token(revoked)
-                self._revoke_live(("token", token.token_hash))
+                self._liveness.revoke(("token", token.owner, token.token_hash))
                 await self._audit(actor, "token.revoke", ALL_NAMESPACES, token_id)
                 return revoked
         raise NotFound(f"token {token_id} not found")
@@ -392,8 +354,3 @@ def _revoked(token: ApiToken, now: float) -> ApiToken:
 def _dummy_hash() -> str:
     """Checked when the user does not exist, so a wrong name costs what a wrong password does."""
     return hash_password("shoal-dummy-password-for-timing")
-
-
-def _credential_of(principal: Principal) -> tuple[str, str]:
-    """What `AccessService.is_live` knows a principal's credentials by."""
-    return principal.method, principal.credential or principal.name

@@ -115,19 +115,27 @@ class Authorizer:
 
     def allows(self, principal: Principal, action: Action, namespace: str) -> bool:
         """Whether `principal` may do `action` in `namespace`."""
-        if self.live is not None and not self.live(principal):
+        if not self.is_live(principal):
             return False
         decision = any(action in ROLE_ACTIONS[role] for role in principal.roles_in(namespace))
         if self.hook is not None:
             decision = bool(self.hook(principal, action, namespace, decision))
         return decision
 
+    def is_live(self, principal: Principal) -> bool:
+        """Whether the principal's credentials are still usable (see `live`)."""
+        return self.live is None or self.live(principal)
+
+    def require_live(self, principal: Principal) -> None:
+        """Raise `Unauthenticated` once the principal's credentials were revoked or expired."""
+        if not self.is_live(principal):
+            raise Unauthenticated("the credentials of this session were revoked or expired")
+
     def require(self, principal: Principal, action: Action, namespace: str) -> None:
         """Raise `PermissionDenied` unless allowed (`Unauthenticated` once the principal's
         credentials were revoked).
         """
-        if self.live is not None and not self.live(principal):
-            raise Unauthenticated("the credentials of this session were revoked or expired")
+        self.require_live(principal)
         if not self.allows(principal, action, namespace):
             raise PermissionDenied(
                 f"{principal.name} may not {action.value} in namespace {namespace!r}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shoal.core.auth import ALL_NAMESPACES, Action, Authorizer, Principal
-from shoal.core.errors import PermissionDenied
+from shoal.core.errors import PermissionDenied, Unauthenticated
 from shoal.core.model import (
     Job,
     JobError,
@@ -44,6 +44,7 @@ class GuardedService:
         self.authorizer.require(self.principal, action, namespace)
 
     async def _require_work_on(self, leases: Sequence[LeaseRef]) -> None:
+        self.authorizer.require_live(self.principal)  # revoked: Unauthenticated, as elsewhere
         if self.authorizer.allows(self.principal, Action.WORK, ALL_NAMESPACES):
             return
         namespaces = [
@@ -149,10 +150,13 @@ class GuardedService:
         """`QueueService.claim` (right: work)."""
         self._require(Action.WORK, request.namespace)
         jobs = await self.service.claim(request)
-        if jobs and self.authorizer.live is not None and not self.authorizer.live(self.principal):
-            # revoked while the claim waited for work: the jobs go back, unstarted
-            await self.service.release([LeaseRef(job.id, job.lease_token or "") for job in jobs])
-            self._require(Action.WORK, request.namespace)  # raises Unauthenticated
+        try:
+            self.authorizer.require_live(self.principal)
+        except Unauthenticated:
+            if jobs:  # revoked while the claim waited for work: they go back, unstarted
+                leases = [LeaseRef(job.id, job.lease_token or "") for job in jobs]
+                await self.service.release(leases)
+            raise
         return jobs
 
     async def heartbeat(

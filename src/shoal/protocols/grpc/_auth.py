@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from shoal.core.access import AccessService
+from shoal.core.access import AccessService, user_credential
 from shoal.core.auth import Action, Principal
 from shoal.core.clock import Clock
 from shoal.core.errors import ShoalError, Unauthenticated
@@ -129,7 +129,9 @@ async def authenticate(access: AccessService, context: Context) -> Principal:
         user = await access.store.get_user(name)
         if user is None:
             raise Unauthenticated(f"no user {name!r} for this client certificate")
-        return Principal(user.name, "certificate", user.grants)
+        return access.verified(
+            Principal(user.name, "certificate", user.grants, user_credential(user))
+        )
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer" and credentials:
         return await access.authenticate_token(credentials.strip(), _peer_host(context))

@@ -283,7 +283,9 @@ class WorkerLink:
         refresh the worker's records: an idle connection's too, which would otherwise show as
         lost and be forgotten (`ServiceSettings.forget_workers_after`) while it is open.
         """
-        service = self.session.hub.service
+        service, guarded = self.session.hub.service, self.session.guarded
+        if guarded is not None and not guarded.authorizer.is_live(guarded.principal):
+            return  # revoked: its leases run out, and the reaper gives its jobs back
         for namespace in self._beating():
             held = self.held_in(namespace)
             leases = [lease for lease in held if lease.job_id not in self._cancelled]
