@@ -247,6 +247,14 @@ def test_stream_must_open_with_a_hello(client: Client) -> None:
             stream.receive()
         metadata = dict(raised.value.trailing_metadata() or ())  # type: ignore[attr-defined]
         assert metadata["shoal-error-field"] == "lookahead"
+    for text_field in ("host", "language"):  # NUL: stored by memory, refused by PostgreSQL
+        stream = RawStream(client)
+        hello = workers_pb2.Hello(queues=["q"], **{text_field: "a\x00b"})
+        stream.send(workers_pb2.WorkerMessage(hello=hello))
+        with pytest.raises(grpc.RpcError) as raised:
+            stream.receive()
+        metadata = dict(raised.value.trailing_metadata() or ())  # type: ignore[attr-defined]
+        assert metadata["shoal-error-field"] == text_field
     lease = model_pb2.Lease(job_id="j", token="t")
     for resume, field in (
         ({"held": [lease]}, "held"),  # leases of no lost stream

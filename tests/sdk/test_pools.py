@@ -100,6 +100,25 @@ async def test_a_thread_abandoned_after_its_timeout_holds_its_slot_until_it_ends
         tasks.RELEASE.set()
 
 
+async def test_burst_mode_claims_nothing_while_an_abandoned_thread_holds_every_slot(
+    app: App,
+) -> None:
+    # run_until_idle claimed `concurrency` jobs whatever the slots held: the next job waited
+    # behind the blocked thread, leased, and the claim after that asked for -1 jobs
+    tasks.RELEASE.clear()
+    hung = await tasks.hangs.aenqueue()
+    burst = asyncio.ensure_future(Worker(app, concurrency=1, pool="thread").run_until_idle(30))
+    try:
+        with pytest.raises(TaskFailed):
+            await hung.aresult(timeout=10)
+        quick = await tasks.add.aenqueue(1, 2)
+        async with Worker(app, concurrency=1, pool="thread"):
+            assert await quick.aresult(timeout=5) == 3
+    finally:
+        tasks.RELEASE.set()
+        await burst
+
+
 async def test_a_worker_that_fails_on_a_job_reports_a_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -59,3 +59,22 @@ async def test_a_local_worker_leaves_the_jobs_of_tasks_its_app_lacks() -> None:
         await Worker(app, concurrency=1).run_until_idle(timeout=2)
         assert await mine.aresult(timeout=1) == 1
         assert (await service.get("default", other.job.id)).state is JobState.QUEUED
+
+
+@pytest.mark.parametrize("transport", ["grpc", "native"])
+async def test_a_task_whose_name_the_server_refuses_does_not_stop_the_worker(
+    server_urls: dict[str, str], transport: str
+) -> None:
+    # the hello named every task, and the server refused the whole worker for one of them
+    app = App(server_urls[transport], namespace=f"test-{uuid.uuid4().hex[:12]}", worker=None)
+
+    @app.task(name="legacy task")
+    def legacy() -> None:
+        """Cannot be enqueued remotely (a space), but may be declared."""
+
+    @app.task(name="fine")
+    def fine() -> int:
+        return 1
+
+    async with app, Worker(app, concurrency=1):
+        assert await (await fine.aenqueue()).aresult(timeout=10) == 1

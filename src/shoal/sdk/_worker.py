@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.model import ACTIVE_STATES, Job, LeaseRef, WorkerInfo
+from shoal.core.validation import check_name
 from shoal.sdk._execution import Pool, StopReason
 from shoal.sdk._heartbeats import Heartbeats
 from shoal.sdk._loops import on_loop
@@ -144,7 +145,7 @@ class Worker:
             concurrency=self.concurrency,
             # a worker takes only jobs it can run: apps that share a namespace and queues (or
             # two versions of one app, in a rolling deploy) leave each other's jobs alone
-            tasks=self.app.task_names(),
+            tasks=_nameable(self.app.task_names()),
             host=socket.gethostname(),
             pid=os.getpid(),
         )
@@ -340,12 +341,18 @@ class Worker:
     async def _drain_queues(self) -> None:
         while True:
             free = self.concurrency - self._executing
-            jobs = await self._claim(free, 0.0) if free else []
+            if free <= 0:  # every slot is held: by running calls, or by abandoned threads
+                if not self._running and await self._queues_idle():
+                    return
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            jobs = await self._claim(free, 0.0)
             if jobs == [] and not self._running:
                 if await self._queues_idle():
                     return
                 # only delayed jobs, or jobs on their way to a worker, are left: wait for one
-                jobs = await self._claim(self.concurrency, 1.0)
+                jobs = await self._claim(free, 1.0)
             if jobs is None:
                 return  # the worker stops (stop() from another task): it runs nothing more
             for job in jobs:
@@ -459,3 +466,14 @@ class Worker:
 def _being_cancelled() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def _nameable(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The task names a server takes in a hello: a task named otherwise (with a space, say)
+    cannot be enqueued remotely, and naming it made the whole worker fail to connect.
+    """
+    valid = []
+    for name in names:
+        with contextlib.suppress(InvalidArgument):
+            valid.append(check_name("tasks", name))
+    return tuple(valid)

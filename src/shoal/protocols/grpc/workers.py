@@ -15,7 +15,7 @@ from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.ids import check_chosen_worker_id, new_worker_session, worker_id_of
 from shoal.core.model import Job, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput, QueueService, ResumeInput, check_resume
-from shoal.core.validation import MAX_MESSAGE_BYTES, check_lease_ttl, check_name
+from shoal.core.validation import MAX_MESSAGE_BYTES, check_lease_ttl, check_name, check_text
 from shoal.protocols.grpc import _codec as codec
 from shoal.protocols.grpc._auth import Callers
 from shoal.protocols.grpc._status import abort, mapped
@@ -156,6 +156,8 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
             raise InvalidArgument("queues", "name at least one queue")
         for name in (*worker.queues, *worker.tasks):
             check_name("queues" if name in worker.queues else "tasks", name)
+        check_text("host", worker.host)  # stored with the worker's record (PostgreSQL: no NUL)
+        check_text("language", worker.language)
         resume = self._resume_input(hello, worker)
         service = self._callers.service()
         worker = await service.register_worker(worker)
