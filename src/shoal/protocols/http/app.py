@@ -28,6 +28,7 @@ from . import admin, events, jobs, metrics, overview, queues, worker_pull, worke
 from . import schedules as schedule_routes
 from ._body_limit import BodyLimit
 from ._counts import QueueCounts
+from ._hosts import LoopbackHosts
 from ._params import authorize
 from ._recorder import Recorder
 from .dashboard import mount as mount_dashboard
@@ -96,6 +97,8 @@ def create_app(
     install_error_handlers(app)
     # Outside the router, so a body over the limit is refused before any route reads it.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if not state.auth.enabled:  # no credentials to stop a rebound page: see _hosts
+        app.add_middleware(LoopbackHosts)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authorize)])
     for module in (jobs, worker_pull, queues, workers, schedule_routes, events):
         api.include_router(module.router)
