@@ -195,6 +195,21 @@ async def test_a_fetch_of_jobs_larger_than_a_message_takes_what_fits_and_gives_b
             assert (job.state, job.attempt) == (JobState.RUNNING, 1)
 
 
+async def test_a_fetch_fails_a_job_too_large_for_any_message_and_takes_the_next() -> None:
+    # the first job too large alone still went into the response: RESOURCE_EXHAUSTED, and the
+    # job stayed leased until its lease expired
+    async with _listening(limit=4096) as (service, listener, _):
+        big, small = await _enqueue(service, 5000, 10)
+        async with grpc.aio.insecure_channel(listener.address, options=_RECEIVE) as channel:
+            stub = workers_pb2_grpc.WorkerServiceStub(channel)
+            request = workers_pb2.FetchRequest(worker_id="puller", queues=["q"], limit=2)
+            response = await stub.Fetch(request, timeout=10)
+        assert [item.job.id for item in response.assignments] == [small]
+        failed = await service.get("default", big)
+        assert failed.state is JobState.FAILED
+        assert failed.error is not None and failed.error.type == "MessageTooLarge"
+
+
 # --- a worker that does not read its replies ------------------------------------------------
 
 #: The outbox bound in these tests (a few thousand messages in production).

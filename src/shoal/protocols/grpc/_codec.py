@@ -258,6 +258,16 @@ def assignments_within(
     return [(part, part.ByteSize()) for part in messages], too_large
 
 
+def too_large_error(size: int, limit: int) -> JobError:
+    """The failure of a job that no message within the server's limit can carry."""
+    return JobError(
+        "MessageTooLarge",
+        f"the job takes {size} B in a message to a worker, more than this server's "
+        f"server.max_message_bytes ({limit} B) allows",
+        retryable=False,
+    )
+
+
 def fitting(messages: Sequence[Message], limit: int) -> int:
     """How many of `messages`, from the first, fit together in a repeated field of one message
     of at most `limit` bytes; at least one (a message too large alone fails its call).

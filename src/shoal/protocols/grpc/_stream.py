@@ -18,7 +18,7 @@ from typing import Any
 
 from shoal.core.errors import InvalidArgument, LeaseLost, NotFound, ShoalError
 from shoal.core.events import Event
-from shoal.core.model import Job, JobError, LeaseRef, WorkerInfo
+from shoal.core.model import Job, LeaseRef, WorkerInfo
 from shoal.core.service import ClaimInput
 from shoal.core.validation import MAX_MESSAGE_BYTES
 from shoal.protocols.grpc import _codec as codec
@@ -380,12 +380,7 @@ class Session:
         self.credits -= len(jobs) - len(too_large)
         for job, size in too_large:  # no stream can carry it: it fails, the credit stays
             del held[job.id]
-            error = JobError(
-                "MessageTooLarge",
-                f"the job takes {size} B in a worker stream message, more than this server's "
-                f"server.max_message_bytes ({self.max_message_bytes} B) allows",
-                retryable=False,
-            )
+            error = codec.too_large_error(size, self.max_message_bytes)
             extra = {"event": "grpc.stream.too_large", "job_id": job.id}
             logger.warning("job %s not sent: %s", job.id, error.message, extra=extra)
             with contextlib.suppress(ShoalError):  # else its lease ends with the stream

@@ -225,13 +225,18 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
                 lookahead=request.lookahead,
             )
         )
-        assignments = [codec.assignment_to_pb(job) for job in jobs]
-        fits = codec.fitting(assignments, self._max_message_bytes)
-        if fits < len(jobs):
-            # too large together for one response: the rest go back unstarted (the attempt
-            # does not count) for the next fetch, rather than stay leased to nobody
-            await self._callers.service().release([_lease_of(job) for job in jobs[fits:]])
-        return workers_pb2.FetchResponse(assignments=assignments[:fits])
+        limit = self._max_message_bytes
+        messages, too_large = codec.assignments_within(jobs, limit)
+        sent = list(messages[0][0].assignments.assignments) if messages else []
+        service, taken = self._callers.service(), {item.job.id for item in sent}
+        for job, size in too_large:  # no response can carry it: it fails
+            await service.fail(_lease_of(job), codec.too_large_error(size, limit), None)
+        failed = {job.id for job, _ in too_large}
+        if rest := [job for job in jobs if job.id not in taken and job.id not in failed]:
+            # too large together for one response: they go back unstarted (the attempt does
+            # not count) for the next fetch, rather than stay leased to nobody
+            await service.release([_lease_of(job) for job in rest])
+        return workers_pb2.FetchResponse(assignments=sent)
 
     @mapped
     async def Heartbeat(
