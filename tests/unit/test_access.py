@@ -309,3 +309,19 @@ async def test_a_token_description_with_nul_is_refused(access: AccessService) ->
     with pytest.raises(InvalidArgument) as raised:
         await access.create_token(ADMIN, "ann", grants, description="ci\x00")
     assert raised.value.field == "description"
+
+
+async def test_a_new_password_ends_the_sessions_of_the_old_one(
+    access: AccessService, manual_clock: ManualClock
+) -> None:
+    await access.add_user(ADMIN, "ann", "pw-one", {"default": frozenset({Role.PRODUCER})})
+    old = await access.authenticate_password("ann", "pw-one")
+    await access.set_password(ADMIN, "ann", "pw-two")
+    assert not access.is_live(old)  # at once on this server
+    replica = AccessService(access.store, enabled=True, clock=manual_clock)
+    assert replica.is_live(old)  # another replica trusts it...
+    manual_clock.advance(LIVE_RECHECK)
+    replica.is_live(old)
+    await asyncio.sleep(0.01)
+    assert not replica.is_live(old)  # ...until it reads the user again
+    assert access.is_live(await access.authenticate_password("ann", "pw-two"))

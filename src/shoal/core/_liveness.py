@@ -11,6 +11,7 @@ is seen at once; one made on another replica (PostgreSQL), within about `LIVE_RE
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 
@@ -80,7 +81,8 @@ class Liveness:
                 usable = record is not None and record.usable(now)
             else:
                 user = await self._store.get_user(principal.name)
-                usable = user is not None and user_credential(user) == principal.credential
+                credential = None if user is None else user_credential(user, principal.method)
+                usable = credential == principal.credential
             current = self._live.get(key)
             if current is not None and current[2] == start:  # not revoked meanwhile
                 self._live[key] = (now, usable, next(self._writes))
@@ -96,8 +98,12 @@ def key_of(principal: Principal) -> Key:
     return principal.method, owner or principal.name, principal.credential
 
 
-def user_credential(user: User) -> str:
+def user_credential(user: User, method: str = "password") -> str:
     """A user principal's `credential`: which user it is (one removed and added again under
-    its name is another), not a secret.
+    its name is another) and, for a password login, which password (a new one ends the old
+    one's sessions). Not a secret: a digest of the password's salted hash.
     """
-    return f"user:{user.created_at!r}"
+    if method != "password":
+        return f"user:{user.created_at!r}"
+    digest = hashlib.blake2b(user.password_hash.encode(), digest_size=8).hexdigest()
+    return f"user:{user.created_at!r}:{digest}"

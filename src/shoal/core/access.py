@@ -190,6 +190,8 @@ class AccessService:
         await self.store.save_user(
             User(user.name, hash_password(password), user.grants, user.created_at)
         )
+        # sessions opened with the old password end (at once here, on other replicas soon)
+        self._liveness.revoke(("password", name, user_credential(user)))
         await self._audit(actor, "user.passwd", ALL_NAMESPACES, name)
 
     async def remove_user(self, actor: Principal, name: str) -> None:
@@ -204,7 +206,7 @@ class AccessService:
         await self.store.delete_user(name)
         self._liveness.revoke(
             ("password", name, user_credential(user)),
-            ("certificate", name, user_credential(user)),
+            ("certificate", name, user_credential(user, "certificate")),
             *(("token", token.owner, token.token_hash) for token in tokens),
         )
         await self._audit(actor, "user.remove", ALL_NAMESPACES, name)

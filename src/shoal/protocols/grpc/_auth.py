@@ -130,7 +130,7 @@ async def authenticate(access: AccessService, context: Context) -> Principal:
         if user is None:
             raise Unauthenticated(f"no user {name!r} for this client certificate")
         return access.verified(
-            Principal(user.name, "certificate", user.grants, user_credential(user))
+            Principal(user.name, "certificate", user.grants, user_credential(user, "certificate"))
         )
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer" and credentials:
