@@ -84,6 +84,7 @@ async def _revoke_while_open(server: ServerProcess, ids: Identities) -> None:
         assert revoked.status_code == 200
 
         assert (await dashboard.get("/api/v1/jobs", params=jobs)).status_code == 401
+        assert (await dashboard.get("/api/v1/me")).status_code == 401  # no right needed there
         assert (await tcp.call("PUBLISH q t after-revoke")).startswith("Err:")
         outbox.put_nowait(Msg(credit=workers_pb2.Credit(credits=1)))
         enqueued = await admin.post(

@@ -97,6 +97,9 @@ async def authenticate(
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         session = sessions.get(cookie)
+        if session is not None and not access.is_live(session.principal):
+            sessions.close(cookie)  # its token was revoked, its user removed or re-passworded
+            session = None
         if session is None:
             raise Unauthenticated("the session has ended; sign in again")
         if request.method not in _SAFE_METHODS:
