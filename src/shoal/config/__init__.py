@@ -48,7 +48,7 @@ from shoal.config._tcp import TcpConfig
 from shoal.core.errors import ConfigError, InvalidArgument
 from shoal.core.retry import RetryPolicy
 from shoal.core.service import MAX_LOOKAHEAD, QueuePolicy, ServiceSettings
-from shoal.core.validation import MAX_MESSAGE_BYTES, Limits
+from shoal.core.validation import MAX_INT32, MAX_MESSAGE_BYTES, Limits
 
 __all__ = [
     "STORE_SCHEMES",
@@ -338,8 +338,6 @@ _POSITIVE = (
     "service.reap_interval",
     "auth.session_ttl",
 )
-#: gRPC takes its message limits as a C int: a larger one crashed the start with a traceback.
-_MAX_MESSAGE_BYTES = 2**31 - 1
 
 
 def _check_numbers(config: ShoalConfig, sources: Mapping[str, str]) -> None:
@@ -347,11 +345,10 @@ def _check_numbers(config: ShoalConfig, sources: Mapping[str, str]) -> None:
         section, name = key.split(".")
         if not getattr(getattr(config, section), name) > 0:
             raise ConfigError(f"{key} (from {sources.get(key, 'default')}): must be above 0")
-    if config.server.max_message_bytes > _MAX_MESSAGE_BYTES:
+    # gRPC takes its message limits as a C int: a larger one crashed the start with a traceback
+    if config.server.max_message_bytes > MAX_INT32:
         where = sources.get("server.max_message_bytes", "default")
-        raise ConfigError(
-            f"server.max_message_bytes (from {where}): must be at most {_MAX_MESSAGE_BYTES}"
-        )
+        raise ConfigError(f"server.max_message_bytes (from {where}): must be at most {MAX_INT32}")
 
 
 def _check(config: ShoalConfig, sources: Mapping[str, str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shoal.core.errors import InvalidArgument
+from shoal.core.validation import MAX_INT32
 
 __all__ = ["TcpConfig"]
 
@@ -43,8 +44,8 @@ class TcpConfig:
 
     def __post_init__(self) -> None:
         for name in ("max_line", "max_listed_jobs", "max_connections"):
-            if not 1 <= getattr(self, name) <= 2**31 - 1:
-                raise InvalidArgument(name, "must be an integer from 1 to 2147483647")
+            if not 1 <= getattr(self, name) <= MAX_INT32:
+                raise InvalidArgument(name, f"must be an integer from 1 to {MAX_INT32}")
         for name in ("idle_flush", "auth_timeout"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument(name, "must be above 0")

@@ -154,7 +154,7 @@ class GuardedService:
             self.authorizer.require_live(self.principal)
         except Unauthenticated:
             if jobs:  # revoked while the claim waited for work: they go back, unstarted
-                leases = [LeaseRef(job.id, job.lease_token or "") for job in jobs]
+                leases = [job.lease for job in jobs]
                 await self.service.release(leases)
             raise
         return jobs

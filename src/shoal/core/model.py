@@ -115,6 +115,11 @@ class Job:
         """Whether the job is finished (succeeded, failed or cancelled)."""
         return self.state in TERMINAL_STATES
 
+    @property
+    def lease(self) -> LeaseRef:
+        """The claim a leased job came with (its token empty when the job holds none)."""
+        return LeaseRef(self.id, self.lease_token or "")
+
 
 @dataclass(frozen=True, slots=True)
 class LeaseRef:

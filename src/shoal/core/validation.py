@@ -11,6 +11,7 @@ from shoal.core.model import DEFAULT_NAMESPACE, DEFAULT_QUEUE, JobError, JobQuer
 from shoal.core.retry import MAX_RETRY_DELAY, RetryPolicy
 
 __all__ = [
+    "MAX_INT32",
     "MAX_MESSAGE_BYTES",
     "EnqueueRequest",
     "Limits",
@@ -22,7 +23,7 @@ __all__ = [
 
 _MAX_NAME = 200
 _MAX_TAGS = 32
-_MAX_INT32 = 2**31 - 1
+MAX_INT32 = 2**31 - 1
 
 #: The largest message a server takes or sends (its default `server.max_message_bytes`); the
 #: SDK's clients size their channels and their workers' outcomes to it.
@@ -44,8 +45,8 @@ class Limits:
         # int32, a Welcome's credits a uint32) and broke the streams that carry it.
         for field_name in ("max_payload_bytes", "max_batch", "max_page", "max_attempts"):
             value = getattr(self, field_name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_INT32:
-                raise InvalidArgument(field_name, f"must be an integer from 1 to {_MAX_INT32}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT32:
+                raise InvalidArgument(field_name, f"must be an integer from 1 to {MAX_INT32}")
 
 
 @fast_init
@@ -137,7 +138,7 @@ def check_enqueue(request: EnqueueRequest, limits: Limits) -> None:
         )
     priority = request.priority
     # a bool is an int to Python, and a mistake here (True would be priority 1)
-    if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) > _MAX_INT32:
+    if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) > MAX_INT32:
         raise InvalidArgument("priority", "must be an integer within 32 bits")
     if request.delay is not None and request.run_at is not None:
         raise InvalidArgument("delay", "give either delay or run_at, not both")

@@ -155,7 +155,7 @@ class GrpcSession(SessionBase):
         """Renew these leases, and those of the jobs prefetched."""
         future: asyncio.Future[HeartbeatResult] = asyncio.get_running_loop().create_future()
         self._heartbeats.append(future)
-        unstarted = [LeaseRef(job.id, job.lease_token or "") for job in self._assigned]
+        unstarted = [job.lease for job in self._assigned]
         try:
             message = workers_pb2.Heartbeat(leases=map(codec.lease_to_pb, [*leases, *unstarted]))
             await self._send(heartbeat=message)
@@ -207,7 +207,7 @@ class GrpcSession(SessionBase):
         self.draining = True
         deadline = time.monotonic() + _CLOSE_WAIT
         while True:
-            unstarted = [LeaseRef(job.id, job.lease_token or "") for job in self._assigned]
+            unstarted = [job.lease for job in self._assigned]
             self._assigned.clear()
             if unstarted:
                 await self.release(unstarted)

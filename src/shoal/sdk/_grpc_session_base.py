@@ -178,7 +178,7 @@ class SessionBase:
         leases: list[LeaseRef] = []
         for job in self._assigned:
             if job.id in back:
-                leases.append(LeaseRef(job.id, job.lease_token or ""))
+                leases.append(job.lease)
             elif job.id not in gone:
                 kept.append(job)
         self._assigned = kept

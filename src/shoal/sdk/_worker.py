@@ -21,7 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
-from shoal.core.model import ACTIVE_STATES, Job, LeaseRef, WorkerInfo
+from shoal.core.model import ACTIVE_STATES, Job, WorkerInfo
 from shoal.core.validation import check_name
 from shoal.sdk._execution import Pool, StopReason
 from shoal.sdk._heartbeats import Heartbeats
@@ -378,7 +378,7 @@ class Worker:
         if job.id in self._running:
             # claimed again while an older attempt still runs here: that one lost its lease
             self._stop(job.id, "lost")
-        running = Running(job, LeaseRef(job.id, job.lease_token))
+        running = Running(job, job.lease)
         self._running[job.id] = running
         self._executing += 1
         task = asyncio.create_task(self._run_job(running))

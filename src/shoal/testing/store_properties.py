@@ -177,7 +177,7 @@ class StoreProperties:
                 if not jobs:
                     return
                 for job in jobs:
-                    await store.complete(LeaseRef(job.id, job.lease_token or ""), None, T0)
+                    await store.complete(job.lease, None, T0)
                     done.append(job.id)
 
         await asyncio.gather(*(claimer(f"w{i}") for i in range(8)))

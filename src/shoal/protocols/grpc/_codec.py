@@ -208,11 +208,6 @@ def leases_from_pb(leases: Sequence[model_pb2.Lease]) -> list[LeaseRef]:
     return [lease_from_pb(lease.job_id, lease.token) for lease in leases]
 
 
-def assignment_to_pb(job: Job) -> workers_pb2.Assignment:
-    """A leased job as handed to its worker, with the token."""
-    return workers_pb2.Assignment(job=job_to_pb(job), token=job.lease_token or "")
-
-
 def assignments_to_pb(jobs: Sequence[Job]) -> workers_pb2.ServerMessage:
     """Leased jobs as one stream message to their worker.
 

@@ -261,7 +261,7 @@ class GoWorkCluster:
         return worker_pb2_grpc.WorkerServiceStub(member.channel)  # type: ignore[no-untyped-call]
 
     async def _push(self, member: Member, job: Job) -> None:
-        lease = LeaseRef(job.id, job.lease_token or "")
+        lease = job.lease
         task_id = next((t[len("go-work:") :] for t in job.tags if t.startswith("go-work:")), "")
         member.lease, member.task_id = lease, task_id
         request = worker_pb2.StartWorkRequest(

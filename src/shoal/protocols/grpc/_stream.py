@@ -362,7 +362,7 @@ class Session:
                 return
             if jobs and self.draining:
                 # the drain came while this claim waited: give the jobs straight back
-                await self.service.release([LeaseRef(j.id, j.lease_token or "") for j in jobs])
+                await self.service.release([j.lease for j in jobs])
                 continue
             if jobs:
                 await self._assign(jobs)
@@ -384,7 +384,7 @@ class Session:
             extra = {"event": "grpc.stream.too_large", "job_id": job.id}
             logger.warning("job %s not sent: %s", job.id, error.message, extra=extra)
             with contextlib.suppress(ShoalError):  # else its lease ends with the stream
-                await self._own.fail(LeaseRef(job.id, job.lease_token or ""), error)
+                await self._own.fail(job.lease, error)
 
     def on_event(self, event: Event) -> None:
         """An event about this worker: a cancellation, a drain or a kick."""

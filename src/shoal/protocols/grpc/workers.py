@@ -13,7 +13,7 @@ import grpc.aio
 from shoal.core.auth import Action
 from shoal.core.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.core.ids import check_chosen_worker_id, new_worker_session, worker_id_of
-from shoal.core.model import Job, LeaseRef, WorkerInfo
+from shoal.core.model import WorkerInfo
 from shoal.core.service import ClaimInput, QueueService, ResumeInput, check_resume
 from shoal.core.validation import MAX_MESSAGE_BYTES, check_lease_ttl, check_name, check_text
 from shoal.protocols.grpc import _codec as codec
@@ -230,12 +230,12 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         sent = list(messages[0][0].assignments.assignments) if messages else []
         service, taken = self._callers.service(), {item.job.id for item in sent}
         for job, size in too_large:  # no response can carry it: it fails
-            await service.fail(_lease_of(job), codec.too_large_error(size, limit), None)
+            await service.fail(job.lease, codec.too_large_error(size, limit), None)
         failed = {job.id for job, _ in too_large}
         if rest := [job for job in jobs if job.id not in taken and job.id not in failed]:
             # too large together for one response: they go back unstarted (the attempt does
             # not count) for the next fetch, rather than stay leased to nobody
-            await service.release([_lease_of(job) for job in rest])
+            await service.release([job.lease for job in rest])
         return workers_pb2.FetchResponse(assignments=sent)
 
     @mapped
@@ -309,8 +309,3 @@ class WorkerServicer(workers_pb2_grpc.WorkerServiceServicer):
         worker = await self._callers.service().drain_worker(namespace, request.worker_id)
         await self._callers.audit("worker.drain", namespace, request.worker_id)
         return codec.worker_to_pb(worker, self._service.clock.now())
-
-
-def _lease_of(job: Job) -> LeaseRef:
-    assert job.lease_token is not None  # a claimed job
-    return LeaseRef(job.id, job.lease_token)

@@ -150,7 +150,7 @@ async def fetch(
     )
     if jobs and await request.is_disconnected():
         # The worker gave up waiting: give the jobs back now rather than when the leases expire.
-        await state.guard().release([LeaseRef(job.id, job.lease_token or "") for job in jobs])
+        await state.guard().release([job.lease for job in jobs])
         return FetchOut(jobs=[])
     return FetchOut(jobs=[job_out(job, with_lease=True) for job in jobs])
 

@@ -252,10 +252,10 @@ class WorkerLink:
                 namespace not in self._queues or namespace in self._draining or self._stopping
             ):
                 # kicked, drained, unsubscribed or stopped while the claim ran: give them back
-                await guarded.release([LeaseRef(j.id, j.lease_token or "") for j in jobs])
+                await guarded.release([j.lease for j in jobs])
                 continue
             for job in jobs:
-                self.leases[job.id] = (job.namespace, LeaseRef(job.id, job.lease_token or ""))
+                self.leases[job.id] = (job.namespace, job.lease)
                 self.session.push(encode(dispatch_view(job)))
             if jobs:
                 return True

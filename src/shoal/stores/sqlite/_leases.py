@@ -80,12 +80,7 @@ _AHEAD = ("jobs_due", "state = 'scheduled' AND run_at > ? AND run_at <= ?", "run
 
 
 @functools.cache
-def _range_sql(
-    kind: tuple[str, str, str, bool],
-    queues: int,
-    tasks: int,
-    columns: str = f"rowid, {JOB_COLUMNS}",
-) -> str:
+def _range_sql(kind: tuple[str, str, str, bool], queues: int, tasks: int) -> str:
     """A claim's read of one range; its parameters: the terms', then the namespace, the
     queues, the tasks and the limit.
     """
@@ -96,7 +91,7 @@ def _range_sql(
         source += " WHERE true"
     task_filter = f" AND task IN ({', '.join('?' * tasks)})" if tasks else ""
     return (
-        f"SELECT {columns} FROM {source} AND namespace = ?"
+        f"SELECT rowid, {JOB_COLUMNS} FROM {source} AND namespace = ?"
         f" AND queue IN ({', '.join('?' * queues)}){task_filter} ORDER BY {order} LIMIT ?"
     )
 
